@@ -1,0 +1,104 @@
+// Faults the sandbox can inject into any service's operation. Each service names its operations (the KSM
+// endpoint, the Graph action, the IAM Action, the GraphQL field), so one plan format covers all of them and the
+// fault matrix can walk "every call of a rotation" without knowing any protocol.
+
+export const FAULT_KINDS = ['status', 'throttle', 'delay', 'drop', 'corrupt'] as const;
+export type FaultKind = (typeof FAULT_KINDS)[number];
+
+export interface FaultSpec {
+  /** Service name as registered (`ksm`, `entra`, `graph`, `iam`, `sts`, `wiz-auth`, `wiz-api`). */
+  service: string;
+  /** Operation name within the service, or `*` for any. */
+  operation: string;
+  /** Fire on the Nth matching call counted from when the fault was armed (1 = the next call). */
+  nth?: number;
+  /** How many consecutive matching calls fire, starting at the Nth (default 1). */
+  times?: number;
+  kind: FaultKind;
+  /** For `status`: the HTTP status and body to answer with. */
+  status?: number;
+  body?: string;
+  headers?: Record<string, string>;
+  /** For `delay`: how long to hold the request before handling it (a hang is a delay past the client's timeout). */
+  delayMs?: number;
+  /**
+   * For `status` and `drop`: apply the request first, then fail the reply. This is the nasty case where the
+   * server changed state but the client cannot know. `corrupt` is always after.
+   */
+  after?: boolean;
+  /** For `throttle`: the retry-after value the service advertises, in seconds. */
+  retryAfterSeconds?: number;
+}
+
+interface ArmedFault {
+  spec: FaultSpec;
+  seen: number;
+  fired: number;
+}
+
+export class FaultPlan {
+  #armed: ArmedFault[] = [];
+
+  arm(spec: FaultSpec): void {
+    if (!FAULT_KINDS.includes(spec.kind)) throw new Error(`unknown fault kind: ${String(spec.kind)}`);
+    if (!spec.service || !spec.operation) throw new Error('a fault needs a service and an operation');
+    const nth = spec.nth ?? 1;
+    if (!Number.isInteger(nth) || nth < 1) throw new Error('nth must be a positive integer');
+    this.#armed.push({ spec: { ...spec, nth, times: spec.times ?? 1 }, seen: 0, fired: 0 });
+  }
+
+  clear(): void {
+    this.#armed = [];
+  }
+
+  /** Faults not yet fully fired, for the control API. */
+  pending(): FaultSpec[] {
+    return this.#armed.filter((a) => a.fired < (a.spec.times ?? 1)).map((a) => a.spec);
+  }
+
+  /** Called once per incoming call; returns the fault to apply to it, if any. */
+  take(service: string, operation: string): FaultSpec | undefined {
+    let chosen: FaultSpec | undefined;
+    for (const a of this.#armed) {
+      if (a.spec.service !== service) continue;
+      if (a.spec.operation !== '*' && a.spec.operation !== operation) continue;
+      a.seen += 1;
+      const times = a.spec.times ?? 1;
+      if (!chosen && a.seen >= (a.spec.nth ?? 1) && a.fired < times) {
+        a.fired += 1;
+        chosen = a.spec;
+      }
+    }
+    this.#armed = this.#armed.filter((a) => a.fired < (a.spec.times ?? 1));
+    return chosen;
+  }
+}
+
+export interface RequestLogEntry {
+  seq: number;
+  service: string;
+  operation: string;
+  status: number;
+  fault?: FaultKind;
+  at: string;
+}
+
+/** Every call each service saw, in order: the bench counts round trips and the tests prove "no call" with it. */
+export class RequestLog {
+  #entries: RequestLogEntry[] = [];
+  #seq = 0;
+
+  record(entry: Omit<RequestLogEntry, 'seq' | 'at'>): void {
+    this.#entries.push({ ...entry, seq: ++this.#seq, at: new Date().toISOString() });
+  }
+
+  entries(filter?: { service?: string; operation?: string }): RequestLogEntry[] {
+    return this.#entries.filter(
+      (e) => (!filter?.service || e.service === filter.service) && (!filter?.operation || e.operation === filter.operation),
+    );
+  }
+
+  clear(): void {
+    this.#entries = [];
+  }
+}

@@ -1,0 +1,178 @@
+// The HTTP layer every sandbox service shares: a service only maps a parsed request to an operation and a
+// reply; this module serves it over HTTP or HTTPS on loopback, applies armed faults, and logs each call.
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo, Socket } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { FaultPlan, FaultSpec, RequestLog } from './faults.js';
+import type { TlsMaterial } from './tls.js';
+
+export interface SandboxRequest {
+  method: string;
+  /** Path without the query string, percent-decoding left to the service. */
+  path: string;
+  query: URLSearchParams;
+  headers: IncomingMessage['headers'];
+  body: Buffer;
+}
+
+export interface Reply {
+  status: number;
+  headers?: Record<string, string>;
+  body?: Buffer | string;
+}
+
+export interface Route {
+  /** The name faults and the request log use for this call. */
+  operation: string;
+  handle(): Reply | Promise<Reply>;
+}
+
+export interface SandboxService {
+  readonly name: string;
+  /** Map a request to an operation, or undefined for a 404. */
+  route(req: SandboxRequest): Route | undefined;
+  /** What this service answers when it throttles a caller. */
+  throttleReply(retryAfterSeconds: number): Reply;
+  /** What a corrupted 200 looks like for this service (defaults to half a body of noise). */
+  corruptReply?(reply: Reply): Reply;
+}
+
+export interface RunningService {
+  readonly name: string;
+  readonly url: string;
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+export interface ServeOptions {
+  service: SandboxService;
+  faults: FaultPlan;
+  log: RequestLog;
+  /** Serve HTTPS with this certificate; plain HTTP without. */
+  tls?: TlsMaterial;
+  port?: number;
+  /** Largest request body accepted; larger requests get 413 without reaching the service. */
+  maxBodyBytes?: number;
+}
+
+const DEFAULT_MAX_BODY = 2 * 1024 * 1024;
+
+export async function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) return undefined;
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
+export function json(status: number, value: unknown, headers: Record<string, string> = {}): Reply {
+  return { status, headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(value) };
+}
+
+function write(res: ServerResponse, reply: Reply): void {
+  const body = reply.body === undefined ? Buffer.alloc(0) : Buffer.from(reply.body);
+  res.writeHead(reply.status, { ...reply.headers, 'content-length': String(body.length) });
+  res.end(body);
+}
+
+function defaultCorrupt(reply: Reply): Reply {
+  const body = Buffer.from(reply.body ?? '');
+  const noise = Buffer.from(body.subarray(0, Math.max(1, Math.floor(body.length / 2))));
+  for (let i = 0; i < noise.length; i += 3) noise[i] = noise[i]! ^ 0x5a;
+  return { ...reply, status: 200, body: noise };
+}
+
+/** Starts one service on 127.0.0.1 and resolves once it listens. */
+export async function serve(options: ServeOptions): Promise<RunningService> {
+  const { service, faults, log } = options;
+  const limit = options.maxBodyBytes ?? DEFAULT_MAX_BODY;
+  const sockets = new Set<Socket>();
+
+  const handler = async (req: IncomingMessage, res: ServerResponse) => {
+    const body = await readBody(req, limit);
+    if (body === undefined) {
+      log.record({ service: service.name, operation: '(too large)', status: 413 });
+      write(res, json(413, { error: 'request_too_large' }));
+      return;
+    }
+    const url = new URL(req.url ?? '/', 'http://sandbox');
+    const request: SandboxRequest = { method: req.method ?? 'GET', path: url.pathname, query: url.searchParams, headers: req.headers, body };
+    const route = service.route(request);
+    if (!route) {
+      log.record({ service: service.name, operation: '(unknown)', status: 404 });
+      write(res, json(404, { error: 'not_found', path: url.pathname }));
+      return;
+    }
+    const fault = faults.take(service.name, route.operation);
+    const reply = await applyFault(fault, route, service, res);
+    log.record({ service: service.name, operation: route.operation, status: reply?.status ?? 0, ...(fault ? { fault: fault.kind } : {}) });
+    if (reply && !res.destroyed) write(res, reply);
+  };
+
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
+    handler(req, res).catch((err: unknown) => {
+      // A sandbox bug must show up as a 500 the client sees, not as a hung request.
+      if (!res.headersSent && !res.destroyed) write(res, json(500, { error: 'sandbox_error', message: String(err) }));
+    });
+  };
+  const server: Server = options.tls
+    ? createHttpsServer({ cert: options.tls.certPem, key: options.tls.keyPem }, onRequest)
+    : createHttpServer(onRequest);
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  server.on('secureConnection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  const scheme = options.tls ? 'https' : 'http';
+  // TLS clients check the name against the certificate; `localhost` is in its SAN and is what users type.
+  const host = options.tls ? 'localhost' : '127.0.0.1';
+  return {
+    name: service.name,
+    url: `${scheme}://${host}:${port}`,
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+async function applyFault(fault: FaultSpec | undefined, route: Route, service: SandboxService, res: ServerResponse): Promise<Reply | undefined> {
+  if (!fault) return route.handle();
+  switch (fault.kind) {
+    case 'delay':
+    {
+      await sleep(fault.delayMs ?? 0);
+      // A real server still applies a request whose client gave up waiting: so does the sandbox.
+      const reply = await route.handle();
+      return res.destroyed ? undefined : reply;
+    }
+    case 'throttle':
+      return service.throttleReply(fault.retryAfterSeconds ?? 1);
+    case 'status': {
+      if (fault.after) await route.handle();
+      return { status: fault.status ?? 500, headers: { 'content-type': 'application/json', ...fault.headers }, body: fault.body ?? '' };
+    }
+    case 'drop':
+      if (fault.after) await route.handle();
+      res.socket?.destroy();
+      return undefined;
+    case 'corrupt': {
+      const reply = await route.handle();
+      return (service.corruptReply ?? defaultCorrupt)(reply);
+    }
+  }
+}
