@@ -1,0 +1,135 @@
+// The entry every script shares: flags, stdin, config, vault, then the script's own work, and one exit code
+// that tells the truth. Nothing touches the network until the input and the config have been validated.
+import { Deadline } from '../deadline.js';
+import { ExitCode, RotateError, describe, isRotateError } from '../errors.js';
+import { type GatewayInput, parseGatewayInput, readAll } from '../gateway/input.js';
+import { type GatewayConfig, loadGatewayConfig } from '../keeper/config.js';
+import { KeeperVault } from '../keeper/vault.js';
+import { type LogFormat, Logger, type Writable } from '../log.js';
+import { redact } from '../secret.js';
+import { VERSION } from '../version.js';
+
+export interface ScriptIo {
+  argv: readonly string[];
+  stdin: AsyncIterable<Buffer | string>;
+  stdout: Writable;
+  stderr: Writable;
+  env: NodeJS.ProcessEnv;
+  platform: NodeJS.Platform;
+}
+
+export interface RunContext {
+  input: GatewayInput;
+  config: GatewayConfig;
+  vault: KeeperVault;
+  log: Logger;
+  deadline: Deadline;
+  env: NodeJS.ProcessEnv;
+  dryRun: boolean;
+}
+
+export interface ScriptOutcome {
+  exitCode: ExitCode;
+  /** Short word for the summary line: rotated, skipped, planned, ... */
+  outcome: string;
+  message: string;
+  fields?: Record<string, string | number | boolean | readonly string[] | undefined>;
+}
+
+export interface ScriptDefinition {
+  name: string;
+  summary: string;
+  /** Extra help text: the record fields and settings this script reads. */
+  help: string;
+  run(ctx: RunContext): Promise<ScriptOutcome>;
+}
+
+interface Flags {
+  help: boolean;
+  version: boolean;
+  dryRun: boolean;
+  logFormat: LogFormat;
+}
+
+export const DEFAULT_DEADLINE_SECONDS = 600;
+
+function parseFlags(argv: readonly string[], env: NodeJS.ProcessEnv): Flags {
+  const flags: Flags = { help: false, version: false, dryRun: false, logFormat: env.KEEPER_ROTATE_LOG === 'json' ? 'json' : 'text' };
+  for (const arg of argv) {
+    if (arg === '--help' || arg === '-h') flags.help = true;
+    else if (arg === '--version' || arg === '-v') flags.version = true;
+    else if (arg === '--dry-run') flags.dryRun = true;
+    else if (arg === '--log-format=json' || arg === '--json') flags.logFormat = 'json';
+    else if (arg === '--log-format=text') flags.logFormat = 'text';
+    // Never echo an unknown argument in full: someone may have pasted a secret on the command line.
+    else throw new RotateError('USAGE', `unknown argument ${JSON.stringify(arg.slice(0, 20))}; see --help`);
+  }
+  return flags;
+}
+
+function deadlineFrom(env: NodeJS.ProcessEnv): Deadline {
+  const raw = env.KEEPER_ROTATE_DEADLINE_SECONDS;
+  if (raw === undefined || raw === '') return new Deadline(DEFAULT_DEADLINE_SECONDS * 1000);
+  const seconds = Number(raw);
+  if (!Number.isFinite(seconds) || seconds <= 0 || seconds > 86_400) {
+    throw new RotateError('SETTING_INVALID', 'KEEPER_ROTATE_DEADLINE_SECONDS must be a number of seconds between 1 and 86400');
+  }
+  return new Deadline(seconds * 1000);
+}
+
+function helpText(script: ScriptDefinition): string {
+  return `${script.name} ${VERSION}: ${script.summary}
+
+A Keeper Gateway post-rotation script. The gateway pipes one base64 JSON line to stdin; attach this file
+to a PAM User record with the command "node" and mark the record "Run PAM scripts only".
+
+Usage: node ${script.name}.cjs [--dry-run] [--log-format=json] < gateway-input
+       node ${script.name}.cjs --help | --version
+
+  --dry-run           plan the rotation and print it; change nothing
+  --log-format=json   step lines on stderr as JSON (also KEEPER_ROTATE_LOG=json)
+
+Environment:
+  KEEPER_GATEWAY_CONFIG           path of the gateway's KSM config (read, never written)
+  GATEWAY_CONFIG                  the config as base64, when there is no file (Docker)
+  KEEPER_ROTATE_DEADLINE_SECONDS  bound for the whole run (default ${DEFAULT_DEADLINE_SECONDS})
+
+${script.help}
+Exit codes: 0 done (or nothing to do), 1 internal error, 2 rejected before any change, 3 failed and the
+record still holds its previous credential, 4 rotated but cleanup unfinished, 5 needs attention.
+Every error line starts with "keeper-rotate: CODE:"; the README explains each code.
+`;
+}
+
+/** Runs one script and returns its exit code; never throws. */
+export async function runScript(script: ScriptDefinition, io: ScriptIo): Promise<number> {
+  let log = new Logger({ script: script.name, format: 'text', stderr: io.stderr, stdout: io.stdout });
+  let vault: KeeperVault | undefined;
+  try {
+    const flags = parseFlags(io.argv, io.env);
+    log = new Logger({ script: script.name, format: flags.logFormat, stderr: io.stderr, stdout: io.stdout });
+    if (flags.help) {
+      io.stdout.write(helpText(script));
+      return ExitCode.Ok;
+    }
+    if (flags.version) {
+      io.stdout.write(`${script.name} ${VERSION}\n`);
+      return ExitCode.Ok;
+    }
+    const deadline = deadlineFrom(io.env);
+    const input = parseGatewayInput(await readAll(io.stdin));
+    const config = loadGatewayConfig({ env: io.env, platform: io.platform });
+    log.info('input', 'gateway input accepted', { user_record: input.userRecordUid, records: input.records.length, config: config.source });
+    vault = new KeeperVault(config, { deadline });
+    const outcome = await script.run({ input, config, vault, log, deadline, env: io.env, dryRun: flags.dryRun });
+    log.result(outcome.outcome, outcome.message, { exit: outcome.exitCode, ...outcome.fields });
+    return outcome.exitCode;
+  } catch (err) {
+    const error = isRotateError(err) ? err : new RotateError('INTERNAL', `unexpected error: ${describe(err)}`, { cause: err });
+    io.stderr.write(redact(error.toLine()) + '\n');
+    log.result('failed', error.code, { exit: error.exitCode });
+    return error.exitCode;
+  } finally {
+    vault?.close();
+  }
+}

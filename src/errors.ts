@@ -1,0 +1,85 @@
+// Typed errors with stable codes. The gateway keeps only the exit code and the output, so every failure ends
+// as one line `keeper-rotate: CODE: message` and an exit code from the table below; the README lists every code
+// (a test keeps the two in step). Messages never carry secret values: they are built from IDs and names only,
+// and the logger scrubs any registered secret as a second line of defence.
+
+/** What the exit code tells the gateway (and the person reading its log). */
+export const ExitCode = {
+  /** Rotated, saved and verified; or a deliberate no-op. */
+  Ok: 0,
+  /** A bug: an error this tool did not expect. The record is left as the steps before it left it. */
+  Internal: 1,
+  /** Rejected before any network call: bad input, settings or configuration. Nothing was touched. */
+  Rejected: 2,
+  /** The rotation did not happen or was undone; the record still holds the credential it held before. */
+  Failed: 3,
+  /** Rotated: the record holds the new, verified credential, but retiring old ones did not finish. */
+  CleanupIncomplete: 4,
+  /** Failed and something needs a person: a credential this run created could not be removed, or a recovery is pending. */
+  NeedsAttention: 5,
+} as const;
+export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
+
+export const ERROR_CODES = {
+  INPUT_EMPTY: ExitCode.Rejected,
+  INPUT_TOO_LARGE: ExitCode.Rejected,
+  INPUT_NOT_BASE64: ExitCode.Rejected,
+  INPUT_NOT_JSON: ExitCode.Rejected,
+  INPUT_INVALID: ExitCode.Rejected,
+  USAGE: ExitCode.Rejected,
+  CONFIG_NOT_FOUND: ExitCode.Rejected,
+  CONFIG_INVALID: ExitCode.Rejected,
+  RECORD_NOT_FOUND: ExitCode.Rejected,
+  RECORD_FIELD_MISSING: ExitCode.Rejected,
+  RECORD_FIELD_INVALID: ExitCode.Rejected,
+  SETTING_INVALID: ExitCode.Rejected,
+  ADMIN_CREDENTIALS_NOT_FOUND: ExitCode.Rejected,
+  ADMIN_CREDENTIALS_INVALID: ExitCode.Rejected,
+  KEEPER_REQUEST_FAILED: ExitCode.Failed,
+  KEEPER_ACCESS_DENIED: ExitCode.Failed,
+  KEEPER_THROTTLED: ExitCode.Failed,
+  KEEPER_TIMEOUT: ExitCode.Failed,
+  KEEPER_REVISION_CONFLICT: ExitCode.Failed,
+  KEEPER_TRANSACTION_OPEN: ExitCode.Failed,
+  KEEPER_SAVE_FAILED: ExitCode.Failed,
+  DEADLINE_EXCEEDED: ExitCode.Failed,
+  INTERNAL: ExitCode.Internal,
+} as const satisfies Record<string, ExitCode>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export interface RotateErrorOptions {
+  cause?: unknown;
+  /** Override the code's usual exit code (e.g. a failure that left something for a person to clean up). */
+  exitCode?: ExitCode;
+}
+
+export class RotateError extends Error {
+  override readonly name = 'RotateError';
+  readonly code: ErrorCode;
+  readonly exitCode: ExitCode;
+
+  constructor(code: ErrorCode, message: string, options: RotateErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.exitCode = options.exitCode ?? ERROR_CODES[code];
+  }
+
+  /** The one line the gateway log gets: no newlines, whatever the message held. */
+  toLine(): string {
+    return `keeper-rotate: ${this.code}: ${this.message.replace(/\s+/g, ' ').trim()}`;
+  }
+}
+
+export function isRotateError(err: unknown): err is RotateError {
+  return err instanceof RotateError;
+}
+
+/** Short, single-line description of any thrown value, for wrapping SDK errors. Callers scrub it before use. */
+export function describe(err: unknown): string {
+  if (err instanceof Error) {
+    const name = err.name && err.name !== 'Error' ? `${err.name}: ` : '';
+    return `${name}${err.message}`.replace(/\s+/g, ' ').slice(0, 300);
+  }
+  return String(err).replace(/\s+/g, ' ').slice(0, 300);
+}

@@ -1,0 +1,148 @@
+// What the Keeper Gateway hands a PAM script: one base64 line on stdin holding a JSON object. Everything is
+// decoded and checked here, before any network call, so bad input touches nothing. Error messages name the
+// key that is wrong and never echo a value: `newPassword`, `oldPassword` and `records` hold secrets.
+import { RotateError } from '../errors.js';
+import { Secret } from '../secret.js';
+
+export const MAX_INPUT_BYTES = 1024 * 1024;
+
+/** A record dictionary from `records`: `uid`, `title`, and each field keyed by its label (else its type). */
+export interface GatewayRecord {
+  uid: string;
+  title: string | undefined;
+  fields: Readonly<Record<string, unknown>>;
+}
+
+export interface GatewayInput {
+  userRecordUid: string;
+  providerRecordUid: string | undefined;
+  resourceRecordUid: string | undefined;
+  user: string | undefined;
+  newPassword: Secret | undefined;
+  oldPassword: Secret | undefined;
+  records: GatewayRecord[];
+}
+
+/** Keeper record UIDs are 16 random bytes in URL-safe base64 without padding. */
+const UID = /^[A-Za-z0-9_-]{22}$/;
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+const BASE64URL = /^[A-Za-z0-9_-]*={0,2}$/;
+
+export function isRecordUid(value: unknown): value is string {
+  return typeof value === 'string' && UID.test(value);
+}
+
+/** Reads all of a stream, refusing more than `limit` bytes without buffering them. */
+export async function readAll(stream: AsyncIterable<Buffer | string>, limit = MAX_INPUT_BYTES): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of stream) {
+    const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    size += buf.length;
+    if (size > limit) throw new RotateError('INPUT_TOO_LARGE', `gateway input is larger than ${limit} bytes`);
+    chunks.push(buf);
+  }
+  return Buffer.concat(chunks);
+}
+
+function decodeBase64(text: string, what: string): Buffer {
+  const compact = text.replace(/\s+/g, '');
+  if (compact.length === 0) throw new RotateError('INPUT_EMPTY', `${what} is empty`);
+  // Buffer.from silently skips invalid characters, so check the alphabet first.
+  const urlSafe = /[-_]/.test(compact);
+  if (!(urlSafe ? BASE64URL : BASE64).test(compact) || (!urlSafe && compact.length % 4 !== 0) || compact.length % 4 === 1) {
+    throw new RotateError('INPUT_NOT_BASE64', `${what} is not base64`);
+  }
+  return Buffer.from(compact, urlSafe ? 'base64url' : 'base64');
+}
+
+function parseJson(bytes: Buffer, what: string): unknown {
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new RotateError('INPUT_NOT_JSON', `${what} is not UTF-8 text`);
+  }
+  try {
+    return JSON.parse(text.replace(/^\uFEFF/, ''));
+  } catch {
+    throw new RotateError('INPUT_NOT_JSON', `${what} is not JSON`);
+  }
+}
+
+function optionalString(obj: Record<string, unknown>, key: string): string | undefined {
+  const v = obj[key];
+  if (v === undefined || v === null || v === '') return undefined;
+  if (typeof v !== 'string') throw new RotateError('INPUT_INVALID', `"${key}" must be a string, not ${kind(v)}`);
+  return v;
+}
+
+function optionalUid(obj: Record<string, unknown>, key: string): string | undefined {
+  const v = optionalString(obj, key);
+  if (v !== undefined && !UID.test(v)) throw new RotateError('INPUT_INVALID', `"${key}" is not a Keeper record UID (22 URL-safe base64 characters)`);
+  return v;
+}
+
+function kind(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  return typeof v === 'object' ? 'an object' : `a ${typeof v}`;
+}
+
+function parseRecords(value: unknown): GatewayRecord[] {
+  if (value === undefined || value === null || value === '') return [];
+  // Documented as base64 of a JSON array; an already-decoded array is accepted too.
+  const list = typeof value === 'string' ? parseJson(decodeBase64(value, '"records"'), '"records"') : value;
+  if (!Array.isArray(list)) throw new RotateError('INPUT_INVALID', `"records" must be a JSON array, not ${kind(list)}`);
+  const seen = new Set<string>();
+  return list.map((item, i) => {
+    if (!item || typeof item !== 'object' || Array.isArray(item)) {
+      throw new RotateError('INPUT_INVALID', `"records"[${i}] must be an object, not ${kind(item)}`);
+    }
+    const dict = item as Record<string, unknown>;
+    if (!isRecordUid(dict.uid)) throw new RotateError('INPUT_INVALID', `"records"[${i}].uid is not a Keeper record UID`);
+    if (seen.has(dict.uid)) throw new RotateError('INPUT_INVALID', `"records" lists record ${dict.uid} twice`);
+    seen.add(dict.uid);
+    if (dict.title !== undefined && dict.title !== null && typeof dict.title !== 'string') {
+      throw new RotateError('INPUT_INVALID', `"records"[${i}].title must be a string`);
+    }
+    const { uid, title, ...fields } = dict;
+    return { uid, title: typeof title === 'string' ? title : undefined, fields };
+  });
+}
+
+/** Decodes and validates the gateway's stdin. Throws a RotateError (exit code 2) on anything unexpected. */
+export function parseGatewayInput(raw: Buffer | string): GatewayInput {
+  const bytes = typeof raw === 'string' ? Buffer.from(raw) : raw;
+  if (bytes.length > MAX_INPUT_BYTES) throw new RotateError('INPUT_TOO_LARGE', `gateway input is larger than ${MAX_INPUT_BYTES} bytes`);
+  const text = bytes.toString('latin1').trim();
+  if (text.length === 0) throw new RotateError('INPUT_EMPTY', 'no gateway input on stdin (expected one base64 line)');
+  // Line breaks inside are tolerated (a wrapped base64 blob is still one object); two objects fail to decode.
+  const parsed = parseJson(decodeBase64(text, 'gateway input'), 'decoded gateway input');
+  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new RotateError('INPUT_INVALID', `decoded gateway input must be a JSON object, not ${kind(parsed)}`);
+  }
+  const obj = parsed as Record<string, unknown>;
+  const userRecordUid = optionalUid(obj, 'userRecordUid');
+  if (!userRecordUid) throw new RotateError('INPUT_INVALID', '"userRecordUid" is missing');
+  const newPassword = optionalString(obj, 'newPassword');
+  const oldPassword = optionalString(obj, 'oldPassword');
+  const user = optionalString(obj, 'user');
+  if (user !== undefined && /[\u0000-\u001f\u007f]/.test(user)) throw new RotateError('INPUT_INVALID', '"user" contains control characters');
+  return {
+    userRecordUid,
+    providerRecordUid: optionalUid(obj, 'providerRecordUid'),
+    resourceRecordUid: optionalUid(obj, 'resourceRecordUid'),
+    user,
+    newPassword: newPassword === undefined ? undefined : new Secret(newPassword),
+    oldPassword: oldPassword === undefined ? undefined : new Secret(oldPassword),
+    records: parseRecords(obj.records),
+  };
+}
+
+/** Encodes parameters exactly as the gateway does: `records` as base64 JSON, then the whole object as base64. */
+export function encodeGatewayInput(params: Record<string, unknown> & { records?: unknown }): string {
+  const { records, ...rest } = params;
+  const body = records === undefined ? rest : { ...rest, records: Buffer.from(JSON.stringify(records)).toString('base64') };
+  return Buffer.from(JSON.stringify(body)).toString('base64');
+}

@@ -1,0 +1,72 @@
+// The HTTPS transport for KSM requests, handed to the SDK through its `queryFunction` option. The SDK builds,
+// encrypts and signs every request itself and only asks us to carry the bytes; its own transport has no
+// timeout (a hung Keeper would hold the gateway's script slot forever) and opens a new TLS connection per
+// request. This one sends the same headers, bounds each request by the run's deadline and reuses one
+// connection for the run. TLS verification stays on: trust comes from the system store or NODE_EXTRA_CA_CERTS.
+import { Agent, request } from 'node:https';
+import type { EncryptedPayload, KeeperHttpResponse, TransmissionKey } from '@keeper-security/secrets-manager-core';
+import type { Deadline } from '../deadline.js';
+
+/** A KSM request that did not complete in time; the SDK passes it through unchanged. */
+export class KsmTimeoutError extends Error {
+  override readonly name = 'KsmTimeoutError';
+}
+
+/** The connection broke before a complete answer arrived. */
+export class KsmConnectionError extends Error {
+  override readonly name = 'KsmConnectionError';
+}
+
+export interface KsmTransportOptions {
+  deadline: Deadline;
+  /** Upper bound for one request, before the deadline shortens it. */
+  requestTimeoutMs: number;
+  /** Called once per request, for the step log and the benchmark. */
+  onRequest?: (endpoint: string) => void;
+}
+
+export type QueryFunction = (url: string, transmissionKey: TransmissionKey, payload: EncryptedPayload) => Promise<KeeperHttpResponse>;
+
+export function createKsmTransport(options: KsmTransportOptions): { query: QueryFunction; close(): void } {
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  const query: QueryFunction = (url, transmissionKey, payload) => {
+    const endpoint = url.slice(url.lastIndexOf('/') + 1);
+    options.onRequest?.(endpoint);
+    const timeoutMs = options.deadline.timeout(options.requestTimeoutMs);
+    return new Promise<KeeperHttpResponse>((resolve, reject) => {
+      const body = Buffer.from(payload.payload);
+      const req = request(url, {
+        method: 'POST',
+        agent,
+        headers: {
+          'Content-Type': 'application/octet-stream',
+          'Content-Length': body.length,
+          'User-Agent': `Node/${process.version}`,
+          PublicKeyId: String(transmissionKey.publicKeyId),
+          TransmissionKey: Buffer.from(transmissionKey.encryptedKey).toString('base64'),
+          Authorization: `Signature ${Buffer.from(payload.signature).toString('base64')}`,
+        },
+      });
+      const timer = setTimeout(() => req.destroy(new KsmTimeoutError(`KSM ${endpoint} did not answer within ${timeoutMs} ms`)), timeoutMs);
+      req.on('response', (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          clearTimeout(timer);
+          if (!res.complete) return reject(new KsmConnectionError(`KSM ${endpoint}: the connection closed mid-answer`));
+          resolve({ statusCode: res.statusCode ?? 0, headers: res.headers, data: Buffer.concat(chunks) });
+        });
+        res.on('error', (err) => {
+          clearTimeout(timer);
+          reject(err instanceof KsmTimeoutError ? err : new KsmConnectionError(`KSM ${endpoint}: ${err.message}`));
+        });
+      });
+      req.on('error', (err) => {
+        clearTimeout(timer);
+        reject(err instanceof KsmTimeoutError ? err : new KsmConnectionError(`KSM ${endpoint}: ${(err as NodeJS.ErrnoException).code ?? err.message}`));
+      });
+      req.end(body);
+    });
+  };
+  return { query, close: () => agent.destroy() };
+}

@@ -1,0 +1,141 @@
+// Keeper vault access for a rotation: fetch the records a run needs in one call, and save through a rotation
+// transaction that the server checks against the revision we read. Every SDK failure becomes a RotateError
+// with a stable code; the SDK's messages (raw server bodies) are scrubbed and cut to one line.
+import {
+  KeeperThrottleError,
+  UpdateTransactionType,
+  completeTransaction,
+  getSecrets,
+  inMemoryStorage,
+  updateSecret2,
+  type KeeperRecord,
+  type SecretManagerOptions,
+} from '@keeper-security/secrets-manager-core';
+import type { Deadline } from '../deadline.js';
+import { RotateError, describe, type ErrorCode } from '../errors.js';
+import { redact } from '../secret.js';
+import type { GatewayConfig } from './config.js';
+import type { RecordData } from './record-data.js';
+import { KsmTimeoutError, createKsmTransport } from './transport.js';
+
+export interface VaultRecord {
+  readonly uid: string;
+  readonly revision: number;
+  readonly title: string;
+  readonly type: string;
+  /** The record as fetched. Treat as read-only: plan changes on a copy (record.ts `cloneData`). */
+  readonly data: RecordData;
+}
+
+export interface VaultOptions {
+  deadline: Deadline;
+  /** Bound for one KSM request (default 30 s), shortened by the deadline. */
+  requestTimeoutMs?: number;
+  onRequest?: (endpoint: string) => void;
+}
+
+/** What one failed KSM call means, judged from the error the SDK threw (it carries the server's body). */
+export function classifyKsmError(err: unknown): ErrorCode {
+  if (err instanceof KeeperThrottleError) return 'KEEPER_THROTTLED';
+  if (err instanceof KsmTimeoutError) return 'KEEPER_TIMEOUT';
+  const text = err instanceof Error ? err.message : String(err);
+  let body: { error?: unknown; result_code?: unknown; message?: unknown } | undefined;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    body = undefined;
+  }
+  const code = String(body?.error ?? body?.result_code ?? '');
+  const message = String(body?.message ?? '');
+  if (/revision/i.test(code) || /revision/i.test(message)) return 'KEEPER_REVISION_CONFLICT';
+  if (/transaction/i.test(code)) return 'KEEPER_TRANSACTION_OPEN';
+  if (code === 'throttled') return 'KEEPER_THROTTLED';
+  if (code === 'access_denied') return 'KEEPER_ACCESS_DENIED';
+  return 'KEEPER_REQUEST_FAILED';
+}
+
+function ksmError(action: string, err: unknown): RotateError {
+  const code = classifyKsmError(err);
+  return new RotateError(code, `Keeper ${action} failed: ${redact(describe(err))}`, { cause: err });
+}
+
+export class KeeperVault {
+  readonly #options: SecretManagerOptions;
+  readonly #close: () => void;
+  /** Record keys live only in the SDK's in-memory cache, which every getSecrets call clears. */
+  #fetched = new Map<string, KeeperRecord>();
+
+  constructor(config: GatewayConfig, options: VaultOptions) {
+    const transport = createKsmTransport({
+      deadline: options.deadline,
+      requestTimeoutMs: options.requestTimeoutMs ?? 30_000,
+      ...(options.onRequest ? { onRequest: options.onRequest } : {}),
+    });
+    this.#close = transport.close;
+    this.#options = {
+      // In memory only: nothing the SDK decides to save may reach the gateway's config file.
+      storage: inMemoryStorage({ ...config.values }),
+      queryFunction: transport.query,
+      // The SDK backs off up to ~6 minutes on throttling; the run's deadline is the real bound.
+      throttleSleep: (ms: number) => options.deadline.wait(ms, 'Keeper throttling'),
+    };
+  }
+
+  /**
+   * Fetches records in one request. A second fetch makes records from the first unsaveable (the SDK drops
+   * their keys), so a run asks for everything it needs at once; `save` refuses records from an older fetch.
+   */
+  async fetch(uids: string[]): Promise<Map<string, VaultRecord>> {
+    const wanted = [...new Set(uids)];
+    let records: KeeperRecord[];
+    try {
+      records = (await getSecrets(this.#options, wanted)).records;
+    } catch (err) {
+      throw ksmError('fetching records', err);
+    }
+    this.#fetched = new Map(records.map((r) => [r.recordUid, r]));
+    const out = new Map<string, VaultRecord>();
+    for (const r of records) {
+      if (!wanted.includes(r.recordUid)) continue;
+      const data = r.data as RecordData;
+      out.set(r.recordUid, { uid: r.recordUid, revision: Number(r.revision ?? 0), title: String(data.title ?? ''), type: String(data.type ?? ''), data });
+    }
+    return out;
+  }
+
+  /**
+   * Opens a rotation transaction: the server accepts the new data only if the record is still at the revision
+   * we read, so a concurrent edit fails here instead of being overwritten. Finish with `finalize` or `rollback`.
+   */
+  async saveInTransaction(record: VaultRecord, data: RecordData): Promise<void> {
+    const raw = this.#fetched.get(record.uid);
+    if (!raw || Number(raw.revision) !== record.revision) {
+      throw new RotateError('INTERNAL', `record ${record.uid} must be saved from the latest fetch`);
+    }
+    try {
+      await updateSecret2(this.#options, { ...raw, data }, { transactionType: UpdateTransactionType.Rotation });
+    } catch (err) {
+      throw ksmError(`saving record ${record.uid}`, err);
+    }
+  }
+
+  async finalize(uid: string): Promise<void> {
+    try {
+      await completeTransaction(this.#options, uid, false);
+    } catch (err) {
+      throw ksmError(`finalizing the update of record ${uid}`, err);
+    }
+  }
+
+  async rollback(uid: string): Promise<void> {
+    try {
+      await completeTransaction(this.#options, uid, true);
+    } catch (err) {
+      throw ksmError(`rolling back the update of record ${uid}`, err);
+    }
+  }
+
+  close(): void {
+    this.#close();
+  }
+}

@@ -1,0 +1,67 @@
+// Step logging for the gateway's log: one line per step on stderr (human-readable, or JSON lines with
+// KEEPER_ROTATE_LOG=json), and the final one-line summary on stdout. Every line goes through `redact`, so a
+// secret that slipped into a message (an SDK error quoting a request body) is scrubbed before it is written.
+import { redact } from './secret.js';
+
+export type LogFormat = 'text' | 'json';
+export type Level = 'info' | 'warn' | 'error';
+
+export interface Writable {
+  write(chunk: string): unknown;
+}
+
+export interface LoggerOptions {
+  script: string;
+  format: LogFormat;
+  stderr: Writable;
+  stdout: Writable;
+  now?: () => Date;
+}
+
+export type LogFields = Record<string, string | number | boolean | undefined | null | readonly string[]>;
+
+export class Logger {
+  readonly #o: LoggerOptions;
+
+  constructor(options: LoggerOptions) {
+    this.#o = options;
+  }
+
+  get format(): LogFormat {
+    return this.#o.format;
+  }
+
+  #line(stream: Writable, level: Level | 'result', step: string, message: string, fields: LogFields = {}): void {
+    const clean: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(fields)) if (v !== undefined) clean[k] = v;
+    let line: string;
+    if (this.#o.format === 'json') {
+      const time = (this.#o.now ?? (() => new Date()))().toISOString();
+      line = JSON.stringify({ time, level, script: this.#o.script, step, message, ...clean });
+    } else {
+      const extra = Object.entries(clean)
+        .map(([k, v]) => `${k}=${Array.isArray(v) ? v.join(',') || '-' : String(v)}`)
+        .join(' ');
+      const tag = level === 'info' || level === 'result' ? '' : `${level.toUpperCase()} `;
+      line = `${this.#o.script}: ${tag}${step}: ${message}${extra ? ` (${extra})` : ''}`;
+    }
+    stream.write(redact(line.replace(/[\r\n]+/g, ' ')) + '\n');
+  }
+
+  info(step: string, message: string, fields?: LogFields): void {
+    this.#line(this.#o.stderr, 'info', step, message, fields);
+  }
+
+  warn(step: string, message: string, fields?: LogFields): void {
+    this.#line(this.#o.stderr, 'warn', step, message, fields);
+  }
+
+  error(step: string, message: string, fields?: LogFields): void {
+    this.#line(this.#o.stderr, 'error', step, message, fields);
+  }
+
+  /** The one summary line on stdout that says how the run ended. */
+  result(outcome: string, message: string, fields?: LogFields): void {
+    this.#line(this.#o.stdout, 'result', outcome, message, fields);
+  }
+}

@@ -1,0 +1,220 @@
+// The KSM sandbox service: answers POST /api/rest/sm/v1/{endpoint} the way keepersecurity.com does for the real
+// @keeper-security/secrets-manager-core SDK, over the shared sandbox HTTP layer (faults, request log, TLS).
+import { randomBytes } from 'node:crypto';
+import type { RecordData } from '../../keeper/record-data.js';
+import type { ControlApi } from '../control.js';
+import type { Reply, Route, SandboxRequest, SandboxService } from '../service.js';
+import { type ClientAccess, ClientRegistry, type GatewayConfig, hasDirectRecord, hasFolder, type AppClient } from './clients.js';
+import { fromBase64, gcmDecrypt, generateServerKeyPair, type ServerKeyPair } from './crypto.js';
+import { registerKsmControl } from './control-routes.js';
+import { openRequest, sealResponse } from './envelope.js';
+import { KsmError, badRequest, errorReply, recordNotAccessible, recordNotEditable } from './errors.js';
+import { getFoldersResponse, getSecretResponse } from './responses.js';
+import {
+  type FolderView,
+  KsmVault,
+  type RecordView,
+  type SeedRecordInput,
+  type StoredRecord,
+  type TransactionModel,
+  type TransactionType,
+  TRANSACTION_MODELS,
+  isRecordData,
+} from './vault.js';
+
+export const KSM_ENDPOINTS = ['get_secret', 'get_folders', 'update_secret', 'finalize_secret_update', 'rollback_secret_update'] as const;
+export type KsmEndpoint = (typeof KSM_ENDPOINTS)[number];
+
+const PATH_PREFIX = '/api/rest/sm/v1/';
+
+export interface KsmServiceOptions {
+  /** How update_secret with a transactionType behaves until finalize/rollback (default 'pending'). */
+  transactionModel?: TransactionModel;
+  /** The first record revision (default 1,000,000). */
+  firstRevision?: number;
+  /** The id clients must send in PublicKeyId (default "10"). */
+  serverPublicKeyId?: string;
+}
+
+export class KsmService implements SandboxService {
+  readonly name = 'ksm';
+  readonly serverPublicKeyId: string;
+  readonly #serverKey: ServerKeyPair;
+  // The vault owner's key: real configs carry it for create_secret, which the sandbox does not implement.
+  readonly #ownerKey: ServerKeyPair;
+  readonly #vault: KsmVault;
+  readonly #clients = new ClientRegistry();
+  #transactionModel: TransactionModel;
+
+  constructor(options: KsmServiceOptions = {}) {
+    this.serverPublicKeyId = options.serverPublicKeyId ?? '10';
+    this.#serverKey = generateServerKeyPair();
+    this.#ownerKey = generateServerKeyPair();
+    this.#vault = new KsmVault(options.firstRevision !== undefined ? { firstRevision: options.firstRevision } : {});
+    this.#transactionModel = checkModel(options.transactionModel ?? 'pending');
+  }
+
+  /** The server's 65-byte public point (what configs carry web-safe encoded as serverPublicKey). */
+  get serverPublicKey(): Buffer {
+    return Buffer.from(this.#serverKey.publicKey);
+  }
+
+  get transactionModel(): TransactionModel {
+    return this.#transactionModel;
+  }
+
+  /** Applies to transactions opened from now on; an open one finishes under the model it started with. */
+  setTransactionModel(model: TransactionModel): void {
+    this.#transactionModel = checkModel(model);
+  }
+
+  /** Registers a bound app client and returns its Gateway config (`hostname` as the SDK should dial it, e.g. `localhost:PORT`). */
+  createClient(hostname: string, options?: ClientAccess): GatewayConfig {
+    if (!hostname) throw new Error('a client needs the hostname it will dial');
+    return this.#clients.create(
+      hostname,
+      { publicKey: this.#serverKey.publicKey, publicKeyId: this.serverPublicKeyId, ownerPublicKey: this.#ownerKey.publicKey },
+      options,
+    );
+  }
+
+  createFolder(name?: string): string {
+    return this.#vault.createFolder(name);
+  }
+
+  listFolders(): FolderView[] {
+    return this.#vault.listFolders();
+  }
+
+  seedRecord(input: SeedRecordInput): { uid: string; revision: number } {
+    return this.#vault.seedRecord(input);
+  }
+
+  readRecord(uid: string): RecordView | undefined {
+    return this.#vault.readRecord(uid);
+  }
+
+  listRecords(): RecordView[] {
+    return this.#vault.listRecords();
+  }
+
+  /** Adds the /ksm/* routes (records, folders, clients, transaction model) to the sandbox control API. */
+  registerControl(api: ControlApi): void {
+    registerKsmControl(api, this);
+  }
+
+  route(req: SandboxRequest): Route | undefined {
+    if (req.method !== 'POST' || !req.path.startsWith(PATH_PREFIX)) return undefined;
+    const endpoint = req.path.slice(PATH_PREFIX.length);
+    if (!(KSM_ENDPOINTS as readonly string[]).includes(endpoint)) return undefined;
+    return { operation: endpoint, handle: () => this.#handle(endpoint as KsmEndpoint, req) };
+  }
+
+  throttleReply(retryAfterSeconds: number): Reply {
+    // The SDK only retries a 403 whose `error` (or `result_code`) is "throttled"; retry_after overrides its backoff.
+    return { status: 403, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ error: 'throttled', retry_after: retryAfterSeconds }) };
+  }
+
+  /**
+   * A 200 whose bytes fail GCM authentication. The generic corruption truncates the body, which leaves an empty
+   * update_secret reply empty, and the SDK accepts an empty 200 as success: the fault would not be a fault.
+   */
+  corruptReply(reply: Reply): Reply {
+    const body = Buffer.from(reply.body ?? '');
+    const noise = body.length >= 28 ? Buffer.from(body) : randomBytes(48);
+    for (let i = 12; i < noise.length; i += 7) noise[i] = noise[i]! ^ 0xa5;
+    return { status: 200, headers: { 'content-type': 'application/octet-stream' }, body: noise };
+  }
+
+  #handle(endpoint: KsmEndpoint, req: SandboxRequest): Reply {
+    const ctx = {
+      endpoint,
+      host: headerValue(req, 'host') ?? 'localhost',
+      userAgent: headerValue(req, 'user-agent') ?? '',
+    };
+    try {
+      const { transmissionKey, payload, client } = openRequest(req, { privateKey: this.#serverKey.privateKey, publicKeyId: this.serverPublicKeyId }, this.#clients);
+      const result = this.#dispatch(endpoint, payload, client);
+      if (result === undefined) return { status: 200, body: Buffer.alloc(0) };
+      return { status: 200, headers: { 'content-type': 'application/octet-stream' }, body: sealResponse(transmissionKey, result) };
+    } catch (err) {
+      if (err instanceof KsmError) return errorReply(err, ctx);
+      throw err;
+    }
+  }
+
+  #dispatch(endpoint: KsmEndpoint, payload: Record<string, unknown>, client: AppClient): unknown {
+    switch (endpoint) {
+      case 'get_secret':
+        return getSecretResponse(this.#vault, client, {
+          ...optionalUidList(payload, 'requestedRecords'),
+          ...optionalUidList(payload, 'requestedFolders'),
+        });
+      case 'get_folders':
+        return getFoldersResponse(this.#vault, client);
+      case 'update_secret':
+        this.#updateSecret(payload, client);
+        return undefined;
+      case 'finalize_secret_update':
+        this.#vault.finalize(this.#editableRecord(payload, client));
+        return undefined;
+      case 'rollback_secret_update':
+        this.#vault.rollback(this.#editableRecord(payload, client));
+        return undefined;
+    }
+  }
+
+  #editableRecord(payload: Record<string, unknown>, client: AppClient): StoredRecord {
+    const uid = payload.recordUid;
+    if (typeof uid !== 'string' || !uid) throw badRequest('recordUid is required');
+    const record = this.#vault.record(uid);
+    if (!record || !canSee(client, record)) throw recordNotAccessible(uid);
+    if (!record.editable) throw recordNotEditable(uid);
+    return record;
+  }
+
+  #updateSecret(payload: Record<string, unknown>, client: AppClient): void {
+    const { data, revision, transactionType } = payload;
+    if (typeof data !== 'string' || !data) throw badRequest('data is required');
+    if (typeof revision !== 'number' || !Number.isSafeInteger(revision)) throw badRequest('revision must be an integer');
+    if (transactionType !== undefined && transactionType !== 'general' && transactionType !== 'rotation') {
+      throw badRequest('transactionType must be "general" or "rotation"');
+    }
+    const record = this.#editableRecord(payload, client);
+    let recordData: unknown;
+    try {
+      recordData = JSON.parse(gcmDecrypt(record.key, fromBase64(data)).toString('utf8'));
+    } catch {
+      throw badRequest('Unable to decrypt the record data with the record key');
+    }
+    if (!isRecordData(recordData)) throw badRequest('The record data is not a record');
+    this.#vault.update(
+      record,
+      recordData as RecordData,
+      revision,
+      transactionType ? { type: transactionType as TransactionType, model: this.#transactionModel } : undefined,
+    );
+  }
+}
+
+function canSee(client: AppClient, record: StoredRecord): boolean {
+  if (record.folderUid !== undefined && hasFolder(client, record.folderUid)) return true;
+  return hasDirectRecord(client, record.uid, record.folderUid !== undefined);
+}
+
+function checkModel(model: string): TransactionModel {
+  if (!(TRANSACTION_MODELS as readonly string[]).includes(model)) throw new Error(`transaction model must be one of ${TRANSACTION_MODELS.join(', ')}`);
+  return model as TransactionModel;
+}
+
+function optionalUidList(payload: Record<string, unknown>, key: 'requestedRecords' | 'requestedFolders'): Partial<Record<typeof key, string[]>> {
+  const value = payload[key];
+  if (value === undefined || value === null) return {};
+  if (!Array.isArray(value) || !value.every((v) => typeof v === 'string')) throw badRequest(`${key} must be an array of UIDs`);
+  return { [key]: value as string[] };
+}
+
+function headerValue(req: SandboxRequest, name: string): string | undefined {
+  const value = req.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}

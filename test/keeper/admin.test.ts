@@ -1,0 +1,109 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { RotateError } from '../../src/errors.js';
+import type { GatewayInput, GatewayRecord } from '../../src/gateway/input.js';
+import { type AdminFieldNames, describeSource, resolveAdmin } from '../../src/keeper/admin.js';
+import type { VaultRecord } from '../../src/keeper/vault.js';
+import { Secret } from '../../src/secret.js';
+
+const USER = 'UUUUUUUUUUUUUUUUUUUUUU';
+const CONFIG = 'CCCCCCCCCCCCCCCCCCCCCC';
+const ATTACHED = 'AAAAAAAAAAAAAAAAAAAAAA';
+
+const AZURE: AdminFieldNames<'tenantId' | 'clientId' | 'clientSecret', 'clientSecret'> = {
+  attached: { tenantId: 'tenant_id', clientId: 'application_client_id', clientSecret: 'client_secret' },
+  pamConfiguration: { tenantId: 'tenantId', clientId: 'clientId', clientSecret: 'clientSecret' },
+  self: { tenantId: 'tenant_id', clientId: 'application_client_id', clientSecret: 'client_secret' },
+  secrets: ['clientSecret'],
+};
+
+function input(records: GatewayRecord[], providerRecordUid: string | undefined = CONFIG): GatewayInput {
+  return { userRecordUid: USER, providerRecordUid, resourceRecordUid: undefined, user: undefined, newPassword: undefined, oldPassword: undefined, records };
+}
+
+function vaultRecord(uid: string, custom: Record<string, string>, type = 'pamUser'): VaultRecord {
+  return {
+    uid,
+    revision: 1,
+    title: uid,
+    type,
+    data: { title: uid, type, fields: [], custom: Object.entries(custom).map(([label, v]) => ({ type: 'text', label, value: [v] })) },
+  };
+}
+
+const user = vaultRecord(USER, { application_object_id: 'x' });
+const configDict: GatewayRecord = { uid: CONFIG, title: 'cfg', fields: { clientId: 'cfg-client', clientSecret: 'cfg-secret-value', tenantId: 'cfg-tenant' } };
+const attached: GatewayRecord = { uid: ATTACHED, title: 'admin', fields: { application_client_id: 'att-client', client_secret: 'att-secret-value', tenant_id: 'att-tenant' } };
+const userDict: GatewayRecord = { uid: USER, title: 'user', fields: { application_client_id: 'u', client_secret: 'u-secret-value', tenant_id: 'u' } };
+
+describe('admin credential resolution', () => {
+  test('an attached record wins, and the secret comes back as a Secret', () => {
+    const got = resolveAdmin(AZURE, { input: input([userDict, configDict, attached]), user, provider: undefined });
+    assert.deepEqual(got.source, { kind: 'attached', uid: ATTACHED });
+    assert.equal(got.values.clientId, 'att-client');
+    assert.ok(got.values.clientSecret instanceof Secret);
+    assert.equal(got.values.clientSecret.reveal(), 'att-secret-value');
+    assert.equal(describeSource(got.source), `attached record ${ATTACHED}`);
+  });
+
+  test('the user record and the PAM configuration are never taken as attached records', () => {
+    const configWithAttachedNames: GatewayRecord = { uid: CONFIG, title: 'cfg', fields: { ...attached.fields } };
+    const got = resolveAdmin(AZURE, { input: input([userDict, configWithAttachedNames]), user, provider: vaultRecord(CONFIG, { clientId: 'k', clientSecret: 'ksm-secret', tenantId: 't' }) });
+    assert.equal(got.source.kind, 'pam-configuration');
+    assert.equal(got.values.clientId, 'k');
+  });
+
+  test('an attached record missing a required field is passed over', () => {
+    const partial: GatewayRecord = { uid: ATTACHED, title: 'admin', fields: { application_client_id: 'att-client', tenant_id: '' } };
+    const got = resolveAdmin(AZURE, { input: input([partial, configDict]), user, provider: undefined });
+    assert.deepEqual(got.source, { kind: 'pam-configuration', uid: CONFIG, via: 'records' });
+    assert.equal(got.values.tenantId, 'cfg-tenant');
+  });
+
+  test('without a providerRecordUid, the PAM configuration is recognised by its keys', () => {
+    const got = resolveAdmin(AZURE, { input: input([configDict], undefined), user, provider: undefined });
+    assert.deepEqual(got.source, { kind: 'pam-configuration', uid: CONFIG, via: 'records' });
+  });
+
+  test('then the provider record fetched through KSM, by field label', () => {
+    const provider = vaultRecord(CONFIG, { clientId: 'ksm-client', clientSecret: 'ksm-secret-value', tenantId: 'ksm-tenant' }, 'pamAzureConfiguration');
+    const got = resolveAdmin(AZURE, { input: input([]), user, provider });
+    assert.deepEqual(got.source, { kind: 'pam-configuration', uid: CONFIG, via: 'ksm' });
+    assert.equal(got.values.tenantId, 'ksm-tenant');
+  });
+
+  test('then the PAM User record itself, for targets that can rotate themselves', () => {
+    const self = vaultRecord(USER, { application_client_id: 'me', client_secret: 'my-secret-value', tenant_id: 'mine' });
+    const got = resolveAdmin(AZURE, { input: input([]), user: self, provider: undefined });
+    assert.deepEqual(got.source, { kind: 'self', uid: USER });
+    const { self: _omit, ...noSelf } = AZURE;
+    assert.throws(() => resolveAdmin(noSelf, { input: input([]), user: self, provider: undefined }), (e: unknown) => e instanceof RotateError && e.code === 'ADMIN_CREDENTIALS_NOT_FOUND');
+  });
+
+  test('optional keys may be absent', () => {
+    const aws: AdminFieldNames<'keyId' | 'secret' | 'role', 'secret'> = {
+      attached: { keyId: 'aws_access_key_id', secret: 'aws_secret_access_key', role: 'role_arn' },
+      pamConfiguration: { keyId: 'accessKeyId', secret: 'accessSecretKey', role: 'roleArn' },
+      optional: ['role'],
+      secrets: ['secret'],
+    };
+    const rec: GatewayRecord = { uid: ATTACHED, title: 'aws', fields: { aws_access_key_id: 'AKIA1', aws_secret_access_key: 'shh-secret-value' } };
+    const got = resolveAdmin(aws, { input: input([rec]), user, provider: undefined });
+    assert.equal(got.values.keyId, 'AKIA1');
+    assert.equal(got.values.role, undefined);
+  });
+
+  test('nothing found: a coded error listing every place it looked, and no secret', () => {
+    assert.throws(
+      () => resolveAdmin(AZURE, { input: input([{ uid: CONFIG, title: 'c', fields: { clientSecret: 'cfg-secret-value' } }]), user, provider: undefined }),
+      (e: unknown) =>
+        e instanceof RotateError &&
+        e.code === 'ADMIN_CREDENTIALS_NOT_FOUND' &&
+        e.exitCode === 2 &&
+        /attached record with tenant_id, application_client_id, client_secret/.test(e.message) &&
+        /PAM configuration CCCCCCCCCCCCCCCCCCCCCC with tenantId, clientId, clientSecret/.test(e.message) &&
+        /PAM User record/.test(e.message) &&
+        !e.message.includes('cfg-secret-value'),
+    );
+  });
+});
