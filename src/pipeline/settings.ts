@@ -1,0 +1,61 @@
+// Optional settings live as custom fields on the PAM User record, so each record can differ and users edit
+// them in the vault. Each target declares its settings here once: the parser, the help text, the README and
+// the CSV templates all read the same declarations.
+import { RotateError } from '../errors.js';
+import type { RecordData } from '../keeper/record-data.js';
+import { readText } from '../keeper/record.js';
+
+interface SettingBase<T> {
+  label: string;
+  description: string;
+  default: T;
+}
+
+export type SettingSpec =
+  | (SettingBase<number> & { kind: 'integer'; min: number; max: number })
+  | (SettingBase<boolean> & { kind: 'boolean' })
+  | (SettingBase<string | undefined> & { kind: 'https-url' });
+
+export type SettingValue<S extends SettingSpec> = S['default'];
+
+const TRUE = new Set(['true', 'yes', '1', 'on']);
+const FALSE = new Set(['false', 'no', '0', 'off']);
+
+export function parseSetting<S extends SettingSpec>(spec: S, data: RecordData): SettingValue<S> {
+  const raw = readText(data, spec.label);
+  if (raw === undefined) return spec.default;
+  switch (spec.kind) {
+    case 'integer': {
+      const n = /^-?\d+$/.test(raw) ? Number(raw) : NaN;
+      if (!Number.isSafeInteger(n) || n < spec.min || n > spec.max) {
+        throw new RotateError('SETTING_INVALID', `setting "${spec.label}" must be a whole number from ${spec.min} to ${spec.max}`);
+      }
+      return n;
+    }
+    case 'boolean': {
+      const v = raw.toLowerCase();
+      if (TRUE.has(v)) return true;
+      if (FALSE.has(v)) return false;
+      throw new RotateError('SETTING_INVALID', `setting "${spec.label}" must be true or false`);
+    }
+    case 'https-url': {
+      let url: URL;
+      try {
+        url = new URL(raw);
+      } catch {
+        throw new RotateError('SETTING_INVALID', `setting "${spec.label}" must be an https:// URL`);
+      }
+      if (url.protocol !== 'https:' || url.username || url.password || url.search || url.hash) {
+        throw new RotateError('SETTING_INVALID', `setting "${spec.label}" must be an https:// URL without credentials, query or fragment`);
+      }
+      return url.origin + url.pathname.replace(/\/+$/, '');
+    }
+  }
+}
+
+/** Parses every declared setting; the first invalid one throws SETTING_INVALID. */
+export function parseSettings<M extends Record<string, SettingSpec>>(specs: M, data: RecordData): { [K in keyof M]: SettingValue<M[K]> } {
+  const out = {} as { [K in keyof M]: SettingValue<M[K]> };
+  for (const key of Object.keys(specs) as Array<keyof M>) out[key] = parseSetting(specs[key]!, data);
+  return out;
+}

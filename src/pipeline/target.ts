@@ -1,0 +1,92 @@
+// The one interface every rotation target implements. The pipeline (rotate.ts) owns the order of steps and
+// everything that keeps a working credential in the record; a target only knows its service: how to read the
+// credentials there, plan, create, verify and remove one. A fourth target is a new file behind this interface.
+import type { Deadline } from '../deadline.js';
+import type { GatewayInput } from '../gateway/input.js';
+import type { AdminFieldNames, ResolvedAdmin } from '../keeper/admin.js';
+import type { FieldKind, FieldRef } from '../keeper/record.js';
+import type { VaultRecord } from '../keeper/vault.js';
+import type { Logger } from '../log.js';
+import type { Secret } from '../secret.js';
+import type { SettingSpec } from './settings.js';
+
+/** A field of the PAM User record this target reads or writes; templates and doctor use the same list. */
+export interface RecordFieldSpec {
+  label: string;
+  kind: FieldKind;
+  description: string;
+  /** Must hold a value before a rotation (the target validates the value itself). */
+  required: boolean;
+  /** Placeholder for the CSV template. */
+  example: string;
+}
+
+/** A credential on the target, as the plan talks about it: IDs and names only, never values. */
+export interface CredentialInfo {
+  id: string;
+  /** Why it is listed: "orphan from an interrupted run", "older than the 1 kept", ... */
+  reason: string;
+}
+
+export interface RotationPlan {
+  /** Removed before creating: orphans from interrupted runs, and room a quota needs. */
+  removeBefore: CredentialInfo[];
+  /** Removed after the new credential is saved, verified and finalized. */
+  removeAfter: CredentialInfo[];
+  /** Set when the target decides there is nothing to do this run (exit 0, record untouched). */
+  skip?: string;
+  /** Human-readable facts for the step log and the dry run. */
+  notes: string[];
+}
+
+export interface NewCredential {
+  id: string;
+  secret: Secret;
+  /** ISO-8601 UTC, or undefined for credentials that do not expire. */
+  expires: string | undefined;
+  /** The record field that holds `id`: how a later read tells whether the record references this credential. */
+  idField: string;
+  /** Field values to save into the PAM User record in the rotation transaction. */
+  recordUpdates: Array<[FieldRef, string]>;
+}
+
+/** Verification says "not yet" for propagation delays, and throws for anything that will not fix itself. */
+export type VerifyResult = { ok: true } | { ok: false; reason: string };
+
+export interface TargetSession {
+  /** Reads the target and decides what this run will remove; refuses (throws) when the rotation cannot fit. */
+  plan(): Promise<RotationPlan>;
+  create(): Promise<NewCredential>;
+  verify(credential: NewCredential): Promise<VerifyResult>;
+  remove(credential: CredentialInfo): Promise<void>;
+  /**
+   * Called once the new credential is saved and verified. A session authenticating with the credential it
+   * rotates switches to the new one here, so it never removes the secret it is still using.
+   */
+  adopt?(credential: NewCredential): Promise<void>;
+  /** What to log as the target, e.g. "application 3f0c... (appId ...)". */
+  describe(): string;
+}
+
+export interface TargetContext<K extends string, S extends K> {
+  input: GatewayInput;
+  user: VaultRecord;
+  admin: ResolvedAdmin<K, S>;
+  env: NodeJS.ProcessEnv;
+  log: Logger;
+  deadline: Deadline;
+}
+
+export interface Target<K extends string = string, S extends K = never, C = unknown> {
+  name: string;
+  summary: string;
+  fields: readonly RecordFieldSpec[];
+  settings: Readonly<Record<string, SettingSpec>>;
+  admin: AdminFieldNames<K, S>;
+  /** Validates the record and settings into a config. No network: a bad record is rejected before any call. */
+  prepare(ctx: TargetContext<K, S>): C;
+  /** Opens a session on the target (clients, tokens). */
+  connect(config: C, ctx: TargetContext<K, S>): Promise<TargetSession>;
+  /** How long verification may keep retrying, from the config. */
+  verifyTimeoutMs(config: C): number;
+}

@@ -1,0 +1,643 @@
+// The KSM sandbox against the real, unmodified @keeper-security/secrets-manager-core over HTTPS: if the SDK can
+// read, update and run rotation transactions here, and fails here the way it fails against Keeper, the rotation
+// scripts' tests mean something. Raw requests cover what the SDK never sends (malformed payloads).
+import { after, afterEach, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createPrivateKey, randomBytes, sign } from 'node:crypto';
+import { request } from 'node:https';
+import {
+  KeeperThrottleError,
+  UpdateTransactionType,
+  completeTransaction,
+  getFolders,
+  getSecrets,
+  loadJsonConfig,
+  updateSecret2,
+  type KeeperRecord,
+  type SecretManagerOptions,
+} from '@keeper-security/secrets-manager-core';
+import type { RecordData } from '../../src/keeper/record-data.js';
+import { ControlApi } from '../../src/sandbox/control.js';
+import { FaultPlan, RequestLog } from '../../src/sandbox/faults.js';
+import { serve, type RunningService } from '../../src/sandbox/service.js';
+import { sandboxTlsMaterial } from '../../src/sandbox/tls.js';
+import {
+  KsmService,
+  encryptTransmissionKey,
+  fromBase64,
+  gcmDecrypt,
+  gcmEncrypt,
+  type GatewayConfig,
+  type TransactionModel,
+} from '../../src/sandbox/ksm/index.js';
+
+const faults = new FaultPlan();
+const log = new RequestLog();
+const ksm = new KsmService();
+let running: RunningService;
+let host: string;
+let folderUid: string;
+let config: GatewayConfig;
+
+before(async () => {
+  running = await serve({ service: ksm, faults, log, tls: sandboxTlsMaterial() });
+  host = `localhost:${running.port}`;
+  folderUid = ksm.createFolder('Rotation');
+  config = ksm.createClient(host);
+});
+
+after(async () => {
+  await running.close();
+});
+
+afterEach(() => {
+  faults.clear();
+  ksm.setTransactionModel('pending');
+});
+
+function options(cfg: GatewayConfig = config, extra: Partial<SecretManagerOptions> = {}): SecretManagerOptions {
+  // A fresh storage per call, as a script loading the Gateway config would have.
+  return { storage: loadJsonConfig(JSON.stringify(cfg)), ...extra };
+}
+
+function pamUser(title: string, password: string): RecordData {
+  return {
+    title,
+    type: 'pamUser',
+    fields: [
+      { type: 'login', value: ['svc-app'] },
+      { type: 'password', value: [password] },
+    ],
+    custom: [
+      { type: 'text', label: 'client_secret_id', value: ['id-1'] },
+      { type: 'secret', label: 'client_secret', value: ['s3cret'] },
+    ],
+    notes: '',
+  };
+}
+
+/** Seeds a pamUser record, in the shared folder unless `where` says `folderUid: undefined` (shared to the app directly). */
+function seed(password = 'old-password', where: { folderUid?: string; editable?: boolean } = {}) {
+  const folder = 'folderUid' in where ? where.folderUid : folderUid;
+  return ksm.seedRecord({
+    data: pamUser(`user ${randomBytes(3).toString('hex')}`, password),
+    ...(folder !== undefined ? { folderUid: folder } : {}),
+    ...(where.editable !== undefined ? { editable: where.editable } : {}),
+  });
+}
+
+const passwordOf = (data: { fields: { type: string; value: unknown[] }[] }) => data.fields.find((f) => f.type === 'password')?.value[0];
+
+function setPassword(record: KeeperRecord, password: string): KeeperRecord {
+  const field = (record.data as RecordData).fields.find((f) => f.type === 'password');
+  assert.ok(field, 'seeded records have a password field');
+  field.value = [password];
+  return record;
+}
+
+async function fetchOne(uid: string, cfg: GatewayConfig = config): Promise<KeeperRecord> {
+  const { records } = await getSecrets(options(cfg), [uid]);
+  assert.equal(records.length, 1, `expected record ${uid}`);
+  return records[0]!;
+}
+
+/** The SDK throws the server's error body as the message; this returns it parsed. */
+async function ksmFailure(call: Promise<unknown>): Promise<Record<string, unknown>> {
+  const err = await call.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  assert.ok(err instanceof Error, 'expected the SDK call to fail');
+  return JSON.parse(err.message) as Record<string, unknown>;
+}
+
+async function failure(call: Promise<unknown>): Promise<Error> {
+  const err = await call.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  assert.ok(err instanceof Error, 'expected the call to fail');
+  return err;
+}
+
+const statuses = (operation: string) => log.entries({ service: 'ksm', operation }).map((e) => e.status);
+
+interface RawReply {
+  status: number;
+  body: Buffer;
+  transmissionKey: Buffer;
+}
+
+/** One KSM request built by hand exactly as the SDK builds it, so the payload can be anything. */
+function rawCall(cfg: GatewayConfig, endpoint: string, payload: Buffer | object): Promise<RawReply> {
+  const transmissionKey = randomBytes(32);
+  const encryptedKey = encryptTransmissionKey(fromBase64(cfg.serverPublicKey), transmissionKey);
+  const body = gcmEncrypt(transmissionKey, Buffer.isBuffer(payload) ? payload : Buffer.from(JSON.stringify(payload)));
+  const key = createPrivateKey({ key: fromBase64(cfg.privateKey), format: 'der', type: 'pkcs8' });
+  const signature = sign('sha256', Buffer.concat([encryptedKey, body]), key);
+  return new Promise((resolve, reject) => {
+    const req = request(
+      `https://${cfg.hostname}/api/rest/sm/v1/${endpoint}`,
+      {
+        method: 'POST',
+        headers: {
+          'Content-Type': 'application/octet-stream',
+          PublicKeyId: cfg.serverPublicKeyId,
+          TransmissionKey: encryptedKey.toString('base64'),
+          Authorization: `Signature ${signature.toString('base64')}`,
+        },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks), transmissionKey }));
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+describe('reading records', () => {
+  test('one getSecrets call returns a folder-shared and an app-shared record with their data and revisions', async () => {
+    const inFolder = seed('folder-pw');
+    const direct = seed('direct-pw', { folderUid: undefined });
+    const before = log.entries({ operation: 'get_secret' }).length;
+    const secrets = await getSecrets(options(), [inFolder.uid, direct.uid, 'AAAAAAAAAAAAAAAAAAAAAA']);
+    assert.equal(log.entries({ operation: 'get_secret' }).length, before + 1);
+    assert.deepEqual(secrets.appData, { title: 'keeper-rotate sandbox', type: 'app' });
+    assert.deepEqual(secrets.records.map((r) => r.recordUid).sort(), [inFolder.uid, direct.uid].sort());
+
+    const a = secrets.records.find((r) => r.recordUid === inFolder.uid)!;
+    assert.deepEqual(a.data, ksm.readRecord(inFolder.uid)!.data);
+    assert.equal(a.revision, inFolder.revision);
+    assert.equal(a.folderUid, folderUid);
+    assert.equal(passwordOf(a.data), 'folder-pw');
+
+    const b = secrets.records.find((r) => r.recordUid === direct.uid)!;
+    assert.deepEqual(b.data, ksm.readRecord(direct.uid)!.data);
+    assert.equal(b.revision, direct.revision);
+    assert.equal(b.folderUid, undefined);
+  });
+
+  test('requestedRecords returns only those records; without it the app gets every record it can see', async () => {
+    const one = seed();
+    const two = seed('x', { folderUid: undefined });
+    const only = await getSecrets(options(), [one.uid]);
+    assert.deepEqual(only.records.map((r) => r.recordUid), [one.uid]);
+    const all = await getSecrets(options());
+    const uids = all.records.map((r) => r.recordUid);
+    assert.ok(uids.includes(one.uid) && uids.includes(two.uid));
+    assert.equal(uids.length, ksm.listRecords().length);
+  });
+
+  test('an app sees only the folders and records shared with it', async () => {
+    const otherFolder = ksm.createFolder('Other');
+    const hidden = seed();
+    const viaFolder = seed('pw', { folderUid: otherFolder });
+    const viaShare = seed('pw', { folderUid: undefined });
+    const restricted = ksm.createClient(host, { folders: [otherFolder], records: [viaShare.uid] });
+    const { records } = await getSecrets(options(restricted));
+    assert.deepEqual(records.map((r) => r.recordUid).sort(), [viaFolder.uid, viaShare.uid].sort());
+    assert.ok(!records.some((r) => r.recordUid === hidden.uid));
+  });
+
+  test('getFolders returns the shared folders with their names', async () => {
+    const folders = await getFolders(options());
+    const names = new Map(folders.map((f) => [f.folderUid, f.name]));
+    assert.equal(names.get(folderUid), 'Rotation');
+    assert.equal(folders.length, ksm.listFolders().length);
+  });
+});
+
+describe('updating records', () => {
+  test('a plain update is applied at once and bumps the revision', async () => {
+    const seeded = seed();
+    const record = await fetchOne(seeded.uid);
+    await updateSecret2(options(), setPassword(record, 'new-password'));
+    const stored = ksm.readRecord(seeded.uid)!;
+    assert.equal(passwordOf(stored.data), 'new-password');
+    assert.ok(stored.revision > seeded.revision);
+    assert.equal(stored.transaction, undefined);
+    const fresh = await fetchOne(seeded.uid);
+    assert.equal(passwordOf(fresh.data), 'new-password');
+    assert.equal(fresh.revision, stored.revision);
+  });
+
+  test('an update with a stale revision is refused and changes nothing', async () => {
+    const seeded = seed();
+    const record = await fetchOne(seeded.uid);
+    await updateSecret2(options(), setPassword(record, 'first'));
+    const afterFirst = ksm.readRecord(seeded.uid)!;
+    // The SDK does not bump record.revision after a save: a second save of the same object is stale.
+    const body = await ksmFailure(updateSecret2(options(), setPassword(record, 'second')));
+    assert.equal(body.error, 'invalid_revision');
+    assert.equal(body.location, 'default exception manager - api validation exception');
+    assert.equal(statuses('update_secret').at(-1), 400);
+    assert.deepEqual(ksm.readRecord(seeded.uid), afterFirst);
+  });
+
+  test('a read-only record cannot be updated', async () => {
+    const seeded = seed('pw', { folderUid, editable: false });
+    const record = await fetchOne(seeded.uid);
+    const body = await ksmFailure(updateSecret2(options(), setPassword(record, 'nope')));
+    assert.equal(body.error, 'access_denied');
+    assert.equal(statuses('update_secret').at(-1), 403);
+    assert.equal(passwordOf(ksm.readRecord(seeded.uid)!.data), 'pw');
+  });
+});
+
+describe('rotation transactions', () => {
+  for (const model of ['pending', 'immediate'] as const satisfies readonly TransactionModel[]) {
+    test(`${model}: update with a rotation transaction, then finalize`, async () => {
+      ksm.setTransactionModel(model);
+      const seeded = seed('old');
+      const record = await fetchOne(seeded.uid);
+      await updateSecret2(options(), setPassword(record, 'new'), { transactionType: UpdateTransactionType.Rotation });
+
+      const open = ksm.readRecord(seeded.uid)!;
+      assert.equal(open.transaction?.model, model);
+      assert.equal(open.transaction?.type, 'rotation');
+      const during = await fetchOne(seeded.uid);
+      if (model === 'pending') {
+        assert.equal(passwordOf(open.data), 'old');
+        assert.equal(open.revision, seeded.revision);
+        assert.equal(passwordOf(open.transaction!.data), 'new');
+        assert.equal(open.transaction!.revision, seeded.revision);
+        assert.equal(passwordOf(during.data), 'old');
+        assert.equal(during.revision, seeded.revision);
+      } else {
+        assert.equal(passwordOf(open.data), 'new');
+        assert.ok(open.revision > seeded.revision);
+        assert.equal(passwordOf(open.transaction!.data), 'old');
+        assert.equal(open.transaction!.revision, seeded.revision);
+        assert.equal(passwordOf(during.data), 'new');
+        assert.equal(during.revision, open.revision);
+      }
+
+      await completeTransaction(options(), seeded.uid, false);
+      const done = ksm.readRecord(seeded.uid)!;
+      assert.equal(done.transaction, undefined);
+      assert.equal(passwordOf(done.data), 'new');
+      if (model === 'pending') assert.ok(done.revision > seeded.revision);
+      else assert.equal(done.revision, open.revision);
+      const fresh = await fetchOne(seeded.uid);
+      assert.equal(passwordOf(fresh.data), 'new');
+      assert.equal(fresh.revision, done.revision);
+    });
+
+    test(`${model}: update with a rotation transaction, then roll back`, async () => {
+      ksm.setTransactionModel(model);
+      const seeded = seed('old');
+      const record = await fetchOne(seeded.uid);
+      await updateSecret2(options(), setPassword(record, 'new'), { transactionType: UpdateTransactionType.Rotation });
+      const open = ksm.readRecord(seeded.uid)!;
+      assert.equal(passwordOf(open.data), model === 'pending' ? 'old' : 'new');
+
+      await completeTransaction(options(), seeded.uid, true);
+      const done = ksm.readRecord(seeded.uid)!;
+      assert.equal(done.transaction, undefined);
+      assert.equal(passwordOf(done.data), 'old');
+      if (model === 'pending') assert.equal(done.revision, seeded.revision);
+      else assert.ok(done.revision > open.revision, 'an undone immediate update still moves the revision forward');
+      const fresh = await fetchOne(seeded.uid);
+      assert.equal(passwordOf(fresh.data), 'old');
+      assert.equal(fresh.revision, done.revision);
+      // The record is writable again with the revision a fresh read returns.
+      await updateSecret2(options(), setPassword(fresh, 'after-rollback'));
+      assert.equal(passwordOf(ksm.readRecord(seeded.uid)!.data), 'after-rollback');
+    });
+
+    test(`${model}: while a transaction is open, a second transaction and a plain update are refused`, async () => {
+      ksm.setTransactionModel(model);
+      const seeded = seed('old');
+      await updateSecret2(options(), setPassword(await fetchOne(seeded.uid), 'first'), { transactionType: UpdateTransactionType.Rotation });
+      const open = ksm.readRecord(seeded.uid)!;
+
+      // Re-read so the revision is current: the refusal must come from the open transaction, not a stale revision.
+      const again = await ksmFailure(
+        updateSecret2(options(), setPassword(await fetchOne(seeded.uid), 'second'), { transactionType: UpdateTransactionType.Rotation }),
+      );
+      assert.equal(again.error, 'transaction_in_progress');
+      const plain = await ksmFailure(updateSecret2(options(), setPassword(await fetchOne(seeded.uid), 'plain')));
+      assert.equal(plain.error, 'transaction_in_progress');
+      assert.deepEqual(ksm.readRecord(seeded.uid), open);
+
+      await completeTransaction(options(), seeded.uid, true);
+      assert.equal(ksm.readRecord(seeded.uid)!.transaction, undefined);
+    });
+  }
+
+  test('finalize and rollback without an open transaction fail', async () => {
+    const seeded = seed();
+    await fetchOne(seeded.uid);
+    const finalize = await ksmFailure(completeTransaction(options(), seeded.uid, false));
+    assert.equal(finalize.error, 'no_transaction');
+    const rollback = await ksmFailure(completeTransaction(options(), seeded.uid, true));
+    assert.equal(rollback.error, 'no_transaction');
+    assert.deepEqual(statuses('rollback_secret_update').at(-1), 400);
+    assert.equal(ksm.readRecord(seeded.uid)!.revision, seeded.revision);
+  });
+
+  test('switching the model leaves an open transaction under the model it started with', async () => {
+    ksm.setTransactionModel('pending');
+    const seeded = seed('old');
+    await updateSecret2(options(), setPassword(await fetchOne(seeded.uid), 'new'), { transactionType: UpdateTransactionType.General });
+    ksm.setTransactionModel('immediate');
+    assert.equal(ksm.readRecord(seeded.uid)!.transaction?.model, 'pending');
+    assert.equal(passwordOf(ksm.readRecord(seeded.uid)!.data), 'old');
+    await completeTransaction(options(), seeded.uid, false);
+    const done = ksm.readRecord(seeded.uid)!;
+    assert.equal(passwordOf(done.data), 'new');
+    assert.ok(done.revision > seeded.revision);
+  });
+});
+
+describe('faults and what the SDK does with them', () => {
+  test('status before apply: the SDK throws "unknown ksm error" for an empty body and nothing changes', async () => {
+    const seeded = seed();
+    const record = await fetchOne(seeded.uid);
+    faults.arm({ service: 'ksm', operation: 'update_secret', kind: 'status', status: 500 });
+    const err = await failure(updateSecret2(options(), setPassword(record, 'new')));
+    assert.equal(err.message, 'unknown ksm error, code 500');
+    assert.deepEqual(ksm.readRecord(seeded.uid)!.revision, seeded.revision);
+  });
+
+  test('status after apply: the SDK throws the body text although the update was stored', async () => {
+    const seeded = seed();
+    const record = await fetchOne(seeded.uid);
+    const body = '{"error":"bad_gateway","message":"upstream went away"}';
+    faults.arm({ service: 'ksm', operation: 'update_secret', kind: 'status', status: 502, body, after: true });
+    const err = await failure(updateSecret2(options(), setPassword(record, 'new')));
+    assert.equal(err.message, body);
+    const stored = ksm.readRecord(seeded.uid)!;
+    assert.equal(passwordOf(stored.data), 'new');
+    assert.ok(stored.revision > seeded.revision);
+  });
+
+  test('throttle: the SDK sleeps retry_after (±25%) and retries until it gets through', async () => {
+    const seeded = seed('pw');
+    const sleeps: number[] = [];
+    faults.arm({ service: 'ksm', operation: 'get_secret', kind: 'throttle', retryAfterSeconds: 2, times: 2 });
+    log.clear();
+    const { records } = await getSecrets(options(config, { throttleSleep: async (ms) => void sleeps.push(ms) }), [seeded.uid]);
+    assert.equal(passwordOf(records[0]!.data), 'pw');
+    assert.deepEqual(statuses('get_secret'), [403, 403, 200]);
+    assert.equal(sleeps.length, 2);
+    for (const ms of sleeps) assert.ok(ms >= 1500 && ms <= 2500, `slept ${ms} ms for retry_after 2`);
+  });
+
+  test('throttle on update_secret: nothing is applied until the retry, which applies once', async () => {
+    const seeded = seed();
+    const record = await fetchOne(seeded.uid);
+    faults.arm({ service: 'ksm', operation: 'update_secret', kind: 'throttle', retryAfterSeconds: 1 });
+    log.clear();
+    await updateSecret2(options(config, { throttleSleep: async () => {} }), setPassword(record, 'new'));
+    assert.deepEqual(statuses('update_secret'), [403, 200]);
+    assert.equal(passwordOf(ksm.readRecord(seeded.uid)!.data), 'new');
+  });
+
+  test('throttle that never lets up: five retries, then KeeperThrottleError', async () => {
+    const sleeps: number[] = [];
+    faults.arm({ service: 'ksm', operation: 'get_secret', kind: 'throttle', times: 10 });
+    log.clear();
+    const err = await failure(getSecrets(options(config, { throttleSleep: async (ms) => void sleeps.push(ms) })));
+    assert.ok(err instanceof KeeperThrottleError, `got ${err.name}: ${err.message}`);
+    assert.deepEqual(statuses('get_secret'), [403, 403, 403, 403, 403, 403]);
+    assert.equal(sleeps.length, 5);
+  });
+
+  test('delay: the SDK has no timeout of its own and simply waits', async () => {
+    const seeded = seed('pw');
+    faults.arm({ service: 'ksm', operation: 'get_secret', kind: 'delay', delayMs: 400 });
+    const started = performance.now();
+    const record = await fetchOne(seeded.uid);
+    assert.ok(performance.now() - started >= 390, 'the reply came before the delay was over');
+    assert.equal(passwordOf(record.data), 'pw');
+  });
+
+  test('drop before apply: the SDK fails with a socket error and the record is unchanged', async () => {
+    const seeded = seed();
+    const record = await fetchOne(seeded.uid);
+    faults.arm({ service: 'ksm', operation: 'update_secret', kind: 'drop' });
+    const err = await failure(updateSecret2(options(), setPassword(record, 'new')));
+    assert.match(`${(err as NodeJS.ErrnoException).code} ${err.message}`, /ECONNRESET|socket hang up/);
+    assert.equal(ksm.readRecord(seeded.uid)!.revision, seeded.revision);
+    // Nothing was applied, so the same save simply works when tried again.
+    await updateSecret2(options(), record);
+    assert.equal(passwordOf(ksm.readRecord(seeded.uid)!.data), 'new');
+  });
+
+  test('drop after apply: the SDK fails, the update is stored, and a blind retry hits a stale revision', async () => {
+    const seeded = seed();
+    const record = await fetchOne(seeded.uid);
+    faults.arm({ service: 'ksm', operation: 'update_secret', kind: 'drop', after: true });
+    const err = await failure(updateSecret2(options(), setPassword(record, 'new')));
+    assert.match(`${(err as NodeJS.ErrnoException).code} ${err.message}`, /ECONNRESET|socket hang up/);
+    const stored = ksm.readRecord(seeded.uid)!;
+    assert.equal(passwordOf(stored.data), 'new');
+    assert.ok(stored.revision > seeded.revision);
+    const retry = await ksmFailure(updateSecret2(options(), record));
+    assert.equal(retry.error, 'invalid_revision');
+  });
+
+  test('drop after finalize: the transaction is closed although the SDK failed, and a retry finds none', async () => {
+    const seeded = seed('old');
+    await updateSecret2(options(), setPassword(await fetchOne(seeded.uid), 'new'), { transactionType: UpdateTransactionType.Rotation });
+    faults.arm({ service: 'ksm', operation: 'finalize_secret_update', kind: 'drop', after: true });
+    await failure(completeTransaction(options(), seeded.uid, false));
+    const stored = ksm.readRecord(seeded.uid)!;
+    assert.equal(stored.transaction, undefined);
+    assert.equal(passwordOf(stored.data), 'new');
+    const retry = await ksmFailure(completeTransaction(options(), seeded.uid, false));
+    assert.equal(retry.error, 'no_transaction');
+  });
+
+  test('corrupt get_secret: the SDK cannot decrypt the reply and throws', async () => {
+    const seeded = seed();
+    faults.arm({ service: 'ksm', operation: 'get_secret', kind: 'corrupt' });
+    const err = await failure(getSecrets(options(), [seeded.uid]));
+    assert.match(err.message, /unable to authenticate data/i);
+  });
+
+  test('corrupt update_secret: the SDK throws although the update was stored', async () => {
+    const seeded = seed();
+    const record = await fetchOne(seeded.uid);
+    faults.arm({ service: 'ksm', operation: 'update_secret', kind: 'corrupt' });
+    const err = await failure(updateSecret2(options(), setPassword(record, 'new')));
+    assert.match(err.message, /unable to authenticate data/i);
+    assert.equal(passwordOf(ksm.readRecord(seeded.uid)!.data), 'new');
+  });
+});
+
+describe('authentication', () => {
+  test('a config whose private key was replaced is refused: 403 access_denied "Signature is invalid"', async () => {
+    const other = ksm.createClient(host);
+    const forged = { ...config, privateKey: other.privateKey };
+    log.clear();
+    const body = await ksmFailure(getSecrets(options(forged)));
+    assert.equal(body.error, 'access_denied');
+    assert.equal(body.message, 'Signature is invalid');
+    assert.equal(body.additional_info, '');
+    assert.match(String(body.path), new RegExp(`^https://${host}/api/rest/sm/v1/get_secret, POST, Node/v\\d+`));
+    assert.deepEqual(statuses('get_secret'), [403]);
+  });
+
+  test('an unknown client id is refused: 403 access_denied', async () => {
+    const unknown = { ...config, clientId: randomBytes(64).toString('base64') };
+    const body = await ksmFailure(getSecrets(options(unknown)));
+    assert.equal(body.error, 'access_denied');
+    assert.equal(body.message, 'Unable to validate application access');
+  });
+
+  test('a config naming another server key id gets the key hint, which the SDK refuses for a custom key', async () => {
+    const err = await failure(getSecrets(options({ ...config, serverPublicKeyId: '7' })));
+    assert.match(err.message, /Server rejected the custom server public key \(id 7\)\. The server suggested key id 10/);
+  });
+
+  test("the SDK's key cache is process-wide: a call right after another config's getSecrets signs with that config's key", async () => {
+    const other = ksm.createClient(host);
+    const seeded = seed();
+    await fetchOne(seeded.uid, other);
+    // completeTransaction does not reload keys, so `config` sends its client id with `other`'s cached private key.
+    const body = await ksmFailure(completeTransaction(options(config), seeded.uid, true));
+    assert.equal(body.message, 'Signature is invalid');
+  });
+});
+
+describe('raw protocol', () => {
+  test('a payload that is not JSON gets 400 bad_request in the real error shape', async () => {
+    const reply = await rawCall(config, 'get_secret', Buffer.from('{not json'));
+    assert.equal(reply.status, 400);
+    const body = JSON.parse(reply.body.toString('utf8')) as Record<string, unknown>;
+    assert.equal(body.error, 'bad_request');
+    assert.equal(body.location, 'default exception manager - api validation exception');
+    assert.match(String(body.path), /\/api\/rest\/sm\/v1\/get_secret, POST, /);
+  });
+
+  test('update_secret with a malformed revision or undecryptable data gets 400 bad_request', async () => {
+    const seeded = seed();
+    const base = { clientVersion: 'ms17.5.0', clientId: config.clientId, recordUid: seeded.uid };
+    const badRevision = await rawCall(config, 'update_secret', { ...base, data: 'AAAA', revision: 'abc' });
+    assert.equal(badRevision.status, 400);
+    assert.equal(JSON.parse(badRevision.body.toString('utf8')).error, 'bad_request');
+    const badData = await rawCall(config, 'update_secret', { ...base, data: randomBytes(60).toString('base64url'), revision: seeded.revision });
+    assert.equal(badData.status, 400);
+    assert.equal(JSON.parse(badData.body.toString('utf8')).error, 'bad_request');
+    assert.equal(ksm.readRecord(seeded.uid)!.revision, seeded.revision);
+  });
+
+  test('update_secret on a record not shared with the app gets 403 access_denied', async () => {
+    const seeded = seed();
+    const restricted = ksm.createClient(host, { folders: [], records: [] });
+    const reply = await rawCall(restricted, 'update_secret', {
+      clientVersion: 'ms17.5.0',
+      clientId: restricted.clientId,
+      recordUid: seeded.uid,
+      data: randomBytes(60).toString('base64url'),
+      revision: seeded.revision,
+    });
+    assert.equal(reply.status, 403);
+    assert.equal(JSON.parse(reply.body.toString('utf8')).error, 'access_denied');
+  });
+
+  test('get_secret wraps keys as the SDK expects and pads the record JSON with trailing spaces', async () => {
+    // A title that leaves the JSON off a 16-byte boundary, so the reply must carry padding.
+    let data = pamUser('padded', 'pw');
+    while (Buffer.byteLength(JSON.stringify(data)) % 16 === 0) data = { ...data, title: data.title + '!' };
+    const seeded = ksm.seedRecord({ data });
+    const reply = await rawCall(config, 'get_secret', { clientVersion: 'ms17.5.0', clientId: config.clientId, requestedRecords: [seeded.uid] });
+    assert.equal(reply.status, 200);
+    const response = JSON.parse(gcmDecrypt(reply.transmissionKey, reply.body).toString('utf8'));
+    assert.equal(response.expiresOn, 0);
+    assert.equal(response.warnings, null);
+    assert.equal(response.extra, null);
+    assert.equal(response.folders, null);
+    assert.equal(response.records.length, 1);
+    const entry = response.records[0];
+    const recordKey = gcmDecrypt(fromBase64(config.appKey), fromBase64(entry.recordKey));
+    const json = gcmDecrypt(recordKey, fromBase64(entry.data)).toString('utf8');
+    assert.ok(json.endsWith(' '), 'the record JSON is padded');
+    assert.equal(json.length % 16, 0);
+    assert.equal(json.trimEnd(), JSON.stringify(data));
+    assert.deepEqual(JSON.parse(gcmDecrypt(fromBase64(config.appKey), fromBase64(response.appData)).toString('utf8')), {
+      title: 'keeper-rotate sandbox',
+      type: 'app',
+    });
+  });
+
+  test('an endpoint the sandbox does not serve is a 404', async () => {
+    const reply = await rawCall(config, 'create_secret', { clientVersion: 'ms17.5.0', clientId: config.clientId });
+    assert.equal(reply.status, 404);
+  });
+});
+
+describe('control API', () => {
+  let control: { url: string; close(): Promise<void> };
+
+  before(async () => {
+    const api = new ControlApi(faults, log);
+    ksm.registerControl(api);
+    control = await api.listen();
+  });
+
+  after(async () => {
+    await control.close();
+  });
+
+  async function call(method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
+    const res = await fetch(control.url + path, {
+      method,
+      ...(body !== undefined ? { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } } : {}),
+    });
+    return { status: res.status, json: await res.json() };
+  }
+
+  test('seeds a folder, a record and a client that the SDK then reads through', async () => {
+    const folder = await call('POST', '/ksm/folders', { name: 'Control' });
+    assert.equal(folder.status, 200);
+    const created = await call('POST', '/ksm/records', { data: pamUser('via control', 'ctl-pw'), folderUid: folder.json.uid });
+    assert.equal(created.status, 200);
+    const read = await call('GET', `/ksm/records/${created.json.uid}`);
+    assert.equal(read.json.folderUid, folder.json.uid);
+    assert.equal(read.json.revision, created.json.revision);
+
+    const client = await call('POST', '/ksm/clients', { hostname: host, folders: [folder.json.uid] });
+    assert.equal(client.status, 200);
+    const { records } = await getSecrets(options(client.json as GatewayConfig));
+    assert.deepEqual(records.map((r) => r.recordUid), [created.json.uid]);
+    assert.equal(passwordOf(records[0]!.data), 'ctl-pw');
+
+    const listed = await call('GET', '/ksm/records');
+    assert.ok((listed.json as { uid: string }[]).some((r) => r.uid === created.json.uid));
+  });
+
+  test('rejects bad input with 4xx', async () => {
+    assert.equal((await call('GET', '/ksm/records/nope')).status, 404);
+    assert.equal((await call('POST', '/ksm/records', { data: { title: 'no fields' } })).status, 400);
+    assert.equal((await call('POST', '/ksm/records', { data: pamUser('x', 'y'), folderUid: 'nope' })).status, 404);
+    assert.equal((await call('POST', '/ksm/clients', {})).status, 400);
+    assert.equal((await call('PUT', '/ksm/transaction-model', { model: 'eventual' })).status, 400);
+    assert.equal(ksm.transactionModel, 'pending');
+  });
+
+  test('switches the transaction model at runtime', async () => {
+    const put = await call('PUT', '/ksm/transaction-model', { model: 'immediate' });
+    assert.deepEqual(put.json, { model: 'immediate' });
+    assert.equal(ksm.transactionModel, 'immediate');
+    const seeded = seed('old');
+    await updateSecret2(options(), setPassword(await fetchOne(seeded.uid), 'new'), { transactionType: UpdateTransactionType.Rotation });
+    const read = await call('GET', `/ksm/records/${seeded.uid}`);
+    assert.equal(read.json.transaction.model, 'immediate');
+    assert.equal(passwordOf(read.json.data), 'new');
+    await completeTransaction(options(), seeded.uid, true);
+  });
+
+  test('arms a KSM fault through the generic /faults route', async () => {
+    const armed = await call('POST', '/faults', { service: 'ksm', operation: 'get_secret', kind: 'status', status: 503 });
+    assert.equal(armed.status, 200);
+    const err = await failure(getSecrets(options()));
+    assert.equal(err.message, 'unknown ksm error, code 503');
+    await getSecrets(options());
+  });
+});
