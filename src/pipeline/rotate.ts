@@ -28,8 +28,17 @@ const VERIFY_FIRST_DELAY_MS = 250;
 /** Polls at most this far apart, so a run waits at most about this long past the moment a credential works. */
 const VERIFY_MAX_DELAY_MS = 1000;
 
-export function rotationScript<K extends string, S extends K, C>(target: Target<K, S, C>, help: string): ScriptDefinition {
-  return { name: target.name, summary: target.summary, help, run: (ctx) => rotate(target, ctx) };
+export function rotationScript<K extends string, S extends K, C>(target: Target<K, S, C>): ScriptDefinition {
+  return { name: target.name, summary: target.summary, help: targetHelp(target), run: (ctx) => rotate(target, ctx) };
+}
+
+/** The record fields and settings, for --help; the README and the CSV templates use the same declarations. */
+export function targetHelp(target: Pick<Target, 'fields' | 'settings'>): string {
+  const fields = target.fields.map((f) => `  ${f.label.padEnd(34)}${f.kind === 'secret' ? 'hidden' : 'text  '}  ${f.required ? '(required) ' : ''}${f.description}`);
+  const settings = [...Object.values(target.settings), ...Object.values(COMMON_SETTINGS)].map(
+    (s) => `  ${s.label.padEnd(34)}${String(s.default ?? '-').padEnd(8)}${s.description}`,
+  );
+  return `PAM User record fields:\n${fields.join('\n')}\n\nOptional settings (custom fields on the record; default in the middle):\n${settings.join('\n')}\n`;
 }
 
 const ids = (list: CredentialInfo[]) => list.map((c) => c.id);

@@ -1,0 +1,77 @@
+// The demo vault: a PAM configuration and one ready-to-rotate PAM User record per target, with fixed UIDs and
+// IDs so the fixtures in fixtures/ replay against any fresh sandbox unchanged. Secrets are made at start-up and
+// live only in the sandbox's memory (and the demo vault), never in a fixture.
+import type { RecordData, RecordField } from '../keeper/record-data.js';
+import type { AzureService } from './azure/index.js';
+import type { KsmService } from './ksm/index.js';
+
+export const DEMO = {
+  folderName: 'keeper-rotate demo',
+  pamConfigurationUid: 'DemoPamConfiguration01',
+  azure: {
+    userRecordUid: 'DemoAzureAppSecret0001',
+    tenantId: '5b0f2c1e-7d3a-4c55-9a1e-2f6d8c4b7a10',
+    adminAppId: '0a8e4c2d-1b3f-4e5a-8c7d-9e0f1a2b3c4d',
+    adminObjectId: '1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f',
+    targetAppId: '7f3e2d1c-0b9a-4887-a665-544332211000',
+    targetObjectId: '9a8b7c6d-5e4f-4a3b-9c2d-1e0f9a8b7c6d',
+    targetDisplayName: 'demo-target-app',
+  },
+} as const;
+
+export interface DemoVault {
+  folderUid: string;
+  pamConfigurationUid: string;
+  azure: { userRecordUid: string; tenantId: string; adminAppId: string; targetObjectId: string; targetAppId: string };
+}
+
+const text = (label: string, value: string): RecordField => ({ type: 'text', label, value: [value] });
+const secret = (label: string, value: string): RecordField => ({ type: 'secret', label, value: [value] });
+
+/** The fields that make the gateway run only the attached scripts (Keeper's guides list both). */
+const SCRIPT_ONLY_FIELDS = [text('NOOP', 'True'), text('Private Key Type', 'rsa-ssh')];
+
+export function seedDemoVault({ ksm, azure }: { ksm: KsmService; azure: AzureService }): DemoVault {
+  const folderUid = ksm.createFolder(DEMO.folderName);
+  const a = DEMO.azure;
+  const dir = azure.directory;
+  dir.createTenant({ tenantId: a.tenantId });
+  dir.createApp({ tenantId: a.tenantId, displayName: 'keeper-rotate-admin', appId: a.adminAppId, objectId: a.adminObjectId, permission: 'Application.ReadWrite.OwnedBy' });
+  dir.createApp({ tenantId: a.tenantId, displayName: a.targetDisplayName, appId: a.targetAppId, objectId: a.targetObjectId, owners: [a.adminAppId] });
+  const adminSecret = dir.addSecret(a.adminObjectId, { displayName: 'admin secret' });
+  // As a record made with Keeper's template and rotated once by Keeper's Python script would look.
+  const start = new Date(Date.now() - 30 * 86_400_000);
+  const current = dir.addSecret(a.targetObjectId, {
+    displayName: 'Client Secret Rotated by Keeper',
+    startDateTime: start,
+    endDateTime: new Date(start.getTime() + 365 * 86_400_000),
+  });
+
+  const pamConfiguration: RecordData = {
+    title: 'Demo PAM configuration (Azure)',
+    type: 'pamAzureConfiguration',
+    fields: [text('clientId', a.adminAppId), secret('clientSecret', adminSecret.secretText), text('tenantId', a.tenantId)],
+    custom: [],
+  };
+  ksm.seedRecord({ uid: DEMO.pamConfigurationUid, folderUid, data: pamConfiguration });
+
+  const azureUser: RecordData = {
+    title: 'Demo Azure app secret',
+    type: 'pamUser',
+    fields: [{ type: 'login', value: [a.targetDisplayName] }, { type: 'password', value: ['not-used-by-this-script'] }],
+    custom: [
+      text('application_object_id', a.targetObjectId),
+      text('client_secret_id', current.keyId),
+      secret('client_secret', current.secretText),
+      text('expires', current.endDateTime),
+      ...SCRIPT_ONLY_FIELDS,
+    ],
+  };
+  ksm.seedRecord({ uid: a.userRecordUid, folderUid, data: azureUser });
+
+  return {
+    folderUid,
+    pamConfigurationUid: DEMO.pamConfigurationUid,
+    azure: { userRecordUid: a.userRecordUid, tenantId: a.tenantId, adminAppId: a.adminAppId, targetObjectId: a.targetObjectId, targetAppId: a.targetAppId },
+  };
+}

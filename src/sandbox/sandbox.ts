@@ -1,0 +1,99 @@
+// Starts the whole local sandbox: the KSM server, each target's services, and the control API, all on loopback,
+// plus the demo vault. `npm run sandbox`, the demo, replay and the tests all start it through here, so what a
+// user tries by hand is what the tests run.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ControlApi } from './control.js';
+import { FaultPlan, RequestLog } from './faults.js';
+import { KsmService, type GatewayConfig, type TransactionModel } from './ksm/index.js';
+import { type RunningService, type SandboxService, serve } from './service.js';
+import { type TlsMaterial, sandboxTlsMaterial } from './tls.js';
+import { seedDemoVault, type DemoVault } from './demo-vault.js';
+import { AzureService } from './azure/index.js';
+
+export interface SandboxOptions {
+  /** Write gateway-config.json, ca.pem, sandbox.json and env into this folder. */
+  dir?: string;
+  tls?: TlsMaterial;
+  transactionModel?: TransactionModel;
+  /** Seed the demo vault and target state (default true). */
+  demo?: boolean;
+}
+
+export interface Sandbox {
+  ksm: KsmService;
+  azure: AzureService;
+  faults: FaultPlan;
+  log: RequestLog;
+  control: ControlApi;
+  controlUrl: string;
+  urls: Record<string, string>;
+  /** A gateway KSM config bound to this sandbox's KSM server. */
+  gatewayConfig: GatewayConfig;
+  /** What a script needs in its environment to use this sandbox (the same lines as the `env` file). */
+  env: Record<string, string>;
+  /** The certificate clients must trust (NODE_EXTRA_CA_CERTS). */
+  certPem: string;
+  demo: DemoVault | undefined;
+  close(): Promise<void>;
+}
+
+export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbox> {
+  const tls = options.tls ?? sandboxTlsMaterial();
+  const faults = new FaultPlan();
+  const log = new RequestLog();
+  const control = new ControlApi(faults, log);
+  const ksm = new KsmService(options.transactionModel ? { transactionModel: options.transactionModel } : {});
+  const azure = new AzureService();
+  const services: SandboxService[] = [ksm, azure];
+  const running: RunningService[] = [];
+  const closeAll = async () => {
+    await Promise.all(running.map((r) => r.close()));
+  };
+  try {
+    for (const service of services) running.push(await serve({ service, faults, log, tls }));
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
+  const urls = Object.fromEntries(running.map((r) => [r.name, r.url]));
+  ksm.registerControl(control);
+  azure.registerControl(control);
+  const controlServer = await control.listen();
+  const gatewayConfig = ksm.createClient(new URL(urls.ksm!).host);
+  const demo = options.demo === false ? undefined : seedDemoVault({ ksm, azure });
+
+  const env: Record<string, string> = {
+    AZURE_AUTHORITY_HOST: urls.azure!,
+    KEEPER_ROTATE_GRAPH_ENDPOINT: urls.azure!,
+    KEEPER_ROTATE_SANDBOX_CONTROL: controlServer.url,
+  };
+  if (options.dir) {
+    mkdirSync(options.dir, { recursive: true });
+    const configPath = join(options.dir, 'gateway-config.json');
+    const caPath = join(options.dir, 'ca.pem');
+    writeFileSync(configPath, JSON.stringify(gatewayConfig, null, 2) + '\n', { mode: 0o600 });
+    writeFileSync(caPath, tls.certPem);
+    env.KEEPER_GATEWAY_CONFIG = configPath;
+    env.NODE_EXTRA_CA_CERTS = caPath;
+    writeFileSync(join(options.dir, 'sandbox.json'), JSON.stringify({ services: urls, control: controlServer.url, controlRoutes: control.routes() }, null, 2) + '\n');
+    writeFileSync(join(options.dir, 'env'), Object.entries(env).map(([k, v]) => `${k}=${v}`).join('\n') + '\n');
+  }
+  return {
+    ksm,
+    azure,
+    faults,
+    log,
+    control,
+    controlUrl: controlServer.url,
+    urls,
+    gatewayConfig,
+    env,
+    certPem: tls.certPem,
+    demo,
+    close: async () => {
+      await controlServer.close();
+      await closeAll();
+    },
+  };
+}

@@ -1,0 +1,28 @@
+// Process glue shared by every script: wire runScript to the real process, and make sure the process ends.
+import { runScript, type ScriptDefinition } from '../cli/main.js';
+import { DEFAULT_DEADLINE_SECONDS } from '../cli/main.js';
+
+/** Extra time past the run's deadline before the process ends itself, whatever is still pending. */
+const HARD_STOP_GRACE_MS = 15_000;
+
+export function startScript(script: ScriptDefinition): void {
+  const seconds = Number(process.env.KEEPER_ROTATE_DEADLINE_SECONDS) || DEFAULT_DEADLINE_SECONDS;
+  // A client call with no timeout of its own must not hold the gateway's slot forever. Ending here is safe at
+  // any point: the pipeline never leaves the record without a working credential between two steps.
+  const hardStop = setTimeout(() => {
+    process.stderr.write(`keeper-rotate: DEADLINE_EXCEEDED: the run did not finish within ${seconds} s; stopped\n`);
+    process.exit(3);
+  }, seconds * 1000 + HARD_STOP_GRACE_MS);
+  hardStop.unref();
+  runScript(script, {
+    argv: process.argv.slice(2),
+    stdin: process.stdin,
+    stdout: process.stdout,
+    stderr: process.stderr,
+    env: process.env,
+    platform: process.platform,
+  }).then((code) => {
+    // Idle keep-alive connections would hold the process open for seconds; the work is done.
+    process.stdout.write('', () => process.exit(code));
+  });
+}

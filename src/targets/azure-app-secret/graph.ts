@@ -1,0 +1,125 @@
+// Microsoft Graph and Entra through the real clients: @azure/identity for tokens, the Graph client for the
+// application's passwords. This module turns their errors into our codes and bounds every call by a timeout
+// and the run's deadline (neither client has a deadline of its own, and Graph's retry honours Retry-After up
+// to three minutes).
+import { ClientSecretCredential } from '@azure/identity';
+import { Client, GraphError, RetryHandlerOptions, type GraphRequest } from '@microsoft/microsoft-graph-client';
+import { TokenCredentialAuthenticationProvider } from '@microsoft/microsoft-graph-client/authProviders/azureTokenCredentials/index.js';
+import type { Deadline } from '../../deadline.js';
+import { RotateError, describe, type ErrorCode } from '../../errors.js';
+import { type Secret, redact } from '../../secret.js';
+import type { PasswordCredential } from './plan.js';
+
+export const GRAPH_SCOPE = 'https://graph.microsoft.com/.default';
+const REQUEST_TIMEOUT_MS = 30_000;
+const GRAPH_MAX_RETRIES = 3;
+
+export interface AzureEndpoints {
+  authorityHost: string;
+  graphEndpoint: string;
+}
+
+export interface Application {
+  id: string;
+  appId: string;
+  displayName: string;
+  signInAudience: string | undefined;
+  passwordCredentials: PasswordCredential[];
+}
+
+const AADSTS = /AADSTS(\d+)/;
+
+/** Maps an @azure/identity failure to a code; `invalid secret` is the propagation case for verification. */
+export function classifyTokenError(err: unknown): { code: ErrorCode; invalidSecret: boolean; message: string } {
+  const message = redact(describe(err));
+  const sts = AADSTS.exec(message)?.[1];
+  if (sts === '7000215' || sts === '7000222') return { code: 'TARGET_AUTH_FAILED', invalidSecret: true, message };
+  if (sts) return { code: 'TARGET_AUTH_FAILED', invalidSecret: false, message };
+  if (err instanceof Error && (err.name === 'AbortError' || /abort|timed? ?out/i.test(err.message))) return { code: 'TARGET_TIMEOUT', invalidSecret: false, message };
+  return { code: 'TARGET_REQUEST_FAILED', invalidSecret: false, message };
+}
+
+function graphError(action: string, err: unknown): RotateError {
+  if (err instanceof RotateError) return err;
+  if (err instanceof GraphError) {
+    const code = err.code ?? '';
+    let mapped: ErrorCode = 'TARGET_REQUEST_FAILED';
+    if (err.statusCode === 401) mapped = 'TARGET_AUTH_FAILED';
+    else if (err.statusCode === 403) mapped = 'TARGET_PERMISSION_DENIED';
+    else if (err.statusCode === 404) mapped = 'TARGET_NOT_FOUND';
+    else if (err.statusCode === 429) mapped = 'TARGET_THROTTLED';
+    else if (code === 'TooManyAppPasswords') mapped = 'TARGET_LIMIT_REACHED';
+    else if (/AsPerAppPolicy$/.test(code)) mapped = 'TARGET_POLICY_REJECTED';
+    const what = err.statusCode > 0 ? `HTTP ${err.statusCode} ${code}` : code || 'error';
+    return new RotateError(mapped, `Graph ${action}: ${what}: ${redact(err.message).slice(0, 200)}`, { cause: err });
+  }
+  const token = classifyTokenError(err);
+  return new RotateError(token.code, `Graph ${action}: ${token.message}`, { cause: err });
+}
+
+export function newCredential(tenantId: string, clientId: string, secret: Secret, endpoints: AzureEndpoints): ClientSecretCredential {
+  // Instance discovery asks login.microsoftonline.com to vouch for the authority: one more round trip per
+  // credential, and impossible for national clouds and the sandbox. The authority is the user's setting.
+  return new ClientSecretCredential(tenantId, clientId, secret.reveal(), { authorityHost: endpoints.authorityHost, disableInstanceDiscovery: true });
+}
+
+export class GraphApplications {
+  readonly #client: Client;
+  readonly #deadline: Deadline;
+
+  constructor(credential: ClientSecretCredential, endpoints: AzureEndpoints, deadline: Deadline) {
+    this.#deadline = deadline;
+    const host = new URL(endpoints.graphEndpoint).hostname;
+    this.#client = Client.initWithMiddleware({
+      authProvider: new TokenCredentialAuthenticationProvider(credential, { scopes: [GRAPH_SCOPE] }),
+      baseUrl: endpoints.graphEndpoint,
+      // The client only attaches the token for Microsoft's hosts and the ones listed here.
+      customHosts: new Set([host]),
+    });
+  }
+
+  #bounded(req: GraphRequest): GraphRequest {
+    const deadline = this.#deadline;
+    return req
+      .option('signal', AbortSignal.timeout(deadline.timeout(REQUEST_TIMEOUT_MS)))
+      .middlewareOptions([new RetryHandlerOptions(1, GRAPH_MAX_RETRIES, (delaySeconds) => delaySeconds * 1000 < deadline.remaining() - 5_000)]);
+  }
+
+  async #call<T>(action: string, run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (err) {
+      throw graphError(action, err);
+    }
+  }
+
+  /** Reads an application by object ID, or by client ID when no object has that ID (Keeper's guide mixes them up). */
+  async getApplication(id: string): Promise<Application> {
+    const select = 'id,appId,displayName,signInAudience,passwordCredentials';
+    try {
+      return await this.#call(`reading application ${id}`, () => this.#bounded(this.#client.api(`/applications/${id}`).select(select)).get());
+    } catch (err) {
+      if (!(err instanceof RotateError) || err.code !== 'TARGET_NOT_FOUND') throw err;
+    }
+    try {
+      return await this.#call(`reading application with client ID ${id}`, () => this.#bounded(this.#client.api(`/applications(appId='${id}')`).select(select)).get());
+    } catch (err) {
+      if (err instanceof RotateError && err.code === 'TARGET_NOT_FOUND') {
+        throw new RotateError('TARGET_NOT_FOUND', `no application has object ID or client ID ${id} in this tenant (or the admin app may not see it)`, { cause: err });
+      }
+      throw err;
+    }
+  }
+
+  async addPassword(objectId: string, displayName: string, endDateTime: string): Promise<{ keyId: string; secretText: string; endDateTime: string }> {
+    return this.#call(`adding a client secret to application ${objectId}`, () =>
+      this.#bounded(this.#client.api(`/applications/${objectId}/addPassword`)).post({ passwordCredential: { displayName, endDateTime } }),
+    );
+  }
+
+  async removePassword(objectId: string, keyId: string): Promise<void> {
+    await this.#call(`removing client secret ${keyId} from application ${objectId}`, () =>
+      this.#bounded(this.#client.api(`/applications/${objectId}/removePassword`)).post({ keyId }),
+    );
+  }
+}

@@ -1,0 +1,200 @@
+// Azure app client secret rotation (Microsoft Graph). Records made from Keeper's template keep working:
+// same field names, and `application_object_id` may hold the client ID that Keeper's guide tells users to
+// paste there by mistake.
+import { RotateError } from '../../errors.js';
+import { readText } from '../../keeper/record.js';
+import { parseSettings, type SettingSpec } from '../../pipeline/settings.js';
+import type { NewCredential, RecordFieldSpec, Target, TargetContext, TargetSession, VerifyResult } from '../../pipeline/target.js';
+import { Secret } from '../../secret.js';
+import { type AzureEndpoints, type Application, GraphApplications, GRAPH_SCOPE, classifyTokenError, newCredential } from './graph.js';
+import { isOurs, planSecrets, secretDisplayName, type SecretPlan } from './plan.js';
+
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** A tenant is a GUID or a verified domain such as contoso.onmicrosoft.com. */
+const TENANT = /^(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+)$/i;
+/** Apps open to personal Microsoft accounts may hold only two passwords. */
+const PERSONAL_AUDIENCES = new Set(['AzureADandPersonalMicrosoftAccount', 'PersonalMicrosoftAccount']);
+const PERSONAL_ACCOUNT_LIMIT = 2;
+
+export const FIELDS = {
+  objectId: { label: 'application_object_id', kind: 'text', required: true, example: '00000000-0000-0000-0000-000000000000', description: "The application's Object ID (its Application (client) ID is accepted too)." },
+  secretId: { label: 'client_secret_id', kind: 'text', required: false, example: 'set-by-rotation', description: 'Written by each rotation: the key ID of the current client secret.' },
+  secret: { label: 'client_secret', kind: 'secret', required: false, example: 'set-by-rotation', description: 'Written by each rotation: the current client secret.' },
+  expires: { label: 'expires', kind: 'text', required: false, example: 'set-by-rotation', description: 'Written by each rotation: when the current secret expires (ISO-8601 UTC).' },
+  previous: { label: 'previous_client_secret_ids', kind: 'text', required: false, example: 'set-by-rotation', description: 'Written by each rotation: key IDs of the earlier secrets still kept, newest first.' },
+} as const satisfies Record<string, RecordFieldSpec>;
+
+export const SETTINGS = {
+  lifetimeDays: { kind: 'integer', label: 'secret_lifetime_days', default: 365, min: 1, max: 3650, description: 'Lifetime of each new client secret, in days.' },
+  keepPrevious: { kind: 'integer', label: 'keep_previous_secrets', default: 1, min: 0, max: 10, description: 'How many earlier secrets stay valid for consumers still using them (1 = the one just replaced).' },
+  removeOthers: { kind: 'boolean', label: 'remove_other_secrets', default: false, description: "Also remove the app's secrets that keeper-rotate did not create (Keeper's own script always did)." },
+  verifyTimeoutSeconds: { kind: 'integer', label: 'verify_timeout_seconds', default: 300, min: 0, max: 3600, description: 'How long to keep trying the new secret while Entra propagates it.' },
+  authorityHost: { kind: 'https-url', label: 'authority_host', default: undefined, description: 'Entra authority host (default AZURE_AUTHORITY_HOST, else https://login.microsoftonline.com).' },
+  graphEndpoint: { kind: 'https-url', label: 'graph_endpoint', default: undefined, description: 'Microsoft Graph endpoint for national clouds (default KEEPER_ROTATE_GRAPH_ENDPOINT, else https://graph.microsoft.com).' },
+} as const satisfies Record<string, SettingSpec>;
+
+type AdminKey = 'tenantId' | 'clientId' | 'clientSecret';
+
+interface AzureConfig {
+  recordUid: string;
+  appRef: string;
+  currentId: string | undefined;
+  previousIds: string[];
+  lifetimeDays: number;
+  keepPrevious: number;
+  removeOthers: boolean;
+  verifyTimeoutMs: number;
+  endpoints: AzureEndpoints;
+  tenantId: string;
+  adminClientId: string;
+  adminSecret: Secret;
+  adminIsSelf: boolean;
+  orphanAfterMs: number;
+}
+
+function prepare(ctx: TargetContext<AdminKey, 'clientSecret'>): AzureConfig {
+  const data = ctx.user.data;
+  const appRef = readText(data, FIELDS.objectId.label);
+  if (!appRef) throw new RotateError('RECORD_FIELD_MISSING', `record ${ctx.user.uid} has no "${FIELDS.objectId.label}" (the application's Object ID)`);
+  if (!GUID.test(appRef)) throw new RotateError('RECORD_FIELD_INVALID', `"${FIELDS.objectId.label}" must be a GUID (the application's Object ID or client ID)`);
+  const currentId = readText(data, FIELDS.secretId.label);
+  const previousIds = (readText(data, FIELDS.previous.label) ?? '').split(/[\s,]+/).filter(Boolean);
+  for (const id of [...(currentId && currentId !== FIELDS.secretId.example ? [currentId] : []), ...previousIds]) {
+    if (!GUID.test(id)) throw new RotateError('RECORD_FIELD_INVALID', `"${FIELDS.secretId.label}" and "${FIELDS.previous.label}" must hold secret key IDs (GUIDs)`);
+  }
+  const settings = parseSettings(SETTINGS, data);
+  const { tenantId, clientId, clientSecret } = ctx.admin.values;
+  if (!tenantId || !TENANT.test(tenantId)) throw new RotateError('ADMIN_CREDENTIALS_INVALID', 'the admin tenant ID must be a GUID or a domain name');
+  if (!clientId || !GUID.test(clientId)) throw new RotateError('ADMIN_CREDENTIALS_INVALID', 'the admin client ID must be a GUID');
+  if (!clientSecret) throw new RotateError('ADMIN_CREDENTIALS_INVALID', 'the admin client secret is empty');
+  const envUrl = (name: string, fallback: string) => {
+    const v = ctx.env[name];
+    if (!v) return fallback;
+    if (!/^https:\/\/[^/?#@]+/.test(v)) throw new RotateError('SETTING_INVALID', `${name} must be an https:// URL`);
+    return v.replace(/\/+$/, '');
+  };
+  return {
+    recordUid: ctx.user.uid,
+    appRef: appRef.toLowerCase(),
+    currentId: currentId && GUID.test(currentId) ? currentId.toLowerCase() : undefined,
+    previousIds: previousIds.map((i) => i.toLowerCase()),
+    lifetimeDays: settings.lifetimeDays,
+    keepPrevious: settings.keepPrevious,
+    removeOthers: settings.removeOthers,
+    verifyTimeoutMs: settings.verifyTimeoutSeconds * 1000,
+    endpoints: {
+      authorityHost: settings.authorityHost ?? envUrl('AZURE_AUTHORITY_HOST', 'https://login.microsoftonline.com'),
+      graphEndpoint: settings.graphEndpoint ?? envUrl('KEEPER_ROTATE_GRAPH_ENDPOINT', 'https://graph.microsoft.com'),
+    },
+    tenantId,
+    adminClientId: clientId.toLowerCase(),
+    adminSecret: clientSecret,
+    adminIsSelf: ctx.admin.source.kind === 'self',
+    // A run still in progress cannot be older than its deadline: only older unreferenced secrets are orphans.
+    orphanAfterMs: ctx.deadline.totalMs + 60_000,
+  };
+}
+
+class AzureSession implements TargetSession {
+  #graph: GraphApplications;
+  #app: Application | undefined;
+  #plan: SecretPlan | undefined;
+
+  constructor(
+    private readonly config: AzureConfig,
+    private readonly ctx: TargetContext<AdminKey, 'clientSecret'>,
+  ) {
+    this.#graph = new GraphApplications(newCredential(config.tenantId, config.adminClientId, config.adminSecret, config.endpoints), config.endpoints, ctx.deadline);
+  }
+
+  describe(): string {
+    return this.#app ? `application ${this.#app.id} (client ID ${this.#app.appId})` : `application ${this.config.appRef}`;
+  }
+
+  #selfRotating(): boolean {
+    return this.#app?.appId.toLowerCase() === this.config.adminClientId;
+  }
+
+  async plan(): Promise<SecretPlan> {
+    const app = await this.#graph.getApplication(this.config.appRef);
+    this.#app = app;
+    const c = this.config;
+    const selfRotating = this.#selfRotating();
+    // Rotating itself with a secret the record does not hold (from an attached record or the PAM
+    // configuration): that secret must outlive the run, or the next run cannot sign in.
+    const protectedHints = selfRotating && !c.adminIsSelf ? [c.adminSecret.reveal().slice(0, 3)] : [];
+    const plan = planSecrets({
+      recordUid: c.recordUid,
+      secrets: app.passwordCredentials,
+      currentId: c.currentId,
+      previousIds: c.previousIds,
+      keepPrevious: c.keepPrevious,
+      removeOthers: c.removeOthers,
+      limit: PERSONAL_AUDIENCES.has(app.signInAudience ?? '') ? PERSONAL_ACCOUNT_LIMIT : undefined,
+      orphanAfter: new Date(Date.now() - c.orphanAfterMs),
+      protectedHints,
+    });
+    if (app.id.toLowerCase() !== c.appRef) plan.notes.unshift(`"${FIELDS.objectId.label}" holds the client ID; the object ID is ${app.id}`);
+    plan.notes.unshift(`${this.describe()} has ${app.passwordCredentials.length} client secret(s), ${app.passwordCredentials.filter((s) => isOurs(s, c.recordUid)).length} made by keeper-rotate for this record${selfRotating ? '; it rotates its own secret' : ''}`);
+    this.#plan = plan;
+    return plan;
+  }
+
+  async create(): Promise<NewCredential> {
+    const app = this.#app!;
+    const end = new Date(Date.now() + this.config.lifetimeDays * 86_400_000).toISOString();
+    const made = await this.#graph.addPassword(app.id, secretDisplayName(this.config.recordUid, new Date()), end);
+    const secret = new Secret(made.secretText);
+    return {
+      id: made.keyId,
+      secret,
+      expires: made.endDateTime,
+      idField: FIELDS.secretId.label,
+      recordUpdates: [
+        [FIELDS.secretId, made.keyId],
+        [FIELDS.secret, secret.reveal()],
+        [FIELDS.expires, made.endDateTime],
+        [FIELDS.previous, this.#plan!.keptPrevious.join(',')],
+      ],
+    };
+  }
+
+  async verify(credential: NewCredential): Promise<VerifyResult> {
+    // A fresh credential each time: a credential caches its token, which would prove nothing.
+    const probe = newCredential(this.config.tenantId, this.#app!.appId, credential.secret, this.config.endpoints);
+    try {
+      await probe.getToken(GRAPH_SCOPE, { abortSignal: AbortSignal.timeout(this.ctx.deadline.timeout(30_000)) });
+      return { ok: true };
+    } catch (err) {
+      const why = classifyTokenError(err);
+      if (why.invalidSecret) return { ok: false, reason: 'Entra does not accept it yet (AADSTS7000215)' };
+      throw new RotateError(why.code, `signing in with the new secret failed: ${why.message}`, { cause: err });
+    }
+  }
+
+  async adopt(credential: NewCredential): Promise<void> {
+    if (!this.#selfRotating() || !this.config.adminIsSelf) return;
+    // From here on the admin signs in with the new secret, so removing the old one cannot lock this run out.
+    this.#graph = new GraphApplications(newCredential(this.config.tenantId, this.config.adminClientId, credential.secret, this.config.endpoints), this.config.endpoints, this.ctx.deadline);
+  }
+
+  async remove(credential: { id: string }): Promise<void> {
+    await this.#graph.removePassword(this.#app!.id, credential.id);
+  }
+}
+
+export const azureAppSecret: Target<AdminKey, 'clientSecret', AzureConfig> = {
+  name: 'azure-app-secret',
+  summary: 'rotates an Azure (Entra ID) application client secret through Microsoft Graph',
+  fields: Object.values(FIELDS),
+  settings: SETTINGS,
+  admin: {
+    attached: { tenantId: 'tenant_id', clientId: 'application_client_id', clientSecret: 'client_secret' },
+    pamConfiguration: { tenantId: 'tenantId', clientId: 'clientId', clientSecret: 'clientSecret' },
+    self: { tenantId: 'tenant_id', clientId: 'application_client_id', clientSecret: 'client_secret' },
+    secrets: ['clientSecret'],
+  },
+  prepare,
+  connect: async (config, ctx) => new AzureSession(config, ctx),
+  verifyTimeoutMs: (config) => config.verifyTimeoutMs,
+};
