@@ -1,0 +1,86 @@
+// `npm run demo`: the main job on a fresh machine. Builds the scripts, starts the sandbox with its demo vault,
+// runs each built script exactly as the gateway does (a child process, the base64 line on stdin, the
+// sandbox's gateway config), and shows the record and the target before and after. Exits 0 only if every
+// rotation was verified from the sandbox's own state, and stops every server it started.
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { encodeGatewayInput } from '../src/gateway/input.js';
+import { readText } from '../src/keeper/record.js';
+import { startSandbox, type Sandbox } from '../src/sandbox/sandbox.js';
+
+interface DemoTarget {
+  script: string;
+  /** Lines describing the record and the target right now (IDs and hints only, never secret values). */
+  snapshot(sandbox: Sandbox): string[];
+  /** Whether the record now holds a credential, different from `before`, that authenticates on the target. */
+  verified(sandbox: Sandbox, before: string[]): boolean;
+}
+
+const azure: DemoTarget = {
+  script: 'azure-app-secret',
+  snapshot(sandbox) {
+    const d = sandbox.demo!.azure;
+    const record = sandbox.ksm.readRecord(d.userRecordUid)!;
+    const app = sandbox.azure.directory.getApp(d.targetObjectId)!;
+    const secret = readText(record.data, 'client_secret') ?? '';
+    return [
+      `record ${d.userRecordUid}: client_secret_id=${readText(record.data, 'client_secret_id')} expires=${readText(record.data, 'expires')} previous=${readText(record.data, 'previous_client_secret_ids') ?? '-'}`,
+      `  its client_secret signs in: ${sandbox.azure.directory.checkSecret(d.tenantId, d.targetAppId, secret) ? 'yes' : 'NO'}`,
+      `app ${app.displayName} has ${app.secrets.length} secret(s):`,
+      ...app.secrets.map((s) => `  ${s.keyId} "${s.displayName}" until ${s.endDateTime.slice(0, 10)} signs in: ${sandbox.azure.directory.checkSecret(d.tenantId, d.targetAppId, s.secretText) ? 'yes' : 'no'}`),
+    ];
+  },
+  verified(sandbox, before) {
+    const d = sandbox.demo!.azure;
+    const record = sandbox.ksm.readRecord(d.userRecordUid)!;
+    const secret = readText(record.data, 'client_secret') ?? '';
+    const id = readText(record.data, 'client_secret_id') ?? '';
+    return !before.some((l) => l.includes(`client_secret_id=${id} `)) && sandbox.azure.directory.checkSecret(d.tenantId, d.targetAppId, secret);
+  },
+};
+
+const TARGETS: DemoTarget[] = [azure];
+
+function run(script: string, line: string, env: NodeJS.ProcessEnv): Promise<{ code: number; output: string }> {
+  return new Promise((done) => {
+    const child = spawn(process.execPath, [resolve('dist', `${script}.cjs`)], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (c: Buffer) => (output += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (output += c.toString()));
+    child.stdin.end(line + '\n');
+    child.on('exit', (code, signal) => done({ code: code ?? (signal ? 128 : 1), output }));
+  });
+}
+
+const build = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/build.ts'], { stdio: 'inherit' });
+if (build.status !== 0) process.exit(build.status ?? 1);
+
+const dir = mkdtempSync(join(tmpdir(), 'keeper-rotate-demo-'));
+const sandbox = await startSandbox({ dir });
+let failures = 0;
+try {
+  console.log(`\nSandbox up: ${Object.entries(sandbox.urls).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+  for (const target of TARGETS) {
+    console.log(`\n=== ${target.script} ===`);
+    const before = target.snapshot(sandbox);
+    console.log('Before:');
+    for (const l of before) console.log(`  ${l}`);
+    const fixture = JSON.parse(readFileSync(join('fixtures', `${target.script}.json`), 'utf8')) as Record<string, unknown>;
+    const { code, output } = await run(target.script, encodeGatewayInput(fixture), { ...process.env, ...sandbox.env });
+    console.log(`Gateway ran dist/${target.script}.cjs: exit code ${code}`);
+    for (const l of output.trimEnd().split('\n')) console.log(`  | ${l}`);
+    const after = target.snapshot(sandbox);
+    console.log('After:');
+    for (const l of after) console.log(`  ${l}`);
+    const ok = code === 0 && target.verified(sandbox, before);
+    console.log(ok ? `VERIFIED: the record holds a new secret that signs in` : `NOT VERIFIED`);
+    if (!ok) failures += 1;
+  }
+} finally {
+  await sandbox.close();
+  rmSync(dir, { recursive: true, force: true });
+}
+console.log(`\ndemo: ${TARGETS.length - failures} of ${TARGETS.length} rotations verified`);
+process.exit(failures === 0 ? 0 : 1);
