@@ -55,6 +55,8 @@ export function classifyKsmError(err: unknown): ErrorCode {
 }
 
 function ksmError(action: string, err: unknown): RotateError {
+  // Our own errors (the deadline cutting a throttle wait short) pass through the SDK unchanged.
+  if (err instanceof RotateError) return err;
   const code = classifyKsmError(err);
   return new RotateError(code, `Keeper ${action} failed: ${redact(describe(err))}`, { cause: err });
 }

@@ -6,7 +6,7 @@ export const FAULT_KINDS = ['status', 'throttle', 'delay', 'drop', 'corrupt'] as
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
 export interface FaultSpec {
-  /** Service name as registered (`ksm`, `entra`, `graph`, `iam`, `sts`, `wiz-auth`, `wiz-api`). */
+  /** Service name as registered (`ksm`, `azure`, and later `iam`, `sts`, `wiz-auth`, `wiz-api`). */
   service: string;
   /** Operation name within the service, or `*` for any. */
   operation: string;

@@ -13,7 +13,13 @@ export type SignInAudience = (typeof SIGN_IN_AUDIENCES)[number];
 
 /** Apps that personal Microsoft accounts can sign in to may hold at most this many passwords. */
 export const PERSONAL_ACCOUNT_PASSWORD_LIMIT = 2;
-const DEFAULT_PASSWORD_LIFETIME_MS = 2 * 365 * 86_400_000;
+
+/** Graph's default endDateTime: two calendar years after the start (so 731 days across a 29 February). */
+export function defaultPasswordEnd(startMs: number): number {
+  const d = new Date(startMs);
+  d.setUTCFullYear(d.getUTCFullYear() + 2);
+  return d.getTime();
+}
 
 export interface TenantOptions {
   tenantId?: string;
@@ -245,7 +251,7 @@ export class Directory {
     const app = this.#require(id);
     const now = this.now();
     const startMs = this.#date(options.startDateTime, 'startDateTime') ?? now;
-    const endMs = this.#date(options.endDateTime, 'endDateTime') ?? startMs + DEFAULT_PASSWORD_LIFETIME_MS;
+    const endMs = this.#date(options.endDateTime, 'endDateTime') ?? defaultPasswordEnd(startMs);
     const record = this.#insert(app, options.displayName ?? null, startMs, endMs, now, options.propagated ?? true);
     return this.#secretState(app, record);
   }
@@ -257,7 +263,7 @@ export class Directory {
     const now = this.now();
     const startMs = input.startDateTime == null ? now : parseDateTime(input.startDateTime);
     if (startMs === undefined) throw invalidProperty('startDateTime', 'PasswordCredential');
-    const endMs = input.endDateTime == null ? startMs + DEFAULT_PASSWORD_LIFETIME_MS : parseDateTime(input.endDateTime);
+    const endMs = input.endDateTime == null ? defaultPasswordEnd(startMs) : parseDateTime(input.endDateTime);
     // Unverified against the live service: an end before the start is rejected with the generic property error.
     if (endMs === undefined || endMs <= startMs) throw invalidProperty('endDateTime', 'PasswordCredential');
     if (

@@ -90,6 +90,10 @@ export class KsmService implements SandboxService {
     return this.#vault.seedRecord(input);
   }
 
+  editRecord(uid: string, data: RecordData): { uid: string; revision: number } {
+    return this.#vault.editRecord(uid, data);
+  }
+
   readRecord(uid: string): RecordView | undefined {
     return this.#vault.readRecord(uid);
   }

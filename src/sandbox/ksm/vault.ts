@@ -143,6 +143,15 @@ export class KsmVault {
     return { uid, revision: record.revision };
   }
 
+  /** Someone edits the record in the vault (a person, another tool): new data and a new revision, as a plain update would. */
+  editRecord(uid: string, data: RecordData): { uid: string; revision: number } {
+    const record = this.#records.get(uid);
+    if (!record) throw new Error(`no record ${uid}`);
+    if (!isRecordData(data)) throw new Error('record data needs title, type and fields[] of {type, value[]}');
+    this.update(record, data, record.revision);
+    return { uid, revision: record.revision };
+  }
+
   /** The service's handle on a record; callers outside the sandbox use readRecord, which copies. */
   record(uid: string): StoredRecord | undefined {
     return this.#records.get(uid);

@@ -41,7 +41,8 @@ export function classifyTokenError(err: unknown): { code: ErrorCode; invalidSecr
 
 function graphError(action: string, err: unknown): RotateError {
   if (err instanceof RotateError) return err;
-  if (err instanceof GraphError) {
+  // The Graph client wraps token and network failures as GraphError with statusCode -1.
+  if (err instanceof GraphError && err.statusCode > 0) {
     const code = err.code ?? '';
     let mapped: ErrorCode = 'TARGET_REQUEST_FAILED';
     if (err.statusCode === 401) mapped = 'TARGET_AUTH_FAILED';
@@ -78,11 +79,19 @@ export class GraphApplications {
     });
   }
 
-  #bounded(req: GraphRequest): GraphRequest {
+  /**
+   * Bounds a request by a timeout and the deadline. `onlyThrottled` keeps the retry handler from repeating a
+   * POST that may have been applied: it retries 503 and 504 too, and a repeated addPassword makes a second secret.
+   */
+  #bounded(req: GraphRequest, onlyThrottled = false): GraphRequest {
     const deadline = this.#deadline;
     return req
       .option('signal', AbortSignal.timeout(deadline.timeout(REQUEST_TIMEOUT_MS)))
-      .middlewareOptions([new RetryHandlerOptions(1, GRAPH_MAX_RETRIES, (delaySeconds) => delaySeconds * 1000 < deadline.remaining() - 5_000)]);
+      .middlewareOptions([
+        new RetryHandlerOptions(1, GRAPH_MAX_RETRIES, (delaySeconds, _attempt, _req, _opts, res) =>
+          (!onlyThrottled || res.status === 429) && delaySeconds * 1000 < deadline.remaining() - 5_000,
+        ),
+      ]);
   }
 
   async #call<T>(action: string, run: () => Promise<T>): Promise<T> {
@@ -113,7 +122,7 @@ export class GraphApplications {
 
   async addPassword(objectId: string, displayName: string, endDateTime: string): Promise<{ keyId: string; secretText: string; endDateTime: string }> {
     return this.#call(`adding a client secret to application ${objectId}`, () =>
-      this.#bounded(this.#client.api(`/applications/${objectId}/addPassword`)).post({ passwordCredential: { displayName, endDateTime } }),
+      this.#bounded(this.#client.api(`/applications/${objectId}/addPassword`), true).post({ passwordCredential: { displayName, endDateTime } }),
     );
   }
 

@@ -1,0 +1,86 @@
+// Control-API routes for the Azure sandbox (`/azure/...`): seed tenants, apps and secrets, tune a tenant's
+// propagation delay and lifetime policy, read an app back with its secret values, and ask whether a secret works.
+import { ControlError, type ControlApi } from '../control.js';
+import { type CreateAppOptions, DirectoryError, type SecretOptions, type TenantOptions, type TenantUpdate } from './directory.js';
+import type { AzureService } from './service.js';
+
+function object(body: unknown): Record<string, unknown> {
+  if (body === undefined || body === null) return {};
+  if (typeof body !== 'object' || Array.isArray(body)) throw new ControlError(400, 'the body must be a JSON object');
+  return body as Record<string, unknown>;
+}
+
+function optionalString(body: Record<string, unknown>, key: string): string | undefined {
+  const v = body[key];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'string') throw new ControlError(400, `"${key}" must be a string`);
+  return v;
+}
+
+function requiredString(body: Record<string, unknown>, key: string): string {
+  const v = optionalString(body, key);
+  if (v === undefined) throw new ControlError(400, `"${key}" is required`);
+  return v;
+}
+
+/** Runs a directory call, turning its Graph-shaped errors into control errors with the same status. */
+function guarded<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof DirectoryError) throw new ControlError(err.status, `${err.code}: ${err.message}`);
+    throw err;
+  }
+}
+
+export function registerAzureControl(api: ControlApi, azure: AzureService): void {
+  api.route('POST', '/azure/tenants', ({ body }) => guarded(() => azure.createTenant(object(body) as TenantOptions)));
+
+  api.route('GET', '/azure/tenants/:id', ({ params }) => {
+    const t = azure.getTenant(params.id!);
+    if (!t) throw new ControlError(404, `no tenant ${params.id}`);
+    return t;
+  });
+
+  api.route('PUT', '/azure/tenants/:id', ({ params, body }) => {
+    const b = object(body);
+    const update: TenantUpdate = {};
+    if (b.propagationDelayMs !== undefined) update.propagationDelayMs = b.propagationDelayMs as number;
+    if (b.maxLifetimeDays !== undefined) update.maxLifetimeDays = b.maxLifetimeDays as number | null;
+    return guarded(() => azure.updateTenant(params.id!, update));
+  });
+
+  api.route('POST', '/azure/apps', ({ body }) => {
+    const b = object(body);
+    requiredString(b, 'tenantId');
+    requiredString(b, 'displayName');
+    if (b.owners !== undefined && !(Array.isArray(b.owners) && b.owners.every((o) => typeof o === 'string'))) {
+      throw new ControlError(400, '"owners" must be an array of appIds');
+    }
+    return guarded(() => azure.createApp(b as unknown as CreateAppOptions));
+  });
+
+  api.route('GET', '/azure/apps/:id', ({ params }) => {
+    const app = azure.getApp(params.id!);
+    if (!app) throw new ControlError(404, `no app with object id or appId ${params.id}`);
+    return app;
+  });
+
+  api.route('POST', '/azure/apps/:id/secrets', ({ params, body }) => {
+    const b = object(body);
+    const options: SecretOptions = {};
+    const displayName = optionalString(b, 'displayName');
+    const start = optionalString(b, 'startDateTime');
+    const end = optionalString(b, 'endDateTime');
+    if (displayName !== undefined) options.displayName = displayName;
+    if (start !== undefined) options.startDateTime = start;
+    if (end !== undefined) options.endDateTime = end;
+    if (b.propagated !== undefined) options.propagated = b.propagated === true;
+    return guarded(() => azure.addSecret(params.id!, options));
+  });
+
+  api.route('POST', '/azure/check', ({ body }) => {
+    const b = object(body);
+    return { valid: azure.checkSecret(requiredString(b, 'tenantId'), requiredString(b, 'clientId'), requiredString(b, 'clientSecret')) };
+  });
+}
