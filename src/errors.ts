@@ -42,7 +42,6 @@ export const ERROR_CODES = {
   KEEPER_TIMEOUT: ExitCode.Failed,
   KEEPER_REVISION_CONFLICT: ExitCode.Failed,
   KEEPER_TRANSACTION_OPEN: ExitCode.Failed,
-  KEEPER_SAVE_FAILED: ExitCode.Failed,
   KEEPER_FINALIZE_UNCERTAIN: ExitCode.NeedsAttention,
   DEADLINE_EXCEEDED: ExitCode.Failed,
   VERIFY_FAILED: ExitCode.Failed,
