@@ -21,7 +21,7 @@ export const FIELDS = {
   secretId: { label: 'client_secret_id', kind: 'text', required: false, example: 'set-by-rotation', description: 'Written by each rotation: the key ID of the current client secret.' },
   secret: { label: 'client_secret', kind: 'secret', required: false, example: 'set-by-rotation', description: 'Written by each rotation: the current client secret.' },
   expires: { label: 'expires', kind: 'text', required: false, example: 'set-by-rotation', description: 'Written by each rotation: when the current secret expires (ISO-8601 UTC).' },
-  previous: { label: 'previous_client_secret_ids', kind: 'text', required: false, example: 'set-by-rotation', description: 'Written by each rotation: key IDs of the earlier secrets still kept, newest first.' },
+  previous: { label: 'previous_client_secret_ids', kind: 'text', required: false, example: 'set-by-rotation', description: 'Written by each rotation: key IDs of the earlier secrets still kept, newest first, then those the rotation retires (so the next run retries a removal that failed).' },
 } as const satisfies Record<string, RecordFieldSpec>;
 
 export const SETTINGS = {
@@ -154,7 +154,7 @@ class AzureSession implements TargetSession {
         [FIELDS.secretId, made.keyId],
         [FIELDS.secret, secret.reveal()],
         [FIELDS.expires, made.endDateTime],
-        [FIELDS.previous, this.#plan!.keptPrevious.join(',')],
+        [FIELDS.previous, [...this.#plan!.keptPrevious, ...this.#plan!.retiring].join(',')],
       ],
     };
   }

@@ -31,8 +31,14 @@ export interface SecretPlanInput {
 }
 
 export interface SecretPlan extends RotationPlan {
-  /** What `previous_client_secret_ids` holds after this run, newest first. */
+  /** The earlier secrets this run keeps, newest first. */
   keptPrevious: string[];
+  /**
+   * Secrets of the record's chain this run removes after saving. The record lists them after the kept ones:
+   * once the record no longer names a secret, nothing tells a later run it was the record's (Keeper's own
+   * script named the first one), so a removal that fails would never be retried.
+   */
+  retiring: string[];
 }
 
 const MARKER = 'keeper-rotate';
@@ -94,5 +100,6 @@ export function planSecrets(p: SecretPlanInput): SecretPlan {
       );
     }
   }
-  return { removeBefore, removeAfter, notes, keptPrevious };
+  const retiring = removeAfter.filter((c) => chain.includes(c.id)).map((c) => c.id);
+  return { removeBefore, removeAfter, notes, keptPrevious, retiring };
 }
