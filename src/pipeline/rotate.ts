@@ -167,8 +167,7 @@ async function abandon(ctx: RunContext, session: TargetSession, user: VaultRecor
   }
   let holdsNew: boolean;
   try {
-    const fresh = (await vault.fetch([user.uid])).get(user.uid);
-    holdsNew = fresh !== undefined && readText(fresh.data, created.idField) === created.id;
+    holdsNew = await recordHolds(ctx, user, created);
   } catch (err) {
     log.warn('undo', `could not re-read record ${user.uid}, so ${created.id} is kept: ${redact(describeError(err))}`);
     return withExit(base, ExitCode.NeedsAttention, `; the new credential ${created.id} was kept because the record could not be re-read (both old and new work; the next run cleans up)`);
@@ -185,6 +184,12 @@ async function abandon(ctx: RunContext, session: TargetSession, user: VaultRecor
   return withExit(base, ExitCode.Failed, `; undone: the record keeps its previous credential`);
 }
 
+/** Reads the record afresh: does it name the credential this run created? */
+async function recordHolds({ vault }: RunContext, user: VaultRecord, created: NewCredential): Promise<boolean> {
+  const fresh = (await vault.fetch([user.uid])).get(user.uid);
+  return fresh !== undefined && readText(fresh.data, created.idField) === created.id;
+}
+
 function withExit(err: RotateError, exitCode: ExitCode, suffix: string): RotateError {
   return new RotateError(err.code, err.message + suffix, { cause: err, exitCode });
 }
@@ -193,8 +198,7 @@ function withExit(err: RotateError, exitCode: ExitCode, suffix: string): RotateE
 async function confirmFinalized(ctx: RunContext, session: TargetSession, user: VaultRecord, created: NewCredential, cause: unknown): Promise<void> {
   let holdsNew: boolean;
   try {
-    const fresh = (await ctx.vault.fetch([user.uid])).get(user.uid);
-    holdsNew = fresh !== undefined && readText(fresh.data, created.idField) === created.id;
+    holdsNew = await recordHolds(ctx, user, created);
   } catch {
     // Both credentials work and nothing was retired; which one the record holds is unknown.
     const base = isRotateError(cause) ? cause : new RotateError('KEEPER_REQUEST_FAILED', describeError(cause));
