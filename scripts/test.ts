@@ -35,7 +35,8 @@ writeFileSync(join(tlsDir, 'key.pem'), material.keyPem, { mode: 0o600 });
 
 const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', ...files], {
   stdio: 'inherit',
-  env: { ...process.env, NODE_EXTRA_CA_CERTS: join(tlsDir, 'cert.pem'), [SANDBOX_TLS_DIR_ENV]: tlsDir },
+  // A test that runs a script without a sandbox of its own must not write to this machine's real state folder.
+  env: { ...process.env, NODE_EXTRA_CA_CERTS: join(tlsDir, 'cert.pem'), [SANDBOX_TLS_DIR_ENV]: tlsDir, KEEPER_ROTATE_STATE_DIR: join(tlsDir, 'state') },
 });
 const cleanup = () => rmSync(tlsDir, { recursive: true, force: true });
 for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => child.kill(signal));

@@ -13,6 +13,11 @@ export class Deadline {
     this.#end = now() + totalMs;
   }
 
+  /** When the run must be over, in ms since the epoch. */
+  endsAt(): number {
+    return this.#end;
+  }
+
   remaining(): number {
     return Math.max(0, this.#end - this.now());
   }

@@ -54,6 +54,10 @@ export const ERROR_CODES = {
   TARGET_THROTTLED: ExitCode.Failed,
   TARGET_TIMEOUT: ExitCode.Failed,
   TARGET_REQUEST_FAILED: ExitCode.Failed,
+  STATE_DIR_UNAVAILABLE: ExitCode.Rejected,
+  ROTATION_IN_PROGRESS: ExitCode.Failed,
+  RECOVERY_PENDING: ExitCode.NeedsAttention,
+  RECOVERY_UNREADABLE: ExitCode.NeedsAttention,
   INTERNAL: ExitCode.Internal,
 } as const satisfies Record<string, ExitCode>;
 

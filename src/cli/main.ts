@@ -5,6 +5,8 @@ import { ExitCode, RotateError, describe, isRotateError } from '../errors.js';
 import { type GatewayInput, parseGatewayInput, readAll } from '../gateway/input.js';
 import { type GatewayConfig, loadGatewayConfig } from '../keeper/config.js';
 import { KeeperVault } from '../keeper/vault.js';
+import { openStateDir } from '../state/dir.js';
+import { Journal } from '../state/journal.js';
 import { type LogFormat, Logger, type Writable } from '../log.js';
 import { redact } from '../secret.js';
 import { VERSION } from '../version.js';
@@ -26,6 +28,9 @@ export interface RunContext {
   deadline: Deadline;
   env: NodeJS.ProcessEnv;
   dryRun: boolean;
+  /** This gateway's private state folder (locks, journals), created before any network call. */
+  stateDir: string;
+  journal: Journal;
 }
 
 export interface ScriptOutcome {
@@ -52,6 +57,8 @@ interface Flags {
 }
 
 export const DEFAULT_DEADLINE_SECONDS = 600;
+/** Extra time past the run's deadline before the process ends itself (entry.ts), whatever is still pending. */
+export const HARD_STOP_GRACE_MS = 15_000;
 
 function parseFlags(argv: readonly string[], env: NodeJS.ProcessEnv): Flags {
   const flags: Flags = { help: false, version: false, dryRun: false, logFormat: env.KEEPER_ROTATE_LOG === 'json' ? 'json' : 'text' };
@@ -93,6 +100,7 @@ Environment:
   KEEPER_GATEWAY_CONFIG           path of the gateway's KSM config (read, never written)
   GATEWAY_CONFIG                  the config as base64, when there is no file (Docker)
   KEEPER_ROTATE_DEADLINE_SECONDS  bound for the whole run (default ${DEFAULT_DEADLINE_SECONDS})
+  KEEPER_ROTATE_STATE_DIR         folder for locks and journals (default: the user's state folder)
 
 ${script.help}
 Exit codes: 0 done (or nothing to do), 1 internal error, 2 rejected before any change, 3 failed and the
@@ -119,9 +127,11 @@ export async function runScript(script: ScriptDefinition, io: ScriptIo): Promise
     const deadline = deadlineFrom(io.env);
     const input = parseGatewayInput(await readAll(io.stdin));
     const config = loadGatewayConfig({ env: io.env, platform: io.platform });
+    const stateDir = openStateDir(config, { env: io.env, platform: io.platform });
     log.info('input', 'gateway input accepted', { user_record: input.userRecordUid, records: input.records.length, config: config.source });
     vault = new KeeperVault(config, { deadline });
-    const outcome = await script.run({ input, config, vault, log, deadline, env: io.env, dryRun: flags.dryRun });
+    const journal = new Journal(stateDir, config);
+    const outcome = await script.run({ input, config, vault, log, deadline, env: io.env, dryRun: flags.dryRun, stateDir, journal });
     log.result(outcome.outcome, outcome.message, { exit: outcome.exitCode, ...outcome.fields });
     return outcome.exitCode;
   } catch (err) {

@@ -1,18 +1,24 @@
 // The rotation pipeline every target shares. Its order is the safety argument:
-//   read → plan → (remove orphans / make room) → create → save in a Keeper rotation transaction (revision-
+//   lock the record → store sealed secrets of earlier runs → read → finish or undo this record's interrupted
+//   run → plan → (remove orphans / make room) → create → save in a Keeper rotation transaction (revision-
 //   checked) → verify the new credential on the target → finalize → retire what the plan retires.
 // At each point the record holds a credential that works: the new one is written only after it exists, the
 // old ones are removed only after the new one is saved, verified and finalized, and whatever this run created
 // is removed again when a later step fails, but only after a fresh read shows the record does not hold it.
+// Each step is written to the record's journal (state/journal.ts) before it is taken, so a killed run leaves
+// the next one enough to finish or undo it. Targets that replace in place (Wiz) follow replaceInPlace below.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ExitCode, RotateError, describe as describeError, isRotateError } from '../errors.js';
 import { describeSource, resolveAdmin } from '../keeper/admin.js';
-import { cloneData, readText, writeText } from '../keeper/record.js';
+import { cloneData, writeText } from '../keeper/record.js';
 import type { VaultRecord } from '../keeper/vault.js';
-import type { RunContext, ScriptDefinition, ScriptOutcome } from '../cli/main.js';
+import { HARD_STOP_GRACE_MS, type RunContext, type ScriptDefinition, type ScriptOutcome } from '../cli/main.js';
 import { redact } from '../secret.js';
+import { lockRecord } from '../state/lock.js';
+import { recoverInterrupted, saveWithRetries, storeUnsaved } from './recovery.js';
 import { parseSetting, type SettingSpec } from './settings.js';
-import type { CredentialInfo, NewCredential, Target, TargetContext, TargetSession } from './target.js';
+import type { CredentialInfo, NewCredential, PlanContext, Target, TargetContext, TargetSession } from './target.js';
+import { abandon, confirmFinalized, removeCredential, saveMayHaveOpened, withExit } from './undo.js';
 
 /** Settings every target reads, besides its own. */
 export const COMMON_SETTINGS = {
@@ -44,17 +50,35 @@ export function targetHelp(target: Pick<Target, 'fields' | 'settings'>): string 
 const ids = (list: CredentialInfo[]) => list.map((c) => c.id);
 
 async function rotate<K extends string, S extends K, C>(target: Target<K, S, C>, ctx: RunContext): Promise<ScriptOutcome> {
-  const { input, vault, log, deadline } = ctx;
-  const uids = [input.userRecordUid, ...(input.providerRecordUid ? [input.providerRecordUid] : [])];
-  const records = await vault.fetch(uids);
-  const user = records.get(input.userRecordUid);
+  // Local, before any network call: a second run on this record stops here having touched nothing.
+  const lock = lockRecord(ctx.stateDir, ctx.input.userRecordUid, ctx.deadline.endsAt() + HARD_STOP_GRACE_MS);
+  try {
+    return await rotateLocked(target, ctx, lock.runId);
+  } finally {
+    lock.release();
+  }
+}
+
+async function fetchUser(ctx: RunContext, target: Pick<Target, 'name'>, uids: string[]) {
+  const records = await ctx.vault.fetch(uids);
+  const user = records.get(ctx.input.userRecordUid);
   if (!user) {
-    throw new RotateError('RECORD_NOT_FOUND', `PAM User record ${input.userRecordUid} is not shared with the gateway's application, or does not exist`);
+    throw new RotateError('RECORD_NOT_FOUND', `PAM User record ${ctx.input.userRecordUid} is not shared with the gateway's application, or does not exist`);
   }
   if (user.type !== 'pamUser') {
     throw new RotateError('RECORD_WRONG_TYPE', `record ${user.uid} is a "${user.type}" record; ${target.name} rotates PAM User records (convert it to PAM User)`);
   }
-  const admin = resolveAdmin(target.admin, { input, user, provider: input.providerRecordUid ? records.get(input.providerRecordUid) : undefined });
+  return { user, provider: ctx.input.providerRecordUid ? records.get(ctx.input.providerRecordUid) : undefined };
+}
+
+async function rotateLocked<K extends string, S extends K, C>(target: Target<K, S, C>, ctx: RunContext, runId: string): Promise<ScriptOutcome> {
+  const { input, vault, log, deadline, journal } = ctx;
+  const uids = [input.userRecordUid, ...(input.providerRecordUid ? [input.providerRecordUid] : [])];
+  const pending = journal.read(input.userRecordUid);
+  // A secret that works only on its target and is not in Keeper comes before everything, this record or not.
+  if (!ctx.dryRun) await storeUnsaved(ctx, input.userRecordUid);
+  let { user, provider } = await fetchUser(ctx, target, uids);
+  const admin = resolveAdmin(target.admin, { input, user, provider });
   log.info('admin', `using admin credentials from ${describeSource(admin.source)}`);
   const tctx: TargetContext<K, S> = { input, user, admin, env: ctx.env, log, deadline };
   const config = target.prepare(tctx);
@@ -62,7 +86,16 @@ async function rotate<K extends string, S extends K, C>(target: Target<K, S, C>,
 
   deadline.check('connecting to the target');
   const session = await target.connect(config, tctx);
-  const plan = await session.plan();
+  let planContext: PlanContext = {};
+  if (pending && pending.phase !== 'unsaved') {
+    if (dryRun) {
+      log.info('plan', `would first finish an earlier run that stopped at "${pending.phase}"`);
+    } else {
+      planContext = await recoverInterrupted(ctx, session, user, pending, deadline.totalMs + HARD_STOP_GRACE_MS);
+      ({ user } = await fetchUser(ctx, target, [user.uid]));
+    }
+  }
+  const plan = await session.plan(planContext);
   for (const note of plan.notes) log.info('plan', note);
   if (plan.skip) {
     return { exitCode: ExitCode.Ok, outcome: 'skipped', message: plan.skip, fields: { target: session.describe() } };
@@ -70,61 +103,135 @@ async function rotate<K extends string, S extends K, C>(target: Target<K, S, C>,
   const planFields = { target: session.describe(), remove_before: ids(plan.removeBefore), remove_after: ids(plan.removeAfter) };
   if (dryRun) {
     for (const c of plan.removeBefore) log.info('plan', `would remove ${c.id} before creating (${c.reason})`);
-    log.info('plan', 'would create a new credential and save it in the record');
+    log.info('plan', target.mode === 'in-place' ? 'would replace the credential on the target and save it in the record' : 'would create a new credential and save it in the record');
     for (const c of plan.removeAfter) log.info('plan', `would remove ${c.id} after verifying the new one (${c.reason})`);
     return { exitCode: ExitCode.Ok, outcome: 'planned', message: 'dry run: nothing was changed', fields: planFields };
   }
 
   for (const c of plan.removeBefore) {
     deadline.check(`removing ${c.id}`);
-    await session.remove(c);
+    await removeCredential(session, c);
     log.info('prepare', `removed ${c.id} (${c.reason})`);
   }
 
-  deadline.check('creating the new credential');
-  const created = await session.create();
-  log.info('create', `created ${created.id}`, { expires: created.expires });
+  const step = { runId, target: target.name, recordUid: user.uid, since: new Date().toISOString() };
+  const created = target.mode === 'in-place' ? await replaceInPlace(ctx, session, user, step, target.verifyTimeoutMs(config)) : await createAlongside(ctx, session, user, step, target.verifyTimeoutMs(config));
 
-  const data = cloneData(user.data);
-  for (const [ref, value] of created.recordUpdates) writeText(data, ref, value);
+  let adoptError: unknown;
   try {
-    deadline.check('saving the record');
-    await vault.saveInTransaction(user, data);
+    await session.adopt?.(created);
   } catch (err) {
-    throw await abandon(ctx, session, user, created, err, false);
+    adoptError = err;
   }
-  log.info('save', `saved ${created.id} in record ${user.uid} (rotation transaction open)`);
-
-  const verified = await verifyUntil(target.verifyTimeoutMs(config), session, created, ctx);
-  if (!verified.ok) {
-    throw await abandon(ctx, session, user, created, new RotateError('VERIFY_FAILED', `the new credential ${created.id} did not authenticate: ${verified.reason}`), true);
-  }
-  log.info('verify', `${created.id} authenticates`, { attempts: verified.attempts });
-
-  try {
-    await vault.finalize(user.uid);
-  } catch (err) {
-    await confirmFinalized(ctx, session, user, created, err);
-  }
-  log.info('save', `finalized record ${user.uid}`);
-
-  await session.adopt?.(created);
   const failed: string[] = [];
   for (const c of plan.removeAfter) {
     try {
       deadline.check(`removing ${c.id}`);
-      await session.remove(c);
+      await removeCredential(session, c);
       log.info('retire', `removed ${c.id} (${c.reason})`);
     } catch (err) {
       failed.push(c.id);
       log.warn('retire', `could not remove ${c.id}; the next run retries: ${redact(describeError(err))}`);
     }
   }
+  if (adoptError) {
+    const base = isRotateError(adoptError) ? adoptError : new RotateError('INTERNAL', describeError(adoptError), { cause: adoptError });
+    throw withExit(base, ExitCode.CleanupIncomplete, `; the record holds the new, verified credential ${created.id}`);
+  }
   const fields = { target: session.describe(), new_id: created.id, expires: created.expires, removed: [...ids(plan.removeBefore), ...ids(plan.removeAfter).filter((i) => !failed.includes(i))] };
   if (failed.length) {
     throw new RotateError('CLEANUP_INCOMPLETE', `rotated to ${created.id} and saved it, but could not remove ${failed.join(', ')}; the next run retries`);
   }
   return { exitCode: ExitCode.Ok, outcome: 'rotated', message: `rotated to ${created.id}`, fields };
+}
+
+type Step = { runId: string; target: string; recordUid: string; since: string };
+
+/**
+ * Old and new side by side: create → save in a transaction → verify → finalize. Every step is journaled first,
+ * so a run killed anywhere leaves the next run enough to finish or undo it.
+ */
+async function createAlongside(ctx: RunContext, session: TargetSession, user: VaultRecord, step: Step, verifyTimeoutMs: number): Promise<NewCredential> {
+  const { vault, log, deadline, journal } = ctx;
+  deadline.check('creating the new credential');
+  journal.write({ ...step, phase: 'creating' });
+  const created = await session.create();
+  const made = { ...step, credentialId: created.id, idField: created.idField };
+  journal.write({ ...made, phase: 'created' });
+  log.info('create', `created ${created.id}`, { expires: created.expires });
+
+  const data = cloneData(user.data);
+  for (const [ref, value] of created.recordUpdates) writeText(data, ref, value);
+  try {
+    deadline.check('saving the record');
+    journal.write({ ...made, phase: 'saving' });
+    await vault.saveInTransaction(user, data);
+  } catch (err) {
+    throw await abandon(ctx, session, user, created, err, saveMayHaveOpened(err));
+  }
+  log.info('save', `saved ${created.id} in record ${user.uid} (rotation transaction open)`);
+
+  const verified = await verifyUntil(verifyTimeoutMs, session, created, ctx);
+  if (!verified.ok) {
+    throw await abandon(ctx, session, user, created, new RotateError('VERIFY_FAILED', `the new credential ${created.id} did not authenticate: ${verified.reason}`), true);
+  }
+  log.info('verify', `${created.id} authenticates`, { attempts: verified.attempts });
+  journal.write({ ...made, phase: 'verified' });
+
+  try {
+    await vault.finalize(user.uid);
+  } catch (err) {
+    await confirmFinalized(ctx, session, user, created, err);
+  }
+  journal.clear(user.uid);
+  log.info('save', `finalized record ${user.uid}`);
+  return created;
+}
+
+/**
+ * The target swaps its credential in place (no overlap, nothing to go back to). So: first prove Keeper takes
+ * a write to this record (open a rotation transaction and roll it back), then replace, seal the new secret
+ * into the journal before anything else, save it with retries, verify, finalize. If Keeper refuses every
+ * save, the sealed secret waits on this gateway and the next run of any script stores it.
+ */
+async function replaceInPlace(ctx: RunContext, session: TargetSession, user: VaultRecord, step: Step, verifyTimeoutMs: number): Promise<NewCredential> {
+  const { vault, log, deadline, journal } = ctx;
+  deadline.check('checking that Keeper accepts the write');
+  journal.write({ ...step, phase: 'saving' });
+  await vault.saveInTransaction(user, user.data);
+  await vault.rollback(user.uid);
+  journal.clear(user.uid);
+  log.info('save', `Keeper accepts updates to record ${user.uid}`);
+
+  deadline.check('replacing the credential');
+  journal.write({ ...step, phase: 'creating' });
+  const created = await session.create();
+  journal.write({ ...step, phase: 'unsaved', credentialId: created.id, idField: created.idField, sealed: journal.seal(created.recordUpdates) });
+  log.info('create', `replaced the credential of ${created.id}; the previous one no longer works`, { expires: created.expires });
+
+  try {
+    await saveWithRetries(ctx, user.uid, created.recordUpdates);
+  } catch (err) {
+    const base = isRotateError(err) ? err : new RotateError('KEEPER_REQUEST_FAILED', describeError(err), { cause: err });
+    throw new RotateError('RECOVERY_PENDING', `${base.message}; the new secret is sealed on this gateway and the next run stores it in record ${user.uid}`, { cause: err });
+  }
+  log.info('save', `saved the new secret in record ${user.uid} (rotation transaction open)`);
+
+  // There is no old credential to return to, so a failed verification still finalizes: the record must hold
+  // the one secret the target may accept.
+  const verified = await verifyUntil(verifyTimeoutMs, session, created, ctx);
+  try {
+    await vault.finalize(user.uid);
+  } catch (err) {
+    throw new RotateError('RECOVERY_PENDING', `finalizing record ${user.uid} failed (${redact(describeError(err))}); the new secret is sealed on this gateway and the next run stores it`, { cause: err });
+  }
+  journal.clear(user.uid);
+  log.info('save', `finalized record ${user.uid}`);
+  if (!verified.ok) {
+    throw new RotateError('VERIFY_FAILED', `the new secret for ${created.id} was saved but did not authenticate: ${verified.reason}`, { exitCode: ExitCode.NeedsAttention });
+  }
+  log.info('verify', `${created.id} authenticates`, { attempts: verified.attempts });
+  return created;
 }
 
 async function verifyUntil(
@@ -148,65 +255,4 @@ async function verifyUntil(
     await sleep(delay);
     delay = Math.min(delay * 2, VERIFY_MAX_DELAY_MS);
   }
-}
-
-/**
- * Undoes a rotation that cannot be completed: roll the Keeper transaction back, read the record afresh, and
- * remove the new credential only when the record does not hold it. Returns the error to report: the original
- * cause with exit code 3 when everything was undone, 5 when something is left for a person or the next run.
- */
-async function abandon(ctx: RunContext, session: TargetSession, user: VaultRecord, created: NewCredential, cause: unknown, transactionOpen: boolean): Promise<RotateError> {
-  const { vault, log } = ctx;
-  const base = isRotateError(cause) ? cause : new RotateError('INTERNAL', describeError(cause), { cause });
-  // A failed save may still have opened the transaction (the reply was lost), so roll back either way.
-  try {
-    await vault.rollback(user.uid);
-    log.info('undo', `rolled back the update of record ${user.uid}`);
-  } catch (err) {
-    if (transactionOpen) log.warn('undo', `could not roll back record ${user.uid}: ${redact(describeError(err))}`);
-  }
-  let holdsNew: boolean;
-  try {
-    holdsNew = await recordHolds(ctx, user, created);
-  } catch (err) {
-    log.warn('undo', `could not re-read record ${user.uid}, so ${created.id} is kept: ${redact(describeError(err))}`);
-    return withExit(base, ExitCode.NeedsAttention, `; the new credential ${created.id} was kept because the record could not be re-read (both old and new work; the next run cleans up)`);
-  }
-  if (holdsNew) {
-    return withExit(base, ExitCode.NeedsAttention, `; record ${user.uid} holds the new credential ${created.id} although its rotation failed, so it was kept (the next run re-verifies it)`);
-  }
-  try {
-    await session.remove({ id: created.id, reason: 'created by this failed run' });
-    log.info('undo', `removed the new credential ${created.id}; the record keeps its previous credential`);
-  } catch (err) {
-    return withExit(base, ExitCode.NeedsAttention, `; could not remove the new credential ${created.id} (${redact(describeError(err))}); the record keeps its previous credential and the next run removes it`);
-  }
-  return withExit(base, ExitCode.Failed, `; undone: the record keeps its previous credential`);
-}
-
-/** Reads the record afresh: does it name the credential this run created? */
-async function recordHolds({ vault }: RunContext, user: VaultRecord, created: NewCredential): Promise<boolean> {
-  const fresh = (await vault.fetch([user.uid])).get(user.uid);
-  return fresh !== undefined && readText(fresh.data, created.idField) === created.id;
-}
-
-function withExit(err: RotateError, exitCode: ExitCode, suffix: string): RotateError {
-  return new RotateError(err.code, err.message + suffix, { cause: err, exitCode });
-}
-
-/** A failed finalize: read the record to learn whether it holds the new credential, then undo or carry on. */
-async function confirmFinalized(ctx: RunContext, session: TargetSession, user: VaultRecord, created: NewCredential, cause: unknown): Promise<void> {
-  let holdsNew: boolean;
-  try {
-    holdsNew = await recordHolds(ctx, user, created);
-  } catch {
-    // Both credentials work and nothing was retired; which one the record holds is unknown.
-    const base = isRotateError(cause) ? cause : new RotateError('KEEPER_REQUEST_FAILED', describeError(cause));
-    throw new RotateError('KEEPER_FINALIZE_UNCERTAIN', `${base.message}; the record could not be re-read, so nothing was removed (old and new credentials both work)`, { cause });
-  }
-  if (holdsNew) {
-    ctx.log.warn('save', `finalize failed but record ${user.uid} holds ${created.id}: ${redact(describeError(cause))}`);
-    throw new RotateError('KEEPER_FINALIZE_UNCERTAIN', `finalizing record ${user.uid} failed although it holds the new credential ${created.id}; old credentials were kept and the next run retires them`, { cause });
-  }
-  throw await abandon(ctx, session, user, created, cause, true);
 }

@@ -53,15 +53,25 @@ export interface NewCredential {
 /** Verification says "not yet" for propagation delays, and throws for anything that will not fix itself. */
 export type VerifyResult = { ok: true } | { ok: false; reason: string };
 
+export interface PlanContext {
+  /**
+   * Set when an earlier run on this record stopped while asking the target for a credential: a credential made
+   * in this window that the record does not name is that run's leftover (it cannot have made one later: its
+   * hard stop ends the window).
+   */
+  interrupted?: { from: Date; to: Date };
+}
+
 export interface TargetSession {
   /** Reads the target and decides what this run will remove; refuses (throws) when the rotation cannot fit. */
-  plan(): Promise<RotationPlan>;
+  plan(context: PlanContext): Promise<RotationPlan>;
   create(): Promise<NewCredential>;
   verify(credential: NewCredential): Promise<VerifyResult>;
   remove(credential: CredentialInfo): Promise<void>;
   /**
-   * Called once the new credential is saved and verified. A session authenticating with the credential it
-   * rotates switches to the new one here, so it never removes the secret it is still using.
+   * Called once the new credential is saved, verified and finalized. A session authenticating with the
+   * credential it rotates switches to the new one here, so it never removes the secret it is still using; a
+   * target with more to do on the new credential (Wiz: push its expiry out) does it here.
    */
   adopt?(credential: NewCredential): Promise<void>;
   /** What to log as the target, e.g. "application 3f0c... (appId ...)". */
@@ -89,4 +99,10 @@ export interface Target<K extends string = string, S extends K = never, C = unkn
   connect(config: C, ctx: TargetContext<K, S>): Promise<TargetSession>;
   /** How long verification may keep retrying, from the config. */
   verifyTimeoutMs(config: C): number;
+  /**
+   * `overlap` (default): old and new credentials live side by side, so a failed run removes the new one and the
+   * record keeps the old. `in-place`: creating replaces the credential on the target at once (Wiz), so there
+   * is nothing to go back to; the pipeline checks that Keeper accepts the write first and never drops the new one.
+   */
+  mode?: 'overlap' | 'in-place';
 }

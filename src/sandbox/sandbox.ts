@@ -76,6 +76,9 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     writeFileSync(caPath, tls.certPem);
     env.KEEPER_GATEWAY_CONFIG = configPath;
     env.NODE_EXTRA_CA_CERTS = caPath;
+    // Scripts run against the sandbox keep their locks and journals beside its config, never in the user's
+    // real state folder, where a sandbox record's journal would outlive the sandbox.
+    env.KEEPER_ROTATE_STATE_DIR = join(options.dir, 'state');
     writeFileSync(join(options.dir, 'sandbox.json'), JSON.stringify({ services: urls, control: controlServer.url, controlRoutes: control.routes() }, null, 2) + '\n');
     writeFileSync(join(options.dir, 'env'), Object.entries(env).map(([k, v]) => `${k}=${v}`).join('\n') + '\n');
   }

@@ -1,9 +1,5 @@
 // Process glue shared by every script: wire runScript to the real process, and make sure the process ends.
-import { runScript, type ScriptDefinition } from '../cli/main.js';
-import { DEFAULT_DEADLINE_SECONDS } from '../cli/main.js';
-
-/** Extra time past the run's deadline before the process ends itself, whatever is still pending. */
-const HARD_STOP_GRACE_MS = 15_000;
+import { DEFAULT_DEADLINE_SECONDS, HARD_STOP_GRACE_MS, runScript, type ScriptDefinition } from '../cli/main.js';
 
 export function startScript(script: ScriptDefinition): void {
   const seconds = Number(process.env.KEEPER_ROTATE_DEADLINE_SECONDS) || DEFAULT_DEADLINE_SECONDS;
