@@ -36,8 +36,22 @@ interface ArmedFault {
   fired: number;
 }
 
+type FireListener = (fault: FaultSpec) => void;
+
 export class FaultPlan {
   #armed: ArmedFault[] = [];
+  #listeners: FireListener[] = [];
+
+  /**
+   * Called as a fault fires, before the service handles the call: with a `delay` fault this is the moment a
+   * client is waiting on that call, which is how the crash tests kill a script mid-call.
+   */
+  onFire(listener: FireListener): () => void {
+    this.#listeners.push(listener);
+    return () => {
+      this.#listeners = this.#listeners.filter((l) => l !== listener);
+    };
+  }
 
   arm(spec: FaultSpec): void {
     if (!FAULT_KINDS.includes(spec.kind)) throw new Error(`unknown fault kind: ${String(spec.kind)}`);
@@ -70,6 +84,7 @@ export class FaultPlan {
       }
     }
     this.#armed = this.#armed.filter((a) => a.fired < (a.spec.times ?? 1));
+    if (chosen) for (const listener of this.#listeners) listener(chosen);
     return chosen;
   }
 }

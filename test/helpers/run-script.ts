@@ -1,7 +1,7 @@
 // Runs a post-rotation script end to end, exactly as the Keeper Gateway does: a child process of this Node,
 // the script's source through tsx, one base64 line (encodeGatewayInput) on stdin, the gateway's KSM config in
 // KEEPER_GATEWAY_CONFIG, and a fresh sandbox on port 0 for the services. Shared by every target's e2e tests.
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -25,6 +25,8 @@ export interface RunOptions {
   deadlineSeconds?: number;
   /** Kill the child after this long (default: the deadline plus the script's own 15 s grace, plus 5 s). */
   killAfterMs?: number;
+  /** Given the running child, e.g. to SIGKILL it at a chosen moment. */
+  onSpawn?: (child: ChildProcess) => void;
 }
 
 /** The gateway parameters a fixture in fixtures/ holds (the demo vault's UIDs and IDs). */
@@ -45,6 +47,7 @@ export function runScript(script: string, params: Record<string, unknown>, env: 
   child.stdout.on('data', (c: Buffer) => stdout.push(c));
   child.stderr.on('data', (c: Buffer) => stderr.push(c));
   child.stdin.end(encodeGatewayInput(params) + '\n');
+  options.onSpawn?.(child);
   const killAfter = options.killAfterMs ?? (deadlineSeconds + 20) * 1000;
   const timer = setTimeout(() => child.kill('SIGKILL'), killAfter);
   return new Promise((done, fail) => {

@@ -79,6 +79,8 @@ interface RotateOptions {
   run?: RunOptions;
   /** What exit 0 must mean for this run: a finished rotation (default), or nothing changed (dry run). */
   expect?: 'rotated' | 'unchanged';
+  /** The test kills this run: only the record invariant and secret hygiene apply, not the exit-code rules. */
+  killed?: boolean;
 }
 
 const text = (view: RecordView, label: string) => readText(view.data, label);
@@ -106,7 +108,7 @@ async function rotate(env: Env, options: RotateOptions = {}): Promise<Run> {
   };
   const errorLines = result.stderr.split('\n').filter((l) => l.startsWith('keeper-rotate: '));
   if (errorLines.length) run.error = ERROR_LINE.exec(errorLines[0]!)?.[1];
-  checkInvariant(env, run, appRef, options.expect ?? 'rotated', errorLines);
+  checkInvariant(env, run, appRef, options.expect ?? 'rotated', errorLines, options.killed === true);
   return run;
 }
 
@@ -114,7 +116,7 @@ function describeRun(run: ScriptResult): string {
   return `exit ${run.code}\n--- stdout\n${run.stdout}--- stderr\n${run.stderr}`;
 }
 
-function checkInvariant(env: Env, run: Run, appRef: string, expect: 'rotated' | 'unchanged', errorLines: string[]): void {
+function checkInvariant(env: Env, run: Run, appRef: string, expect: 'rotated' | 'unchanged', errorLines: string[], killed: boolean): void {
   const { dir, values } = env;
   const why = describeRun(run);
   const app = dir.getApp(appRef)!;
@@ -130,6 +132,10 @@ function checkInvariant(env: Env, run: Run, appRef: string, expect: 'rotated' | 
   for (const v of values) if (output.includes(v)) leaked += 1;
   for (const v of [text(run.before, 'client_secret'), secret]) if (v && output.includes(v)) leaked += 1;
   assert.equal(leaked, 0, `${leaked} secret value(s) appear in the script's output`);
+  if (killed) {
+    assert.match(run.stderr, /killed by SIGKILL/, `the run was meant to be killed but ended by itself\n${why}`);
+    return;
+  }
 
   // One summary line on stdout, always.
   assert.equal(run.stdout.split('\n').filter(Boolean).length, 1, `stdout must be one summary line\n${why}`);
@@ -634,6 +640,40 @@ describe('azure-app-secret end to end', { concurrency: CONCURRENCY }, () => {
         assert.match(run.stdout, /^azure-app-secret: planned: dry run: nothing was changed/);
         assert.match(run.stderr, new RegExp(`would remove ${orphan.keyId} before creating`));
         assert.match(run.stderr, new RegExp(`would remove ${text(run.before, 'client_secret_id')} after verifying`));
+      }),
+    );
+  }
+
+  // A SIGKILL while each call of a rotation is in flight (the server still applies it, the reply never
+  // arrives): the record keeps a working secret, and the next run finishes or undoes what was left, then
+  // rotates, and the app ends with exactly what retention keeps.
+  for (const [service, operation, nth] of [
+    ['azure', 'addPassword', 1],
+    ['ksm', 'update_secret', 1],
+    ['azure', 'token', 2],
+    ['ksm', 'finalize_secret_update', 1],
+    ['azure', 'removePassword', 1],
+  ] as const) {
+    test(`killed during ${operation}${nth > 1 ? ` #${nth}` : ''}: the next run recovers and rotates`, TEST, () =>
+      withSandbox(async (env) => {
+        rotatedOnce(env);
+        env.sb.faults.arm({ service, operation, nth, kind: 'delay', delayMs: 300 });
+        const stop = env.sb.faults.onFire(() => victim?.kill('SIGKILL'));
+        let victim: import('node:child_process').ChildProcess | undefined;
+        const killed = await rotate(env, { killed: true, run: { onSpawn: (child) => (victim = child) } });
+        stop();
+        // The delayed call lands after the kill, as a server finishing a request whose client died.
+        await sleep(500);
+        const holds = text(env.sb.ksm.readRecord(UID)!, 'client_secret')!;
+        assert.ok(env.dir.checkSecret(A.tenantId, A.targetAppId, holds), `the record's secret stopped working\n${describeRun(killed)}`);
+
+        const next = await rotate(env);
+        assert.equal(next.code, 0, describeRun(next));
+        assert.equal(next.after.transaction, undefined);
+        // Retention (keep_previous_secrets 1): the record's secret and the one it replaced, nothing else; no orphan
+        // of the killed run survives.
+        const previous = (text(next.after, 'previous_client_secret_ids') ?? '').split(',')[0]!;
+        assert.deepEqual(keyIds(next.appAfter), [text(next.after, 'client_secret_id')!, previous].sort(), `the app holds more than retention keeps\n${describeRun(next)}`);
       }),
     );
   }

@@ -4,7 +4,7 @@
 import { RotateError } from '../../errors.js';
 import { readText } from '../../keeper/record.js';
 import { parseSettings, type SettingSpec } from '../../pipeline/settings.js';
-import type { NewCredential, RecordFieldSpec, Target, TargetContext, TargetSession, VerifyResult } from '../../pipeline/target.js';
+import type { NewCredential, PlanContext, RecordFieldSpec, Target, TargetContext, TargetSession, VerifyResult } from '../../pipeline/target.js';
 import { Secret } from '../../secret.js';
 import { type AzureEndpoints, type Application, GraphApplications, GRAPH_SCOPE, classifyTokenError, newCredential } from './graph.js';
 import { isOurs, planSecrets, secretDisplayName, type SecretPlan } from './plan.js';
@@ -115,7 +115,7 @@ class AzureSession implements TargetSession {
     return this.#app?.appId.toLowerCase() === this.config.adminClientId;
   }
 
-  async plan(): Promise<SecretPlan> {
+  async plan(context: PlanContext): Promise<SecretPlan> {
     const app = await this.#graph.getApplication(this.config.appRef);
     this.#app = app;
     const c = this.config;
@@ -132,6 +132,7 @@ class AzureSession implements TargetSession {
       removeOthers: c.removeOthers,
       limit: PERSONAL_AUDIENCES.has(app.signInAudience ?? '') ? PERSONAL_ACCOUNT_LIMIT : undefined,
       orphanAfter: new Date(Date.now() - c.orphanAfterMs),
+      interrupted: context.interrupted,
       protectedHints,
     });
     if (app.id.toLowerCase() !== c.appRef) plan.notes.unshift(`"${FIELDS.objectId.label}" holds the client ID; the object ID is ${app.id}`);
@@ -179,7 +180,9 @@ class AzureSession implements TargetSession {
   }
 
   async remove(credential: { id: string }): Promise<void> {
-    await this.#graph.removePassword(this.#app!.id, credential.id);
+    // Recovery removes a leftover before this run has planned, so the app may not have been read yet.
+    this.#app ??= await this.#graph.getApplication(this.config.appRef);
+    await this.#graph.removePassword(this.#app.id, credential.id);
   }
 }
 

@@ -26,6 +26,8 @@ export interface SecretPlanInput {
   limit: number | undefined;
   /** Secrets made by this tool that no record references are orphans once older than this. */
   orphanAfter: Date;
+  /** The window of this record's interrupted run (from its journal): its secrets are orphans at any age. */
+  interrupted?: { from: Date; to: Date } | undefined;
   /** Hints of secrets that must survive this run (the admin's own secret when an app rotates itself). */
   protectedHints: string[];
 }
@@ -53,6 +55,10 @@ export function isOurs(secret: PasswordCredential, recordUid: string): boolean {
 }
 
 const time = (s: PasswordCredential) => Date.parse(s.startDateTime ?? '') || 0;
+/** Graph's clock and ours may differ a little; a minute either side still excludes any other run's secret. */
+const CLOCK_SKEW_MS = 60_000;
+const inWindow = (s: PasswordCredential, w: { from: Date; to: Date } | undefined) =>
+  w !== undefined && time(s) >= w.from.getTime() - CLOCK_SKEW_MS && time(s) <= w.to.getTime() + CLOCK_SKEW_MS;
 
 export function planSecrets(p: SecretPlanInput): SecretPlan {
   const byId = new Map(p.secrets.map((s) => [s.keyId, s]));
@@ -76,7 +82,7 @@ export function planSecrets(p: SecretPlanInput): SecretPlan {
     if (chain.includes(s.keyId)) {
       removeAfter.push({ id: s.keyId, reason: `beyond the ${p.keepPrevious} earlier secret(s) kept` });
     } else if (isOurs(s, p.recordUid)) {
-      if (time(s) < p.orphanAfter.getTime()) removeBefore.push({ id: s.keyId, reason: 'made by an interrupted run and never kept by the record' });
+      if (time(s) < p.orphanAfter.getTime() || inWindow(s, p.interrupted)) removeBefore.push({ id: s.keyId, reason: 'made by an interrupted run and never kept by the record' });
       else notes.push(`leaving ${s.keyId} for now: made by keeper-rotate moments ago, possibly by a run still in progress`);
     } else if (p.removeOthers) {
       removeAfter.push({ id: s.keyId, reason: 'not made by keeper-rotate (remove_other_secrets is on)' });

@@ -1,0 +1,72 @@
+// The journal: atomic entries per record, and sealed secrets that only this gateway's config can open.
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { isRotateError } from '../../src/errors.js';
+import type { GatewayConfig } from '../../src/keeper/config.js';
+import { Journal } from '../../src/state/journal.js';
+import { openStateDir, stateRoot } from '../../src/state/dir.js';
+
+const root = mkdtempSync(join(tmpdir(), 'keeper-rotate-journal-'));
+after(() => rmSync(root, { recursive: true, force: true }));
+const UID = 'JournalTestRecordUid01';
+const SECRET = 'wiz-secret-value-that-must-never-be-readable-0123456789';
+
+function config(privateKey: string, clientId = 'client-1'): GatewayConfig {
+  return { source: 'test', hostname: 'localhost', values: { hostname: 'localhost', clientId, privateKey, appKey: 'k' } };
+}
+
+const env = { KEEPER_ROTATE_STATE_DIR: root };
+
+test('the state folder is private and namespaced by the gateway client', () => {
+  const a = openStateDir(config('p', 'client-a'), { env, platform: 'linux' });
+  const b = openStateDir(config('p', 'client-b'), { env, platform: 'linux' });
+  assert.notEqual(a, b);
+  assert.equal(statSync(a).mode & 0o777, 0o700);
+  assert.equal(stateRoot({ env: {}, platform: 'linux', home: () => '/home/g' }), '/home/g/.local/state/keeper-rotate');
+  assert.equal(stateRoot({ env: { XDG_STATE_HOME: '/s' }, platform: 'linux' }), '/s/keeper-rotate');
+  assert.match(stateRoot({ env: { LOCALAPPDATA: 'C:\\L' }, platform: 'win32' }), /keeper-rotate$/);
+});
+
+test('an unusable state folder is a coded error naming the fix', () => {
+  const file = join(root, 'a-file');
+  writeFileSync(file, '');
+  assert.throws(() => openStateDir(config('p'), { env: { KEEPER_ROTATE_STATE_DIR: file }, platform: 'linux' }), (err) =>
+    isRotateError(err) && err.code === 'STATE_DIR_UNAVAILABLE' && /KEEPER_ROTATE_STATE_DIR/.test(err.message));
+});
+
+test('entries are written whole, read back, listed when unsaved, and cleared', () => {
+  const dir = openStateDir(config('p'), { env, platform: 'linux' });
+  const journal = new Journal(dir, config('p'));
+  assert.equal(journal.read(UID), undefined);
+  journal.write({ runId: 'r', target: 't', recordUid: UID, since: new Date().toISOString(), phase: 'saving', credentialId: 'id-1', idField: 'f' });
+  assert.equal(journal.read(UID)?.phase, 'saving');
+  assert.deepEqual(journal.unsaved(), []);
+  journal.write({ runId: 'r', target: 't', recordUid: UID, since: new Date().toISOString(), phase: 'unsaved', sealed: journal.seal([[{ label: 'client_secret', kind: 'secret' }, SECRET]]) });
+  assert.deepEqual(journal.unsaved().map((e) => e.recordUid), [UID]);
+  assert.equal(statSync(join(dir, `${UID}.journal.json`)).mode & 0o777, 0o600);
+  assert.deepEqual(readdirSync(dir).filter((n) => n.endsWith('.tmp')), [], 'no temporary file is left behind');
+  journal.clear(UID);
+  assert.equal(journal.read(UID), undefined);
+});
+
+test('a sealed secret is not in the file, opens with the same config, and not with another', () => {
+  const dir = openStateDir(config('p'), { env, platform: 'linux' });
+  const journal = new Journal(dir, config('gateway-private-key'));
+  const updates: Array<[{ label: string; kind: 'secret' }, string]> = [[{ label: 'client_secret', kind: 'secret' }, SECRET]];
+  const entry = journal.write({ runId: 'r', target: 'wiz', recordUid: UID, since: new Date().toISOString(), phase: 'unsaved', sealed: journal.seal(updates) });
+  const file = readFileSync(join(dir, `${UID}.journal.json`), 'utf8');
+  assert.ok(!file.includes(SECRET) && !file.includes(Buffer.from(SECRET).toString('base64')));
+  assert.deepEqual(new Journal(dir, config('gateway-private-key')).unseal(entry), updates);
+  assert.throws(() => new Journal(dir, config('another-key')).unseal(entry), (err) => isRotateError(err) && err.code === 'RECOVERY_UNREADABLE' && !err.message.includes(SECRET));
+  journal.clear(UID);
+});
+
+test('a corrupt journal is reported, not silently dropped', () => {
+  const dir = openStateDir(config('p'), { env, platform: 'linux' });
+  writeFileSync(join(dir, `${UID}.journal.json`), '{not json');
+  assert.throws(() => new Journal(dir, config('p')).read(UID), (err) => isRotateError(err) && err.code === 'STATE_DIR_UNAVAILABLE');
+  rmSync(join(dir, `${UID}.journal.json`));
+});
