@@ -21,6 +21,11 @@ export interface AdminFieldNames<K extends string, S extends K = never> {
   optional?: readonly K[];
   /** Keys whose values are secrets: they are handed over as `Secret`, never as strings. */
   secrets?: readonly S[];
+  /**
+   * What the target falls back to when no record has credentials, e.g. "the gateway host's AWS credential
+   * chain"; omit for targets that need explicit credentials. The values are then all undefined.
+   */
+  ambient?: string;
 }
 
 export type AdminValues<K extends string, S extends K> = { [P in K]: (P extends S ? Secret : string) | undefined };
@@ -28,7 +33,8 @@ export type AdminValues<K extends string, S extends K> = { [P in K]: (P extends 
 export type AdminSource =
   | { kind: 'attached'; uid: string }
   | { kind: 'pam-configuration'; uid: string; via: 'records' | 'ksm' }
-  | { kind: 'self'; uid: string };
+  | { kind: 'self'; uid: string }
+  | { kind: 'ambient'; description: string };
 
 export interface ResolvedAdmin<K extends string, S extends K = never> {
   source: AdminSource;
@@ -43,6 +49,8 @@ export function describeSource(source: AdminSource): string {
       return source.via === 'records' ? `PAM configuration ${source.uid} (from the gateway input)` : `PAM configuration ${source.uid} (fetched from Keeper)`;
     case 'self':
       return `the PAM User record ${source.uid} itself`;
+    case 'ambient':
+      return source.description;
   }
 }
 
@@ -107,6 +115,7 @@ export function resolveAdmin<K extends string, S extends K = never>(
     const values = pick(names.self, names, (n) => readText(user.data, n));
     if (values) return { source: { kind: 'self', uid: user.uid }, values };
   }
+  if (names.ambient) return ambient(names);
   const required = (m: Record<K, string>) => (Object.keys(m) as K[]).filter((k) => !optional.includes(k)).map((k) => m[k]);
   const looked = [
     `an attached record with ${required(names.attached).join(', ')}`,
@@ -114,4 +123,10 @@ export function resolveAdmin<K extends string, S extends K = never>(
     ...(names.self ? [`the PAM User record with ${required(names.self).join(', ')}`] : []),
   ];
   throw new RotateError('ADMIN_CREDENTIALS_NOT_FOUND', `no admin credentials found; looked for ${looked.join('; ')}`);
+}
+
+/** The fallback source of a target that can work without explicit credentials. */
+export function ambient<K extends string, S extends K>(names: AdminFieldNames<K, S>): ResolvedAdmin<K, S> {
+  const values = Object.fromEntries(Object.keys(names.attached).map((k) => [k, undefined])) as AdminValues<K, S>;
+  return { source: { kind: 'ambient', description: names.ambient ?? 'the host' }, values };
 }

@@ -104,7 +104,7 @@ async function rotateLocked<K extends string, S extends K, C>(target: Target<K, 
   if (dryRun) {
     for (const c of plan.removeBefore) log.info('plan', `would remove ${c.id} before creating (${c.reason})`);
     log.info('plan', target.mode === 'in-place' ? 'would replace the credential on the target and save it in the record' : 'would create a new credential and save it in the record');
-    for (const c of plan.removeAfter) log.info('plan', `would remove ${c.id} after verifying the new one (${c.reason})`);
+    for (const c of plan.removeAfter) log.info('plan', `would ${c.deactivate ? 'deactivate' : 'remove'} ${c.id} after verifying the new one (${c.reason})`);
     return { exitCode: ExitCode.Ok, outcome: 'planned', message: 'dry run: nothing was changed', fields: planFields };
   }
 
@@ -128,7 +128,7 @@ async function rotateLocked<K extends string, S extends K, C>(target: Target<K, 
     try {
       deadline.check(`removing ${c.id}`);
       await removeCredential(session, c);
-      log.info('retire', `removed ${c.id} (${c.reason})`);
+      log.info('retire', `${c.deactivate ? 'deactivated' : 'removed'} ${c.id} (${c.reason})`);
     } catch (err) {
       failed.push(c.id);
       log.warn('retire', `could not remove ${c.id}; the next run retries: ${redact(describeError(err))}`);
@@ -138,7 +138,14 @@ async function rotateLocked<K extends string, S extends K, C>(target: Target<K, 
     const base = isRotateError(adoptError) ? adoptError : new RotateError('INTERNAL', describeError(adoptError), { cause: adoptError });
     throw withExit(base, ExitCode.CleanupIncomplete, `; the record holds the new, verified credential ${created.id}`);
   }
-  const fields = { target: session.describe(), new_id: created.id, expires: created.expires, removed: [...ids(plan.removeBefore), ...ids(plan.removeAfter).filter((i) => !failed.includes(i))] };
+  const done = plan.removeAfter.filter((c) => !failed.includes(c.id));
+  const fields = {
+    target: session.describe(),
+    new_id: created.id,
+    expires: created.expires,
+    removed: [...ids(plan.removeBefore), ...ids(done.filter((c) => !c.deactivate))],
+    ...(done.some((c) => c.deactivate) ? { deactivated: ids(done.filter((c) => c.deactivate)) } : {}),
+  };
   if (failed.length) {
     throw new RotateError('CLEANUP_INCOMPLETE', `rotated to ${created.id} and saved it, but could not remove ${failed.join(', ')}; the next run retries`);
   }

@@ -14,16 +14,21 @@ interface SettingBase<T> {
 export type SettingSpec =
   | (SettingBase<number> & { kind: 'integer'; min: number; max: number })
   | (SettingBase<boolean> & { kind: 'boolean' })
-  | (SettingBase<string | undefined> & { kind: 'https-url' });
+  | (SettingBase<string | undefined> & { kind: 'https-url' })
+  | (SettingBase<string | undefined> & { kind: 'pattern'; pattern: RegExp; hint: string })
+  | (SettingBase<string> & { kind: 'choice'; choices: readonly string[] });
 
-export type SettingValue<S extends SettingSpec> = S['default'];
+export type SettingValue<S extends SettingSpec> = S extends { kind: 'choice'; choices: readonly (infer C)[] } ? C : S['default'];
 
 const TRUE = new Set(['true', 'yes', '1', 'on']);
 const FALSE = new Set(['false', 'no', '0', 'off']);
 
 export function parseSetting<S extends SettingSpec>(spec: S, data: RecordData): SettingValue<S> {
   const raw = readText(data, spec.label);
-  if (raw === undefined) return spec.default;
+  return (raw === undefined ? spec.default : parseValue(spec, raw)) as SettingValue<S>;
+}
+
+function parseValue(spec: SettingSpec, raw: string): string | number | boolean | undefined {
   switch (spec.kind) {
     case 'integer': {
       const n = /^-?\d+$/.test(raw) ? Number(raw) : NaN;
@@ -49,6 +54,14 @@ export function parseSetting<S extends SettingSpec>(spec: S, data: RecordData): 
         throw new RotateError('SETTING_INVALID', `setting "${spec.label}" must be an https:// URL without credentials, query or fragment`);
       }
       return url.origin + url.pathname.replace(/\/+$/, '');
+    }
+    case 'pattern':
+      if (!spec.pattern.test(raw)) throw new RotateError('SETTING_INVALID', `setting "${spec.label}" must be ${spec.hint}`);
+      return raw;
+    case 'choice': {
+      const v = raw.toLowerCase();
+      if (!spec.choices.includes(v)) throw new RotateError('SETTING_INVALID', `setting "${spec.label}" must be one of ${spec.choices.join(', ')}`);
+      return v;
     }
   }
 }

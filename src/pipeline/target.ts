@@ -19,6 +19,8 @@ export interface RecordFieldSpec {
   required: boolean;
   /** Placeholder for the CSV template. */
   example: string;
+  /** A standard field of the PAM User type (e.g. `login`) rather than a custom field. */
+  standard?: boolean;
 }
 
 /** A credential on the target, as the plan talks about it: IDs and names only, never values. */
@@ -26,6 +28,8 @@ export interface CredentialInfo {
   id: string;
   /** Why it is listed: "orphan from an interrupted run", "older than the 1 kept", ... */
   reason: string;
+  /** Disable rather than delete (AWS: an old key set Inactive can be re-enabled by hand). */
+  deactivate?: boolean;
 }
 
 export interface RotationPlan {

@@ -4,6 +4,8 @@
 import type { RecordData, RecordField } from '../keeper/record-data.js';
 import type { AzureService } from './azure/index.js';
 import type { KsmService } from './ksm/index.js';
+import type { AwsAccount } from './aws/index.js';
+import type { WizTenant } from './wiz/index.js';
 
 export const DEMO = {
   folderName: 'keeper-rotate demo',
@@ -17,12 +19,25 @@ export const DEMO = {
     targetObjectId: '9a8b7c6d-5e4f-4a3b-9c2d-1e0f9a8b7c6d',
     targetDisplayName: 'demo-target-app',
   },
+  aws: {
+    userRecordUid: 'DemoAwsIamAccessKey001',
+    pamConfigurationUid: 'DemoAwsPamConfigurat01',
+    userName: 'demo-deploy-bot',
+    adminUserName: 'keeper-rotate-admin',
+  },
+  wiz: {
+    userRecordUid: 'DemoWizServiceAcct0001',
+    accountName: 'demo-ci-scanner',
+    clientId: 'keeperrotatedemowizserviceaccount0000000000000000001',
+  },
 } as const;
 
 export interface DemoVault {
   folderUid: string;
   pamConfigurationUid: string;
   azure: { userRecordUid: string; tenantId: string; adminAppId: string; targetObjectId: string; targetAppId: string };
+  aws: { userRecordUid: string; pamConfigurationUid: string; userName: string; adminAccessKeyId: string };
+  wiz: { userRecordUid: string; clientId: string };
 }
 
 const text = (label: string, value: string): RecordField => ({ type: 'text', label, value: [value] });
@@ -31,7 +46,7 @@ const secret = (label: string, value: string): RecordField => ({ type: 'secret',
 /** The fields that make the gateway run only the attached scripts (Keeper's guides list both). */
 const SCRIPT_ONLY_FIELDS = [text('NOOP', 'True'), text('Private Key Type', 'rsa-ssh')];
 
-export function seedDemoVault({ ksm, azure }: { ksm: KsmService; azure: AzureService }): DemoVault {
+export function seedDemoVault({ ksm, azure, aws, wiz }: { ksm: KsmService; azure: AzureService; aws: AwsAccount; wiz: WizTenant }): DemoVault {
   const folderUid = ksm.createFolder(DEMO.folderName);
   const a = DEMO.azure;
   const dir = azure.directory;
@@ -69,9 +84,59 @@ export function seedDemoVault({ ksm, azure }: { ksm: KsmService; azure: AzureSer
   };
   ksm.seedRecord({ uid: a.userRecordUid, folderUid, data: azureUser });
 
+  // AWS: an admin user with only the access-key actions it needs, behind its own PAM configuration, and a
+  // machine user whose CURRENT key the record holds, as Keeper's AWS script leaves it (one key).
+  const w = DEMO.aws;
+  aws.createUser({ userName: w.adminUserName, permissions: ['iam:ListAccessKeys', 'iam:CreateAccessKey', 'iam:DeleteAccessKey', 'iam:UpdateAccessKey'] });
+  const adminKey = aws.seedAccessKey(w.adminUserName);
+  aws.createUser({ userName: w.userName });
+  const currentKey = aws.seedAccessKey(w.userName, { createDate: new Date(Date.now() - 90 * 86_400_000) });
+  ksm.seedRecord({
+    uid: w.pamConfigurationUid,
+    folderUid,
+    data: {
+      title: 'Demo PAM configuration (AWS)',
+      type: 'pamAwsConfiguration',
+      fields: [text('accessKeyId', adminKey.accessKeyId), secret('accessSecretKey', adminKey.secretAccessKey)],
+      custom: [],
+    },
+  });
+  ksm.seedRecord({
+    uid: w.userRecordUid,
+    folderUid,
+    data: {
+      title: 'Demo AWS IAM access key',
+      type: 'pamUser',
+      fields: [{ type: 'login', value: [w.userName] }, { type: 'password', value: ['not-used-by-this-script'] }],
+      custom: [
+        text('aws_access_key_id', currentKey.accessKeyId),
+        secret('aws_secret_access_key', currentKey.secretAccessKey),
+        text('CreateDate', new Date(currentKey.createDate).toISOString()),
+        text('Access_Key_ID_Removed_during_previous_rotation', ''),
+        ...SCRIPT_ONLY_FIELDS,
+      ],
+    },
+  });
+
+  // Wiz: a service account that rotates itself, as the seed tool runs it, ten days from expiry.
+  const z = DEMO.wiz;
+  const account = wiz.createServiceAccount({ name: z.accountName, clientId: z.clientId, expiresAt: new Date(Date.now() + 10 * 86_400_000) });
+  ksm.seedRecord({
+    uid: z.userRecordUid,
+    folderUid,
+    data: {
+      title: 'Demo Wiz service account',
+      type: 'pamUser',
+      fields: [{ type: 'login', value: [account.clientId] }, { type: 'password', value: ['not-used-by-this-script'] }],
+      custom: [secret('client_secret', account.clientSecret), text('expires', account.expiresAt ?? ''), ...SCRIPT_ONLY_FIELDS],
+    },
+  });
+
   return {
     folderUid,
     pamConfigurationUid: DEMO.pamConfigurationUid,
     azure: { userRecordUid: a.userRecordUid, tenantId: a.tenantId, adminAppId: a.adminAppId, targetObjectId: a.targetObjectId, targetAppId: a.targetAppId },
+    aws: { userRecordUid: w.userRecordUid, pamConfigurationUid: w.pamConfigurationUid, userName: w.userName, adminAccessKeyId: adminKey.accessKeyId },
+    wiz: { userRecordUid: z.userRecordUid, clientId: account.clientId },
   };
 }

@@ -10,6 +10,8 @@ import { type RunningService, type SandboxService, serve } from './service.js';
 import { type TlsMaterial, sandboxTlsMaterial } from './tls.js';
 import { seedDemoVault, type DemoVault } from './demo-vault.js';
 import { AzureService } from './azure/index.js';
+import { AwsAccount, IamService, StsService, registerAwsControl } from './aws/index.js';
+import { WizApiService, WizAuthService, WizTenant, registerWizControl } from './wiz/index.js';
 
 export interface SandboxOptions {
   /** Write gateway-config.json, ca.pem, sandbox.json and env into this folder. */
@@ -23,6 +25,8 @@ export interface SandboxOptions {
 export interface Sandbox {
   ksm: KsmService;
   azure: AzureService;
+  aws: AwsAccount;
+  wiz: WizTenant;
   faults: FaultPlan;
   log: RequestLog;
   control: ControlApi;
@@ -45,7 +49,10 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   const control = new ControlApi(faults, log);
   const ksm = new KsmService(options.transactionModel ? { transactionModel: options.transactionModel } : {});
   const azure = new AzureService();
-  const services: SandboxService[] = [ksm, azure];
+  const aws = new AwsAccount();
+  const wiz = new WizTenant();
+  // Every service speaks TLS, as the real ones do; clients trust the sandbox certificate (NODE_EXTRA_CA_CERTS).
+  const services: SandboxService[] = [ksm, azure, new IamService(aws), new StsService(aws), new WizAuthService(wiz), new WizApiService(wiz)];
   const running: RunningService[] = [];
   const closeAll = async () => {
     await Promise.all(running.map((r) => r.close()));
@@ -59,13 +66,20 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   const urls = Object.fromEntries(running.map((r) => [r.name, r.url]));
   ksm.registerControl(control);
   azure.registerControl(control);
+  registerAwsControl(control, aws);
+  registerWizControl(control, wiz);
   const controlServer = await control.listen();
   const gatewayConfig = ksm.createClient(new URL(urls.ksm!).host);
-  const demo = options.demo === false ? undefined : seedDemoVault({ ksm, azure });
+  const demo = options.demo === false ? undefined : seedDemoVault({ ksm, azure, aws, wiz });
 
   const env: Record<string, string> = {
     AZURE_AUTHORITY_HOST: urls.azure!,
     KEEPER_ROTATE_GRAPH_ENDPOINT: urls.azure!,
+    AWS_ENDPOINT_URL_IAM: urls.iam!,
+    AWS_ENDPOINT_URL_STS: urls.sts!,
+    AWS_REGION: 'us-east-1',
+    KEEPER_ROTATE_WIZ_AUTH_URL: `${urls['wiz-auth']!}/oauth/token`,
+    KEEPER_ROTATE_WIZ_API_URL: `${urls['wiz-api']!}/graphql`,
     KEEPER_ROTATE_SANDBOX_CONTROL: controlServer.url,
   };
   if (options.dir) {
@@ -85,6 +99,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   return {
     ksm,
     azure,
+    aws,
+    wiz,
     faults,
     log,
     control,

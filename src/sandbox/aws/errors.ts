@@ -18,7 +18,6 @@ export const ACCESS_KEYS_PER_USER = 2;
 export const limitExceeded = () => new AwsError(409, 'LimitExceeded', `Cannot exceed quota for AccessKeysPerUser: ${ACCESS_KEYS_PER_USER}`);
 export const noSuchUser = (userName: string) => new AwsError(404, 'NoSuchEntity', `The user with name ${userName} cannot be found.`);
 export const noSuchKey = (accessKeyId: string) => new AwsError(404, 'NoSuchEntity', `The Access Key with id ${accessKeyId} cannot be found.`);
-export const noSuchRole = (roleName: string) => new AwsError(404, 'NoSuchEntity', `The role with name ${roleName} cannot be found.`);
 export const entityExists = (kind: 'User' | 'Role', name: string) => new AwsError(409, 'EntityAlreadyExists', `${kind} with name ${name} already exists.`);
 export const invalidClientTokenId = () => new AwsError(403, 'InvalidClientTokenId', 'The security token included in the request is invalid.');
 export const expiredToken = () => new AwsError(403, 'ExpiredToken', 'The security token included in the request is expired');

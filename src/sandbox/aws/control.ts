@@ -1,0 +1,140 @@
+// Control-API routes for the AWS sandbox (`/aws/...`): create users and roles, seed access keys, read keys back
+// with their secrets, ask whether credentials would authenticate now, and tune the propagation delay.
+import { ControlError, type ControlApi } from '../control.js';
+import type { AccessKeyStatus, AwsAccount, CreateRoleOptions, CreateUserOptions, SeedKeyOptions } from './account.js';
+import { AwsError } from './errors.js';
+
+function object(body: unknown): Record<string, unknown> {
+  if (body === undefined || body === null) return {};
+  if (typeof body !== 'object' || Array.isArray(body)) throw new ControlError(400, 'the body must be a JSON object');
+  return body as Record<string, unknown>;
+}
+
+function optionalString(body: Record<string, unknown>, key: string): string | undefined {
+  const v = body[key];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'string') throw new ControlError(400, `"${key}" must be a string`);
+  return v;
+}
+
+function requiredString(body: Record<string, unknown>, key: string): string {
+  const v = optionalString(body, key);
+  if (v === undefined) throw new ControlError(400, `"${key}" is required`);
+  return v;
+}
+
+function optionalBoolean(body: Record<string, unknown>, key: string): boolean | undefined {
+  const v = body[key];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'boolean') throw new ControlError(400, `"${key}" must be true or false`);
+  return v;
+}
+
+function stringList(body: Record<string, unknown>, key: string): string[] | undefined {
+  const v = body[key];
+  if (v === undefined) return undefined;
+  if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw new ControlError(400, `"${key}" must be an array of strings`);
+  return v as string[];
+}
+
+/** Permissions are `"all"`, `"self"` (users only) or a list of actions. */
+function permissions(body: Record<string, unknown>): 'all' | 'self' | string[] | undefined {
+  const v = body.permissions;
+  if (v === undefined || v === 'all' || v === 'self') return v;
+  const list = stringList(body, 'permissions');
+  if (list === undefined) throw new ControlError(400, '"permissions" must be "all", "self" or an array of actions');
+  return list;
+}
+
+/** Runs an account call, turning its AWS-shaped errors into control errors with the same status. */
+function guarded<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof AwsError) throw new ControlError(err.status, `${err.code}: ${err.message}`);
+    throw err;
+  }
+}
+
+function accountState(account: AwsAccount) {
+  return { accountId: account.accountId, partition: account.partition, propagationDelayMs: account.propagationDelayMs };
+}
+
+export function registerAwsControl(api: ControlApi, account: AwsAccount): void {
+  api.route('GET', '/aws/account', () => accountState(account));
+
+  api.route('PUT', '/aws/account', ({ body }) => {
+    const b = object(body);
+    if (b.propagationDelayMs !== undefined) guarded(() => account.setPropagationDelay(b.propagationDelayMs as number));
+    return accountState(account);
+  });
+
+  api.route('POST', '/aws/users', ({ body }) => {
+    const b = object(body);
+    const options: CreateUserOptions = { userName: requiredString(b, 'userName') };
+    const path = optionalString(b, 'path');
+    const perms = permissions(b);
+    if (path !== undefined) options.path = path;
+    if (perms !== undefined) options.permissions = perms;
+    return guarded(() => account.createUser(options));
+  });
+
+  api.route('GET', '/aws/users/:userName', ({ params }) => {
+    const user = account.getUser(params.userName!);
+    if (!user) throw new ControlError(404, `no user ${params.userName}`);
+    return user;
+  });
+
+  api.route('PUT', '/aws/users/:userName/permissions', ({ params, body }) => {
+    const perms = permissions(object(body));
+    if (perms === undefined) throw new ControlError(400, '"permissions" is required');
+    return guarded(() => account.setPermissions(params.userName!, perms));
+  });
+
+  api.route('GET', '/aws/users/:userName/keys', ({ params }) => guarded(() => account.listKeys(params.userName!)));
+
+  api.route('POST', '/aws/users/:userName/keys', ({ params, body }) => {
+    const b = object(body);
+    const options: SeedKeyOptions = {};
+    const status = optionalString(b, 'status');
+    const createDate = optionalString(b, 'createDate');
+    const propagated = optionalBoolean(b, 'propagated');
+    const accessKeyId = optionalString(b, 'accessKeyId');
+    const secretAccessKey = optionalString(b, 'secretAccessKey');
+    if (status !== undefined) {
+      if (status !== 'Active' && status !== 'Inactive') throw new ControlError(400, '"status" must be Active or Inactive');
+      options.status = status as AccessKeyStatus;
+    }
+    if (createDate !== undefined) options.createDate = createDate;
+    if (propagated !== undefined) options.propagated = propagated;
+    if (accessKeyId !== undefined) options.accessKeyId = accessKeyId;
+    if (secretAccessKey !== undefined) options.secretAccessKey = secretAccessKey;
+    return guarded(() => account.seedAccessKey(params.userName!, options));
+  });
+
+  api.route('POST', '/aws/roles', ({ body }) => {
+    const b = object(body);
+    const trustedUsers = stringList(b, 'trustedUsers');
+    if (trustedUsers === undefined) throw new ControlError(400, '"trustedUsers" is required');
+    const options: CreateRoleOptions = { roleName: requiredString(b, 'roleName'), trustedUsers };
+    const path = optionalString(b, 'path');
+    const perms = permissions(b);
+    if (perms === 'self') throw new ControlError(400, 'a role\'s "permissions" must be "all" or an array of actions');
+    if (path !== undefined) options.path = path;
+    if (perms !== undefined) options.permissions = perms;
+    if (b.maxSessionDurationSeconds !== undefined) options.maxSessionDurationSeconds = b.maxSessionDurationSeconds as number;
+    return guarded(() => account.createRole(options));
+  });
+
+  api.route('GET', '/aws/roles/:roleName', ({ params }) => {
+    const role = account.getRole(params.roleName!);
+    if (!role) throw new ControlError(404, `no role ${params.roleName}`);
+    return role;
+  });
+
+  api.route('POST', '/aws/check', ({ body }) => {
+    const b = object(body);
+    const sessionToken = optionalString(b, 'sessionToken');
+    return { valid: account.checkKey(requiredString(b, 'accessKeyId'), requiredString(b, 'secretAccessKey'), sessionToken) };
+  });
+}

@@ -1,0 +1,137 @@
+// The `iam` sandbox service: the six IAM actions a key rotator uses, in awsQuery (API version 2010-05-08), signed
+// for the `iam` service in the partition's one IAM region. Each action authorizes first (AccessDenied names the
+// resource even when it does not exist, as IAM does), then applies the account's rules.
+import { ACCESS_KEY_STATUSES, type AccessKeyState, type AccessKeyStatus, type AwsAccount, IAM_SIGNING_REGION } from './account.js';
+import { Validation, noSuchUser, validationError } from './errors.js';
+import { el, QueryService, type QueryContext, type QueryHandler, type XmlElement } from './query.js';
+
+export const IAM_SERVICE = 'iam';
+export const IAM_VERSION = '2010-05-08';
+export const IAM_NAMESPACE = 'https://iam.amazonaws.com/doc/2010-05-08/';
+export const IAM_OPERATIONS = ['CreateAccessKey', 'ListAccessKeys', 'UpdateAccessKey', 'DeleteAccessKey', 'GetAccessKeyLastUsed', 'GetUser'] as const;
+export type IamOperation = (typeof IAM_OPERATIONS)[number];
+
+// existingUserNameType in the IAM model: longer than a new user's name may be, so an overlong name is "not found".
+const EXISTING_USER_NAME = { min: 1, max: 128, pattern: /^[\w+=,.@-]+$/, shown: '[\\w+=,.@-]+' };
+const ACCESS_KEY_ID = { min: 16, max: 128, pattern: /^[\w]+$/, shown: '[\\w]+' };
+
+/** The UserName parameter, or the caller's own user when it is absent (role sessions must name one). */
+function targetUser(ctx: QueryContext, v: Validation): string {
+  const given = ctx.params.get('UserName');
+  if (given !== null) {
+    v.length('userName', given, EXISTING_USER_NAME.min, EXISTING_USER_NAME.max).pattern('userName', given, EXISTING_USER_NAME.pattern, EXISTING_USER_NAME.shown);
+    return given;
+  }
+  if (ctx.principal.kind !== 'user') throw validationError('Must specify userName when calling with non-User credentials');
+  return ctx.principal.userName;
+}
+
+function accessKeyIdParam(ctx: QueryContext, v: Validation): string {
+  const id = ctx.params.get('AccessKeyId');
+  if (v.required('accessKeyId', id)) v.length('accessKeyId', id, ACCESS_KEY_ID.min, ACCESS_KEY_ID.max).pattern('accessKeyId', id, ACCESS_KEY_ID.pattern, ACCESS_KEY_ID.shown);
+  return id ?? '';
+}
+
+function authorizeOnUser(ctx: QueryContext, action: IamOperation, userName: string): void {
+  ctx.account.authorize(ctx.principal, `iam:${action}`, ctx.account.userResource(userName));
+}
+
+const keyMetadata = (k: AccessKeyState): XmlElement =>
+  el('member', [el('UserName', k.userName), el('AccessKeyId', k.accessKeyId), el('Status', k.status), el('CreateDate', k.createDate)]);
+
+const handlers: Record<IamOperation, QueryHandler> = {
+  CreateAccessKey(ctx) {
+    const v = new Validation();
+    const userName = targetUser(ctx, v);
+    v.throwIfFailed();
+    authorizeOnUser(ctx, 'CreateAccessKey', userName);
+    const k = ctx.account.createAccessKey(userName);
+    return [
+      el('AccessKey', [
+        el('UserName', k.userName),
+        el('AccessKeyId', k.accessKeyId),
+        el('Status', k.status),
+        el('SecretAccessKey', k.secretAccessKey),
+        el('CreateDate', k.createDate),
+      ]),
+    ];
+  },
+
+  ListAccessKeys(ctx) {
+    const v = new Validation();
+    const userName = targetUser(ctx, v);
+    v.throwIfFailed();
+    authorizeOnUser(ctx, 'ListAccessKeys', userName);
+    const keys = ctx.account.listKeys(userName);
+    const canonical = ctx.account.getUser(userName)!.userName;
+    // Two keys at most, so never truncated (and no Marker).
+    return [el('UserName', canonical), el('AccessKeyMetadata', keys.map(keyMetadata)), el('IsTruncated', false)];
+  },
+
+  UpdateAccessKey(ctx) {
+    const v = new Validation();
+    const userName = targetUser(ctx, v);
+    const accessKeyId = accessKeyIdParam(ctx, v);
+    const status = ctx.params.get('Status');
+    if (v.required('status', status) && !ACCESS_KEY_STATUSES.includes(status as AccessKeyStatus)) {
+      v.fail('status', status, `satisfy enum value set: [${ACCESS_KEY_STATUSES.join(', ')}]`);
+    }
+    v.throwIfFailed();
+    authorizeOnUser(ctx, 'UpdateAccessKey', userName);
+    ctx.account.updateAccessKey(userName, accessKeyId, status as AccessKeyStatus);
+    return undefined;
+  },
+
+  DeleteAccessKey(ctx) {
+    const v = new Validation();
+    const userName = targetUser(ctx, v);
+    const accessKeyId = accessKeyIdParam(ctx, v);
+    v.throwIfFailed();
+    authorizeOnUser(ctx, 'DeleteAccessKey', userName);
+    ctx.account.deleteAccessKey(userName, accessKeyId);
+    return undefined;
+  },
+
+  GetAccessKeyLastUsed(ctx) {
+    const v = new Validation();
+    const accessKeyId = accessKeyIdParam(ctx, v);
+    v.throwIfFailed();
+    // The key names its owner, and the owner is the resource the permission is checked on.
+    const { userName, lastUsed } = ctx.account.accessKeyLastUsed(accessKeyId);
+    authorizeOnUser(ctx, 'GetAccessKeyLastUsed', userName);
+    return [
+      el('UserName', userName),
+      el(
+        'AccessKeyLastUsed',
+        lastUsed
+          ? [el('LastUsedDate', lastUsed.date), el('ServiceName', lastUsed.serviceName), el('Region', lastUsed.region)]
+          : // A key never used reports N/A for both, and no date at all.
+            [el('ServiceName', 'N/A'), el('Region', 'N/A')],
+      ),
+    ];
+  },
+
+  GetUser(ctx) {
+    const v = new Validation();
+    const userName = targetUser(ctx, v);
+    v.throwIfFailed();
+    authorizeOnUser(ctx, 'GetUser', userName);
+    const user = ctx.account.getUser(userName);
+    if (!user) throw noSuchUser(userName);
+    return [el('User', [el('Path', user.path), el('UserName', user.userName), el('UserId', user.userId), el('Arn', user.arn), el('CreateDate', user.createDate)])];
+  },
+};
+
+export class IamService extends QueryService {
+  constructor(account: AwsAccount) {
+    super(account, {
+      name: IAM_SERVICE,
+      namespace: IAM_NAMESPACE,
+      version: IAM_VERSION,
+      signingName: 'iam',
+      // IAM is global: its endpoint takes signatures scoped to the partition's one region only.
+      regionAllowed: (region) => region === IAM_SIGNING_REGION[account.partition],
+      handlers,
+    });
+  }
+}

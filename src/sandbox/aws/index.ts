@@ -1,0 +1,36 @@
+// The AWS sandbox: one account's IAM users, keys and roles behind two awsQuery services, `iam` and `sts`, on
+// their own hosts, with real SigV4 checking so the unmodified @aws-sdk/client-iam and client-sts talk to it.
+export {
+  ACCESS_KEY_STATUSES,
+  AwsAccount,
+  DEFAULT_MAX_SESSION_DURATION_SECONDS,
+  DEFAULT_SESSION_DURATION_SECONDS,
+  IAM_SIGNING_REGION,
+  PARTITIONS,
+} from './account.js';
+export type {
+  AccessKeyState,
+  AccessKeyStatus,
+  AccountOptions,
+  AssumeRoleInput,
+  CreateRoleOptions,
+  CreateUserOptions,
+  LastUsed,
+  Partition,
+  Permissions,
+  Principal,
+  Resource,
+  RolePermissions,
+  RoleState,
+  SeedKeyOptions,
+  TemporaryCredentials,
+  UserState,
+} from './account.js';
+export { ACCESS_KEYS_PER_USER, AwsError } from './errors.js';
+export { IAM_NAMESPACE, IAM_OPERATIONS, IAM_SERVICE, IAM_VERSION, IamService } from './iam.js';
+export type { IamOperation } from './iam.js';
+export { MAX_SESSION_DURATION_SECONDS, MIN_SESSION_DURATION_SECONDS, STS_NAMESPACE, STS_OPERATIONS, STS_SERVICE, STS_VERSION, StsService, regionInPartition } from './sts.js';
+export type { StsOperation } from './sts.js';
+export { registerAwsControl } from './control.js';
+export { MAX_CLOCK_SKEW_MS, signRequest, verifySigV4 } from './sigv4.js';
+export type { SignInput, SignableRequest, VerifiedRequest, VerifyOptions } from './sigv4.js';

@@ -1,0 +1,72 @@
+// Control-API routes for the Wiz sandbox (`/wiz/...`): seed service accounts (the answer carries the secret),
+// read one back with its current secret, change it (enable, disable, expiry, scopes), rotate or delete it, ask
+// whether a secret would get a token now, and move the tenant to another data centre.
+import { ControlError, type ControlApi } from '../control.js';
+import { type CreateServiceAccountOptions, type ServiceAccountUpdate, type WizTenant, WizError } from './tenant.js';
+
+function object(body: unknown): Record<string, unknown> {
+  if (body === undefined || body === null) return {};
+  if (typeof body !== 'object' || Array.isArray(body)) throw new ControlError(400, 'the body must be a JSON object');
+  return body as Record<string, unknown>;
+}
+
+function requiredString(body: Record<string, unknown>, key: string): string {
+  const v = body[key];
+  if (typeof v !== 'string' || v === '') throw new ControlError(400, `"${key}" is required and must be a string`);
+  return v;
+}
+
+/** Runs a tenant call, turning its rule errors into control errors (NOT_FOUND 404, anything else 400). */
+function guarded<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof WizError) throw new ControlError(err.code === 'NOT_FOUND' ? 404 : 400, `${err.code}: ${err.message}`);
+    throw err;
+  }
+}
+
+const UPDATABLE = ['name', 'description', 'enabled', 'scopes', 'expiresAt'] as const;
+
+export function registerWizControl(api: ControlApi, tenant: WizTenant): void {
+  api.route('GET', '/wiz/tenant', () => tenant.settings());
+
+  api.route('PUT', '/wiz/tenant', ({ body }) => {
+    const b = object(body);
+    guarded(() => tenant.setDataCenter(requiredString(b, 'dataCenter')));
+    return tenant.settings();
+  });
+
+  api.route('GET', '/wiz/service-accounts', () => tenant.listServiceAccounts());
+
+  api.route('POST', '/wiz/service-accounts', ({ body }) => {
+    const b = object(body);
+    requiredString(b, 'name');
+    return guarded(() => tenant.createServiceAccount(b as unknown as CreateServiceAccountOptions));
+  });
+
+  api.route('GET', '/wiz/service-accounts/:id', ({ params }) => {
+    const a = tenant.getServiceAccount(params.id!);
+    if (!a) throw new ControlError(404, `no service account with id or clientId ${params.id}`);
+    return a;
+  });
+
+  api.route('PATCH', '/wiz/service-accounts/:id', ({ params, body }) => {
+    const b = object(body);
+    const unknown = Object.keys(b).filter((k) => !(UPDATABLE as readonly string[]).includes(k));
+    if (unknown.length > 0) throw new ControlError(400, `cannot update ${unknown.join(', ')}; updatable: ${UPDATABLE.join(', ')}`);
+    return guarded(() => tenant.updateServiceAccount(params.id!, b as ServiceAccountUpdate));
+  });
+
+  api.route('POST', '/wiz/service-accounts/:id/rotate', ({ params }) => guarded(() => tenant.rotateSecret(params.id!)));
+
+  api.route('DELETE', '/wiz/service-accounts/:id', ({ params }) => {
+    if (!tenant.deleteServiceAccount(params.id!)) throw new ControlError(404, `no service account with id or clientId ${params.id}`);
+    return { deleted: true };
+  });
+
+  api.route('POST', '/wiz/check', ({ body }) => {
+    const b = object(body);
+    return { valid: tenant.checkSecret(requiredString(b, 'clientId'), requiredString(b, 'clientSecret')) };
+  });
+}

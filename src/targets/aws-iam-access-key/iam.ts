@@ -1,0 +1,179 @@
+// The IAM and STS calls a rotation makes, through the real SDK v3 clients. Every call is bounded by its own
+// timeout and the run's deadline; SDK errors become RotateErrors with stable codes. Reads and deletes may be
+// retried by the SDK; CreateAccessKey never is: a retry after a lost reply would make a second key, and the
+// SDK counts IAM's quota error as throttling and would retry that too.
+import {
+  CreateAccessKeyCommand,
+  DeleteAccessKeyCommand,
+  IAMClient,
+  ListAccessKeysCommand,
+  UpdateAccessKeyCommand,
+} from '@aws-sdk/client-iam';
+import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
+import type { Deadline } from '../../deadline.js';
+import { RotateError, type ErrorCode } from '../../errors.js';
+import { Secret, redact } from '../../secret.js';
+import type { AccessKeyInfo } from './plan.js';
+
+const CALL_TIMEOUT_MS = 30_000;
+
+export interface AwsEndpoints {
+  region: string;
+  iam: string | undefined;
+  sts: string | undefined;
+}
+
+export interface StaticKeys {
+  accessKeyId: string;
+  secretAccessKey: Secret;
+  sessionToken?: Secret;
+}
+
+/** Errors that mean "this key does not (yet) authenticate": IAM's eventual consistency answers with these. */
+const NOT_YET = new Set(['InvalidClientTokenId', 'SignatureDoesNotMatch', 'InvalidAccessKeyId', 'AuthFailure']);
+
+interface SdkError {
+  name?: string;
+  message?: string;
+  $metadata?: { httpStatusCode?: number };
+}
+
+function codeFor(err: SdkError): ErrorCode {
+  const name = err.name ?? '';
+  const status = err.$metadata?.httpStatusCode;
+  if (name === 'TimeoutError' || name === 'AbortError' || name === 'RequestTimeout') return 'TARGET_TIMEOUT';
+  if (name === 'NoSuchEntityException' || name === 'NoSuchEntity') return 'TARGET_NOT_FOUND';
+  if (name === 'LimitExceededException' || name === 'LimitExceeded') return 'TARGET_LIMIT_REACHED';
+  if (name === 'Throttling' || name === 'ThrottlingException' || status === 429) return 'TARGET_THROTTLED';
+  if (NOT_YET.has(name) || name === 'ExpiredToken' || name === 'ExpiredTokenException' || name === 'CredentialsProviderError') return 'TARGET_AUTH_FAILED';
+  if (name === 'AccessDenied' || name === 'AccessDeniedException' || status === 403) return 'TARGET_PERMISSION_DENIED';
+  return 'TARGET_REQUEST_FAILED';
+}
+
+export function awsError(action: string, err: unknown): RotateError {
+  if (err instanceof RotateError) return err;
+  const e = (err ?? {}) as SdkError;
+  const code = codeFor(e);
+  const detail = `${e.name ?? 'Error'}: ${(e.message ?? String(err)).split('\n')[0]}`;
+  const hint = code === 'TARGET_PERMISSION_DENIED' ? ' (see the README for the IAM permissions the admin needs)' : '';
+  return new RotateError(code, `AWS ${action} failed: ${redact(detail).slice(0, 300)}${hint}`, { cause: err });
+}
+
+interface BaseConfig {
+  region: string;
+  endpoint?: string;
+  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+}
+
+function baseConfig(endpoints: AwsEndpoints, service: 'iam' | 'sts', credentials: StaticKeys | undefined): BaseConfig {
+  const endpoint = endpoints[service];
+  return {
+    region: endpoints.region,
+    ...(endpoint ? { endpoint } : {}),
+    // Undefined credentials: the SDK's default chain (environment, profile, instance or task role).
+    ...(credentials
+      ? {
+          credentials: {
+            accessKeyId: credentials.accessKeyId,
+            secretAccessKey: credentials.secretAccessKey.reveal(),
+            ...(credentials.sessionToken ? { sessionToken: credentials.sessionToken.reveal() } : {}),
+          },
+        }
+      : {}),
+  };
+}
+
+/** A role to assume with the admin keys: temporary credentials for this run only. */
+export async function assumeRole(endpoints: AwsEndpoints, keys: StaticKeys | undefined, roleArn: string, deadline: Deadline): Promise<StaticKeys> {
+  const sts = new STSClient({ ...baseConfig(endpoints, 'sts', keys), maxAttempts: 2 });
+  try {
+    const out = await sts.send(new AssumeRoleCommand({ RoleArn: roleArn, RoleSessionName: 'keeper-rotate', DurationSeconds: 900 }), {
+      abortSignal: AbortSignal.timeout(deadline.timeout(CALL_TIMEOUT_MS)),
+    });
+    const c = out.Credentials;
+    if (!c?.AccessKeyId || !c.SecretAccessKey || !c.SessionToken) throw new RotateError('TARGET_REQUEST_FAILED', `AssumeRole for ${roleArn} returned no credentials`);
+    return { accessKeyId: c.AccessKeyId, secretAccessKey: new Secret(c.SecretAccessKey), sessionToken: new Secret(c.SessionToken) };
+  } catch (err) {
+    throw awsError(`AssumeRole ${roleArn}`, err);
+  } finally {
+    sts.destroy();
+  }
+}
+
+export class IamAccessKeys {
+  readonly #reads: IAMClient;
+  readonly #writes: IAMClient;
+
+  constructor(
+    endpoints: AwsEndpoints,
+    credentials: StaticKeys | undefined,
+    private readonly deadline: Deadline,
+  ) {
+    this.#reads = new IAMClient({ ...baseConfig(endpoints, 'iam', credentials), maxAttempts: 3 });
+    // Same connection pool for both clients: one TLS handshake per host per run.
+    this.#writes = new IAMClient({ ...baseConfig(endpoints, 'iam', credentials), maxAttempts: 1, requestHandler: this.#reads.config.requestHandler });
+  }
+
+  #signal(): { abortSignal: AbortSignal } {
+    return { abortSignal: AbortSignal.timeout(this.deadline.timeout(CALL_TIMEOUT_MS)) };
+  }
+
+  async list(userName: string): Promise<AccessKeyInfo[]> {
+    try {
+      const out = await this.#reads.send(new ListAccessKeysCommand({ UserName: userName }), this.#signal());
+      return (out.AccessKeyMetadata ?? []).map((k) => ({ accessKeyId: k.AccessKeyId ?? '', status: k.Status ?? 'Active', createDate: k.CreateDate }));
+    } catch (err) {
+      throw awsError(`ListAccessKeys for user ${userName}`, err);
+    }
+  }
+
+  async create(userName: string): Promise<{ accessKeyId: string; secret: Secret; createDate: Date }> {
+    try {
+      const out = await this.#writes.send(new CreateAccessKeyCommand({ UserName: userName }), this.#signal());
+      const k = out.AccessKey;
+      if (!k?.AccessKeyId || !k.SecretAccessKey) throw new RotateError('TARGET_REQUEST_FAILED', `CreateAccessKey for ${userName} returned no key`);
+      return { accessKeyId: k.AccessKeyId, secret: new Secret(k.SecretAccessKey), createDate: k.CreateDate ?? new Date() };
+    } catch (err) {
+      throw awsError(`CreateAccessKey for user ${userName}`, err);
+    }
+  }
+
+  async delete(userName: string, accessKeyId: string): Promise<void> {
+    try {
+      await this.#reads.send(new DeleteAccessKeyCommand({ UserName: userName, AccessKeyId: accessKeyId }), this.#signal());
+    } catch (err) {
+      throw awsError(`DeleteAccessKey ${accessKeyId}`, err);
+    }
+  }
+
+  async deactivate(userName: string, accessKeyId: string): Promise<void> {
+    try {
+      await this.#reads.send(new UpdateAccessKeyCommand({ UserName: userName, AccessKeyId: accessKeyId, Status: 'Inactive' }), this.#signal());
+    } catch (err) {
+      throw awsError(`UpdateAccessKey ${accessKeyId} to Inactive`, err);
+    }
+  }
+
+  destroy(): void {
+    this.#writes.destroy();
+    this.#reads.destroy();
+  }
+}
+
+/**
+ * Signs one GetCallerIdentity with the new key through a fresh client. `not-yet` while IAM propagates it;
+ * the ARN it answers with, once it works.
+ */
+export async function callerIdentity(endpoints: AwsEndpoints, keys: StaticKeys, deadline: Deadline): Promise<{ ok: true; arn: string } | { ok: false; reason: string }> {
+  const sts = new STSClient({ ...baseConfig(endpoints, 'sts', keys), maxAttempts: 1 });
+  try {
+    const out = await sts.send(new GetCallerIdentityCommand({}), { abortSignal: AbortSignal.timeout(deadline.timeout(CALL_TIMEOUT_MS)) });
+    return { ok: true, arn: out.Arn ?? '' };
+  } catch (err) {
+    const name = (err as SdkError).name ?? '';
+    if (NOT_YET.has(name)) return { ok: false, reason: `STS does not accept it yet (${name})` };
+    throw awsError('GetCallerIdentity with the new key', err);
+  } finally {
+    sts.destroy();
+  }
+}

@@ -1,0 +1,203 @@
+// AWS IAM access key rotation with the CURRENT/LAST two-key pattern. Records made from Keeper's AWS template
+// keep working: same field names, the IAM user name in the login field. The key the record held stays active as
+// LAST, so jobs that fetched it before the rotation keep running; the next rotation deletes it.
+import { RotateError } from '../../errors.js';
+import { readText } from '../../keeper/record.js';
+import { parseSettings, type SettingSpec } from '../../pipeline/settings.js';
+import type { NewCredential, PlanContext, RecordFieldSpec, Target, TargetContext, TargetSession, VerifyResult } from '../../pipeline/target.js';
+import type { Secret } from '../../secret.js';
+import { type AwsEndpoints, IamAccessKeys, type StaticKeys, assumeRole, callerIdentity } from './iam.js';
+import { type KeyPlan, planKeys } from './plan.js';
+
+/** IAM's rule for user names. */
+const USER_NAME = /^[\w+=,.@-]{1,64}$/;
+const ACCESS_KEY_ID = /^[A-Z0-9]{16,128}$/;
+const ROLE_ARN = /^arn:aws(?:-[a-z]+)*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/;
+const REGION = /^[a-z]{2}(?:-[a-z]+)+-\d{1,2}$/;
+
+export const FIELDS = {
+  login: { label: 'login', kind: 'text', required: true, standard: true, example: 'iam-user-name', description: 'The IAM user name (the record\'s login).' },
+  keyId: { label: 'aws_access_key_id', kind: 'text', required: false, example: 'set-by-rotation', description: 'CURRENT: the access key ID consumers use. Written by each rotation.' },
+  secret: { label: 'aws_secret_access_key', kind: 'secret', required: false, example: 'set-by-rotation', description: 'The secret of the CURRENT key. Written by each rotation.' },
+  createDate: { label: 'CreateDate', kind: 'text', required: false, example: 'set-by-rotation', description: 'When IAM created the CURRENT key (ISO-8601 UTC). Written by each rotation.' },
+  removed: { label: 'Access_Key_ID_Removed_during_previous_rotation', kind: 'text', required: false, example: 'set-by-rotation', description: 'Key IDs the last rotation deleted (as Keeper\'s script wrote). Written by each rotation.' },
+  lastKeyId: { label: 'previous_aws_access_key_id', kind: 'text', required: false, example: 'set-by-rotation', description: 'LAST: the key the CURRENT one replaced, still active for jobs that fetched it. Written by each rotation.' },
+} as const satisfies Record<string, RecordFieldSpec>;
+
+export const SETTINGS = {
+  deleteUnknown: { kind: 'boolean', label: 'delete_all_keys_before_rotating', default: false, description: "Delete the user's keys the record does not know (never CURRENT) before creating. Keeper's script deleted every key; this one never deletes CURRENT." },
+  deactivateLast: { kind: 'boolean', label: 'deactivate_previous_key', default: false, description: 'Set the replaced key (LAST) Inactive once the new one is verified, instead of leaving it active.' },
+  verifyTimeoutSeconds: { kind: 'integer', label: 'verify_timeout_seconds', default: 120, min: 0, max: 3600, description: 'How long to keep trying the new key while IAM propagates it.' },
+  region: { kind: 'pattern', label: 'aws_region', default: undefined, pattern: REGION, hint: 'an AWS region such as us-east-1 or us-gov-west-1', description: 'Region for STS and the partition (default AWS_REGION, else us-east-1).' },
+  adminCredentials: { kind: 'choice', label: 'admin_credentials', default: 'auto', choices: ['auto', 'host'], description: "auto: attached record, PAM configuration, the record's own key, then the host's AWS credential chain; host: skip the record's own key." },
+} as const satisfies Record<string, SettingSpec>;
+
+type AdminKey = 'accessKeyId' | 'secretAccessKey' | 'roleArn';
+
+interface AwsConfig {
+  recordUid: string;
+  userName: string;
+  currentId: string | undefined;
+  lastId: string | undefined;
+  deleteUnknown: boolean;
+  deactivateLast: boolean;
+  verifyTimeoutMs: number;
+  endpoints: AwsEndpoints;
+  /** Undefined: the host's credential chain. */
+  admin: StaticKeys | undefined;
+  roleArn: string | undefined;
+  adminIsSelf: boolean;
+}
+
+/** IAM is global: each partition signs it in one region, whatever region the gateway is in. */
+function iamSigningRegion(region: string): string {
+  if (region.startsWith('us-gov-')) return 'us-gov-west-1';
+  if (region.startsWith('cn-')) return 'cn-north-1';
+  return 'us-east-1';
+}
+
+function endpointFromEnv(env: NodeJS.ProcessEnv, name: string): string | undefined {
+  const v = env[name] || env.AWS_ENDPOINT_URL;
+  if (!v) return undefined;
+  if (!/^https?:\/\/[^/?#@\s]+\/?$/.test(v)) throw new RotateError('SETTING_INVALID', `${env[name] ? name : 'AWS_ENDPOINT_URL'} must be an http(s) URL with no path`);
+  return v.replace(/\/+$/, '');
+}
+
+function prepare(ctx: TargetContext<AdminKey, 'secretAccessKey'>): AwsConfig {
+  const data = ctx.user.data;
+  const userName = readText(data, FIELDS.login.label);
+  if (!userName) throw new RotateError('RECORD_FIELD_MISSING', `record ${ctx.user.uid} has no login (the IAM user name)`);
+  if (!USER_NAME.test(userName)) throw new RotateError('RECORD_FIELD_INVALID', 'the login must be an IAM user name: 1 to 64 letters, digits or +=,.@_-');
+  const keyId = (label: string) => {
+    const v = readText(data, label);
+    if (v === undefined || v === 'set-by-rotation') return undefined;
+    if (!ACCESS_KEY_ID.test(v)) throw new RotateError('RECORD_FIELD_INVALID', `"${label}" must be an access key ID (16 to 128 capital letters and digits)`);
+    return v;
+  };
+  const currentId = keyId(FIELDS.keyId.label);
+  const lastId = keyId(FIELDS.lastKeyId.label);
+  const settings = parseSettings(SETTINGS, data);
+  const region = settings.region ?? ctx.env.AWS_REGION ?? ctx.env.AWS_DEFAULT_REGION ?? 'us-east-1';
+  if (!REGION.test(region)) throw new RotateError('SETTING_INVALID', 'AWS_REGION must be an AWS region such as us-east-1');
+
+  const source = ctx.admin.source.kind;
+  const useHost = source === 'ambient' || (source === 'self' && settings.adminCredentials === 'host');
+  const { accessKeyId, secretAccessKey, roleArn } = ctx.admin.values;
+  if (!useHost) {
+    if (!accessKeyId || !ACCESS_KEY_ID.test(accessKeyId)) throw new RotateError('ADMIN_CREDENTIALS_INVALID', 'the admin access key ID must be 16 to 128 capital letters and digits');
+    if (!secretAccessKey) throw new RotateError('ADMIN_CREDENTIALS_INVALID', 'the admin secret access key is empty');
+  }
+  if (roleArn !== undefined && !ROLE_ARN.test(roleArn)) throw new RotateError('ADMIN_CREDENTIALS_INVALID', 'role_arn must be an IAM role ARN (arn:aws:iam::123456789012:role/name)');
+  return {
+    recordUid: ctx.user.uid,
+    userName,
+    currentId,
+    lastId,
+    deleteUnknown: settings.deleteUnknown,
+    deactivateLast: settings.deactivateLast,
+    verifyTimeoutMs: settings.verifyTimeoutSeconds * 1000,
+    endpoints: { region, iam: endpointFromEnv(ctx.env, 'AWS_ENDPOINT_URL_IAM'), sts: endpointFromEnv(ctx.env, 'AWS_ENDPOINT_URL_STS') },
+    admin: useHost ? undefined : { accessKeyId: accessKeyId!, secretAccessKey: secretAccessKey! as Secret },
+    roleArn: useHost && source === 'self' ? undefined : roleArn,
+    adminIsSelf: source === 'self' && !useHost,
+  };
+}
+
+class AwsSession implements TargetSession {
+  #iam: IamAccessKeys;
+  #plan: KeyPlan | undefined;
+
+  constructor(
+    private readonly config: AwsConfig,
+    admin: StaticKeys | undefined,
+    private readonly ctx: TargetContext<AdminKey, 'secretAccessKey'>,
+  ) {
+    this.#iam = new IamAccessKeys(this.#iamEndpoints(), admin, ctx.deadline);
+  }
+
+  #iamEndpoints(): AwsEndpoints {
+    return { ...this.config.endpoints, region: iamSigningRegion(this.config.endpoints.region) };
+  }
+
+  describe(): string {
+    return `IAM user ${this.config.userName}`;
+  }
+
+  async plan(context: PlanContext): Promise<KeyPlan> {
+    const c = this.config;
+    const keys = await this.#iam.list(c.userName);
+    const plan = planKeys({
+      userName: c.userName,
+      keys,
+      currentId: c.currentId,
+      lastId: c.lastId,
+      deleteUnknown: c.deleteUnknown,
+      deactivateLast: c.deactivateLast,
+      interrupted: context.interrupted,
+      protectedIds: c.admin && !c.roleArn ? [c.admin.accessKeyId] : [],
+    });
+    this.#plan = plan;
+    return plan;
+  }
+
+  async create(): Promise<NewCredential> {
+    const made = await this.#iam.create(this.config.userName);
+    const removed = (this.#plan?.removeBefore ?? []).map((c) => c.id).join(',');
+    return {
+      id: made.accessKeyId,
+      secret: made.secret,
+      expires: undefined,
+      idField: FIELDS.keyId.label,
+      recordUpdates: [
+        [FIELDS.keyId, made.accessKeyId],
+        [FIELDS.secret, made.secret.reveal()],
+        [FIELDS.createDate, made.createDate.toISOString()],
+        [FIELDS.removed, removed],
+        [FIELDS.lastKeyId, this.#plan?.nextLast ?? ''],
+      ],
+    };
+  }
+
+  async verify(credential: NewCredential): Promise<VerifyResult> {
+    const result = await callerIdentity(this.config.endpoints, { accessKeyId: credential.id, secretAccessKey: credential.secret }, this.ctx.deadline);
+    if (!result.ok) return result;
+    // The key must act as the record's user, not merely work.
+    if (!result.arn.endsWith(`/${this.config.userName}`)) {
+      throw new RotateError('VERIFY_FAILED', `the new key ${credential.id} authenticates as ${result.arn}, not as user ${this.config.userName}`);
+    }
+    return { ok: true };
+  }
+
+  async adopt(credential: NewCredential): Promise<void> {
+    if (!this.config.adminIsSelf) return;
+    // The user rotates its own key: from here on sign with the new one, so deactivating LAST cannot lock us out.
+    this.#iam.destroy();
+    this.#iam = new IamAccessKeys(this.#iamEndpoints(), { accessKeyId: credential.id, secretAccessKey: credential.secret }, this.ctx.deadline);
+  }
+
+  async remove(credential: { id: string; deactivate?: boolean }): Promise<void> {
+    if (credential.deactivate) await this.#iam.deactivate(this.config.userName, credential.id);
+    else await this.#iam.delete(this.config.userName, credential.id);
+  }
+}
+
+export const awsIamAccessKey: Target<AdminKey, 'secretAccessKey', AwsConfig> = {
+  name: 'aws-iam-access-key',
+  summary: 'rotates an AWS IAM user access key with the CURRENT/LAST two-key pattern',
+  fields: Object.values(FIELDS),
+  settings: SETTINGS,
+  admin: {
+    attached: { accessKeyId: 'aws_access_key_id', secretAccessKey: 'aws_secret_access_key', roleArn: 'role_arn' },
+    pamConfiguration: { accessKeyId: 'accessKeyId', secretAccessKey: 'accessSecretKey', roleArn: 'roleArn' },
+    self: { accessKeyId: 'aws_access_key_id', secretAccessKey: 'aws_secret_access_key', roleArn: 'role_arn' },
+    optional: ['roleArn'],
+    secrets: ['secretAccessKey'],
+    ambient: "the gateway host's AWS credential chain (environment, profile, instance or task role)",
+  },
+  prepare,
+  connect: async (config, ctx) => {
+    const admin = config.roleArn ? await assumeRole(config.endpoints, config.admin, config.roleArn, ctx.deadline) : config.admin;
+    return new AwsSession(config, admin, ctx);
+  },
+  verifyTimeoutMs: (config) => config.verifyTimeoutMs,
+};

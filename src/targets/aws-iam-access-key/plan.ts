@@ -1,0 +1,79 @@
+// Which of an IAM user's access keys a run deletes: the CURRENT/LAST pattern. IAM allows two keys per user.
+// CURRENT is the key in the record; LAST is the one it replaced, still valid for jobs that fetched it before
+// the last rotation. Before creating, LAST goes (never CURRENT); after the new key is saved and verified,
+// CURRENT becomes LAST and stays active unless the user asks to deactivate it. A key the record does not know
+// is deleted only when the user opted in, or when the journal shows an interrupted run of ours made it.
+import { RotateError } from '../../errors.js';
+import type { CredentialInfo, RotationPlan } from '../../pipeline/target.js';
+
+export const KEYS_PER_USER = 2;
+
+export interface AccessKeyInfo {
+  accessKeyId: string;
+  status: 'Active' | 'Inactive' | string;
+  createDate: Date | undefined;
+}
+
+export interface KeyPlanInput {
+  userName: string;
+  keys: AccessKeyInfo[];
+  /** The record's aws_access_key_id (CURRENT). */
+  currentId: string | undefined;
+  /** The record's previous key (LAST). */
+  lastId: string | undefined;
+  deleteUnknown: boolean;
+  deactivateLast: boolean;
+  /** Keys that must survive (the admin's own key, when it belongs to this user). */
+  protectedIds: string[];
+  /** The window of this record's interrupted run: a key made then that the record does not name is its leftover. */
+  interrupted?: { from: Date; to: Date } | undefined;
+}
+
+export interface KeyPlan extends RotationPlan {
+  /** The key that becomes LAST once the new one is saved (the record's CURRENT, when it exists). */
+  nextLast: string | undefined;
+}
+
+/** IAM's clock and ours may differ a little. */
+const SKEW_MS = 60_000;
+
+export function planKeys(p: KeyPlanInput): KeyPlan {
+  const notes: string[] = [];
+  const removeBefore: CredentialInfo[] = [];
+  const removeAfter: CredentialInfo[] = [];
+  const current = p.keys.find((k) => k.accessKeyId === p.currentId);
+  if (p.currentId && !current) notes.push(`the record's key ${p.currentId} is no longer on user ${p.userName}; the new key replaces it`);
+  const others = p.keys.filter((k) => k !== current);
+  const unknown: AccessKeyInfo[] = [];
+  for (const k of others) {
+    const made = k.createDate?.getTime();
+    if (p.protectedIds.includes(k.accessKeyId)) {
+      notes.push(`keeping ${k.accessKeyId}: the admin credentials sign with it`);
+      continue;
+    }
+    if (p.interrupted && made !== undefined && made >= p.interrupted.from.getTime() - SKEW_MS && made <= p.interrupted.to.getTime() + SKEW_MS) {
+      removeBefore.push({ id: k.accessKeyId, reason: 'made by an interrupted run and never saved in the record' });
+    } else if (k.accessKeyId === p.lastId) {
+      removeBefore.push({ id: k.accessKeyId, reason: 'LAST key: CURRENT takes its place' });
+    } else {
+      unknown.push(k);
+    }
+  }
+  let count = p.keys.length - removeBefore.length;
+  for (const k of unknown) {
+    if (p.deleteUnknown) {
+      removeBefore.push({ id: k.accessKeyId, reason: 'not in the record (delete_all_keys_before_rotating is on)' });
+      count -= 1;
+    } else if (count + 1 > KEYS_PER_USER) {
+      throw new RotateError(
+        'TARGET_LIMIT_REACHED',
+        `user ${p.userName} already has ${KEYS_PER_USER} access keys and ${k.accessKeyId} is not the record's CURRENT or LAST key; delete it by hand or set delete_all_keys_before_rotating to true`,
+      );
+    } else {
+      notes.push(`leaving ${k.accessKeyId}: the record does not know it (set delete_all_keys_before_rotating to remove it)`);
+    }
+  }
+  if (current && p.deactivateLast) removeAfter.push({ id: current.accessKeyId, reason: 'CURRENT becomes LAST (deactivate_previous_key is on)', deactivate: true });
+  notes.unshift(`user ${p.userName} has ${p.keys.length} access key(s)${current ? `; CURRENT is ${current.accessKeyId}` : ''}`);
+  return { removeBefore, removeAfter, notes, nextLast: current?.accessKeyId };
+}
