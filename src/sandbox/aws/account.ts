@@ -165,8 +165,11 @@ interface KeyRecord {
   secret: string;
   status: AccessKeyStatus;
   createdMs: number;
-  /** When the propagation delay starts counting; undefined for keys that never wait. */
-  pendingSinceMs: number | undefined;
+  /**
+   * When the key starts to authenticate: fixed when it is made, so changing the delay later does not
+   * un-propagate keys that already work. Undefined for keys that never wait.
+   */
+  usableAtMs: number | undefined;
   lastUsed: { ms: number; serviceName: string; region: string } | undefined;
 }
 
@@ -338,7 +341,7 @@ export class AwsAccount {
     if (this.#findKey(accessKeyId)) throw new AwsError(409, 'EntityAlreadyExists', `The Access Key with id ${accessKeyId} already exists.`);
     const secret = options.secretAccessKey ?? newSecretAccessKey();
     if (typeof secret !== 'string' || secret.length !== 40) throw validationError('secretAccessKey must be 40 characters');
-    const key: KeyRecord = { accessKeyId, secret, status, createdMs, pendingSinceMs: options.propagated === false ? now : undefined, lastUsed: undefined };
+    const key: KeyRecord = { accessKeyId, secret, status, createdMs, usableAtMs: options.propagated === false ? now + this.#propagationDelayMs : undefined, lastUsed: undefined };
     user.keys.push(key);
     return this.#keyState(user, key);
   }
@@ -373,7 +376,7 @@ export class AwsAccount {
     const now = this.now();
     let accessKeyId = newAccessKeyId('AKIA');
     while (this.#findKey(accessKeyId)) accessKeyId = newAccessKeyId('AKIA');
-    const key: KeyRecord = { accessKeyId, secret: newSecretAccessKey(), status: 'Active', createdMs: now, pendingSinceMs: now, lastUsed: undefined };
+    const key: KeyRecord = { accessKeyId, secret: newSecretAccessKey(), status: 'Active', createdMs: now, usableAtMs: now + this.#propagationDelayMs, lastUsed: undefined };
     user.keys.push(key);
     return this.#keyState(user, key);
   }
@@ -553,7 +556,7 @@ export class AwsAccount {
   }
 
   #propagated(key: KeyRecord): boolean {
-    return key.pendingSinceMs === undefined || this.now() >= key.pendingSinceMs + this.#propagationDelayMs;
+    return key.usableAtMs === undefined || this.now() >= key.usableAtMs;
   }
 
   #lastUsed(key: KeyRecord): LastUsed | null {

@@ -1,0 +1,337 @@
+// aws-iam-access-key end to end: the real script in a child process, fed the way the Keeper Gateway feeds it,
+// against a fresh sandbox per test (KSM over HTTPS, IAM and STS with real SigV4). After every run the sandbox's
+// own state is checked: the record's key authenticates, the user never holds more than two keys, exit 0 means
+// a finished rotation, exit 3 means the record holds what it held before, and no secret reached the output.
+import assert from 'node:assert/strict';
+import type { ChildProcess } from 'node:child_process';
+import { describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { cloneData, readText, writeText } from '../../src/keeper/record.js';
+import type { AccessKeyState, AwsAccount } from '../../src/sandbox/aws/index.js';
+import { DEMO } from '../../src/sandbox/demo-vault.js';
+import type { RequestLogEntry } from '../../src/sandbox/faults.js';
+import type { RecordView } from '../../src/sandbox/ksm/index.js';
+import type { Sandbox } from '../../src/sandbox/sandbox.js';
+import { type RunOptions, type ScriptResult, type ScriptSandbox, loadFixture, startScriptSandbox } from '../helpers/run-script.js';
+
+const SCRIPT = 'aws-iam-access-key';
+const W = DEMO.aws;
+const UID = W.userRecordUid;
+const ERROR_LINE = /^keeper-rotate: ([A-Z_]+): /;
+const TEST = { timeout: 90_000 };
+
+interface Env {
+  s: ScriptSandbox;
+  sb: Sandbox;
+  aws: AwsAccount;
+  /** Every secret the account ever handed out, deleted keys included. */
+  values: Set<string>;
+}
+
+async function withSandbox(fn: (env: Env) => Promise<void>): Promise<void> {
+  const s = await startScriptSandbox(SCRIPT);
+  try {
+    const aws = s.sandbox.aws;
+    const values = new Set<string>();
+    const remember = (k: AccessKeyState) => (values.add(k.secretAccessKey), k);
+    const create = aws.createAccessKey.bind(aws);
+    const seed = aws.seedAccessKey.bind(aws);
+    aws.createAccessKey = (user) => remember(create(user));
+    aws.seedAccessKey = (user, options) => remember(seed(user, options));
+    for (const user of [W.userName, W.adminUserName]) for (const k of aws.listKeys(user)) values.add(k.secretAccessKey);
+    await fn({ s, sb: s.sandbox, aws, values });
+  } finally {
+    await s.close();
+  }
+}
+
+interface Run extends ScriptResult {
+  error: string | undefined;
+  before: RecordView;
+  after: RecordView;
+  keysBefore: AccessKeyState[];
+  keysAfter: AccessKeyState[];
+  calls: RequestLogEntry[];
+}
+
+const text = (view: RecordView, label: string) => readText(view.data, label);
+const ids = (keys: AccessKeyState[]) => keys.map((k) => k.accessKeyId).sort();
+const count = (calls: RequestLogEntry[], service: string, operation?: string) =>
+  calls.filter((c) => c.service === service && (operation === undefined || c.operation === operation)).length;
+const describeRun = (run: ScriptResult) => `exit ${run.code}\n--- stdout\n${run.stdout}--- stderr\n${run.stderr}`;
+
+interface RotateOptions {
+  params?: Record<string, unknown>;
+  run?: RunOptions;
+  expect?: 'rotated' | 'unchanged';
+  killed?: boolean;
+}
+
+async function rotate(env: Env, options: RotateOptions = {}): Promise<Run> {
+  const before = env.sb.ksm.readRecord(UID)!;
+  const keysBefore = env.aws.listKeys(W.userName);
+  const mark = env.sb.log.entries().length;
+  const result = await env.s.run(options.params ?? loadFixture(SCRIPT), options.run);
+  const run: Run = {
+    ...result,
+    error: undefined,
+    before,
+    after: env.sb.ksm.readRecord(UID)!,
+    keysBefore,
+    keysAfter: env.aws.listKeys(W.userName),
+    calls: env.sb.log.entries().slice(mark),
+  };
+  const errorLines = result.stderr.split('\n').filter((l) => l.startsWith('keeper-rotate: '));
+  if (errorLines.length) run.error = ERROR_LINE.exec(errorLines[0]!)?.[1];
+  checkInvariant(env, run, options.expect ?? 'rotated', errorLines, options.killed === true);
+  return run;
+}
+
+function checkInvariant(env: Env, run: Run, expect: 'rotated' | 'unchanged', errorLines: string[], killed: boolean): void {
+  const why = describeRun(run);
+  const id = text(run.after, 'aws_access_key_id');
+  const secret = text(run.after, 'aws_secret_access_key');
+  assert.ok(id && secret, `the record holds no key after the run\n${why}`);
+  assert.ok(env.aws.checkKey(id, secret), `the record's key does not authenticate after the run\n${why}`);
+  assert.ok(run.keysAfter.length <= 2, `the user holds ${run.keysAfter.length} keys\n${why}`);
+  const output = run.stdout + run.stderr;
+  const leaked = [...env.values].filter((v) => output.includes(v)).length;
+  assert.equal(leaked, 0, `${leaked} secret value(s) appear in the script's output`);
+  if (killed) {
+    assert.match(run.stderr, /killed by SIGKILL/, `the run was meant to be killed\n${why}`);
+    return;
+  }
+  assert.equal(run.stdout.split('\n').filter(Boolean).length, 1, `stdout must be one summary line\n${why}`);
+  const idBefore = text(run.before, 'aws_access_key_id');
+  const made = ids(run.keysAfter).filter((k) => !ids(run.keysBefore).includes(k));
+  if (run.code === 0) {
+    assert.equal(errorLines.length, 0, why);
+    assert.equal(run.after.transaction, undefined, `exit 0 left a Keeper transaction open\n${why}`);
+    if (expect === 'rotated') {
+      assert.match(run.stdout, /^aws-iam-access-key: rotated: rotated to /, why);
+      assert.notEqual(id, idBefore, `exit 0 but the record holds the old key\n${why}`);
+      assert.deepEqual(made, [id], `exit 0: the one new key is the record's\n${why}`);
+      assert.equal(text(run.after, 'previous_aws_access_key_id') || undefined, run.keysBefore.some((k) => k.accessKeyId === idBefore) ? idBefore : undefined);
+    } else {
+      assert.equal(run.after.revision, run.before.revision, `the record was written\n${why}`);
+      assert.deepEqual(ids(run.keysAfter), ids(run.keysBefore), `the user's keys changed\n${why}`);
+    }
+    return;
+  }
+  assert.equal(errorLines.length, 1, `a failed run prints exactly one keeper-rotate line\n${why}`);
+  if (run.code === 2) {
+    assert.equal(count(run.calls, 'iam') + count(run.calls, 'sts'), 0, `exit 2 after talking to AWS\n${why}`);
+    assert.equal(count(run.calls, 'ksm', 'update_secret'), 0, why);
+    assert.deepEqual(run.after.data, run.before.data);
+  } else if (run.code === 3) {
+    assert.equal(id, idBefore, `exit 3 but the record changed keys\n${why}`);
+    assert.equal(run.after.transaction, undefined, `exit 3 left a Keeper transaction open\n${why}`);
+    assert.deepEqual(made, [], `exit 3 but a key this run made is still there\n${why}`);
+  } else if (run.code === 4) {
+    assert.notEqual(id, idBefore, `exit 4 but the record was not rotated\n${why}`);
+  } else {
+    assert.equal(run.code, 5, `unexpected exit code\n${why}`);
+  }
+}
+
+function edit(sb: Sandbox, changes: Record<string, string | null>): void {
+  const data = cloneData(sb.ksm.readRecord(UID)!.data);
+  for (const [label, value] of Object.entries(changes)) {
+    if (label === 'login') data.fields = data.fields.map((f) => (f.type === 'login' ? { ...f, value: [value ?? ''] } : f));
+    else if (value === null) data.custom = (data.custom ?? []).filter((f) => f.label !== label);
+    else writeText(data, { label, kind: label === 'aws_secret_access_key' ? 'secret' : 'text' }, value);
+  }
+  sb.ksm.editRecord(UID, data);
+}
+
+/** Gateway parameters for a record that rotates itself: no PAM configuration holds AWS keys. */
+function selfParams(): Record<string, unknown> {
+  const p = loadFixture(SCRIPT);
+  return { ...p, providerRecordUid: undefined, records: [(p.records as Array<{ uid: string }>).find((r) => r.uid === UID)] };
+}
+
+describe('aws-iam-access-key end to end', { concurrency: 4 }, () => {
+  test('the fixture: CURRENT becomes LAST and stays valid; the next run deletes LAST, never CURRENT', TEST, () =>
+    withSandbox(async (env) => {
+      const first = await rotate(env);
+      assert.equal(first.code, 0, describeRun(first));
+      const original = text(first.before, 'aws_access_key_id')!;
+      const originalSecret = text(first.before, 'aws_secret_access_key')!;
+      assert.ok(env.aws.checkKey(original, originalSecret), 'LAST (the key the record held) still authenticates');
+      assert.equal(text(first.after, 'previous_aws_access_key_id'), original);
+      assert.match(text(first.after, 'CreateDate')!, /^\d{4}-\d\d-\d\dT/);
+      assert.equal(count(first.calls, 'iam', 'CreateAccessKey'), 1);
+      assert.equal(count(first.calls, 'sts', 'GetCallerIdentity'), 1);
+
+      const second = await rotate(env);
+      assert.equal(second.code, 0, describeRun(second));
+      const current1 = text(first.after, 'aws_access_key_id')!;
+      assert.deepEqual(ids(second.keysAfter), [current1, text(second.after, 'aws_access_key_id')!].sort(), 'LAST went, CURRENT stayed');
+      assert.equal(text(second.after, 'Access_Key_ID_Removed_during_previous_rotation'), original);
+      assert.equal(env.aws.checkKey(original, originalSecret), false);
+      assert.match(second.stderr, new RegExp(`removed ${original} \\(LAST key`));
+    }),
+  );
+
+  test('an unknown second key: refused with its ID, nothing changed; removed when delete_all_keys_before_rotating is on', TEST, () =>
+    withSandbox(async (env) => {
+      const stranger = env.aws.seedAccessKey(W.userName);
+      const refused = await rotate(env);
+      assert.equal(refused.code, 3, describeRun(refused));
+      assert.equal(refused.error, 'TARGET_LIMIT_REACHED');
+      assert.match(refused.stderr, new RegExp(stranger.accessKeyId));
+      assert.equal(count(refused.calls, 'iam', 'CreateAccessKey') + count(refused.calls, 'iam', 'DeleteAccessKey'), 0);
+
+      edit(env.sb, { delete_all_keys_before_rotating: 'true' });
+      const opted = await rotate(env);
+      assert.equal(opted.code, 0, describeRun(opted));
+      assert.ok(!ids(opted.keysAfter).includes(stranger.accessKeyId));
+      assert.ok(ids(opted.keysAfter).includes(text(opted.before, 'aws_access_key_id')!), 'CURRENT is never deleted, even when opted in');
+    }),
+  );
+
+  test('a user rotating its own key (self permissions), then deactivating LAST with the new key', TEST, () =>
+    withSandbox(async (env) => {
+      env.aws.setPermissions(W.userName, 'self');
+      const first = await rotate(env, { params: selfParams() });
+      assert.equal(first.code, 0, describeRun(first));
+      assert.match(first.stderr, /using admin credentials from the PAM User record/);
+      edit(env.sb, { deactivate_previous_key: 'true' });
+      const second = await rotate(env, { params: selfParams() });
+      assert.equal(second.code, 0, describeRun(second));
+      const last = second.keysAfter.find((k) => k.accessKeyId === text(first.after, 'aws_access_key_id'));
+      assert.equal(last?.status, 'Inactive', describeRun(second));
+      assert.match(second.stdout, /deactivated=/);
+    }),
+  );
+
+  test('admin through an attached record that assumes a role', TEST, () =>
+    withSandbox(async (env) => {
+      env.aws.createUser({ userName: 'jump-user', permissions: [] });
+      const jump = env.aws.seedAccessKey('jump-user');
+      const role = env.aws.createRole({ roleName: 'key-rotator', trustedUsers: ['jump-user'], permissions: ['iam:*AccessKey*'] });
+      const p = loadFixture(SCRIPT);
+      const attached = { uid: 'AttachedAwsAdminRec001', title: 'AWS rotation credential', aws_access_key_id: jump.accessKeyId, aws_secret_access_key: jump.secretAccessKey, role_arn: role.arn };
+      const run = await rotate(env, { params: { ...p, records: [...(p.records as object[]), attached] } });
+      assert.equal(run.code, 0, describeRun(run));
+      assert.match(run.stderr, /using admin credentials from attached record AttachedAwsAdminRec001/);
+      assert.equal(count(run.calls, 'sts', 'AssumeRole'), 1);
+    }),
+  );
+
+  test('IAM eventual consistency is waited out; past verify_timeout_seconds the new key is deleted', TEST, () =>
+    withSandbox(async (env) => {
+      env.aws.setPropagationDelay(1500);
+      const waited = await rotate(env);
+      assert.equal(waited.code, 0, describeRun(waited));
+      assert.ok(Number(/authenticates \(attempts=(\d+)\)/.exec(waited.stderr)?.[1]) > 1, describeRun(waited));
+
+      env.aws.setPropagationDelay(60_000);
+      edit(env.sb, { verify_timeout_seconds: '1' });
+      const gaveUp = await rotate(env);
+      assert.equal(gaveUp.code, 3, describeRun(gaveUp));
+      assert.equal(gaveUp.error, 'VERIFY_FAILED');
+      assert.equal(count(gaveUp.calls, 'iam', 'DeleteAccessKey'), 2, 'LAST before creating, then the unverified key');
+    }),
+  );
+
+  test('throttling: reads are retried; CreateAccessKey is not (a retry could make a second key)', TEST, () =>
+    withSandbox(async (env) => {
+      env.sb.faults.arm({ service: 'iam', operation: 'ListAccessKeys', kind: 'throttle' });
+      const retried = await rotate(env);
+      assert.equal(retried.code, 0, describeRun(retried));
+      assert.equal(count(retried.calls, 'iam', 'ListAccessKeys'), 2);
+
+      env.sb.faults.arm({ service: 'iam', operation: 'CreateAccessKey', kind: 'throttle' });
+      const throttled = await rotate(env);
+      assert.equal(throttled.code, 3, describeRun(throttled));
+      assert.equal(throttled.error, 'TARGET_THROTTLED');
+      assert.equal(count(throttled.calls, 'iam', 'CreateAccessKey'), 1);
+    }),
+  );
+
+  for (const login of ['bad user!', 'x'.repeat(65), '../etc']) {
+    test(`an invalid user name (${JSON.stringify(login.slice(0, 12))}) is rejected before any AWS call`, TEST, () =>
+      withSandbox(async (env) => {
+        edit(env.sb, { login });
+        const run = await rotate(env);
+        assert.equal(run.code, 2, describeRun(run));
+        assert.equal(run.error, 'RECORD_FIELD_INVALID');
+      }),
+    );
+  }
+
+  test('a bad setting is rejected before any AWS call', TEST, () =>
+    withSandbox(async (env) => {
+      edit(env.sb, { admin_credentials: 'sometimes' });
+      const run = await rotate(env);
+      assert.equal(run.code, 2, describeRun(run));
+      assert.equal(run.error, 'SETTING_INVALID');
+    }),
+  );
+
+  const failures: Array<[string, string, string, number, string]> = [
+    ['the Keeper save fails', 'ksm', 'update_secret', 3, 'KEEPER_REQUEST_FAILED'],
+    // Verification reports why the new key failed under VERIFY_FAILED, whatever the cause.
+    ['STS fails while verifying', 'sts', 'GetCallerIdentity', 3, 'VERIFY_FAILED'],
+    ['deleting LAST fails', 'iam', 'DeleteAccessKey', 3, 'TARGET_REQUEST_FAILED'],
+    ['CreateAccessKey fails', 'iam', 'CreateAccessKey', 3, 'TARGET_REQUEST_FAILED'],
+  ];
+  for (const [name, service, operation, code, error] of failures) {
+    test(`${name}: exit ${code}, CURRENT still works, and the next run finishes the rotation`, TEST, () =>
+      withSandbox(async (env) => {
+        await rotate(env); // so the user has CURRENT and LAST, and a LAST to delete
+        // Three in a row: the SDK retries a 5xx on reads and deletes (never on CreateAccessKey).
+        env.sb.faults.arm({ service, operation, kind: 'status', status: 500, times: 3, body: '<ErrorResponse><Error><Type>Receiver</Type><Code>ServiceFailure</Code><Message>boom</Message></Error></ErrorResponse>' });
+        const run = await rotate(env);
+        assert.equal(run.code, code, describeRun(run));
+        assert.equal(run.error, error);
+        env.sb.faults.clear();
+        const next = await rotate(env);
+        assert.equal(next.code, 0, describeRun(next));
+        assert.equal(next.keysAfter.length, 2);
+      }),
+    );
+  }
+
+  test('deactivating LAST fails: exit 4, the record holds the new verified key', TEST, () =>
+    withSandbox(async (env) => {
+      edit(env.sb, { deactivate_previous_key: 'true' });
+      env.sb.faults.arm({ service: 'iam', operation: 'UpdateAccessKey', kind: 'status', status: 500, times: 3, body: '<ErrorResponse><Error><Code>ServiceFailure</Code><Message>boom</Message></Error></ErrorResponse>' });
+      const run = await rotate(env);
+      assert.equal(run.code, 4, describeRun(run));
+      assert.equal(run.error, 'CLEANUP_INCOMPLETE');
+    }),
+  );
+
+  test('--dry-run: plans, exits 0, changes nothing', TEST, () =>
+    withSandbox(async (env) => {
+      await rotate(env);
+      const run = await rotate(env, { expect: 'unchanged', run: { args: ['--dry-run'] } });
+      assert.equal(run.code, 0, describeRun(run));
+      assert.match(run.stderr, /would remove \S+ before creating \(LAST key/);
+    }),
+  );
+
+  for (const [service, operation] of [
+    ['iam', 'CreateAccessKey'],
+    ['ksm', 'update_secret'],
+    ['sts', 'GetCallerIdentity'],
+    ['ksm', 'finalize_secret_update'],
+  ] as const) {
+    test(`killed during ${operation}: the next run recovers, and the user ends with CURRENT and LAST only`, TEST, () =>
+      withSandbox(async (env) => {
+        await rotate(env);
+        env.sb.faults.arm({ service, operation, kind: 'delay', delayMs: 300 });
+        let victim: ChildProcess | undefined;
+        const stop = env.sb.faults.onFire(() => victim?.kill('SIGKILL'));
+        await rotate(env, { killed: true, run: { onSpawn: (child) => (victim = child) } });
+        stop();
+        await sleep(500);
+        const next = await rotate(env);
+        assert.equal(next.code, 0, describeRun(next));
+        assert.deepEqual(ids(next.keysAfter), [text(next.after, 'aws_access_key_id')!, text(next.after, 'previous_aws_access_key_id')!].sort(), `only CURRENT and LAST remain\n${describeRun(next)}`);
+      }),
+    );
+  }
+});
