@@ -41,7 +41,37 @@ const azure: DemoTarget = {
   },
 };
 
-const TARGETS: DemoTarget[] = [azure];
+const aws: DemoTarget = {
+  script: 'aws-iam-access-key',
+  snapshot(sandbox) {
+    const d = sandbox.demo!.aws;
+    const record = sandbox.ksm.readRecord(d.userRecordUid)!;
+    const id = readText(record.data, 'aws_access_key_id') ?? '';
+    const keys = sandbox.aws.listKeys(d.userName);
+    return [
+      `record ${d.userRecordUid}: aws_access_key_id=${id} (CURRENT) previous=${readText(record.data, 'previous_aws_access_key_id') ?? '-'} (LAST)`,
+      `  its key authenticates: ${sandbox.aws.checkKey(id, readText(record.data, 'aws_secret_access_key') ?? '') ? 'yes' : 'NO'}`,
+      `IAM user ${d.userName} has ${keys.length} access key(s):`,
+      ...keys.map((k) => `  ${k.accessKeyId} ${k.status} created ${k.createDate.slice(0, 19)}Z authenticates: ${sandbox.aws.checkKey(k.accessKeyId, k.secretAccessKey) ? 'yes' : 'no'}`),
+    ];
+  },
+  verified(sandbox, before) {
+    const d = sandbox.demo!.aws;
+    const record = sandbox.ksm.readRecord(d.userRecordUid)!;
+    const id = readText(record.data, 'aws_access_key_id') ?? '';
+    const last = readText(record.data, 'previous_aws_access_key_id') ?? '';
+    const lastKey = sandbox.aws.listKeys(d.userName).find((k) => k.accessKeyId === last);
+    // The new key works, and LAST (the key the record held) still does, for jobs that fetched it earlier.
+    return (
+      !before.some((l) => l.includes(`aws_access_key_id=${id} `)) &&
+      sandbox.aws.checkKey(id, readText(record.data, 'aws_secret_access_key') ?? '') &&
+      lastKey !== undefined &&
+      sandbox.aws.checkKey(lastKey.accessKeyId, lastKey.secretAccessKey)
+    );
+  },
+};
+
+const TARGETS: DemoTarget[] = [azure, aws];
 
 function run(script: string, line: string, env: NodeJS.ProcessEnv): Promise<{ code: number; output: string }> {
   return new Promise((done) => {
