@@ -4,15 +4,18 @@
 import { build } from 'esbuild';
 import { chmodSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { parseArgs } from 'node:util';
 
 export const SCRIPTS = readdirSync('src/scripts')
   .filter((f) => f.endsWith('.ts') && f !== 'entry.ts')
   .map((f) => f.replace(/\.ts$/, ''));
 
+// --outdir lets the bundle test build into a temporary folder without touching dist/.
+const outdir = parseArgs({ options: { outdir: { type: 'string', default: 'dist' } } }).values.outdir!;
 const { version } = JSON.parse(readFileSync('package.json', 'utf8')) as { version: string };
 
 for (const name of SCRIPTS) {
-  const outfile = join('dist', `${name}.cjs`);
+  const outfile = join(outdir, `${name}.cjs`);
   const result = await build({
     entryPoints: [join('src', 'scripts', `${name}.ts`)],
     outfile,
