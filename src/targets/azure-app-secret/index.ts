@@ -58,7 +58,8 @@ function prepare(ctx: TargetContext<AdminKey, 'clientSecret'>): AzureConfig {
   if (!appRef) throw new RotateError('RECORD_FIELD_MISSING', `record ${ctx.user.uid} has no "${FIELDS.objectId.label}" (the application's Object ID)`);
   if (!GUID.test(appRef)) throw new RotateError('RECORD_FIELD_INVALID', `"${FIELDS.objectId.label}" must be a GUID (the application's Object ID or client ID)`);
   const currentId = readText(data, FIELDS.secretId.label);
-  const previousIds = (readText(data, FIELDS.previous.label) ?? '').split(/[\s,]+/).filter(Boolean);
+  // A record imported from the CSV template still holds the placeholder until its first rotation.
+  const previousIds = (readText(data, FIELDS.previous.label) ?? '').split(/[\s,]+/).filter((id) => id && id !== FIELDS.previous.example);
   for (const id of [...(currentId && currentId !== FIELDS.secretId.example ? [currentId] : []), ...previousIds]) {
     if (!GUID.test(id)) throw new RotateError('RECORD_FIELD_INVALID', `"${FIELDS.secretId.label}" and "${FIELDS.previous.label}" must hold secret key IDs (GUIDs)`);
   }
