@@ -71,7 +71,33 @@ const aws: DemoTarget = {
   },
 };
 
-const TARGETS: DemoTarget[] = [azure, aws];
+const wiz: DemoTarget = {
+  script: 'wiz-service-account',
+  snapshot(sandbox) {
+    const d = sandbox.demo!.wiz;
+    const record = sandbox.ksm.readRecord(d.userRecordUid)!;
+    const account = sandbox.wiz.getServiceAccount(d.clientId)!;
+    return [
+      `record ${d.userRecordUid}: login=${d.clientId} expires=${readText(record.data, 'expires') ?? '-'}`,
+      `  its client_secret gets a token: ${sandbox.wiz.checkSecret(d.clientId, readText(record.data, 'client_secret') ?? '') ? 'yes' : 'NO'}`,
+      `service account ${account.name}: expiresAt=${account.expiresAt ?? '-'} lastRotatedAt=${account.lastRotatedAt ?? '-'}`,
+    ];
+  },
+  verified(sandbox, before) {
+    const d = sandbox.demo!.wiz;
+    const record = sandbox.ksm.readRecord(d.userRecordUid)!;
+    const account = sandbox.wiz.getServiceAccount(d.clientId)!;
+    // Wiz replaces the secret in place: the new one works, the expiry moved, and the record says the same.
+    return (
+      sandbox.wiz.checkSecret(d.clientId, readText(record.data, 'client_secret') ?? '') &&
+      account.lastRotatedAt !== null &&
+      !before.some((l) => l.includes(`expiresAt=${account.expiresAt} `)) &&
+      readText(record.data, 'expires') === account.expiresAt
+    );
+  },
+};
+
+const TARGETS: DemoTarget[] = [azure, aws, wiz];
 
 function run(script: string, line: string, env: NodeJS.ProcessEnv): Promise<{ code: number; output: string }> {
   return new Promise((done) => {

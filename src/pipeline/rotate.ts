@@ -205,7 +205,13 @@ async function replaceInPlace(ctx: RunContext, session: TargetSession, user: Vau
   const { vault, log, deadline, journal } = ctx;
   deadline.check('checking that Keeper accepts the write');
   journal.write({ ...step, phase: 'saving' });
-  await vault.saveInTransaction(user, user.data);
+  try {
+    await vault.saveInTransaction(user, user.data);
+  } catch (err) {
+    // A definite refusal opened no transaction: leave no journal, or the next run would roll back one it never opened.
+    if (!saveMayHaveOpened(err)) journal.clear(user.uid);
+    throw err;
+  }
   await vault.rollback(user.uid);
   journal.clear(user.uid);
   log.info('save', `Keeper accepts updates to record ${user.uid}`);
@@ -213,13 +219,21 @@ async function replaceInPlace(ctx: RunContext, session: TargetSession, user: Vau
   deadline.check('replacing the credential');
   journal.write({ ...step, phase: 'creating' });
   const created = await session.create();
-  journal.write({ ...step, phase: 'unsaved', credentialId: created.id, idField: created.idField, sealed: journal.seal(created.recordUpdates) });
+  let sealed = true;
+  try {
+    journal.write({ ...step, phase: 'unsaved', credentialId: created.id, idField: created.idField, sealed: journal.seal(created.recordUpdates) });
+  } catch (err) {
+    // The secret already replaced the old one: saving it to Keeper matters more than the journal that failed.
+    sealed = false;
+    log.warn('save', `could not seal the new secret on this gateway (${redact(describeError(err))}); saving it to Keeper anyway`);
+  }
   log.info('create', `replaced the credential of ${created.id}; the previous one no longer works`, { expires: created.expires });
 
   try {
     await saveWithRetries(ctx, user.uid, created.recordUpdates);
   } catch (err) {
     const base = isRotateError(err) ? err : new RotateError('KEEPER_REQUEST_FAILED', describeError(err), { cause: err });
+    if (!sealed) throw new RotateError(base.code, `${base.message}; the target's new secret could not be saved or sealed: make a new one in the target's console`, { cause: err, exitCode: ExitCode.NeedsAttention });
     throw new RotateError('RECOVERY_PENDING', `${base.message}; the new secret is sealed on this gateway and the next run stores it in record ${user.uid}`, { cause: err });
   }
   log.info('save', `saved the new secret in record ${user.uid} (rotation transaction open)`);

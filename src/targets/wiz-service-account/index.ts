@@ -1,0 +1,271 @@
+// Wiz service account secret rotation. Wiz keeps one secret per account and `rotateServiceAccountSecret`
+// replaces it in place: the old secret stops getting tokens at once. So this target runs in the pipeline's
+// in-place mode (Keeper's write checked first, the new secret sealed on the gateway before anything else), and
+// only knows Wiz: read the account, decide whether it is time, replace the secret, prove the new one gets a
+// token, then push the account's expiry out. The account may rotate itself (the seed tool's setup) or be
+// rotated by an admin account.
+import { RotateError, isRotateError } from '../../errors.js';
+import { readText } from '../../keeper/record.js';
+import { describeSource } from '../../keeper/admin.js';
+import { parseSettings, type SettingSpec } from '../../pipeline/settings.js';
+import type { NewCredential, PlanContext, RecordFieldSpec, RotationPlan, Target, TargetContext, TargetSession, VerifyResult } from '../../pipeline/target.js';
+import { type Secret, redact } from '../../secret.js';
+import { decideRotation, formatSpan, isExpired, newExpiry, sameInstant } from './schedule.js';
+import { type CallOptions, DEFAULT_AUTH_URL, REQUIRED_SCOPES, type ServiceAccount, WizGraphql, type WizToken, apiUrlFor, requestToken } from './wiz-api.js';
+
+/** Wiz client IDs are 52 lowercase letters and digits; this accepts any plausible ID and nothing that needs escaping. */
+const CLIENT_ID = /^[A-Za-z0-9_-]{1,128}$/;
+
+export const FIELDS = {
+  login: { label: 'login', kind: 'text', required: true, standard: true, example: 'wiz-service-account-client-id', description: "The service account's client ID (the record's login)." },
+  secret: {
+    label: 'client_secret',
+    kind: 'secret',
+    required: false,
+    example: 'current-client-secret',
+    description: "The account's client secret. Written by each rotation; without admin credentials the account signs in with it to rotate itself.",
+  },
+  expires: { label: 'expires', kind: 'text', required: false, example: 'set-by-rotation', description: "Written by each rotation: the account's new expiry in Wiz (ISO-8601 UTC)." },
+} as const satisfies Record<string, RecordFieldSpec>;
+
+export const SETTINGS = {
+  lifetimeDays: { kind: 'integer', label: 'secret_lifetime_days', default: 30, min: 1, max: 3650, description: 'Each rotation sets the account to expire this many days later.' },
+  rotateWithinDays: {
+    kind: 'integer',
+    label: 'rotate_within_days',
+    default: 0,
+    min: 0,
+    max: 3650,
+    description: 'Rotate only when the account expires within this many days (0: every run rotates). With a daily schedule, e.g. 2.',
+  },
+  verifyTimeoutSeconds: { kind: 'integer', label: 'verify_timeout_seconds', default: 60, min: 0, max: 3600, description: 'How long to keep trying to get a token with the new secret.' },
+  authUrl: { kind: 'https-url', label: 'wiz_auth_url', default: undefined, description: `Wiz token URL (default KEEPER_ROTATE_WIZ_AUTH_URL, else ${DEFAULT_AUTH_URL}; gov tenants set theirs).` },
+  apiUrl: {
+    kind: 'https-url',
+    label: 'wiz_api_url',
+    default: undefined,
+    description: "Wiz GraphQL URL (default KEEPER_ROTATE_WIZ_API_URL, else https://api.<dc>.app.wiz.io/graphql from the token's dc claim).",
+  },
+} as const satisfies Record<string, SettingSpec>;
+
+/** Appended to --help: where the admin credentials come from and what they need. */
+export const ADMIN_HELP = `Admin credentials, the first place that has them: a record attached to this script with wiz_client_id and
+wiz_client_secret; the PAM configuration's wizClientId and wizClientSecret; else the service account rotates
+itself with the record's login and client_secret. The account that signs in needs the Wiz API scopes
+${REQUIRED_SCOPES.join(' and ')}.
+`;
+
+type AdminKey = 'clientId' | 'clientSecret';
+
+interface WizConfig {
+  clientId: string;
+  recordExpires: string | undefined;
+  lifetimeDays: number;
+  rotateWithinDays: number;
+  verifyTimeoutMs: number;
+  authUrl: string;
+  /** Undefined: derived from the token's `dc` claim. */
+  apiUrl: string | undefined;
+  adminClientId: string;
+  adminSecret: Secret;
+  adminIsSelf: boolean;
+  adminSource: string;
+}
+
+function envUrl(env: NodeJS.ProcessEnv, name: string): string | undefined {
+  const raw = env[name];
+  if (!raw) return undefined;
+  let url: URL | undefined;
+  try {
+    url = new URL(raw);
+  } catch {
+    url = undefined;
+  }
+  if (!url || url.protocol !== 'https:' || url.username || url.password || url.search || url.hash) {
+    throw new RotateError('SETTING_INVALID', `${name} must be an https:// URL without credentials, query or fragment`);
+  }
+  return url.origin + url.pathname.replace(/\/+$/, '');
+}
+
+function prepare(ctx: TargetContext<AdminKey, 'clientSecret'>): WizConfig {
+  const data = ctx.user.data;
+  const clientId = readText(data, FIELDS.login.label);
+  if (!clientId) throw new RotateError('RECORD_FIELD_MISSING', `record ${ctx.user.uid} has no login (the service account's client ID)`);
+  if (!CLIENT_ID.test(clientId)) throw new RotateError('RECORD_FIELD_INVALID', "the login must be the service account's client ID: 1 to 128 letters, digits, _ or -");
+  const settings = parseSettings(SETTINGS, data);
+  const authUrl = settings.authUrl ?? envUrl(ctx.env, 'KEEPER_ROTATE_WIZ_AUTH_URL') ?? DEFAULT_AUTH_URL;
+  const apiUrl = settings.apiUrl ?? envUrl(ctx.env, 'KEEPER_ROTATE_WIZ_API_URL');
+
+  const { clientId: adminClientId, clientSecret: adminSecret } = ctx.admin.values;
+  if (!adminClientId || !CLIENT_ID.test(adminClientId)) throw new RotateError('ADMIN_CREDENTIALS_INVALID', 'the admin client ID must be 1 to 128 letters, digits, _ or -');
+  if (!adminSecret) throw new RotateError('ADMIN_CREDENTIALS_INVALID', 'the admin client secret is empty');
+  const adminIsSelf = ctx.admin.source.kind === 'self';
+  if (!adminIsSelf && adminClientId === clientId) {
+    // Rotating would break the secret that other record holds, and nothing would ever update it.
+    throw new RotateError(
+      'ADMIN_CREDENTIALS_INVALID',
+      `the admin credentials from ${describeSource(ctx.admin.source)} are this service account's own; the rotation would make the secret stored there stop working. Remove them there, and the account rotates itself from this record`,
+    );
+  }
+  return {
+    clientId,
+    recordExpires: readText(data, FIELDS.expires.label),
+    lifetimeDays: settings.lifetimeDays,
+    rotateWithinDays: settings.rotateWithinDays,
+    verifyTimeoutMs: settings.verifyTimeoutSeconds * 1000,
+    authUrl,
+    apiUrl,
+    adminClientId,
+    adminSecret,
+    adminIsSelf,
+    adminSource: describeSource(ctx.admin.source),
+  };
+}
+
+class WizSession implements TargetSession {
+  #api: WizGraphql | undefined;
+  #account: ServiceAccount | undefined;
+  /** The expiry this run gives the account: computed once, written to the record and set in Wiz. */
+  #expiry: string | undefined;
+  /** Self-rotation: the token verification got with the new secret, for what follows the rotation. */
+  #newToken: WizToken | undefined;
+  readonly #call: CallOptions;
+
+  constructor(
+    private readonly config: WizConfig,
+    private readonly ctx: TargetContext<AdminKey, 'clientSecret'>,
+  ) {
+    this.#call = {
+      deadline: ctx.deadline,
+      onRetry: (_what, attempt, err, waitMs) => ctx.log.warn('wiz', `${redact(err.message)} (attempt ${attempt}); retrying in ${(waitMs / 1000).toFixed(1)} s`),
+    };
+  }
+
+  describe(): string {
+    const a = this.#account;
+    return a ? `Wiz service account ${a.name} (client ID ${a.clientId})` : `Wiz service account with client ID ${this.config.clientId}`;
+  }
+
+  /** Signs in with the admin credentials (the account's own when it rotates itself) and opens the API. */
+  async #connect(context: PlanContext): Promise<WizGraphql> {
+    const c = this.config;
+    const result = await requestToken(c.authUrl, c.adminClientId, c.adminSecret, this.#call);
+    if (!result.ok) {
+      if (!c.adminIsSelf) throw new RotateError('TARGET_AUTH_FAILED', `the admin credentials from ${c.adminSource} (client ID ${c.adminClientId}) do not sign in: ${result.reason}`);
+      const lost = context.interrupted
+        ? '; an earlier run stopped while Wiz was replacing the secret, so Wiz may hold a secret nobody knows: make a new secret for the account in the Wiz console, put it in the record\'s client_secret, then run again'
+        : '';
+      throw new RotateError('TARGET_AUTH_FAILED', `the record's client_secret does not sign in as ${c.clientId}: ${result.reason}${lost}`);
+    }
+    const token = result.token;
+    const missing = token.scopes === undefined ? [] : REQUIRED_SCOPES.filter((s) => !token.scopes!.includes(s));
+    if (missing.length > 0) {
+      throw new RotateError(
+        'TARGET_PERMISSION_DENIED',
+        `service account ${c.adminClientId} (${c.adminIsSelf ? 'rotating itself' : `admin, from ${c.adminSource}`}) lacks the Wiz API scope(s) ${missing.join(', ')}; it needs ${REQUIRED_SCOPES.join(' and ')}`,
+      );
+    }
+    let url = c.apiUrl;
+    if (!url) {
+      if (!token.dataCenter) throw new RotateError('TARGET_REQUEST_FAILED', `the Wiz token has no dc claim to find the API by; set ${SETTINGS.apiUrl.label} on the record`);
+      url = apiUrlFor(token.dataCenter);
+    }
+    return new WizGraphql(url, token, this.#call);
+  }
+
+  async plan(context: PlanContext): Promise<RotationPlan> {
+    const c = this.config;
+    this.#api ??= await this.#connect(context);
+    const account = await this.#api.findServiceAccount(c.clientId);
+    if (!account) throw new RotateError('TARGET_NOT_FOUND', `no Wiz service account has client ID ${c.clientId}${c.adminIsSelf ? '' : ' (or the admin account cannot see it)'}`);
+    this.#account = account;
+    const now = new Date();
+    // An account that cannot get tokens would take a new secret that no check can prove: refuse before replacing it.
+    if (!account.enabled) throw new RotateError('TARGET_AUTH_FAILED', `${this.describe()} is disabled, so it cannot get tokens; enable it in Wiz, then run again`);
+    if (isExpired(account.expiresAt, now)) {
+      throw new RotateError('TARGET_AUTH_FAILED', `${this.describe()} expired at ${account.expiresAt}, so it cannot get tokens; extend its expiry in Wiz, then run again`);
+    }
+    const notes = [
+      `${this.describe()} ${account.expiresAt ? `expires at ${account.expiresAt} (in ${formatSpan(Date.parse(account.expiresAt) - now.getTime())})` : 'never expires'}; last rotated ${account.lastRotatedAt ?? 'never'}${c.adminIsSelf ? '; it rotates its own secret' : ''}`,
+    ];
+    if (c.recordExpires && !sameInstant(c.recordExpires, account.expiresAt)) notes.push(`the record's expires (${c.recordExpires}) differs from the account's; Wiz's counts`);
+    const decision = decideRotation({ expiresAt: account.expiresAt, now, withinDays: c.rotateWithinDays, interrupted: context.interrupted !== undefined });
+    if (!decision.rotate) return { removeBefore: [], removeAfter: [], notes, skip: `not rotated: ${decision.reason}` };
+    notes.push(`rotating: ${decision.reason}; the new secret expires ${c.lifetimeDays} day(s) after the rotation`);
+    return { removeBefore: [], removeAfter: [], notes };
+  }
+
+  async create(): Promise<NewCredential> {
+    const c = this.config;
+    const expiry = newExpiry(new Date(), c.lifetimeDays);
+    this.#expiry = expiry;
+    const secret = await this.#api!.rotateSecret(c.clientId);
+    return {
+      id: c.clientId,
+      secret,
+      expires: expiry,
+      // The client ID does not change, so the record always "holds" it: the pipeline never removes anything.
+      idField: FIELDS.login.label,
+      recordUpdates: [
+        [FIELDS.secret, secret.reveal()],
+        [FIELDS.expires, expiry],
+      ],
+    };
+  }
+
+  async verify(credential: NewCredential): Promise<VerifyResult> {
+    // A fresh token request with the new secret: the one proof that consumers can sign in with it.
+    const result = await requestToken(this.config.authUrl, this.config.clientId, credential.secret, this.#call);
+    if (!result.ok) return { ok: false, reason: result.reason };
+    if (this.config.adminIsSelf) this.#newToken = result.token;
+    return { ok: true };
+  }
+
+  async adopt(credential: NewCredential): Promise<void> {
+    const c = this.config;
+    const expiry = this.#expiry!;
+    let api = this.#api!;
+    if (c.adminIsSelf) {
+      // The account rotated itself: from here on it signs in with the new secret, never with a token from before.
+      let token = this.#newToken;
+      if (!token) {
+        const result = await requestToken(c.authUrl, c.clientId, credential.secret, this.#call);
+        if (!result.ok) throw new RotateError('TARGET_AUTH_FAILED', `the new secret does not sign in as ${c.clientId}: ${result.reason}; the account still expires at ${this.#account?.expiresAt ?? 'never'}`);
+        token = result.token;
+      }
+      api = new WizGraphql(api.url, token, this.#call);
+      this.#api = api;
+    }
+    let reported: string | null;
+    try {
+      reported = await api.setExpiry(c.clientId, expiry);
+    } catch (err) {
+      if (!isRotateError(err)) throw err;
+      throw new RotateError(err.code, `${err.message}; the secret was replaced and saved, but the account still expires at ${this.#account?.expiresAt ?? 'never'} (the record's expires says ${expiry})`, { cause: err });
+    }
+    if (sameInstant(reported, expiry)) this.ctx.log.info('expiry', `${this.describe()} now expires at ${expiry}`);
+    else this.ctx.log.warn('expiry', `Wiz reports the expiry of ${this.describe()} as ${reported ?? 'never'}, not ${expiry} as asked (and as the record says)`);
+  }
+
+  async remove(): Promise<void> {
+    // Nothing to remove: Wiz holds one secret per account, and replacing it retired the old one already.
+  }
+}
+
+export const wizServiceAccount: Target<AdminKey, 'clientSecret', WizConfig> = {
+  name: 'wiz-service-account',
+  summary: 'rotates a Wiz service account client secret in place and pushes its expiry out',
+  fields: Object.values(FIELDS),
+  settings: SETTINGS,
+  admin: {
+    attached: { clientId: 'wiz_client_id', clientSecret: 'wiz_client_secret' },
+    // Not clientId/clientSecret: those are the Azure PAM configuration's, for another service entirely.
+    pamConfiguration: { clientId: 'wizClientId', clientSecret: 'wizClientSecret' },
+    self: { clientId: 'login', clientSecret: 'client_secret' },
+    secrets: ['clientSecret'],
+  },
+  prepare,
+  connect: async (config, ctx) => new WizSession(config, ctx),
+  verifyTimeoutMs: (config) => config.verifyTimeoutMs,
+  mode: 'in-place',
+};
