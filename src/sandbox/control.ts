@@ -24,6 +24,26 @@ export class ControlError extends Error {
   }
 }
 
+/** A request body as an object: absent or null is empty, anything else that is not an object is a 400. */
+export function bodyObject(body: unknown): Record<string, unknown> {
+  if (body === undefined || body === null) return {};
+  if (typeof body !== 'object' || Array.isArray(body)) throw new ControlError(400, 'the body must be a JSON object');
+  return body as Record<string, unknown>;
+}
+
+export function optionalString(body: Record<string, unknown>, key: string): string | undefined {
+  const v = body[key];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'string') throw new ControlError(400, `"${key}" must be a string`);
+  return v;
+}
+
+export function requiredString(body: Record<string, unknown>, key: string): string {
+  const v = optionalString(body, key);
+  if (v === undefined) throw new ControlError(400, `"${key}" is required`);
+  return v;
+}
+
 export class ControlApi {
   #routes: ControlRoute[] = [];
 

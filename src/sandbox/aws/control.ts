@@ -1,27 +1,8 @@
 // Control-API routes for the AWS sandbox (`/aws/...`): create users and roles, seed access keys, read keys back
 // with their secrets, ask whether credentials would authenticate now, and tune the propagation delay.
-import { ControlError, type ControlApi } from '../control.js';
+import { ControlError, bodyObject as object, optionalString, requiredString, type ControlApi } from '../control.js';
 import type { AccessKeyStatus, AwsAccount, CreateRoleOptions, CreateUserOptions, SeedKeyOptions } from './account.js';
 import { AwsError } from './errors.js';
-
-function object(body: unknown): Record<string, unknown> {
-  if (body === undefined || body === null) return {};
-  if (typeof body !== 'object' || Array.isArray(body)) throw new ControlError(400, 'the body must be a JSON object');
-  return body as Record<string, unknown>;
-}
-
-function optionalString(body: Record<string, unknown>, key: string): string | undefined {
-  const v = body[key];
-  if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'string') throw new ControlError(400, `"${key}" must be a string`);
-  return v;
-}
-
-function requiredString(body: Record<string, unknown>, key: string): string {
-  const v = optionalString(body, key);
-  if (v === undefined) throw new ControlError(400, `"${key}" is required`);
-  return v;
-}
 
 function optionalBoolean(body: Record<string, unknown>, key: string): boolean | undefined {
   const v = body[key];

@@ -1,27 +1,8 @@
 // Control-API routes for the Azure sandbox (`/azure/...`): seed tenants, apps and secrets, tune a tenant's
 // propagation delay and lifetime policy, read an app back with its secret values, and ask whether a secret works.
-import { ControlError, type ControlApi } from '../control.js';
+import { ControlError, bodyObject as object, optionalString, requiredString, type ControlApi } from '../control.js';
 import { type CreateAppOptions, DirectoryError, type SecretOptions, type TenantOptions, type TenantUpdate } from './directory.js';
 import type { AzureService } from './service.js';
-
-function object(body: unknown): Record<string, unknown> {
-  if (body === undefined || body === null) return {};
-  if (typeof body !== 'object' || Array.isArray(body)) throw new ControlError(400, 'the body must be a JSON object');
-  return body as Record<string, unknown>;
-}
-
-function optionalString(body: Record<string, unknown>, key: string): string | undefined {
-  const v = body[key];
-  if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'string') throw new ControlError(400, `"${key}" must be a string`);
-  return v;
-}
-
-function requiredString(body: Record<string, unknown>, key: string): string {
-  const v = optionalString(body, key);
-  if (v === undefined) throw new ControlError(400, `"${key}" is required`);
-  return v;
-}
 
 /** Runs a directory call, turning its Graph-shaped errors into control errors with the same status. */
 function guarded<T>(fn: () => T): T {

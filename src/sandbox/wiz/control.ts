@@ -1,14 +1,8 @@
 // Control-API routes for the Wiz sandbox (`/wiz/...`): seed service accounts (the answer carries the secret),
 // read one back with its current secret, change it (enable, disable, expiry, scopes), rotate or delete it, ask
 // whether a secret would get a token now, and move the tenant to another data centre.
-import { ControlError, type ControlApi } from '../control.js';
+import { ControlError, bodyObject as object, type ControlApi } from '../control.js';
 import { type CreateServiceAccountOptions, type ServiceAccountUpdate, type WizTenant, WizError } from './tenant.js';
-
-function object(body: unknown): Record<string, unknown> {
-  if (body === undefined || body === null) return {};
-  if (typeof body !== 'object' || Array.isArray(body)) throw new ControlError(400, 'the body must be a JSON object');
-  return body as Record<string, unknown>;
-}
 
 function requiredString(body: Record<string, unknown>, key: string): string {
   const v = body[key];
