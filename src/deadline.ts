@@ -3,12 +3,17 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RotateError } from './errors.js';
 
+/** Bound for one network call when nothing shorter applies (KEEPER_ROTATE_REQUEST_TIMEOUT_SECONDS overrides it). */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
+
 export class Deadline {
   readonly #end: number;
 
   constructor(
     readonly totalMs: number,
     private readonly now: () => number = Date.now,
+    /** The longest any one network call may take; every client reads it through `timeout()`. */
+    readonly requestTimeoutMs: number = DEFAULT_REQUEST_TIMEOUT_MS,
   ) {
     this.#end = now() + totalMs;
   }
@@ -22,9 +27,9 @@ export class Deadline {
     return Math.max(0, this.#end - this.now());
   }
 
-  /** The timeout for one call: its own bound, or less when the run is nearly out of time. */
-  timeout(perCallMs: number): number {
-    return Math.max(1, Math.min(perCallMs, this.remaining()));
+  /** The timeout for one call: the per-call bound (or a shorter one of the caller's), less when the run is nearly out of time. */
+  timeout(perCallMs: number = this.requestTimeoutMs): number {
+    return Math.max(1, Math.min(perCallMs, this.requestTimeoutMs, this.remaining()));
   }
 
   /** Throws DEADLINE_EXCEEDED when the run is out of time; call before starting a step. */

@@ -1,6 +1,6 @@
 // The entry every script shares: flags, stdin, config, vault, then the script's own work, and one exit code
 // that tells the truth. Nothing touches the network until the input and the config have been validated.
-import { Deadline } from '../deadline.js';
+import { DEFAULT_REQUEST_TIMEOUT_MS, Deadline } from '../deadline.js';
 import { ExitCode, RotateError, describe, isRotateError } from '../errors.js';
 import { type GatewayInput, parseGatewayInput, readAll } from '../gateway/input.js';
 import { type GatewayConfig, loadGatewayConfig } from '../keeper/config.js';
@@ -74,14 +74,20 @@ function parseFlags(argv: readonly string[], env: NodeJS.ProcessEnv): Flags {
   return flags;
 }
 
-function deadlineFrom(env: NodeJS.ProcessEnv): Deadline {
-  const raw = env.KEEPER_ROTATE_DEADLINE_SECONDS;
-  if (raw === undefined || raw === '') return new Deadline(DEFAULT_DEADLINE_SECONDS * 1000);
+function secondsFrom(env: NodeJS.ProcessEnv, name: string, fallback: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
   const seconds = Number(raw);
-  if (!Number.isFinite(seconds) || seconds <= 0 || seconds > 86_400) {
-    throw new RotateError('SETTING_INVALID', 'KEEPER_ROTATE_DEADLINE_SECONDS must be a number of seconds between 1 and 86400');
+  if (!Number.isFinite(seconds) || seconds <= 0 || seconds > max) {
+    throw new RotateError('SETTING_INVALID', `${name} must be a number of seconds above 0 and at most ${max}`);
   }
-  return new Deadline(seconds * 1000);
+  return seconds;
+}
+
+function deadlineFrom(env: NodeJS.ProcessEnv): Deadline {
+  const total = secondsFrom(env, 'KEEPER_ROTATE_DEADLINE_SECONDS', DEFAULT_DEADLINE_SECONDS, 86_400);
+  const perCall = secondsFrom(env, 'KEEPER_ROTATE_REQUEST_TIMEOUT_SECONDS', DEFAULT_REQUEST_TIMEOUT_MS / 1000, 3_600);
+  return new Deadline(total * 1000, Date.now, perCall * 1000);
 }
 
 function helpText(script: ScriptDefinition): string {
@@ -100,6 +106,7 @@ Environment:
   KEEPER_GATEWAY_CONFIG           path of the gateway's KSM config (read, never written)
   GATEWAY_CONFIG                  the config as base64, when there is no file (Docker)
   KEEPER_ROTATE_DEADLINE_SECONDS  bound for the whole run (default ${DEFAULT_DEADLINE_SECONDS})
+  KEEPER_ROTATE_REQUEST_TIMEOUT_SECONDS  bound for one network call (default ${DEFAULT_REQUEST_TIMEOUT_MS / 1000})
   KEEPER_ROTATE_STATE_DIR         folder for locks and journals (default: the user's state folder)
 
 ${script.help}

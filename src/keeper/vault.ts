@@ -70,7 +70,7 @@ export class KeeperVault {
   constructor(config: GatewayConfig, options: VaultOptions) {
     const transport = createKsmTransport({
       deadline: options.deadline,
-      requestTimeoutMs: options.requestTimeoutMs ?? 30_000,
+      requestTimeoutMs: options.requestTimeoutMs ?? options.deadline.requestTimeoutMs,
       ...(options.onRequest ? { onRequest: options.onRequest } : {}),
     });
     this.#close = transport.close;

@@ -67,6 +67,16 @@ describe('a script run by the gateway', () => {
     assert.deepEqual(sandbox.log.entries(), []);
   });
 
+  for (const name of ['KEEPER_ROTATE_DEADLINE_SECONDS', 'KEEPER_ROTATE_REQUEST_TIMEOUT_SECONDS']) {
+    test(`${name} that is not a positive number of seconds: SETTING_INVALID, exit 2, no request`, async () => {
+      sandbox.log.clear();
+      const r = await run(encodeGatewayInput({ userRecordUid: USER }), [], { [name]: '-5' });
+      assert.equal(r.code, 2);
+      assert.match(r.stderr, new RegExp(`^keeper-rotate: SETTING_INVALID: ${name} `, 'm'));
+      assert.deepEqual(sandbox.log.entries(), []);
+    });
+  }
+
   test('an unknown argument is refused without echoing it in full', async () => {
     const r = await run('', ['--client-secret=abcdefghijklmnopqrstuvwxyz']);
     assert.equal(r.code, 2);

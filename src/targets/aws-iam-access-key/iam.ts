@@ -15,7 +15,6 @@ import { RotateError, type ErrorCode } from '../../errors.js';
 import { Secret, redact } from '../../secret.js';
 import type { AccessKeyInfo } from './plan.js';
 
-const CALL_TIMEOUT_MS = 30_000;
 
 export interface AwsEndpoints {
   region: string;
@@ -88,7 +87,7 @@ export async function assumeRole(endpoints: AwsEndpoints, keys: StaticKeys | und
   const sts = new STSClient({ ...baseConfig(endpoints, 'sts', keys), maxAttempts: 2 });
   try {
     const out = await sts.send(new AssumeRoleCommand({ RoleArn: roleArn, RoleSessionName: 'keeper-rotate', DurationSeconds: 900 }), {
-      abortSignal: AbortSignal.timeout(deadline.timeout(CALL_TIMEOUT_MS)),
+      abortSignal: AbortSignal.timeout(deadline.timeout()),
     });
     const c = out.Credentials;
     if (!c?.AccessKeyId || !c.SecretAccessKey || !c.SessionToken) throw new RotateError('TARGET_REQUEST_FAILED', `AssumeRole for ${roleArn} returned no credentials`);
@@ -115,7 +114,7 @@ export class IamAccessKeys {
   }
 
   #signal(): { abortSignal: AbortSignal } {
-    return { abortSignal: AbortSignal.timeout(this.deadline.timeout(CALL_TIMEOUT_MS)) };
+    return { abortSignal: AbortSignal.timeout(this.deadline.timeout()) };
   }
 
   async list(userName: string): Promise<AccessKeyInfo[]> {
@@ -167,7 +166,7 @@ export class IamAccessKeys {
 export async function callerIdentity(endpoints: AwsEndpoints, keys: StaticKeys, deadline: Deadline): Promise<{ ok: true; arn: string } | { ok: false; reason: string }> {
   const sts = new STSClient({ ...baseConfig(endpoints, 'sts', keys), maxAttempts: 1 });
   try {
-    const out = await sts.send(new GetCallerIdentityCommand({}), { abortSignal: AbortSignal.timeout(deadline.timeout(CALL_TIMEOUT_MS)) });
+    const out = await sts.send(new GetCallerIdentityCommand({}), { abortSignal: AbortSignal.timeout(deadline.timeout()) });
     return { ok: true, arn: out.Arn ?? '' };
   } catch (err) {
     const name = (err as SdkError).name ?? '';

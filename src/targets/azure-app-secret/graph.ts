@@ -4,14 +4,12 @@
 // to three minutes).
 import { ClientSecretCredential } from '@azure/identity';
 import { Client, GraphError, RetryHandlerOptions, type GraphRequest } from '@microsoft/microsoft-graph-client';
-import { TokenCredentialAuthenticationProvider } from '@microsoft/microsoft-graph-client/authProviders/azureTokenCredentials/index.js';
 import type { Deadline } from '../../deadline.js';
 import { RotateError, describe, type ErrorCode } from '../../errors.js';
 import { type Secret, redact } from '../../secret.js';
 import type { PasswordCredential } from './plan.js';
 
 export const GRAPH_SCOPE = 'https://graph.microsoft.com/.default';
-const REQUEST_TIMEOUT_MS = 30_000;
 const GRAPH_MAX_RETRIES = 3;
 
 export interface AzureEndpoints {
@@ -72,7 +70,15 @@ export class GraphApplications {
     this.#deadline = deadline;
     const host = new URL(endpoints.graphEndpoint).hostname;
     this.#client = Client.initWithMiddleware({
-      authProvider: new TokenCredentialAuthenticationProvider(credential, { scopes: [GRAPH_SCOPE] }),
+      // Not the SDK's TokenCredentialAuthenticationProvider: it asks for the token with no abort signal, so a
+      // hung token endpoint would hold the run until its deadline. Each token request gets the per-call bound.
+      authProvider: {
+        getAccessToken: async () => {
+          const token = await credential.getToken(GRAPH_SCOPE, { abortSignal: AbortSignal.timeout(deadline.timeout()) });
+          if (!token) throw new RotateError('TARGET_AUTH_FAILED', 'Entra ID issued no token for Microsoft Graph');
+          return token.token;
+        },
+      },
       baseUrl: endpoints.graphEndpoint,
       // The client only attaches the token for Microsoft's hosts and the ones listed here.
       customHosts: new Set([host]),
@@ -86,7 +92,7 @@ export class GraphApplications {
   #bounded(req: GraphRequest, onlyThrottled = false): GraphRequest {
     const deadline = this.#deadline;
     return req
-      .option('signal', AbortSignal.timeout(deadline.timeout(REQUEST_TIMEOUT_MS)))
+      .option('signal', AbortSignal.timeout(deadline.timeout()))
       .middlewareOptions([
         new RetryHandlerOptions(1, GRAPH_MAX_RETRIES, (delaySeconds, _attempt, _req, _opts, res) =>
           (!onlyThrottled || res.status === 429) && delaySeconds * 1000 < deadline.remaining() - 5_000,

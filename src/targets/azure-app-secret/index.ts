@@ -165,7 +165,7 @@ class AzureSession implements TargetSession {
     // A fresh credential each time: a credential caches its token, which would prove nothing.
     const probe = newCredential(this.config.tenantId, this.#app!.appId, credential.secret, this.config.endpoints);
     try {
-      await probe.getToken(GRAPH_SCOPE, { abortSignal: AbortSignal.timeout(this.ctx.deadline.timeout(30_000)) });
+      await probe.getToken(GRAPH_SCOPE, { abortSignal: AbortSignal.timeout(this.ctx.deadline.timeout()) });
       return { ok: true };
     } catch (err) {
       const why = classifyTokenError(err);

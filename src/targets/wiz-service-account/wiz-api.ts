@@ -11,7 +11,6 @@ export const DEFAULT_AUTH_URL = 'https://auth.app.wiz.io/oauth/token';
 /** What the account that authenticates needs: reading the account, rotating it and setting its expiry. */
 export const REQUIRED_SCOPES = ['read:service_accounts', 'update:service_accounts'] as const;
 
-const CALL_TIMEOUT_MS = 30_000;
 const ATTEMPTS = 3;
 /** A Retry-After longer than this is not waited for: the run reports the throttling instead. */
 const MAX_RETRY_WAIT_MS = 30_000;
@@ -106,7 +105,7 @@ async function send(what: string, url: string, init: RequestInit, deadline: Dead
   let res: Response;
   let text: string;
   try {
-    res = await fetch(url, { ...init, redirect: 'error', signal: AbortSignal.timeout(deadline.timeout(CALL_TIMEOUT_MS)) });
+    res = await fetch(url, { ...init, redirect: 'error', signal: AbortSignal.timeout(deadline.timeout()) });
     text = await res.text();
   } catch (err) {
     const name = err instanceof Error ? err.name : '';
