@@ -113,7 +113,8 @@ export async function recoverInterrupted(
   const plan: PlanContext = {};
   if (entry.phase === 'creating') {
     const from = new Date(entry.since);
-    plan.interrupted = { from, to: new Date(from.getTime() + maxRunMs) };
+    const resume = entry.resume ? journal.unsealText(entry.resume) : undefined;
+    plan.interrupted = { from, to: new Date(from.getTime() + maxRunMs), ...(resume ? { resume } : {}) };
   } else if (entry.phase === 'saving' || entry.phase === 'verified') {
     // Verified: the new credential works and is saved, only finalize was missing. Otherwise undo the save.
     const finish = entry.phase === 'verified' ? vault.finalize(user.uid) : vault.rollback(user.uid);

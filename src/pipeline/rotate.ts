@@ -217,7 +217,8 @@ async function replaceInPlace(ctx: RunContext, session: TargetSession, user: Vau
   log.info('save', `Keeper accepts updates to record ${user.uid}`);
 
   deadline.check('replacing the credential');
-  journal.write({ ...step, phase: 'creating' });
+  const resume = session.resumeState?.();
+  journal.write({ ...step, phase: 'creating', ...(resume ? { resume: journal.sealText(resume) } : {}) });
   const created = await session.create();
   let sealed = true;
   try {

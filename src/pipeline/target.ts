@@ -63,7 +63,12 @@ export interface PlanContext {
    * in this window that the record does not name is that run's leftover (it cannot have made one later: its
    * hard stop ends the window).
    */
-  interrupted?: { from: Date; to: Date };
+  interrupted?: {
+    from: Date;
+    to: Date;
+    /** What the interrupted run's session left to resume with (its `resumeState`), when it stopped mid-replace. */
+    resume?: string;
+  };
 }
 
 export interface TargetSession {
@@ -78,6 +83,12 @@ export interface TargetSession {
    * target with more to do on the new credential (Wiz: push its expiry out) does it here.
    */
   adopt?(credential: NewCredential): Promise<void>;
+  /**
+   * In-place targets: what a later run needs to replace the credential again if this run dies inside the
+   * replace call, after the target applied it (Wiz: the API token, which outlives the secret it was issued for).
+   * Sealed into the journal before the call; handed back through PlanContext.interrupted.resume.
+   */
+  resumeState?(): string | undefined;
   /** What to log as the target, e.g. "application 3f0c... (appId ...)". */
   describe(): string;
 }

@@ -32,6 +32,11 @@ export interface JournalEntry {
   idField?: string;
   /** `unsaved` only: the record updates, sealed. */
   sealed?: string;
+  /**
+   * `creating` of an in-place target only: what a later run needs to replace the credential again should this
+   * run stop inside the replace call (the target's `resumeState`, sealed).
+   */
+  resume?: string;
   at: string;
 }
 
@@ -112,21 +117,33 @@ export class Journal {
   }
 
   seal(updates: Array<[FieldRef, string]>): string {
-    const iv = randomBytes(12);
-    const cipher = createCipheriv('aes-256-gcm', this.#key, iv);
-    const body = Buffer.concat([cipher.update(JSON.stringify(updates), 'utf8'), cipher.final()]);
-    return Buffer.concat([iv, cipher.getAuthTag(), body]).toString('base64');
+    return this.sealText(JSON.stringify(updates));
   }
 
   unseal(entry: JournalEntry): Array<[FieldRef, string]> {
-    const raw = Buffer.from(entry.sealed ?? '', 'base64');
+    const text = this.unsealText(entry.sealed ?? '');
+    if (text === undefined) {
+      throw new RotateError('RECOVERY_UNREADABLE', `the sealed secret for record ${entry.recordUid} cannot be opened with this gateway's config (was the gateway re-registered?)`);
+    }
+    return JSON.parse(text) as Array<[FieldRef, string]>;
+  }
+
+  sealText(text: string): string {
+    const iv = randomBytes(12);
+    const cipher = createCipheriv('aes-256-gcm', this.#key, iv);
+    const body = Buffer.concat([cipher.update(text, 'utf8'), cipher.final()]);
+    return Buffer.concat([iv, cipher.getAuthTag(), body]).toString('base64');
+  }
+
+  /** The sealed text, or undefined when this gateway's key cannot open it. */
+  unsealText(sealed: string): string | undefined {
+    const raw = Buffer.from(sealed, 'base64');
     try {
       const decipher = createDecipheriv('aes-256-gcm', this.#key, raw.subarray(0, 12));
       decipher.setAuthTag(raw.subarray(12, 28));
-      const text = Buffer.concat([decipher.update(raw.subarray(28)), decipher.final()]).toString('utf8');
-      return JSON.parse(text) as Array<[FieldRef, string]>;
+      return Buffer.concat([decipher.update(raw.subarray(28)), decipher.final()]).toString('utf8');
     } catch {
-      throw new RotateError('RECOVERY_UNREADABLE', `the sealed secret for record ${entry.recordUid} cannot be opened with this gateway's config (was the gateway re-registered?)`);
+      return undefined;
     }
   }
 }

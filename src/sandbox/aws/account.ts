@@ -266,6 +266,8 @@ function actionMatches(pattern: string, action: string): boolean {
 }
 
 export class AwsAccount {
+  /** Every secret value this sandbox ever handed out, removed ones included: the tests scan a script's output for them. */
+  readonly issued = new Set<string>();
   readonly now: () => number;
   readonly accountId: string;
   readonly partition: Partition;
@@ -340,6 +342,7 @@ export class AwsAccount {
     if (!ACCESS_KEY_ID.test(accessKeyId) || !accessKeyId.startsWith('AKIA')) throw validationError(`accessKeyId '${accessKeyId}' is not AKIA followed by 16 letters or digits`);
     if (this.#findKey(accessKeyId)) throw new AwsError(409, 'EntityAlreadyExists', `The Access Key with id ${accessKeyId} already exists.`);
     const secret = options.secretAccessKey ?? newSecretAccessKey();
+    this.issued.add(secret);
     if (typeof secret !== 'string' || secret.length !== 40) throw validationError('secretAccessKey must be 40 characters');
     const key: KeyRecord = { accessKeyId, secret, status, createdMs, usableAtMs: options.propagated === false ? now + this.#propagationDelayMs : undefined, lastUsed: undefined };
     user.keys.push(key);
@@ -377,6 +380,7 @@ export class AwsAccount {
     let accessKeyId = newAccessKeyId('AKIA');
     while (this.#findKey(accessKeyId)) accessKeyId = newAccessKeyId('AKIA');
     const key: KeyRecord = { accessKeyId, secret: newSecretAccessKey(), status: 'Active', createdMs: now, usableAtMs: now + this.#propagationDelayMs, lastUsed: undefined };
+    this.issued.add(key.secret);
     user.keys.push(key);
     return this.#keyState(user, key);
   }
@@ -476,6 +480,7 @@ export class AwsAccount {
       sessionName: input.roleSessionName,
     };
     this.#sessions.set(accessKeyId, session);
+    this.issued.add(session.secret).add(session.token);
     return {
       accessKeyId,
       secretAccessKey: session.secret,

@@ -166,6 +166,8 @@ export interface DirectoryOptions {
 }
 
 export class Directory {
+  /** Every secret value this sandbox ever handed out, removed ones included: the tests scan a script's output for them. */
+  readonly issued = new Set<string>();
   readonly now: () => number;
   #tenants = new Map<string, TenantRecord>();
   #apps: AppRecord[] = [];
@@ -325,6 +327,7 @@ export class Directory {
 
   #insert(app: AppRecord, displayName: string | null, startMs: number, endMs: number, addedMs: number, propagated: boolean): SecretRecord {
     const secretText = newSecretText();
+    this.issued.add(secretText);
     const record: SecretRecord = { keyId: newGuid(), displayName, secretText, digest: digest(secretText), startMs, endMs, addedMs, propagated };
     app.secrets.push(record);
     return record;

@@ -184,6 +184,7 @@ export function tokenEndpoint(ctx: EntraContext, req: SandboxRequest, tenant: st
     nowSeconds,
     lifetimeSeconds: deps.lifetimeSeconds,
   });
+  deps.directory.issued.add(accessToken);
   return json(
     200,
     { token_type: 'Bearer', expires_in: deps.lifetimeSeconds, ext_expires_in: deps.lifetimeSeconds, access_token: accessToken },

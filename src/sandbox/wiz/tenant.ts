@@ -144,6 +144,8 @@ function checkLifetime(seconds: unknown): number {
 }
 
 export class WizTenant {
+  /** Every secret value this sandbox ever handed out, removed ones included: the tests scan a script's output for them. */
+  readonly issued = new Set<string>();
   readonly now: () => number;
   readonly #signer = new WizTokenSigner();
   #dataCenter: string;
@@ -183,6 +185,7 @@ export class WizTenant {
       if (a.id === id || a.clientId === clientId || a.id === clientId || a.clientId === id) throw badInput(`a service account with id or clientId '${a.id === id || a.clientId === id ? id : clientId}' already exists`);
     }
     const secret = options.clientSecret ?? newClientSecret();
+    this.issued.add(secret);
     if (typeof secret !== 'string' || secret === '') throw badInput('clientSecret must be a non-empty string');
     const type = options.type ?? 'THIRD_PARTY';
     if (!SERVICE_ACCOUNT_TYPES.includes(type)) throw badInput(`type must be one of ${SERVICE_ACCOUNT_TYPES.join(', ')}`);
@@ -243,6 +246,7 @@ export class WizTenant {
   rotateSecret(idOrClientId: string): ServiceAccountState {
     const a = this.#require(idOrClientId);
     a.secret = newClientSecret();
+    this.issued.add(a.secret);
     a.digest = digest(a.secret);
     a.lastRotatedMs = this.now();
     return this.#state(a);
@@ -285,6 +289,7 @@ export class WizTenant {
       iat: Math.floor(now / 1000),
       lifetimeSeconds: this.#tokenLifetimeSeconds,
     });
+    this.issued.add(accessToken);
     return { accessToken, expiresIn: this.#tokenLifetimeSeconds, scope };
   }
 

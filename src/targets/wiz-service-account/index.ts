@@ -9,7 +9,7 @@ import { readText } from '../../keeper/record.js';
 import { describeSource } from '../../keeper/admin.js';
 import { parseSettings, type SettingSpec } from '../../pipeline/settings.js';
 import type { NewCredential, PlanContext, RecordFieldSpec, RotationPlan, Target, TargetContext, TargetSession, VerifyResult } from '../../pipeline/target.js';
-import { type Secret, redact } from '../../secret.js';
+import { Secret, redact } from '../../secret.js';
 import { decideRotation, formatSpan, isExpired, newExpiry, sameInstant } from './schedule.js';
 import { type CallOptions, DEFAULT_AUTH_URL, REQUIRED_SCOPES, type ServiceAccount, WizGraphql, type WizToken, apiUrlFor, requestToken } from './wiz-api.js';
 
@@ -129,6 +129,8 @@ class WizSession implements TargetSession {
   #expiry: string | undefined;
   /** Self-rotation: the token verification got with the new secret, for what follows the rotation. */
   #newToken: WizToken | undefined;
+  /** The token the API calls carry, kept for resumeState. */
+  #token: WizToken | undefined;
   readonly #call: CallOptions;
 
   constructor(
@@ -150,6 +152,10 @@ class WizSession implements TargetSession {
   async #connect(context: PlanContext): Promise<WizGraphql> {
     const c = this.config;
     const result = await requestToken(c.authUrl, c.adminClientId, c.adminSecret, this.#call);
+    if (!result.ok && c.adminIsSelf && context.interrupted?.resume) {
+      const resumed = this.#resume(context.interrupted.resume);
+      if (resumed) return resumed;
+    }
     if (!result.ok) {
       if (!c.adminIsSelf) throw new RotateError('TARGET_AUTH_FAILED', `the admin credentials from ${c.adminSource} (client ID ${c.adminClientId}) do not sign in: ${result.reason}`);
       const lost = context.interrupted
@@ -170,7 +176,42 @@ class WizSession implements TargetSession {
       if (!token.dataCenter) throw new RotateError('TARGET_REQUEST_FAILED', `the Wiz token has no dc claim to find the API by; set ${SETTINGS.apiUrl.label} on the record`);
       url = apiUrlFor(token.dataCenter);
     }
+    this.#token = token;
     return new WizGraphql(url, token, this.#call);
+  }
+
+  /**
+   * A self-rotating account whose run died inside the replace call, after Wiz applied it: nobody knows the new
+   * secret and the old one is dead, but the token that run held still works (tokens outlive a rotation). It is
+   * the one way back to a secret the record can hold: replace again with it. Only ever for this account's own
+   * token, and only while it is valid.
+   */
+  #resume(sealed: string): WizGraphql | undefined {
+    let saved: { clientId?: unknown; bearer?: unknown; url?: unknown; scopes?: unknown; dataCenter?: unknown; expiresAt?: unknown };
+    try {
+      saved = JSON.parse(sealed) as typeof saved;
+    } catch {
+      return undefined;
+    }
+    const c = this.config;
+    if (saved.clientId !== c.clientId || typeof saved.bearer !== 'string' || typeof saved.url !== 'string') return undefined;
+    if (typeof saved.expiresAt === 'number' && saved.expiresAt < Date.now() + 60_000) return undefined;
+    const token: WizToken = {
+      clientId: c.clientId,
+      bearer: new Secret(saved.bearer),
+      scopes: Array.isArray(saved.scopes) ? saved.scopes.filter((s): s is string => typeof s === 'string') : undefined,
+      dataCenter: typeof saved.dataCenter === 'string' ? saved.dataCenter : undefined,
+      ...(typeof saved.expiresAt === 'number' ? { expiresAt: saved.expiresAt } : {}),
+    };
+    this.ctx.log.warn('wiz', `the record's client_secret no longer signs in: an earlier run stopped while Wiz replaced it; replacing it again with the token that run held`);
+    this.#token = token;
+    return new WizGraphql(saved.url, token, this.#call);
+  }
+
+  resumeState(): string | undefined {
+    const token = this.#token;
+    if (!this.config.adminIsSelf || !token || !this.#api) return undefined;
+    return JSON.stringify({ clientId: token.clientId, bearer: token.bearer.reveal(), url: this.#api.url, scopes: token.scopes, dataCenter: token.dataCenter, expiresAt: token.expiresAt });
   }
 
   async plan(context: PlanContext): Promise<RotationPlan> {
@@ -199,7 +240,19 @@ class WizSession implements TargetSession {
     const c = this.config;
     const expiry = newExpiry(new Date(), c.lifetimeDays);
     this.#expiry = expiry;
-    const secret = await this.#api!.rotateSecret(c.clientId);
+    let secret: Secret;
+    try {
+      secret = await this.#api!.rotateSecret(c.clientId);
+    } catch (err) {
+      if (!(err instanceof RotateError) || err.code !== 'TARGET_TIMEOUT') throw err;
+      // Wiz may still be working on the call we gave up on, and would apply it after an immediate repeat,
+      // replacing the secret we are about to save with one nobody knows. Give it one more request timeout to
+      // land, then replace again: the last rotation wins, and it is ours.
+      const settle = this.ctx.deadline.requestTimeoutMs;
+      this.ctx.log.warn('wiz', `no answer to the rotation in time; waiting ${Math.round(settle / 1000)} s for a late one to land, then replacing the secret again`);
+      await this.ctx.deadline.wait(settle, 'a late rotation to land');
+      secret = await this.#api!.rotateSecret(c.clientId);
+    }
     return {
       id: c.clientId,
       secret,

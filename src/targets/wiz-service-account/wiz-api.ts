@@ -48,6 +48,8 @@ export interface WizToken {
   scopes: string[] | undefined;
   /** The `dc` claim: the data centre the API lives in. */
   dataCenter: string | undefined;
+  /** When the token stops working (ms since the epoch), from `expires_in` or the `exp` claim, when Wiz says. */
+  expiresAt?: number;
 }
 
 export type TokenResult = { ok: true; token: WizToken } | { ok: false; reason: string };
@@ -126,13 +128,18 @@ async function send(what: string, url: string, init: RequestInit, deadline: Dead
   return { status: res.status, headers: res.headers, body };
 }
 
-/** Runs a call up to three times while it fails transiently, honouring Retry-After within the run's deadline. */
-async function withRetries<T>(what: string, options: CallOptions, call: () => Promise<T>): Promise<T> {
+/**
+ * Runs a call up to three times while it fails transiently, honouring Retry-After within the run's deadline.
+ * `settleTimeouts`: a timed-out call is not repeated at once but thrown, because the server may still apply it
+ * after the repeat (see WizSession.create).
+ */
+async function withRetries<T>(what: string, options: CallOptions, call: () => Promise<T>, settleTimeouts = false): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await call();
     } catch (err) {
       if (!(err instanceof WizCallError) || !err.transient || attempt >= ATTEMPTS) throw err;
+      if (settleTimeouts && err.code === 'TARGET_TIMEOUT') throw err;
       const wait = err.retryAfterMs ?? 500 * 2 ** (attempt - 1);
       if (wait > MAX_RETRY_WAIT_MS || wait >= options.deadline.remaining() - 1000) throw err;
       options.onRetry?.(what, attempt, err, wait);
@@ -165,12 +172,17 @@ export async function requestToken(authUrl: string, clientId: string, secret: Se
     const body = (reply.body ?? {}) as Record<string, unknown>;
     if (reply.status === 200) {
       const accessToken = str(body.access_token);
-      if (!accessToken) throw new WizCallError('TARGET_REQUEST_FAILED', `${what}: the reply holds no access_token`, false);
+      // Transient: an unreadable 200 is a cut or mangled reply far more often than a changed protocol.
+      if (!accessToken) throw new WizCallError('TARGET_REQUEST_FAILED', `${what}: the reply holds no access_token`, true);
       const bearer = new Secret(accessToken);
       const claims = jwtClaims(accessToken) ?? {};
       const scope = str(body.scope) ?? str(claims.scope);
       const dc = str(claims.dc);
-      return { ok: true, token: { clientId, bearer, scopes: scope === undefined ? undefined : scope.split(/\s+/).filter(Boolean), dataCenter: dc && DATA_CENTER.test(dc) ? dc : undefined } };
+      const expiresAt = typeof body.expires_in === 'number' ? Date.now() + body.expires_in * 1000 : typeof claims.exp === 'number' ? claims.exp * 1000 : undefined;
+      return {
+        ok: true,
+        token: { clientId, bearer, scopes: scope === undefined ? undefined : scope.split(/\s+/).filter(Boolean), dataCenter: dc && DATA_CENTER.test(dc) ? dc : undefined, ...(expiresAt ? { expiresAt } : {}) },
+      };
     }
     const error = str(body.error);
     const description = str(body.error_description);
@@ -207,7 +219,9 @@ export function graphqlFailure(what: string, status: number, body: unknown, retr
     case 'INTERNAL':
       return new WizCallError('TARGET_REQUEST_FAILED', `${what}${detail}`, true, retryAfter);
     default:
-      return status >= 200 && status < 300 ? new WizCallError('TARGET_REQUEST_FAILED', `${what}${detail || ': the reply holds no data'}`, false) : statusFailure(what, status, retryAfter, detail);
+      // A 2xx we cannot read (cut short, mangled by a proxy) is retried like a 5xx: every call we make is safe to
+      // repeat, and for the rotation a repeat is the only way to learn a secret Wiz has already switched to.
+      return status >= 200 && status < 300 ? new WizCallError('TARGET_REQUEST_FAILED', `${what}${detail || ': the reply holds no data'}`, true, retryAfter) : statusFailure(what, status, retryAfter, detail);
   }
 }
 
@@ -250,7 +264,7 @@ export class WizGraphql {
     private readonly options: CallOptions,
   ) {}
 
-  async #request(what: string, query: string, variables: Record<string, unknown>): Promise<Record<string, unknown>> {
+  async #request(what: string, query: string, variables: Record<string, unknown>, settleTimeouts = false): Promise<Record<string, unknown>> {
     return withRetries(what, this.options, async () => {
       const reply = await send(
         what,
@@ -266,7 +280,7 @@ export class WizGraphql {
       const data = body?.data;
       if (reply.status === 200 && !(body?.errors?.length) && data && typeof data === 'object') return data as Record<string, unknown>;
       throw graphqlFailure(what, reply.status, body, retryAfterMs(reply.headers));
-    });
+    }, settleTimeouts);
   }
 
   /** The account whose clientId is exactly this one (filterBy.name also matches names), or undefined. */
@@ -291,7 +305,7 @@ export class WizGraphql {
    */
   async rotateSecret(clientId: string): Promise<Secret> {
     const what = `replacing the secret of Wiz service account ${clientId}`;
-    const data = await this.#request(what, ROTATE_MUTATION, { ID: clientId });
+    const data = await this.#request(what, ROTATE_MUTATION, { ID: clientId }, true);
     const payload = data.rotateServiceAccountSecret as { serviceAccount?: { clientSecret?: unknown } } | undefined;
     const value = str(payload?.serviceAccount?.clientSecret);
     if (!value) throw new WizCallError('TARGET_REQUEST_FAILED', `${what}: the reply holds no clientSecret (Wiz may have replaced the secret anyway)`, false);

@@ -1,0 +1,399 @@
+// The fault matrix: for each target, every network call of a clean rotation × every fault the sandbox can
+// inject, plus a SIGKILL right after each call, each case on a fresh sandbox with the built script run the way
+// the gateway runs it. After each case the invariant is checked from the sandbox's own state (never from the
+// script's word): the record holds a credential that works on the target, the exit code tells the truth, no
+// secret reached the output, and one more clean run leaves the target with what retention allows and no orphan.
+// `npm run faults` prints the tables; test/reliability/faults.test.ts runs the same cases under `npm test`.
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { encodeGatewayInput } from '../../src/gateway/input.js';
+import type { RecordData } from '../../src/keeper/record-data.js';
+import { readText } from '../../src/keeper/record.js';
+import { DEMO } from '../../src/sandbox/demo-vault.js';
+import type { FaultKind, FaultSpec, RequestLogEntry } from '../../src/sandbox/faults.js';
+import type { RecordView } from '../../src/sandbox/ksm/index.js';
+import { type Sandbox, startSandbox } from '../../src/sandbox/sandbox.js';
+
+const ROOT = resolve(import.meta.dirname, '..', '..');
+
+/** Each sandbox fault kind, and `kill`: the script is SIGKILLed the moment the sandbox has applied the call. */
+export const CASE_KINDS = ['status', 'throttle', 'delay', 'drop', 'corrupt', 'kill'] as const;
+export type CaseKind = (typeof CASE_KINDS)[number];
+
+/**
+ * Per-call timeout for the faulted runs, and how long a `delay` holds a call: the hang outlasts the client's
+ * timeout, and the sandbox then applies the call anyway, as a real server does for a client that gave up.
+ */
+const REQUEST_TIMEOUT_SECONDS = 2;
+const HANG_MS = 3_000;
+const DEADLINE_SECONDS = 60;
+
+/** What the matrix needs to know about a target to judge a case from sandbox state alone. */
+export interface TargetOracle {
+  script: string;
+  uid: string;
+  /** Can the credential in this record data sign in on the target right now? */
+  works(sb: Sandbox, data: RecordData): boolean;
+  /** The IDs of the credentials on the target now. */
+  credentials(sb: Sandbox): string[];
+  /** The credential IDs the record references (current and the ones retention keeps or still has to retire). */
+  referenced(data: RecordData): string[];
+  /** How many credentials the target may hold after a clean run. */
+  limit: number;
+  /** Every secret value the target's sandbox ever issued. */
+  issued(sb: Sandbox): Iterable<string>;
+  /** In place (Wiz): a run stopped between replace and save leaves the new secret sealed on the gateway instead. */
+  inPlace?: boolean;
+}
+
+const text = (data: RecordData, label: string) => readText(data, label);
+const list = (value: string | undefined) => (value ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+
+export const ORACLES: Record<string, TargetOracle> = {
+  'azure-app-secret': {
+    script: 'azure-app-secret',
+    uid: DEMO.azure.userRecordUid,
+    works: (sb, data) => {
+      const secret = text(data, 'client_secret');
+      return secret !== undefined && sb.azure.directory.checkSecret(DEMO.azure.tenantId, DEMO.azure.targetAppId, secret);
+    },
+    credentials: (sb) => sb.azure.directory.getApp(DEMO.azure.targetObjectId)!.secrets.map((s) => s.keyId),
+    referenced: (data) => [text(data, 'client_secret_id') ?? '', ...list(text(data, 'previous_client_secret_ids'))].filter(Boolean),
+    // The current secret, one kept (keep_previous_secrets=1), and the demo app's secret nobody rotates.
+    limit: 3,
+    issued: (sb) => sb.azure.directory.issued,
+  },
+  'aws-iam-access-key': {
+    script: 'aws-iam-access-key',
+    uid: DEMO.aws.userRecordUid,
+    works: (sb, data) => {
+      const id = text(data, 'aws_access_key_id');
+      const secret = text(data, 'aws_secret_access_key');
+      return id !== undefined && secret !== undefined && sb.aws.checkKey(id, secret);
+    },
+    credentials: (sb) => sb.aws.listKeys(DEMO.aws.userName).map((k) => k.accessKeyId),
+    referenced: (data) => [text(data, 'aws_access_key_id') ?? '', text(data, 'previous_aws_access_key_id') ?? ''].filter(Boolean),
+    // IAM's quota: CURRENT and LAST.
+    limit: 2,
+    issued: (sb) => sb.aws.issued,
+  },
+  'wiz-service-account': {
+    script: 'wiz-service-account',
+    uid: DEMO.wiz.userRecordUid,
+    works: (sb, data) => {
+      const secret = text(data, 'client_secret');
+      return secret !== undefined && sb.wiz.checkSecret(DEMO.wiz.clientId, secret);
+    },
+    credentials: () => [DEMO.wiz.clientId],
+    referenced: () => [DEMO.wiz.clientId],
+    limit: 1,
+    issued: (sb) => sb.wiz.issued,
+    inPlace: true,
+  },
+};
+
+export interface CallRef {
+  service: string;
+  operation: string;
+  /** 1 for the first call of this service and operation in the rotation, 2 for the second, ... */
+  nth: number;
+  /** Position in the clean rotation, from 1. */
+  index: number;
+}
+
+/**
+ * `first`: the demo record's first rotation. `steady`: a later one, after one clean rotation, where retention
+ * has something to retire (Azure's removePassword, AWS's DeleteAccessKey of LAST).
+ */
+export const SCENARIOS = ['first', 'steady'] as const;
+export type Scenario = (typeof SCENARIOS)[number];
+
+export interface MatrixCase {
+  target: string;
+  scenario: Scenario;
+  call: CallRef;
+  kind: CaseKind;
+}
+
+export interface CaseResult extends MatrixCase {
+  /** Exit code of the faulted run (`killed` when the matrix killed it). */
+  exit: number | 'killed';
+  /** The first error code the run printed, if any. */
+  error: string | undefined;
+  /** Exit code of the clean run that follows. */
+  cleanExit: number;
+  /**
+   * `held`: every check passed. `sealed` (in-place targets): right after the run the record's secret did not
+   * work, but the gateway held the new secret (or the token to replace it again) sealed, the run said so (exit
+   * 5, or it was killed), and the clean run restored a working secret; every other check passed.
+   */
+  verdict: 'held' | 'sealed' | 'lost';
+  /** Why the case did not hold (empty when it did). */
+  problems: string[];
+  ms: number;
+}
+
+export interface ScriptRun {
+  code: number | 'killed';
+  stdout: string;
+  stderr: string;
+}
+
+/** Builds the bundles the gateway runs into a temporary folder (or uses `dir` when it already holds them). */
+export function buildScripts(dir?: string): { dir: string; cleanup(): void } {
+  if (dir && ORACLE_NAMES.every((n) => existsSync(join(dir, `${n}.cjs`)))) return { dir, cleanup: () => {} };
+  const out = mkdtempSync(join(tmpdir(), 'keeper-rotate-faults-build-'));
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/build.ts', '--outdir', out], { cwd: ROOT, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`build failed: ${r.stderr}`);
+  return { dir: out, cleanup: () => rmSync(out, { recursive: true, force: true }) };
+}
+
+export const ORACLE_NAMES = Object.keys(ORACLES);
+
+function fixture(script: string): Record<string, unknown> {
+  return JSON.parse(readFileSync(join(ROOT, 'fixtures', `${script}.json`), 'utf8')) as Record<string, unknown>;
+}
+
+function runBuilt(bundle: string, script: string, env: Record<string, string>, onSpawn?: (child: ChildProcess) => void): Promise<ScriptRun> {
+  const child = spawn(process.execPath, [join(bundle, `${script}.cjs`)], {
+    cwd: tmpdir(),
+    env: {
+      PATH: process.env.PATH ?? '',
+      ...env,
+      KEEPER_ROTATE_DEADLINE_SECONDS: String(DEADLINE_SECONDS),
+      KEEPER_ROTATE_REQUEST_TIMEOUT_SECONDS: String(REQUEST_TIMEOUT_SECONDS),
+    },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  child.stdout.on('data', (c: Buffer) => out.push(c));
+  child.stderr.on('data', (c: Buffer) => err.push(c));
+  child.stdin.end(encodeGatewayInput(fixture(script)) + '\n');
+  onSpawn?.(child);
+  const guard = setTimeout(() => child.kill('SIGKILL'), (DEADLINE_SECONDS + 30) * 1000);
+  return new Promise((done, fail) => {
+    child.on('error', (e) => {
+      clearTimeout(guard);
+      fail(e);
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(guard);
+      done({ code: signal ? 'killed' : (code ?? 1), stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') });
+    });
+  });
+}
+
+async function withSandbox<T>(fn: (sb: Sandbox) => Promise<T>): Promise<T> {
+  const dir = mkdtempSync(join(tmpdir(), 'keeper-rotate-faults-'));
+  const sb = await startSandbox({ dir });
+  try {
+    return await fn(sb);
+  } finally {
+    await sb.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function warmUp(bundle: string, target: string, sb: Sandbox): Promise<void> {
+  const run = await runBuilt(bundle, target, sb.env);
+  if (run.code !== 0) throw new Error(`the warm-up rotation of ${target} failed (exit ${run.code}):\n${run.stderr}`);
+  sb.log.clear();
+}
+
+/** The calls a clean rotation of this target makes in this scenario, in order, as the sandbox saw them. */
+export async function discoverCalls(bundle: string, target: string, scenario: Scenario = 'first'): Promise<CallRef[]> {
+  return withSandbox(async (sb) => {
+    if (scenario === 'steady') await warmUp(bundle, target, sb);
+    const run = await runBuilt(bundle, target, sb.env);
+    if (run.code !== 0) throw new Error(`the clean rotation of ${target} failed (exit ${run.code}):\n${run.stderr}`);
+    const seen = new Map<string, number>();
+    return sb.log.entries().map((e: RequestLogEntry, i) => {
+      const key = `${e.service} ${e.operation}`;
+      const nth = (seen.get(key) ?? 0) + 1;
+      seen.set(key, nth);
+      return { service: e.service, operation: e.operation, nth, index: i + 1 };
+    });
+  });
+}
+
+export function casesFor(target: string, scenario: Scenario, calls: CallRef[], kinds: readonly CaseKind[] = CASE_KINDS): MatrixCase[] {
+  return calls.flatMap((call) => kinds.map((kind) => ({ target, scenario, call, kind })));
+}
+
+/** The scenarios worth running for a target: `steady` only when its calls differ from the first rotation's. */
+export async function scenariosFor(bundle: string, target: string): Promise<Array<{ scenario: Scenario; calls: CallRef[] }>> {
+  const first = await discoverCalls(bundle, target, 'first');
+  const steady = await discoverCalls(bundle, target, 'steady');
+  const same = first.map(callName).join('|') === steady.map(callName).join('|');
+  return same ? [{ scenario: 'first', calls: first }] : [{ scenario: 'first', calls: first }, { scenario: 'steady', calls: steady }];
+}
+
+function faultFor(c: MatrixCase): FaultSpec {
+  const base = { service: c.call.service, operation: c.call.operation, nth: c.call.nth };
+  switch (c.kind) {
+    case 'status':
+      return { ...base, kind: 'status', status: 503, body: '' };
+    case 'throttle':
+      return { ...base, kind: 'throttle', retryAfterSeconds: 1 };
+    case 'delay':
+      return { ...base, kind: 'delay', delayMs: HANG_MS };
+    // Applied, then the connection breaks: the server changed state and the client cannot know.
+    case 'drop':
+      return { ...base, kind: 'drop', after: true };
+    case 'corrupt':
+      return { ...base, kind: 'corrupt' };
+    // The listener kills the script as the call arrives; the sandbox then applies it (the kill is immediate,
+    // the handling follows in this process), so the script dies right after its call took effect.
+    case 'kill':
+      return { ...base, kind: 'drop', after: true };
+  }
+}
+
+/**
+ * Journal entries of the gateway's state folder from which the next run restores a working credential on its
+ * own: a sealed, unsaved secret, or (in place, self-rotating) the sealed token to replace the secret again.
+ */
+function sealedJournals(stateDir: string): number {
+  let n = 0;
+  const walk = (dir: string) => {
+    if (!existsSync(dir)) return;
+    for (const name of readdirSync(dir)) {
+      const path = join(dir, name);
+      if (statSync(path).isDirectory()) walk(path);
+      else if (name.endsWith('.journal.json')) {
+        const entry = JSON.parse(readFileSync(path, 'utf8')) as { phase?: string; sealed?: string; resume?: string };
+        if ((entry.phase === 'unsaved' && entry.sealed) || (entry.phase === 'creating' && entry.resume)) n += 1;
+      }
+    }
+  };
+  walk(stateDir);
+  return n;
+}
+
+/** Record data whose credential the record may end up holding: what it shows, and an open transaction's other side. */
+function possibleData(view: RecordView): RecordData[] {
+  return view.transaction ? [view.data, view.transaction.data] : [view.data];
+}
+
+const ERROR_LINE = /^keeper-rotate: ([A-Z_]+): /m;
+
+export async function runCase(bundle: string, c: MatrixCase): Promise<CaseResult> {
+  const oracle = ORACLES[c.target]!;
+  const started = Date.now();
+  return withSandbox(async (sb) => {
+    if (c.scenario === 'steady') await warmUp(bundle, oracle.script, sb);
+    const problems: string[] = [];
+    const before = sb.ksm.readRecord(oracle.uid)!;
+    const baseline = new Set(oracle.credentials(sb));
+    sb.faults.arm(faultFor(c));
+    let firedAt: number | undefined;
+    const unsubscribe = sb.faults.onFire(() => (firedAt = Date.now()));
+    let unsubscribeKill = () => {};
+    const run = await runBuilt(bundle, oracle.script, sb.env, (child) => {
+      if (c.kind === 'kill') unsubscribeKill = sb.faults.onFire(() => child.kill('SIGKILL'));
+    });
+    unsubscribe();
+    unsubscribeKill();
+    sb.faults.clear();
+    if (firedAt === undefined) problems.push(`the fault on call ${c.call.index} never fired: the rotation did not reach it`);
+    // A hung call is applied when the hang ends, perhaps after the script gave up on it and even after it
+    // exited. Judge the state once that has happened: a late write is exactly what can break a record.
+    if (c.kind === 'delay' && firedAt !== undefined) await sleep(Math.max(0, firedAt + HANG_MS + 500 - Date.now()));
+
+    // 1. The record holds a working credential now (both sides of an open transaction must work), or, for an
+    //    in-place target, the run stopped with the new secret sealed on this gateway.
+    const after = sb.ksm.readRecord(oracle.uid)!;
+    const broken = possibleData(after).filter((d) => !oracle.works(sb, d));
+    const sealed = sealedJournals(sb.env.KEEPER_ROTATE_STATE_DIR!);
+    let verdict: CaseResult['verdict'] = 'held';
+    if (broken.length > 0) {
+      if (oracle.inPlace && sealed > 0 && (run.code === 'killed' || run.code === 5)) verdict = 'sealed';
+      else problems.push(`the record holds a credential that does not work${after.transaction ? ' (on one side of its open transaction)' : ''}`);
+    }
+
+    // 2. Exit 0 only for a finished rotation: a new credential, saved, finalized, working.
+    const error = ERROR_LINE.exec(run.stderr)?.[1];
+    if (run.code === 0) {
+      if (after.transaction) problems.push('exit 0 with a Keeper transaction left open');
+      const changed = oracle.inPlace ? text(after.data, 'client_secret') !== text(before.data, 'client_secret') : oracle.referenced(after.data)[0] !== oracle.referenced(before.data)[0];
+      if (!changed) problems.push('exit 0 but the record still holds the credential it had before');
+      if (error) problems.push(`exit 0 with an error line (${error})`);
+    } else if (run.code !== 'killed' && !error) {
+      problems.push(`exit ${run.code} without a coded error line`);
+    }
+
+    // 3. No secret value, from any side, in what the script printed.
+    const output = run.stdout + run.stderr;
+    const values = new Set<string>([...oracle.issued(sb), text(before.data, 'client_secret') ?? '', text(after.data, 'client_secret') ?? '', text(after.data, 'aws_secret_access_key') ?? '']);
+    values.delete('');
+    const leaked = [...values].filter((v) => v.length >= 8 && output.includes(v)).length;
+    if (leaked > 0) problems.push(`${leaked} secret value(s) appear in the script's output`);
+
+    // 4. One more clean run finishes (or undoes) whatever was left, and leaves what retention allows.
+    const clean = await runBuilt(bundle, oracle.script, sb.env);
+    const final = sb.ksm.readRecord(oracle.uid)!;
+    if (clean.code !== 0) problems.push(`the clean run after it exited ${clean.code}: ${(ERROR_LINE.exec(clean.stderr)?.[0] ?? clean.stderr.trim().split('\n').pop() ?? '').slice(0, 300)}`);
+    if (final.transaction) problems.push('a Keeper transaction is still open after the clean run');
+    if (!oracle.works(sb, final.data)) problems.push('after the clean run the record holds a credential that does not work');
+    const now = oracle.credentials(sb);
+    const referenced = new Set(oracle.referenced(final.data));
+    const orphans = now.filter((id) => !baseline.has(id) && !referenced.has(id));
+    if (orphans.length > 0) problems.push(`orphans on the target after the clean run: ${orphans.join(', ')}`);
+    if (now.length > oracle.limit) problems.push(`the target holds ${now.length} credentials, more than the ${oracle.limit} retention allows`);
+    const cleanLeaks = [...new Set(oracle.issued(sb))].filter((v) => v.length >= 8 && (clean.stdout + clean.stderr).includes(v)).length;
+    if (cleanLeaks > 0) problems.push(`${cleanLeaks} secret value(s) appear in the clean run's output`);
+
+    if (problems.length > 0) verdict = 'lost';
+    return { ...c, exit: run.code, error, cleanExit: clean.code === 'killed' ? 137 : clean.code, verdict, problems, ms: Date.now() - started };
+  });
+}
+
+/** Runs `items` through `fn`, `width` at a time, keeping the order of the input in the output. */
+export async function pool<T, R>(items: readonly T[], width: number, fn: (item: T) => Promise<R>, onDone?: (r: R) => void): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+      onDone?.(out[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(width, items.length)) }, worker));
+  return out;
+}
+
+export function callName(call: CallRef): string {
+  return `${call.service} ${call.operation}${call.nth > 1 ? ` #${call.nth}` : ''}`;
+}
+
+/** One table per target: a row per call, a column per kind, each cell the faulted run's exit and the verdict. */
+export function formatTables(results: CaseResult[]): string {
+  const lines: string[] = [];
+  for (const group of [...new Set(results.map((r) => `${r.target} (${r.scenario} rotation)`))]) {
+    const rows = results.filter((r) => `${r.target} (${r.scenario} rotation)` === group);
+    const calls = [...new Map(rows.map((r) => [r.call.index, r.call])).values()].sort((a, b) => a.index - b.index);
+    const kinds = CASE_KINDS.filter((k) => rows.some((r) => r.kind === k));
+    const width = Math.max(4, ...calls.map((c) => `${c.index}. ${callName(c)}`.length));
+    lines.push('', `${group}: ${calls.length} calls × ${kinds.length} faults`, `${'call'.padEnd(width)}  ${kinds.map((k) => k.padEnd(10)).join('')}`);
+    for (const call of calls) {
+      const cells = kinds.map((k) => {
+        const r = rows.find((x) => x.call.index === call.index && x.kind === k);
+        if (!r) return '-'.padEnd(10);
+        const mark = r.verdict === 'held' ? 'ok' : r.verdict === 'sealed' ? 'sealed' : 'LOST';
+        return `${r.exit === 'killed' ? 'K' : r.exit} ${mark}`.padEnd(10);
+      });
+      lines.push(`${`${call.index}. ${callName(call)}`.padEnd(width)}  ${cells.join('')}`);
+    }
+  }
+  return lines.join('\n');
+}
+
+export function summaryLine(results: CaseResult[]): string {
+  const held = results.filter((r) => r.verdict !== 'lost').length;
+  return `faults: ${results.length} cases, ${held} held, ${results.length - held} lost`;
+}

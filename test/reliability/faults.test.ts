@@ -1,0 +1,37 @@
+// The fault matrix under `npm test`: the same cases `npm run faults` prints (test/reliability/fault-matrix.ts),
+// one test each, so a case that loses a working credential fails CI with the reasons the matrix found.
+import assert from 'node:assert/strict';
+import { after, describe, test } from 'node:test';
+import { CASE_KINDS, ORACLE_NAMES, buildScripts, callName, casesFor, runCase, scenariosFor, summaryLine, type CaseResult } from './fault-matrix.js';
+
+const built = buildScripts();
+after(() => built.cleanup());
+const results: CaseResult[] = [];
+
+const plans = await Promise.all(ORACLE_NAMES.map(async (target) => ({ target, scenarios: await scenariosFor(built.dir, target) })));
+
+for (const { target, scenarios } of plans) {
+  for (const { scenario, calls } of scenarios) {
+    describe(`${target}, ${scenario} rotation: every call × every fault`, { concurrency: 2 }, () => {
+      test('the rotation makes the calls the matrix walks', () => {
+        // A rotation that stops early would shrink the matrix without anyone noticing.
+        assert.ok(calls.length >= 6, `only ${calls.length} calls: ${calls.map(callName).join(', ')}`);
+        assert.ok(calls.some((c) => c.service === 'ksm' && c.operation === 'finalize_secret_update'), 'the rotation never finalized');
+      });
+      for (const c of casesFor(target, scenario, calls, CASE_KINDS)) {
+        test(`${c.call.index}. ${callName(c.call)} · ${c.kind}`, { timeout: 180_000 }, async () => {
+          const r = await runCase(built.dir, c);
+          results.push(r);
+          assert.deepEqual(r.problems, [], `exit ${r.exit}${r.error ? ` ${r.error}` : ''}, then the clean run exited ${r.cleanExit}`);
+          assert.notEqual(r.verdict, 'lost');
+        });
+      }
+    });
+  }
+}
+
+test('summary: no case lost a working credential', () => {
+  const expected = plans.reduce((n, p) => n + p.scenarios.reduce((m, s) => m + s.calls.length * CASE_KINDS.length, 0), 0);
+  assert.equal(results.length, expected, 'some cases did not run');
+  assert.match(summaryLine(results), new RegExp(`^faults: ${expected} cases, ${expected} held, 0 lost$`));
+});
