@@ -70,3 +70,16 @@ test('a corrupt journal is reported, not silently dropped', () => {
   assert.throws(() => new Journal(dir, config('p')).read(UID), (err) => isRotateError(err) && err.code === 'STATE_DIR_UNAVAILABLE');
   rmSync(join(dir, `${UID}.journal.json`));
 });
+
+test('a resume token is sealed like a secret: only this gateway opens it, and a foreign key gets nothing', () => {
+  const dir = openStateDir(config('resume-key', 'client-resume'), { env, platform: 'linux' });
+  const journal = new Journal(dir, config('resume-key', 'client-resume'));
+  const sealed = journal.sealText(SECRET);
+  assert.ok(!sealed.includes(SECRET) && !Buffer.from(sealed, 'base64').toString('latin1').includes(SECRET), 'the token is readable in the sealed text');
+  journal.write({ runId: 'r', target: 'wiz-service-account', recordUid: UID, phase: 'creating', since: new Date().toISOString(), resume: sealed });
+  assert.ok(!readFileSync(join(dir, `${UID}.journal.json`), 'utf8').includes(SECRET));
+  assert.equal(journal.unsealText(journal.read(UID)!.resume!), SECRET);
+  assert.equal(new Journal(dir, config('another-gateway-key', 'client-resume')).unsealText(sealed), undefined);
+  assert.equal(journal.unsealText('not-sealed-at-all'), undefined);
+  journal.clear(UID);
+});
