@@ -1,4 +1,4 @@
-// `npm run replay -- FIXTURE [--script NAME] [--sandbox DIR] [--dry-run] [--source]`: replays gateway input
+// `npm run replay -- FIXTURE [--script NAME] [--sandbox DIR] [--dry-run] [--doctor] [--source]`: replays gateway input
 // the way the gateway sends it (base64 JSON on stdin of a child process) and reports the exit code.
 // Without --sandbox and without a gateway config in the environment, it starts a sandbox of its own.
 import { spawn } from 'node:child_process';
@@ -20,11 +20,11 @@ const EXIT_MEANINGS: Record<number, string> = {
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
-  options: { script: { type: 'string' }, sandbox: { type: 'string' }, 'dry-run': { type: 'boolean' }, source: { type: 'boolean' } },
+  options: { script: { type: 'string' }, sandbox: { type: 'string' }, 'dry-run': { type: 'boolean' }, doctor: { type: 'boolean' }, source: { type: 'boolean' } },
 });
 const fixturePath = positionals[0];
 if (!fixturePath) {
-  console.error('usage: npm run replay -- FIXTURE [--script NAME] [--sandbox DIR] [--dry-run] [--source]');
+  console.error('usage: npm run replay -- FIXTURE [--script NAME] [--sandbox DIR] [--dry-run] [--doctor] [--source]');
   process.exit(2);
 }
 const script = values.script ?? basename(fixturePath).replace(/\.json$/, '');
@@ -56,7 +56,8 @@ if (values.sandbox) {
 }
 
 console.error(`replay: ${useBuilt ? built : source} < ${fixturePath}`);
-const child = spawn(process.execPath, [...command, ...(values['dry-run'] ? ['--dry-run'] : [])], { env, stdio: ['pipe', 'inherit', 'inherit'] });
+const flags = [...(values['dry-run'] ? ['--dry-run'] : []), ...(values.doctor ? ['--doctor'] : [])];
+const child = spawn(process.execPath, [...command, ...flags], { env, stdio: ['pipe', 'inherit', 'inherit'] });
 child.stdin.end(line + '\n');
 const code: number = await new Promise((done) => child.on('exit', (c, signal) => done(c ?? (signal ? 128 : 1))));
 console.error(`replay: exit code ${code}: ${EXIT_MEANINGS[code] ?? 'unknown'}`);

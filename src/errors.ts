@@ -1,7 +1,10 @@
 // Typed errors with stable codes. The gateway keeps only the exit code and the output, so every failure ends
 // as one line `keeper-rotate: CODE: message` and an exit code from the table below; the README lists every code
 // (a test keeps the two in step). Messages never carry secret values: they are built from IDs and names only,
-// and the logger scrubs any registered secret as a second line of defence.
+// and the logger scrubs any registered secret as a second line of defence. A RotateError never keeps an SDK's
+// error as it was thrown: its cause is a scrubbed copy (secret.ts `scrubError`), because SDKs attach the bodies
+// they sent and received to their errors, and anything that inspects the error would print them.
+import { redact, scrubError } from './secret.js';
 
 /** What the exit code tells the gateway (and the person reading its log). */
 export const ExitCode = {
@@ -75,7 +78,7 @@ export class RotateError extends Error {
   readonly exitCode: ExitCode;
 
   constructor(code: ErrorCode, message: string, options: RotateErrorOptions = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    super(message, options.cause === undefined ? undefined : { cause: options.cause instanceof RotateError ? options.cause : scrubError(options.cause) });
     this.code = code;
     this.exitCode = options.exitCode ?? ERROR_CODES[code];
   }
@@ -90,11 +93,14 @@ export function isRotateError(err: unknown): err is RotateError {
   return err instanceof RotateError;
 }
 
-/** Short, single-line description of any thrown value, for wrapping SDK errors. Callers scrub it before use. */
+/**
+ * Short, single-line description of any thrown value, for wrapping SDK errors; scrubbed of secrets before it is
+ * cut short, since a cut through a secret leaves a piece `redact` cannot recognise.
+ */
 export function describe(err: unknown): string {
   if (err instanceof Error) {
     const name = err.name && err.name !== 'Error' ? `${err.name}: ` : '';
-    return `${name}${err.message}`.replace(/\s+/g, ' ').slice(0, 300);
+    return redact(`${name}${err.message}`).replace(/\s+/g, ' ').slice(0, 300);
   }
-  return String(err).replace(/\s+/g, ' ').slice(0, 300);
+  return redact(String(err)).replace(/\s+/g, ' ').slice(0, 300);
 }

@@ -31,9 +31,12 @@ export class Logger {
     return this.#o.format;
   }
 
-  #line(stream: Writable, level: Level | 'result', step: string, message: string, fields: LogFields = {}): void {
+  #line(stream: Writable, level: Level | 'result', step: string, raw: string, fields: LogFields = {}): void {
+    // Scrubbed before JSON escapes them too: a message that quotes a JSON body holds a secret in escaped form,
+    // and escaping it once more would hide it from `redact` on the finished line.
+    const message = redact(raw);
     const clean: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(fields)) if (v !== undefined) clean[k] = v;
+    for (const [k, v] of Object.entries(fields)) if (v !== undefined) clean[k] = typeof v === 'string' ? redact(v) : Array.isArray(v) ? v.map(redact) : v;
     let line: string;
     if (this.#o.format === 'json') {
       const time = (this.#o.now ?? (() => new Date()))().toISOString();
@@ -45,7 +48,8 @@ export class Logger {
       const tag = level === 'info' || level === 'result' ? '' : `${level.toUpperCase()} `;
       line = `${this.#o.script}: ${tag}${step}: ${message}${extra ? ` (${extra})` : ''}`;
     }
-    stream.write(redact(line.replace(/[\r\n]+/g, ' ')) + '\n');
+    // Scrub first: a secret with a line break in it is only recognisable before the break becomes a space.
+    stream.write(redact(line).replace(/[\r\n]+/g, ' ') + '\n');
   }
 
   info(step: string, message: string, fields?: LogFields): void {

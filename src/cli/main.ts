@@ -47,12 +47,25 @@ export interface ScriptDefinition {
   /** Extra help text: the record fields and settings this script reads. */
   help: string;
   run(ctx: RunContext): Promise<ScriptOutcome>;
+  /** `--doctor`: checks everything a run needs, one line per check on stdout, changing nothing; returns the exit code. */
+  doctor?(io: DoctorIo): Promise<number>;
+}
+
+/** What `--doctor` gets: the raw input and environment, since validating them is part of its report. */
+export interface DoctorIo {
+  stdin: AsyncIterable<Buffer | string>;
+  stdout: Writable;
+  env: NodeJS.ProcessEnv;
+  platform: NodeJS.Platform;
+  log: Logger;
+  deadline: Deadline;
 }
 
 interface Flags {
   help: boolean;
   version: boolean;
   dryRun: boolean;
+  doctor: boolean;
   logFormat: LogFormat;
 }
 
@@ -61,11 +74,12 @@ export const DEFAULT_DEADLINE_SECONDS = 600;
 export const HARD_STOP_GRACE_MS = 15_000;
 
 function parseFlags(argv: readonly string[], env: NodeJS.ProcessEnv): Flags {
-  const flags: Flags = { help: false, version: false, dryRun: false, logFormat: env.KEEPER_ROTATE_LOG === 'json' ? 'json' : 'text' };
+  const flags: Flags = { help: false, version: false, dryRun: false, doctor: false, logFormat: env.KEEPER_ROTATE_LOG === 'json' ? 'json' : 'text' };
   for (const arg of argv) {
     if (arg === '--help' || arg === '-h') flags.help = true;
     else if (arg === '--version' || arg === '-v') flags.version = true;
     else if (arg === '--dry-run') flags.dryRun = true;
+    else if (arg === '--doctor') flags.doctor = true;
     else if (arg === '--log-format=json' || arg === '--json') flags.logFormat = 'json';
     else if (arg === '--log-format=text') flags.logFormat = 'text';
     // Never echo an unknown argument in full: someone may have pasted a secret on the command line.
@@ -97,9 +111,12 @@ A Keeper Gateway post-rotation script. The gateway pipes one base64 JSON line to
 to a PAM User record with the command "node" and mark the record "Run PAM scripts only".
 
 Usage: node ${script.name}.cjs [--dry-run] [--log-format=json] < gateway-input
+       node ${script.name}.cjs --doctor < gateway-input
        node ${script.name}.cjs --help | --version
 
   --dry-run           plan the rotation and print it; change nothing
+  --doctor            check the config, Keeper, the record, its fields and settings, and the admin
+                      sign-in on the target, one line per check; change nothing
   --log-format=json   step lines on stderr as JSON (also KEEPER_ROTATE_LOG=json)
 
 Environment:
@@ -132,6 +149,10 @@ export async function runScript(script: ScriptDefinition, io: ScriptIo): Promise
       return ExitCode.Ok;
     }
     const deadline = deadlineFrom(io.env);
+    if (flags.doctor) {
+      if (!script.doctor) throw new RotateError('USAGE', `${script.name} has no --doctor`);
+      return await script.doctor({ stdin: io.stdin, stdout: io.stdout, env: io.env, platform: io.platform, log, deadline });
+    }
     const input = parseGatewayInput(await readAll(io.stdin));
     const config = loadGatewayConfig({ env: io.env, platform: io.platform });
     const stateDir = openStateDir(config, { env: io.env, platform: io.platform });

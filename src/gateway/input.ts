@@ -63,11 +63,51 @@ function parseJson(bytes: Buffer, what: string): unknown {
   } catch {
     throw new RotateError('INPUT_NOT_JSON', `${what} is not UTF-8 text`);
   }
+  const json = text.replace(/^\uFEFF/, '');
+  let parsed: unknown;
   try {
-    return JSON.parse(text.replace(/^\uFEFF/, ''));
+    parsed = JSON.parse(json);
   } catch {
     throw new RotateError('INPUT_NOT_JSON', `${what} is not JSON`);
   }
+  const twice = duplicateKey(json);
+  if (twice !== undefined) throw new RotateError('INPUT_INVALID', `${what} holds the key ${JSON.stringify(twice.slice(0, 40))} twice in one object`);
+  return parsed;
+}
+
+/**
+ * The first key some object in `json` (already known to be valid JSON) holds twice. JSON.parse keeps the last
+ * one, other parsers the first: a key given twice may mean one thing to whoever wrote it and another here.
+ */
+function duplicateKey(json: string): string | undefined {
+  const open: Array<Set<string> | null> = []; // one entry per enclosing object (its keys) or array (null)
+  let expectKey = false;
+  for (let i = 0; i < json.length; i++) {
+    const c = json[i];
+    if (c === '"') {
+      let end = i + 1;
+      while (json[end] !== '"') end += json[end] === '\\' ? 2 : 1;
+      const keys = open[open.length - 1];
+      if (keys && expectKey) {
+        const key = JSON.parse(json.slice(i, end + 1)) as string;
+        if (keys.has(key)) return key;
+        keys.add(key);
+        expectKey = false;
+      }
+      i = end;
+    } else if (c === '{') {
+      open.push(new Set());
+      expectKey = true;
+    } else if (c === '[') {
+      open.push(null);
+    } else if (c === '}' || c === ']') {
+      open.pop();
+      expectKey = false;
+    } else if (c === ',') {
+      expectKey = Boolean(open[open.length - 1]);
+    }
+  }
+  return undefined;
 }
 
 function optionalString(obj: Record<string, unknown>, key: string): string | undefined {
@@ -129,9 +169,11 @@ export function parseGatewayInput(raw: Buffer | string): GatewayInput {
   const oldPassword = optionalString(obj, 'oldPassword');
   const user = optionalString(obj, 'user');
   if (user !== undefined && /[\u0000-\u001f\u007f]/.test(user)) throw new RotateError('INPUT_INVALID', '"user" contains control characters');
+  const providerRecordUid = optionalUid(obj, 'providerRecordUid');
+  if (providerRecordUid === userRecordUid) throw new RotateError('INPUT_INVALID', '"providerRecordUid" names the PAM User record itself, not a PAM configuration');
   return {
     userRecordUid,
-    providerRecordUid: optionalUid(obj, 'providerRecordUid'),
+    providerRecordUid,
     resourceRecordUid: optionalUid(obj, 'resourceRecordUid'),
     user,
     newPassword: newPassword === undefined ? undefined : new Secret(newPassword),

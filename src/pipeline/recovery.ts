@@ -11,7 +11,7 @@ import { redact } from '../secret.js';
 import { lockRecord } from '../state/lock.js';
 import type { JournalEntry } from '../state/journal.js';
 import type { PlanContext, TargetSession } from './target.js';
-import { recordHolds, removeCredential } from './undo.js';
+import { recordHolds, removeCredential, saveMayHaveOpened } from './undo.js';
 
 const SAVE_ATTEMPTS = 3;
 const SAVE_RETRY_MS = 500;
@@ -39,8 +39,10 @@ export async function saveWithRetries(ctx: RunContext, uid: string, updates: Arr
       last = err;
       if (isRotateError(err) && err.code === 'DEADLINE_EXCEEDED') break;
       ctx.log.warn('save', `attempt ${attempt} to save record ${uid} failed: ${redact(describeError(err))}`);
-      // A reply lost after Keeper applied the save leaves our transaction open; closing it lets the retry in.
-      await ctx.vault.rollback(uid).catch(() => undefined);
+      // A reply lost after Keeper applied the save leaves our transaction open; closing it lets the retry in. A
+      // definite refusal opened nothing: the transaction in the way is another run's (another gateway on this
+      // record), and rolling it back would discard that run's save and let ours overwrite it.
+      if (saveMayHaveOpened(err)) await ctx.vault.rollback(uid).catch(() => undefined);
       if (attempt < SAVE_ATTEMPTS) await sleep(Math.min(SAVE_RETRY_MS * 2 ** (attempt - 1), ctx.deadline.remaining()));
     }
   }

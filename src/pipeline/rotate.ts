@@ -16,6 +16,7 @@ import { HARD_STOP_GRACE_MS, type RunContext, type ScriptDefinition, type Script
 import { redact } from '../secret.js';
 import { lockRecord } from '../state/lock.js';
 import { recoverInterrupted, saveWithRetries, storeUnsaved } from './recovery.js';
+import { runDoctor } from './doctor.js';
 import { parseSetting, type SettingSpec } from './settings.js';
 import type { CredentialInfo, NewCredential, PlanContext, Target, TargetContext, TargetSession } from './target.js';
 import { abandon, confirmFinalized, removeCredential, saveMayHaveOpened, withExit } from './undo.js';
@@ -35,7 +36,7 @@ const VERIFY_FIRST_DELAY_MS = 250;
 const VERIFY_MAX_DELAY_MS = 1000;
 
 export function rotationScript<K extends string, S extends K, C>(target: Target<K, S, C>): ScriptDefinition {
-  return { name: target.name, summary: target.summary, help: targetHelp(target), run: (ctx) => rotate(target, ctx) };
+  return { name: target.name, summary: target.summary, help: targetHelp(target), run: (ctx) => rotate(target, ctx), doctor: (io) => runDoctor(target, io) };
 }
 
 /** The record fields and settings, for --help; the README and the CSV templates use the same declarations. */
@@ -59,7 +60,8 @@ async function rotate<K extends string, S extends K, C>(target: Target<K, S, C>,
   }
 }
 
-async function fetchUser(ctx: RunContext, target: Pick<Target, 'name'>, uids: string[]) {
+/** The run's one read of the PAM User record (and the PAM configuration); doctor.ts makes the same read. */
+export async function fetchUser(ctx: Pick<RunContext, 'vault' | 'input'>, target: Pick<Target, 'name'>, uids: string[]) {
   const records = await ctx.vault.fetch(uids);
   const user = records.get(ctx.input.userRecordUid);
   if (!user) {

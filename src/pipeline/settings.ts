@@ -3,7 +3,7 @@
 // the CSV templates all read the same declarations.
 import { RotateError } from '../errors.js';
 import type { RecordData } from '../keeper/record-data.js';
-import { readText } from '../keeper/record.js';
+import { readUnambiguous } from '../keeper/record.js';
 
 interface SettingBase<T> {
   label: string;
@@ -14,7 +14,17 @@ interface SettingBase<T> {
 export type SettingSpec =
   | (SettingBase<number> & { kind: 'integer'; min: number; max: number })
   | (SettingBase<boolean> & { kind: 'boolean' })
-  | (SettingBase<string | undefined> & { kind: 'https-url' })
+  | (SettingBase<string | undefined> & {
+      kind: 'https-url';
+      /**
+       * The hosts a record may name. Whoever can edit a PAM User record is not always trusted with the PAM
+       * configuration's admin secret, and a token request to a host of their choosing would hand it over; so a
+       * record may only pick among the service's own clouds. The environment (the gateway host's own admin)
+       * may name any host, which is how the sandbox and private endpoints are reached.
+       */
+      hosts: RegExp;
+      hostHint: string;
+    })
   | (SettingBase<string | undefined> & { kind: 'pattern'; pattern: RegExp; hint: string })
   | (SettingBase<string> & { kind: 'choice'; choices: readonly string[] });
 
@@ -24,7 +34,7 @@ const TRUE = new Set(['true', 'yes', '1', 'on']);
 const FALSE = new Set(['false', 'no', '0', 'off']);
 
 export function parseSetting<S extends SettingSpec>(spec: S, data: RecordData): SettingValue<S> {
-  const raw = readText(data, spec.label);
+  const raw = readUnambiguous(data, spec.label, 'SETTING_INVALID');
   return (raw === undefined ? spec.default : parseValue(spec, raw)) as SettingValue<S>;
 }
 
@@ -44,6 +54,8 @@ function parseValue(spec: SettingSpec, raw: string): string | number | boolean |
       throw new RotateError('SETTING_INVALID', `setting "${spec.label}" must be true or false`);
     }
     case 'https-url': {
+      // The URL parser drops tabs and line breaks silently: the host used would not be the one the vault shows.
+      if (/[\u0000-\u001f\u007f]/.test(raw)) throw new RotateError('SETTING_INVALID', `setting "${spec.label}" contains control characters`);
       let url: URL;
       try {
         url = new URL(raw);
@@ -52,6 +64,9 @@ function parseValue(spec: SettingSpec, raw: string): string | number | boolean |
       }
       if (url.protocol !== 'https:' || url.username || url.password || url.search || url.hash) {
         throw new RotateError('SETTING_INVALID', `setting "${spec.label}" must be an https:// URL without credentials, query or fragment`);
+      }
+      if (!spec.hosts.test(url.hostname)) {
+        throw new RotateError('SETTING_INVALID', `setting "${spec.label}" must name ${spec.hostHint}; other hosts can only be set in the gateway's environment`);
       }
       return url.origin + url.pathname.replace(/\/+$/, '');
     }

@@ -1,5 +1,6 @@
 // What a run does when it cannot finish: undo exactly what it did, and report with an exit code that tells the
 // truth about what the record holds. Shared by the main flow (rotate.ts) and by recovery (recovery.ts).
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ExitCode, RotateError, describe as describeError, isRotateError, type ErrorCode } from '../errors.js';
 import { readText } from '../keeper/record.js';
 import type { VaultRecord } from '../keeper/vault.js';
@@ -46,8 +47,16 @@ export async function removeCredential(session: TargetSession, credential: Crede
  * is left for the next run (the journal stays, so that run knows what).
  */
 export async function abandon(ctx: RunContext, session: TargetSession, user: VaultRecord, created: NewCredential, cause: unknown, transactionMayBeOpen: boolean): Promise<RotateError> {
-  const { vault, log, journal } = ctx;
+  const { vault, log, journal, deadline } = ctx;
   const base = asRotateError(cause);
+  // A save Keeper did not answer in time may still be applied after we give up on it, and would then open a
+  // transaction on the record after our rollback. Give it one request timeout to land first; and keep the
+  // journal, so the next run rolls back one that lands later still.
+  const lateSave = transactionMayBeOpen && base.code === 'KEEPER_TIMEOUT';
+  if (lateSave && deadline.requestTimeoutMs < deadline.remaining() - 5_000) {
+    log.info('undo', `Keeper did not answer in time; waiting ${Math.round(deadline.requestTimeoutMs / 1000)} s for a late update to land before rolling it back`);
+    await sleep(deadline.requestTimeoutMs);
+  }
   if (transactionMayBeOpen) {
     try {
       await vault.rollback(user.uid);
@@ -74,7 +83,14 @@ export async function abandon(ctx: RunContext, session: TargetSession, user: Vau
     journal.write({ ...(journal.read(user.uid) ?? { runId: 'unknown', target: '', recordUid: user.uid, since: new Date().toISOString() }), phase: 'created', credentialId: created.id, idField: created.idField });
     return withExit(base, ExitCode.NeedsAttention, `; could not remove the new credential ${created.id} (${redact(describeError(err))}); the record keeps its previous credential and the next run removes it`);
   }
-  journal.clear(user.uid);
+  const entry = journal.read(user.uid);
+  if (lateSave && entry) {
+    // The credential is gone; the next run only has a transaction to roll back, should the save land late.
+    const { credentialId: _id, idField: _field, ...rest } = entry;
+    journal.write({ ...rest, phase: 'saving' });
+  } else {
+    journal.clear(user.uid);
+  }
   return withExit(base, ExitCode.Failed, `; undone: the record keeps its previous credential`);
 }
 

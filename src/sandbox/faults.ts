@@ -15,12 +15,23 @@ export interface FaultSpec {
   /** How many consecutive matching calls fire, starting at the Nth (default 1). */
   times?: number;
   kind: FaultKind;
-  /** For `status`: the HTTP status and body to answer with. */
+  /**
+   * For `status`: the HTTP status and body to answer with. In the body, `{{request}}` stands for the request's
+   * body and, with `after`, `{{reply}}` for the reply the service made: an error page that echoes what it was
+   * sent, or a reply mangled around the secret it carries (the secret-hygiene tests need both); `{{reply:json}}`
+   * and `{{request:json}}` escape the text for use inside a JSON string.
+   */
   status?: number;
   body?: string;
   headers?: Record<string, string>;
   /** For `delay`: how long to hold the request before handling it (a hang is a delay past the client's timeout). */
   delayMs?: number;
+  /**
+   * For `delay`, in-process only (not through the control API): stop holding as soon as this settles, `delayMs`
+   * then only bounds the hold. Lets a test hold one client at a call until another client has done something,
+   * however slow the machine is (test/reliability/concurrency.test.ts).
+   */
+  release?: Promise<unknown>;
   /**
    * For `status` and `drop`: apply the request first, then fail the reply. This is the nasty case where the
    * server changed state but the client cannot know. `corrupt` is always after.
@@ -96,15 +107,21 @@ export interface RequestLogEntry {
   status: number;
   fault?: FaultKind;
   at: string;
+  /**
+   * performance.now() in the sandbox's process when the request arrived (when it was logged, if the service did
+   * not say): a monotonic, sub-millisecond clock the bench, which runs the sandbox in-process, shares.
+   */
+  t: number;
 }
 
 /** Every call each service saw, in order: the bench counts round trips and the tests prove "no call" with it. */
 export class RequestLog {
   #entries: RequestLogEntry[] = [];
+  #connections: Array<{ service: string; t: number }> = [];
   #seq = 0;
 
-  record(entry: Omit<RequestLogEntry, 'seq' | 'at'>): void {
-    this.#entries.push({ ...entry, seq: ++this.#seq, at: new Date().toISOString() });
+  record(entry: Omit<RequestLogEntry, 'seq' | 'at' | 't'> & { t?: number }): void {
+    this.#entries.push({ ...entry, seq: ++this.#seq, at: new Date().toISOString(), t: entry.t ?? performance.now() });
   }
 
   entries(filter?: { service?: string; operation?: string }): RequestLogEntry[] {
@@ -113,7 +130,17 @@ export class RequestLog {
     );
   }
 
+  /** A client opened a connection to a service (over TLS, one handshake): the bench counts them per host. */
+  connected(service: string): void {
+    this.#connections.push({ service, t: performance.now() });
+  }
+
+  connections(service?: string): Array<{ service: string; t: number }> {
+    return this.#connections.filter((c) => !service || c.service === service);
+  }
+
   clear(): void {
     this.#entries = [];
+    this.#connections = [];
   }
 }

@@ -93,9 +93,10 @@ export async function serve(options: ServeOptions): Promise<RunningService> {
   const sockets = new Set<Socket>();
 
   const handler = async (req: IncomingMessage, res: ServerResponse) => {
+    const t = performance.now();
     const body = await readBody(req, limit);
     if (body === undefined) {
-      log.record({ service: service.name, operation: '(too large)', status: 413 });
+      log.record({ service: service.name, operation: '(too large)', status: 413, t });
       write(res, json(413, { error: 'request_too_large' }));
       return;
     }
@@ -103,13 +104,13 @@ export async function serve(options: ServeOptions): Promise<RunningService> {
     const request: SandboxRequest = { method: req.method ?? 'GET', path: url.pathname, query: url.searchParams, headers: req.headers, body };
     const route = service.route(request);
     if (!route) {
-      log.record({ service: service.name, operation: '(unknown)', status: 404 });
+      log.record({ service: service.name, operation: '(unknown)', status: 404, t });
       write(res, json(404, { error: 'not_found', path: url.pathname }));
       return;
     }
     const fault = faults.take(service.name, route.operation);
-    const reply = await applyFault(fault, route, service, res);
-    log.record({ service: service.name, operation: route.operation, status: reply?.status ?? 0, ...(fault ? { fault: fault.kind } : {}) });
+    const reply = await applyFault(fault, route, service, res, request);
+    log.record({ service: service.name, operation: route.operation, status: reply?.status ?? 0, t, ...(fault ? { fault: fault.kind } : {}) });
     if (reply && !res.destroyed) write(res, reply);
   };
 
@@ -123,6 +124,7 @@ export async function serve(options: ServeOptions): Promise<RunningService> {
     ? createHttpsServer({ cert: options.tls.certPem, key: options.tls.keyPem }, onRequest)
     : createHttpServer(onRequest);
   server.on('connection', (socket: Socket) => {
+    log.connected(service.name);
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
   });
@@ -150,12 +152,20 @@ export async function serve(options: ServeOptions): Promise<RunningService> {
   };
 }
 
-async function applyFault(fault: FaultSpec | undefined, route: Route, service: SandboxService, res: ServerResponse): Promise<Reply | undefined> {
+/** A `delay` fault's wait: `delayMs`, or until its `release` settles if that comes first. */
+async function hold(fault: FaultSpec): Promise<void> {
+  if (!fault.release) return sleep(fault.delayMs ?? 0);
+  const stop = new AbortController();
+  await Promise.race([sleep(fault.delayMs ?? 0, undefined, { signal: stop.signal }).catch(() => undefined), fault.release.then(() => undefined, () => undefined)]);
+  stop.abort();
+}
+
+async function applyFault(fault: FaultSpec | undefined, route: Route, service: SandboxService, res: ServerResponse, request: SandboxRequest): Promise<Reply | undefined> {
   if (!fault) return route.handle();
   switch (fault.kind) {
     case 'delay':
     {
-      await sleep(fault.delayMs ?? 0);
+      await hold(fault);
       // A real server still applies a request whose client gave up waiting: so does the sandbox.
       const reply = await route.handle();
       return res.destroyed ? undefined : reply;
@@ -163,8 +173,14 @@ async function applyFault(fault: FaultSpec | undefined, route: Route, service: S
     case 'throttle':
       return service.throttleReply(fault.retryAfterSeconds ?? 1);
     case 'status': {
-      if (fault.after) await route.handle();
-      return { status: fault.status ?? 500, headers: { 'content-type': 'application/json', ...fault.headers }, body: fault.body ?? '' };
+      const made = fault.after ? await route.handle() : undefined;
+      const text = (b: Buffer | string | undefined) => (b === undefined ? '' : Buffer.from(b).toString('utf8'));
+      // A function replacement: `$&` and friends in a body must stay literal. `:json` escapes for a JSON string.
+      const body = (fault.body ?? '').replace(/\{\{(request|reply)(:json)?\}\}/g, (_, which: string, asJson: string | undefined) => {
+        const t = which === 'request' ? text(request.body) : text(made?.body);
+        return asJson ? JSON.stringify(t).slice(1, -1) : t;
+      });
+      return { status: fault.status ?? 500, headers: { 'content-type': 'application/json', ...fault.headers }, body };
     }
     case 'drop':
       if (fault.after) await route.handle();

@@ -1,7 +1,12 @@
 // Process glue shared by every script: wire runScript to the real process, and make sure the process ends.
+import { setFlagsFromString } from 'node:v8';
 import { DEFAULT_DEADLINE_SECONDS, HARD_STOP_GRACE_MS, runScript, type ScriptDefinition } from '../cli/main.js';
 
 export function startScript(script: ScriptDefinition): void {
+  // Node's fetch (Graph, Wiz) parses HTTP with a WebAssembly build of llhttp. V8's optimizing tier compiles the
+  // parser's one huge function in the background, which costs ~25 MB of peak memory in a run that parses a dozen
+  // small replies; the baseline tier parses them as well. Only WebAssembly compilation reads this flag.
+  setFlagsFromString('--liftoff-only');
   const seconds = Number(process.env.KEEPER_ROTATE_DEADLINE_SECONDS) || DEFAULT_DEADLINE_SECONDS;
   // A client call with no timeout of its own must not hold the gateway's slot forever. Ending here is safe at
   // any point: the pipeline never leaves the record without a working credential between two steps.

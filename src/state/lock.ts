@@ -2,7 +2,7 @@
 // the revision check would stop the second, but only after it had created something. The lock stops it first.
 // A lock whose process is gone, or whose run is past its hard stop, is stale and taken over.
 import { randomUUID } from 'node:crypto';
-import { openSync, readFileSync, rmSync, writeSync, closeSync, fsyncSync } from 'node:fs';
+import { openSync, readFileSync, rmSync, writeSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 import { RotateError } from '../errors.js';
 
@@ -45,8 +45,10 @@ export function lockRecord(dir: string, recordUid: string, expiresAt: number, no
     try {
       const fd = openSync(path, 'wx', 0o600);
       try {
+        // No fsync: other processes see the write at once, and a lock only matters while its run is alive. After
+        // a crash of the host no run holds it, and an empty or missing lock file is taken over as stale. (The
+        // journal, which must outlive a crash, is synced.) An fsync here sat before the first request of every run.
         writeSync(fd, JSON.stringify({ pid: process.pid, runId, expiresAt } satisfies LockFile));
-        fsyncSync(fd);
       } finally {
         closeSync(fd);
       }

@@ -89,6 +89,7 @@ describe('a script run by the gateway', () => {
     assert.equal(help.code, 0);
     assert.match(help.stdout, /application_object_id/);
     assert.match(help.stdout, /keep_previous_secrets/);
+    assert.match(help.stdout, /^ {2}--doctor /m);
     const version = await run('', ['--version']);
     assert.equal(version.code, 0);
     assert.match(version.stdout, /^azure-app-secret \S+\n$/);

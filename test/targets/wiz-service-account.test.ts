@@ -7,7 +7,7 @@
 // explicitly, and that the next run of any script stores it.
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -131,6 +131,20 @@ function journals(env: Env): Map<string, string> {
   };
   walk(env.s.env.KEEPER_ROTATE_STATE_DIR!);
   return out;
+}
+
+function journalPath(env: Env, uid: string): string {
+  const found: string[] = [];
+  const walk = (dir: string) => {
+    for (const name of readdirSync(dir)) {
+      const path = join(dir, name);
+      if (statSync(path).isDirectory()) walk(path);
+      else if (name === `${uid}.journal.json`) found.push(path);
+    }
+  };
+  walk(env.s.env.KEEPER_ROTATE_STATE_DIR!);
+  assert.equal(found.length, 1, `one journal for ${uid}`);
+  return found[0]!;
 }
 
 const sealedFor = (env: Env, uid: string) => {
@@ -636,7 +650,8 @@ describe('wiz-service-account end to end', { concurrency: CONCURRENCY }, () => {
   // Every kill point here lies after the new secret was sealed into the journal: from then on the record holds a
   // working secret or the journal does, and the next run finishes. A kill between Wiz replacing the secret and
   // the journal being sealed (during rotateServiceAccountSecret itself) loses the secret when the account rotates
-  // itself: that window is inherent to in-place rotation, and the test after this loop pins what happens then.
+  // itself, unless the next run can replace it again with the token the killed run sealed: the tests after this
+  // loop pin both.
   for (const [service, operation, nth] of [
     ['ksm', 'update_secret', 2],
     ['wiz-auth', 'token', 2],
@@ -687,7 +702,7 @@ describe('wiz-service-account end to end', { concurrency: CONCURRENCY }, () => {
     }),
   );
 
-  test('killed during rotateServiceAccountSecret of an account that rotates itself: the inherent window, reported', TEST, () =>
+  test('killed during rotateServiceAccountSecret of an account that rotates itself: the next run replaces it again with the sealed token', TEST, () =>
     withSandbox(async (env) => {
       env.sb.faults.arm({ service: 'wiz-api', operation: 'rotateServiceAccountSecret', kind: 'delay', delayMs: 300 });
       let victim: ChildProcess | undefined;
@@ -696,6 +711,31 @@ describe('wiz-service-account end to end', { concurrency: CONCURRENCY }, () => {
       stop();
       await sleep(500);
       assert.ok(!env.wiz.checkSecret(CLIENT_ID, text(env.sb.ksm.readRecord(UID)!, 'client_secret')!), 'the secret was lost with the killed reply');
+      const journal = JSON.parse(journals(env).get(UID)!) as { phase: string; resume?: string };
+      assert.equal(journal.phase, 'creating');
+      assert.ok(journal.resume, 'the killed run sealed its token before the call');
+      const next = await rotate(env, { stale: true });
+      assert.equal(next.code, 0, describeRun(next));
+      assert.match(next.stderr, /replacing it again with the token that run held/);
+      assert.equal(count(next.calls, 'wiz-api', 'rotateServiceAccountSecret'), 1);
+      assert.ok(env.wiz.checkSecret(CLIENT_ID, text(next.after, 'client_secret')!));
+      assert.equal(journals(env).size, 0, 'no journal is left');
+    }),
+  );
+
+  test('the same kill without a usable sealed token: the inherent window of in-place rotation, reported', TEST, () =>
+    withSandbox(async (env) => {
+      env.sb.faults.arm({ service: 'wiz-api', operation: 'rotateServiceAccountSecret', kind: 'delay', delayMs: 300 });
+      let victim: ChildProcess | undefined;
+      const stop = env.sb.faults.onFire(() => victim?.kill('SIGKILL'));
+      await rotate(env, { killed: true, run: { onSpawn: (child) => (victim = child) } });
+      stop();
+      await sleep(500);
+      // A journal from another gateway key (or a token past its expiry) cannot be used.
+      const path = journalPath(env, UID);
+      const entry = JSON.parse(readFileSync(path, 'utf8')) as { resume?: string };
+      entry.resume = Buffer.from('sealed by another gateway, or expired').toString('base64');
+      writeFileSync(path, JSON.stringify(entry));
       const next = await rotate(env, { stale: true });
       assert.equal(next.code, 3, describeRun(next));
       assert.equal(next.error, 'TARGET_AUTH_FAILED');

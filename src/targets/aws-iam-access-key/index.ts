@@ -2,11 +2,11 @@
 // keep working: same field names, the IAM user name in the login field. The key the record held stays active as
 // LAST, so jobs that fetched it before the rotation keep running; the next rotation deletes it.
 import { RotateError } from '../../errors.js';
-import { readText } from '../../keeper/record.js';
+import { readUnambiguous } from '../../keeper/record.js';
 import { parseSettings, type SettingSpec } from '../../pipeline/settings.js';
 import type { NewCredential, PlanContext, RecordFieldSpec, Target, TargetContext, TargetSession, VerifyResult } from '../../pipeline/target.js';
 import type { Secret } from '../../secret.js';
-import { type AwsEndpoints, IamAccessKeys, type StaticKeys, assumeRole, callerIdentity } from './iam.js';
+import type { AwsEndpoints, IamAccessKeys, StaticKeys } from './iam.js';
 import { type KeyPlan, planKeys } from './plan.js';
 
 /** IAM's rule for user names. */
@@ -65,11 +65,11 @@ function endpointFromEnv(env: NodeJS.ProcessEnv, name: string): string | undefin
 
 function prepare(ctx: TargetContext<AdminKey, 'secretAccessKey'>): AwsConfig {
   const data = ctx.user.data;
-  const userName = readText(data, FIELDS.login.label);
+  const userName = readUnambiguous(data, FIELDS.login.label, 'RECORD_FIELD_INVALID');
   if (!userName) throw new RotateError('RECORD_FIELD_MISSING', `record ${ctx.user.uid} has no login (the IAM user name)`);
   if (!USER_NAME.test(userName)) throw new RotateError('RECORD_FIELD_INVALID', 'the login must be an IAM user name: 1 to 64 letters, digits or +=,.@_-');
   const keyId = (label: string) => {
-    const v = readText(data, label);
+    const v = readUnambiguous(data, label, 'RECORD_FIELD_INVALID');
     if (v === undefined || v === 'set-by-rotation') return undefined;
     if (!ACCESS_KEY_ID.test(v)) throw new RotateError('RECORD_FIELD_INVALID', `"${label}" must be an access key ID (16 to 128 capital letters and digits)`);
     return v;
@@ -103,6 +103,9 @@ function prepare(ctx: TargetContext<AdminKey, 'secretAccessKey'>): AwsConfig {
   };
 }
 
+/** The AWS SDK clients: loaded by `connect`, once the record is validated, not when the script starts. */
+type IamModule = typeof import('./iam.js');
+
 class AwsSession implements TargetSession {
   #iam: IamAccessKeys;
   #plan: KeyPlan | undefined;
@@ -111,8 +114,9 @@ class AwsSession implements TargetSession {
     private readonly config: AwsConfig,
     admin: StaticKeys | undefined,
     private readonly ctx: TargetContext<AdminKey, 'secretAccessKey'>,
+    private readonly sdk: IamModule,
   ) {
-    this.#iam = new IamAccessKeys(this.#iamEndpoints(), admin, ctx.deadline);
+    this.#iam = new sdk.IamAccessKeys(this.#iamEndpoints(), admin, ctx.deadline);
   }
 
   #iamEndpoints(): AwsEndpoints {
@@ -159,7 +163,7 @@ class AwsSession implements TargetSession {
   }
 
   async verify(credential: NewCredential): Promise<VerifyResult> {
-    const result = await callerIdentity(this.config.endpoints, { accessKeyId: credential.id, secretAccessKey: credential.secret }, this.ctx.deadline);
+    const result = await this.sdk.callerIdentity(this.config.endpoints, { accessKeyId: credential.id, secretAccessKey: credential.secret }, this.ctx.deadline);
     if (!result.ok) return result;
     // The key must act as the record's user, not merely work.
     if (!result.arn.endsWith(`/${this.config.userName}`)) {
@@ -172,7 +176,7 @@ class AwsSession implements TargetSession {
     if (!this.config.adminIsSelf) return;
     // The user rotates its own key: from here on sign with the new one, so deactivating LAST cannot lock us out.
     this.#iam.destroy();
-    this.#iam = new IamAccessKeys(this.#iamEndpoints(), { accessKeyId: credential.id, secretAccessKey: credential.secret }, this.ctx.deadline);
+    this.#iam = new this.sdk.IamAccessKeys(this.#iamEndpoints(), { accessKeyId: credential.id, secretAccessKey: credential.secret }, this.ctx.deadline);
   }
 
   async remove(credential: { id: string; deactivate?: boolean }): Promise<void> {
@@ -196,8 +200,10 @@ export const awsIamAccessKey: Target<AdminKey, 'secretAccessKey', AwsConfig> = {
   },
   prepare,
   connect: async (config, ctx) => {
-    const admin = config.roleArn ? await assumeRole(config.endpoints, config.admin, config.roleArn, ctx.deadline) : config.admin;
-    return new AwsSession(config, admin, ctx);
+    // The AWS SDK is most of the bundle: load it only for a run that gets this far.
+    const sdk = await import('./iam.js');
+    const admin = config.roleArn ? await sdk.assumeRole(config.endpoints, config.admin, config.roleArn, ctx.deadline) : config.admin;
+    return new AwsSession(config, admin, ctx, sdk);
   },
   verifyTimeoutMs: (config) => config.verifyTimeoutMs,
 };

@@ -2,11 +2,11 @@
 // same field names, and `application_object_id` may hold the client ID that Keeper's guide tells users to
 // paste there by mistake.
 import { RotateError } from '../../errors.js';
-import { readText } from '../../keeper/record.js';
+import { readUnambiguous } from '../../keeper/record.js';
 import { parseSettings, type SettingSpec } from '../../pipeline/settings.js';
 import type { NewCredential, PlanContext, RecordFieldSpec, Target, TargetContext, TargetSession, VerifyResult } from '../../pipeline/target.js';
 import { Secret } from '../../secret.js';
-import { type AzureEndpoints, type Application, GraphApplications, GRAPH_SCOPE, classifyTokenError, newCredential } from './graph.js';
+import type { AzureEndpoints, Application, GraphApplications } from './graph.js';
 import { isOurs, planSecrets, secretDisplayName, type SecretPlan } from './plan.js';
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -29,8 +29,22 @@ export const SETTINGS = {
   keepPrevious: { kind: 'integer', label: 'keep_previous_secrets', default: 1, min: 0, max: 10, description: 'How many earlier secrets stay valid for consumers still using them (1 = the one just replaced).' },
   removeOthers: { kind: 'boolean', label: 'remove_other_secrets', default: false, description: "Also remove the app's secrets that keeper-rotate did not create (Keeper's own script always did)." },
   verifyTimeoutSeconds: { kind: 'integer', label: 'verify_timeout_seconds', default: 300, min: 0, max: 3600, description: 'How long to keep trying the new secret while Entra propagates it.' },
-  authorityHost: { kind: 'https-url', label: 'authority_host', default: undefined, description: 'Entra authority host (default AZURE_AUTHORITY_HOST, else https://login.microsoftonline.com).' },
-  graphEndpoint: { kind: 'https-url', label: 'graph_endpoint', default: undefined, description: 'Microsoft Graph endpoint for national clouds (default KEEPER_ROTATE_GRAPH_ENDPOINT, else https://graph.microsoft.com).' },
+  authorityHost: {
+    kind: 'https-url',
+    label: 'authority_host',
+    default: undefined,
+    hosts: /^login\.(microsoftonline\.(com|us)|chinacloudapi\.cn|partner\.microsoftonline\.cn)$/,
+    hostHint: "an Entra cloud's login host (login.microsoftonline.com, login.microsoftonline.us, login.chinacloudapi.cn, login.partner.microsoftonline.cn)",
+    description: 'Entra authority host for national clouds (default AZURE_AUTHORITY_HOST, else https://login.microsoftonline.com).',
+  },
+  graphEndpoint: {
+    kind: 'https-url',
+    label: 'graph_endpoint',
+    default: undefined,
+    hosts: /^(graph\.microsoft\.(com|us)|dod-graph\.microsoft\.us|microsoftgraph\.chinacloudapi\.cn)$/,
+    hostHint: 'a Microsoft Graph cloud host (graph.microsoft.com, graph.microsoft.us, dod-graph.microsoft.us, microsoftgraph.chinacloudapi.cn)',
+    description: 'Microsoft Graph endpoint for national clouds (default KEEPER_ROTATE_GRAPH_ENDPOINT, else https://graph.microsoft.com).',
+  },
 } as const satisfies Record<string, SettingSpec>;
 
 type AdminKey = 'tenantId' | 'clientId' | 'clientSecret';
@@ -54,12 +68,12 @@ interface AzureConfig {
 
 function prepare(ctx: TargetContext<AdminKey, 'clientSecret'>): AzureConfig {
   const data = ctx.user.data;
-  const appRef = readText(data, FIELDS.objectId.label);
+  const appRef = readUnambiguous(data, FIELDS.objectId.label, 'RECORD_FIELD_INVALID');
   if (!appRef) throw new RotateError('RECORD_FIELD_MISSING', `record ${ctx.user.uid} has no "${FIELDS.objectId.label}" (the application's Object ID)`);
   if (!GUID.test(appRef)) throw new RotateError('RECORD_FIELD_INVALID', `"${FIELDS.objectId.label}" must be a GUID (the application's Object ID or client ID)`);
-  const currentId = readText(data, FIELDS.secretId.label);
+  const currentId = readUnambiguous(data, FIELDS.secretId.label, 'RECORD_FIELD_INVALID');
   // A record imported from the CSV template still holds the placeholder until its first rotation.
-  const previousIds = (readText(data, FIELDS.previous.label) ?? '').split(/[\s,]+/).filter((id) => id && id !== FIELDS.previous.example);
+  const previousIds = (readUnambiguous(data, FIELDS.previous.label, 'RECORD_FIELD_INVALID') ?? '').split(/[\s,]+/).filter((id) => id && id !== FIELDS.previous.example);
   for (const id of [...(currentId && currentId !== FIELDS.secretId.example ? [currentId] : []), ...previousIds]) {
     if (!GUID.test(id)) throw new RotateError('RECORD_FIELD_INVALID', `"${FIELDS.secretId.label}" and "${FIELDS.previous.label}" must hold secret key IDs (GUIDs)`);
   }
@@ -96,6 +110,9 @@ function prepare(ctx: TargetContext<AdminKey, 'clientSecret'>): AzureConfig {
   };
 }
 
+/** The Graph and Entra clients: loaded by `connect`, once the record is validated, not when the script starts. */
+type GraphModule = typeof import('./graph.js');
+
 class AzureSession implements TargetSession {
   #graph: GraphApplications;
   #app: Application | undefined;
@@ -104,7 +121,9 @@ class AzureSession implements TargetSession {
   constructor(
     private readonly config: AzureConfig,
     private readonly ctx: TargetContext<AdminKey, 'clientSecret'>,
+    private readonly g: GraphModule,
   ) {
+    const { GraphApplications, newCredential } = g;
     this.#graph = new GraphApplications(newCredential(config.tenantId, config.adminClientId, config.adminSecret, config.endpoints), config.endpoints, ctx.deadline);
   }
 
@@ -163,6 +182,7 @@ class AzureSession implements TargetSession {
 
   async verify(credential: NewCredential): Promise<VerifyResult> {
     // A fresh credential each time: a credential caches its token, which would prove nothing.
+    const { GRAPH_SCOPE, classifyTokenError, newCredential } = this.g;
     const probe = newCredential(this.config.tenantId, this.#app!.appId, credential.secret, this.config.endpoints);
     try {
       await probe.getToken(GRAPH_SCOPE, { abortSignal: AbortSignal.timeout(this.ctx.deadline.timeout()) });
@@ -177,13 +197,24 @@ class AzureSession implements TargetSession {
   async adopt(credential: NewCredential): Promise<void> {
     if (!this.#selfRotating() || !this.config.adminIsSelf) return;
     // From here on the admin signs in with the new secret, so removing the old one cannot lock this run out.
+    const { GraphApplications, newCredential } = this.g;
     this.#graph = new GraphApplications(newCredential(this.config.tenantId, this.config.adminClientId, credential.secret, this.config.endpoints), this.config.endpoints, this.ctx.deadline);
   }
 
   async remove(credential: { id: string }): Promise<void> {
     // Recovery removes a leftover before this run has planned, so the app may not have been read yet.
     this.#app ??= await this.#graph.getApplication(this.config.appRef);
-    await this.#graph.removePassword(this.#app.id, credential.id);
+    try {
+      await this.#graph.removePassword(this.#app.id, credential.id);
+    } catch (err) {
+      // Graph answers 400 (not 404) for a keyId the app does not have: an undo or a recovery repeating a removal
+      // that already happened. Only a fresh read tells that apart from a real failure.
+      const app = await this.#graph.getApplication(this.#app.id).catch(() => undefined);
+      if (app && !app.passwordCredentials.some((s) => s.keyId?.toLowerCase() === credential.id.toLowerCase())) {
+        throw new RotateError('TARGET_NOT_FOUND', `client secret ${credential.id} is no longer on ${this.describe()}`, { cause: err });
+      }
+      throw err;
+    }
   }
 }
 
@@ -199,6 +230,7 @@ export const azureAppSecret: Target<AdminKey, 'clientSecret', AzureConfig> = {
     secrets: ['clientSecret'],
   },
   prepare,
-  connect: async (config, ctx) => new AzureSession(config, ctx),
+  // @azure/identity and the Graph client are most of the bundle: load them only for a run that gets this far.
+  connect: async (config, ctx) => new AzureSession(config, ctx, await import('./graph.js')),
   verifyTimeoutMs: (config) => config.verifyTimeoutMs,
 };

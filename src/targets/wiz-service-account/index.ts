@@ -5,7 +5,7 @@
 // token, then push the account's expiry out. The account may rotate itself (the seed tool's setup) or be
 // rotated by an admin account.
 import { RotateError, isRotateError } from '../../errors.js';
-import { readText } from '../../keeper/record.js';
+import { readText, readUnambiguous } from '../../keeper/record.js';
 import { describeSource } from '../../keeper/admin.js';
 import { parseSettings, type SettingSpec } from '../../pipeline/settings.js';
 import type { NewCredential, PlanContext, RecordFieldSpec, RotationPlan, Target, TargetContext, TargetSession, VerifyResult } from '../../pipeline/target.js';
@@ -28,6 +28,9 @@ export const FIELDS = {
   expires: { label: 'expires', kind: 'text', required: false, example: 'set-by-rotation', description: "Written by each rotation: the account's new expiry in Wiz (ISO-8601 UTC)." },
 } as const satisfies Record<string, RecordFieldSpec>;
 
+/** Wiz's commercial and government clouds: the only hosts a record may send the admin secret to. */
+const WIZ_HOSTS = /^([a-z0-9-]+\.)*wiz\.(io|us)$/;
+
 export const SETTINGS = {
   lifetimeDays: { kind: 'integer', label: 'secret_lifetime_days', default: 30, min: 1, max: 3650, description: 'Each rotation sets the account to expire this many days later.' },
   rotateWithinDays: {
@@ -39,11 +42,20 @@ export const SETTINGS = {
     description: 'Rotate only when the account expires within this many days (0: every run rotates). With a daily schedule, e.g. 2.',
   },
   verifyTimeoutSeconds: { kind: 'integer', label: 'verify_timeout_seconds', default: 60, min: 0, max: 3600, description: 'How long to keep trying to get a token with the new secret.' },
-  authUrl: { kind: 'https-url', label: 'wiz_auth_url', default: undefined, description: `Wiz token URL (default KEEPER_ROTATE_WIZ_AUTH_URL, else ${DEFAULT_AUTH_URL}; gov tenants set theirs).` },
+  authUrl: {
+    kind: 'https-url',
+    label: 'wiz_auth_url',
+    default: undefined,
+    hosts: WIZ_HOSTS,
+    hostHint: 'a Wiz host (under wiz.io or wiz.us)',
+    description: `Wiz token URL (default KEEPER_ROTATE_WIZ_AUTH_URL, else ${DEFAULT_AUTH_URL}; gov tenants set theirs).`,
+  },
   apiUrl: {
     kind: 'https-url',
     label: 'wiz_api_url',
     default: undefined,
+    hosts: WIZ_HOSTS,
+    hostHint: 'a Wiz host (under wiz.io or wiz.us)',
     description: "Wiz GraphQL URL (default KEEPER_ROTATE_WIZ_API_URL, else https://api.<dc>.app.wiz.io/graphql from the token's dc claim).",
   },
 } as const satisfies Record<string, SettingSpec>;
@@ -89,7 +101,7 @@ function envUrl(env: NodeJS.ProcessEnv, name: string): string | undefined {
 
 function prepare(ctx: TargetContext<AdminKey, 'clientSecret'>): WizConfig {
   const data = ctx.user.data;
-  const clientId = readText(data, FIELDS.login.label);
+  const clientId = readUnambiguous(data, FIELDS.login.label, 'RECORD_FIELD_INVALID');
   if (!clientId) throw new RotateError('RECORD_FIELD_MISSING', `record ${ctx.user.uid} has no login (the service account's client ID)`);
   if (!CLIENT_ID.test(clientId)) throw new RotateError('RECORD_FIELD_INVALID', "the login must be the service account's client ID: 1 to 128 letters, digits, _ or -");
   const settings = parseSettings(SETTINGS, data);

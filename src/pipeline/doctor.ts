@@ -1,0 +1,263 @@
+// `--doctor`: every check a rotation depends on, in the order a run meets them, each reported on one line of
+// stdout, and nothing changed: no save or transaction in Keeper, no journal or lock written, nothing created,
+// removed or updated on the target. The record and the PAM configuration come in one Keeper request, as in a
+// run; on the target the admin signs in and reads what the plan needs (the plan is read-only: a dry run's).
+// A failed check skips the checks that need it; the exit code is that of the first failure's error code.
+import { accessSync, constants, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { DoctorIo, RunContext } from '../cli/main.js';
+import { ExitCode, RotateError, describe, isRotateError } from '../errors.js';
+import { type GatewayInput, parseGatewayInput, readAll } from '../gateway/input.js';
+import { describeSource, resolveAdmin, type ResolvedAdmin } from '../keeper/admin.js';
+import { type GatewayConfig, loadGatewayConfig } from '../keeper/config.js';
+import { readText } from '../keeper/record.js';
+import { KeeperVault, type VaultRecord } from '../keeper/vault.js';
+import type { Writable } from '../log.js';
+import { redact } from '../secret.js';
+import { openStateDir } from '../state/dir.js';
+import { Journal } from '../state/journal.js';
+import { COMMON_SETTINGS, fetchUser } from './rotate.js';
+import { parseSetting, type SettingSpec } from './settings.js';
+import type { Target, TargetContext } from './target.js';
+
+type Status = 'ok' | 'warn' | 'FAIL' | 'skip';
+
+/** What a check found: one line, and optional detail lines under it. `warn` reports without failing. */
+export interface CheckFinding {
+  detail: string;
+  notes?: string[];
+  warn?: boolean;
+}
+
+interface CheckResult {
+  name: string;
+  status: Status;
+  error?: RotateError;
+}
+
+/** Prints each check as it finishes and keeps score. Every line is scrubbed of known secrets. */
+export class DoctorReport {
+  readonly #out: Writable;
+  readonly #results: CheckResult[] = [];
+
+  constructor(out: Writable) {
+    this.#out = out;
+  }
+
+  #print(status: Status, name: string, text: string, notes: readonly string[] = []): void {
+    const lines = [`${status.padEnd(6)}${name}: ${text}`, ...notes.map((n) => `${' '.repeat(6)}- ${n}`)];
+    this.#out.write(lines.map((l) => redact(l.replace(/[\r\n]+/g, ' '))).join('\n') + '\n');
+  }
+
+  /** Whether a check ran and passed (a warning passes). */
+  passed(name: string): boolean {
+    const r = this.#results.find((x) => x.name === name);
+    return r?.status === 'ok' || r?.status === 'warn';
+  }
+
+  /**
+   * Runs one check unless a check it needs did not pass (then it is skipped, naming that check). Returns the
+   * check's value, or undefined when it failed or was skipped. Never throws.
+   */
+  async check<T>(name: string, needs: readonly string[], run: () => Promise<{ value: T } & CheckFinding>): Promise<T | undefined> {
+    const missing = needs.find((n) => !this.passed(n));
+    if (missing !== undefined) {
+      this.#results.push({ name, status: 'skip' });
+      this.#print('skip', name, `needs ${missing}`);
+      return undefined;
+    }
+    try {
+      const found = await run();
+      const status = found.warn ? 'warn' : 'ok';
+      this.#results.push({ name, status });
+      this.#print(status, name, found.detail, found.notes);
+      return found.value;
+    } catch (err) {
+      const error = isRotateError(err) ? err : new RotateError('INTERNAL', `unexpected error: ${describe(err)}`, { cause: err });
+      this.#results.push({ name, status: 'FAIL', error });
+      this.#print('FAIL', name, `${error.code}: ${error.message}`);
+      return undefined;
+    }
+  }
+
+  /** Prints the summary line and returns the exit code: 0, or the first failure's. */
+  finish(): number {
+    const count = (s: Status) => this.#results.filter((r) => r.status === s).length;
+    const extra = [count('warn') ? `${count('warn')} warning(s)` : '', count('skip') ? `${count('skip')} skipped` : ''].filter(Boolean);
+    this.#out.write(`doctor: ${this.#results.length} checks, ${count('ok')} ok, ${count('FAIL')} failed${extra.map((e) => `, ${e}`).join('')}\n`);
+    return this.#results.find((r) => r.error)?.error?.exitCode ?? ExitCode.Ok;
+  }
+}
+
+const CHECK = {
+  input: 'gateway input',
+  config: 'gateway config',
+  state: 'state folder',
+  record: 'PAM User record',
+  provider: 'PAM configuration',
+  fields: 'record fields',
+  admin: 'admin credentials',
+  settings: 'settings',
+  target: 'target',
+} as const;
+
+/** Runs every check for one target and returns the exit code. Reads stdin as a run does; writes nothing. */
+export async function runDoctor<K extends string, S extends K, C>(target: Target<K, S, C>, io: DoctorIo): Promise<number> {
+  const report = new DoctorReport(io.stdout);
+  const { deadline, log, env } = io;
+  io.stdout.write(`${target.name} doctor: checks only, nothing is changed\n`);
+
+  const input = await report.check(CHECK.input, [], async () => {
+    const value = parseGatewayInput(await readAll(io.stdin));
+    const provider = value.providerRecordUid ? `, PAM configuration ${value.providerRecordUid}` : '';
+    return { value, detail: `PAM User record ${value.userRecordUid}${provider}, ${value.records.length} record(s) attached` };
+  });
+  const config = await report.check(CHECK.config, [], async () => {
+    const value = loadGatewayConfig({ env, platform: io.platform });
+    return { value, detail: `${value.source} (Keeper host ${value.hostname})` };
+  });
+  await report.check(CHECK.state, [CHECK.config], async () => checkStateDir(config!, input, io));
+
+  let vault: KeeperVault | undefined;
+  try {
+    if (input && config) vault = new KeeperVault(config, { deadline });
+    const fetched = await report.check(CHECK.record, [CHECK.input, CHECK.config], async () => {
+      deadline.check('reaching Keeper');
+      const uids = [input!.userRecordUid, ...(input!.providerRecordUid ? [input!.providerRecordUid] : [])];
+      // The same single request, and the same checks and messages, as a rotation's first read.
+      const value = await fetchUser({ vault: vault!, input: input! }, target, uids);
+      return { value, detail: `Keeper answered; record ${value.user.uid} "${value.user.title}" is a PAM User` };
+    });
+    const user = fetched?.user;
+    const provider = fetched?.provider;
+    if (input?.providerRecordUid) {
+      await report.check(CHECK.provider, [CHECK.record], async () =>
+        provider
+          ? { value: provider, detail: `record ${provider.uid} "${provider.title}" (${provider.type})` }
+          : {
+              value: undefined,
+              warn: true,
+              detail: `record ${input.providerRecordUid} is not shared with the gateway's application; admin credentials must then come from the gateway input, an attached record or the PAM User record`,
+            },
+      );
+    }
+    await report.check(CHECK.fields, [CHECK.record], async () => checkFields(target, user!));
+    const admin = await report.check(CHECK.admin, [CHECK.record], async () => {
+      const value = resolveAdmin(target.admin, { input: input!, user: user!, provider });
+      return { value, detail: `from ${describeSource(value.source)}` };
+    });
+    const tctx = (): TargetContext<K, S> => ({ input: input!, user: user!, admin: admin as ResolvedAdmin<K, S>, env, log, deadline });
+    const prepared = await report.check(CHECK.settings, [CHECK.fields, CHECK.admin], async () => checkSettings(target, tctx(), user!));
+    await report.check(CHECK.target, [CHECK.settings], async () => {
+      deadline.check('connecting to the target');
+      const session = await target.connect(prepared!.config, tctx());
+      // The plan reads the target and decides; it changes nothing (a dry run stops right after it).
+      const plan = await session.plan({});
+      const notes = [...plan.notes];
+      if (plan.skip) notes.push(`a run now would change nothing: ${plan.skip}`);
+      else {
+        for (const c of plan.removeBefore) notes.push(`a run would remove ${c.id} before creating (${c.reason})`);
+        notes.push(target.mode === 'in-place' ? 'a run would replace the credential on the target and save it in the record' : 'a run would create a new credential and save it in the record');
+        for (const c of plan.removeAfter) notes.push(`a run would ${c.deactivate ? 'deactivate' : 'remove'} ${c.id} after verifying the new one (${c.reason})`);
+      }
+      return { value: true, detail: `the admin signs in and reads ${session.describe()}`, notes };
+    });
+  } finally {
+    vault?.close();
+  }
+  return report.finish();
+}
+
+/** The folder, and what it holds for this record: a lock, an interrupted run, sealed secrets. Reads only. */
+async function checkStateDir(config: GatewayConfig, input: GatewayInput | undefined, io: DoctorIo): Promise<{ value: string } & CheckFinding> {
+  // Creating the folder (0700) is what every run does first; it writes nothing in it.
+  const dir = openStateDir(config, { env: io.env, platform: io.platform });
+  try {
+    accessSync(dir, constants.R_OK | constants.W_OK | constants.X_OK);
+  } catch (err) {
+    throw new RotateError('STATE_DIR_UNAVAILABLE', `cannot write the state folder ${dir} (${(err as NodeJS.ErrnoException).code ?? 'error'}); set KEEPER_ROTATE_STATE_DIR to a folder the gateway's user can write`);
+  }
+  const notes: string[] = [];
+  let warn = false;
+  const journal = new Journal(dir, config);
+  if (input) {
+    const uid = input.userRecordUid;
+    const lock = readLock(join(dir, `${uid}.lock`));
+    if (lock === 'unreadable') notes.push(`an unreadable lock for record ${uid}: the next run takes it over`);
+    else if (lock) {
+      const held = lock.expiresAt > Date.now() && alive(lock.pid);
+      if (held) warn = true;
+      notes.push(held ? `a run (pid ${lock.pid}) is rotating record ${uid} now; a second run would stop with ROTATION_IN_PROGRESS` : `a stale lock for record ${uid} (pid ${lock.pid}): the next run takes it over`);
+    }
+    // Throws STATE_DIR_UNAVAILABLE when the journal cannot be read: a run would stop there too.
+    const pending = journal.read(uid);
+    if (pending && pending.phase !== 'unsaved') {
+      warn = true;
+      notes.push(`a ${pending.target} run stopped at "${pending.phase}" on ${pending.at}; the next run finishes or undoes it first`);
+    }
+  }
+  for (const entry of journal.unsaved()) {
+    // Opening the seal proves the next run can store it; the values stay in memory and are dropped.
+    journal.unseal(entry);
+    warn = true;
+    notes.push(`a secret Keeper refused is sealed here for record ${entry.recordUid} (${entry.target}); the next run of any script stores it first`);
+  }
+  return { value: dir, detail: dir, notes, warn };
+}
+
+function readLock(path: string): { pid: number; expiresAt: number } | 'unreadable' | undefined {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    return 'unreadable';
+  }
+  try {
+    const parsed = JSON.parse(text) as { pid?: unknown; expiresAt?: unknown };
+    if (typeof parsed.pid === 'number' && typeof parsed.expiresAt === 'number') return { pid: parsed.pid, expiresAt: parsed.expiresAt };
+  } catch {
+    // Reported as unreadable below.
+  }
+  return 'unreadable';
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Every field the target declares as required holds a value, read the way the target reads it. */
+async function checkFields(target: Pick<Target, 'fields'>, user: VaultRecord): Promise<{ value: true } & CheckFinding> {
+  const required = target.fields.filter((f) => f.required);
+  const missing = required.filter((f) => readText(user.data, f.label) === undefined).map((f) => f.label);
+  if (missing.length > 0) {
+    throw new RotateError('RECORD_FIELD_MISSING', `record ${user.uid} has no value in ${missing.map((l) => `"${l}"`).join(', ')}`);
+  }
+  const unwritten = target.fields.filter((f) => !f.required && readText(user.data, f.label) === undefined).map((f) => f.label);
+  return {
+    value: true,
+    detail: required.length ? `${required.map((f) => f.label).join(', ')} present` : 'no field is required',
+    notes: unwritten.length ? [`not written yet (the first rotation writes them): ${unwritten.join(', ')}`] : [],
+  };
+}
+
+/** The target's own validation of the record, its settings and the admin credentials' form: no network. */
+async function checkSettings<K extends string, S extends K, C>(target: Target<K, S, C>, tctx: TargetContext<K, S>, user: VaultRecord): Promise<{ value: { config: C } } & CheckFinding> {
+  const config = target.prepare(tctx);
+  const dryRun = parseSetting(COMMON_SETTINGS.dryRun, user.data);
+  const specs: SettingSpec[] = [...Object.values(target.settings), ...Object.values(COMMON_SETTINGS)];
+  const set = specs.flatMap((s) => {
+    const raw = readText(user.data, s.label);
+    return raw === undefined ? [] : [`${s.label}=${raw}`];
+  });
+  return {
+    value: { config },
+    detail: set.length ? `valid: ${set.join(', ')}` : 'valid (all defaults)',
+    notes: dryRun ? ['dry_run is on: runs plan and change nothing'] : [],
+  };
+}
