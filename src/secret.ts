@@ -96,7 +96,9 @@ const ERROR_FIELDS = ['code', 'errorCode', 'statusCode', 'status', 'requestId', 
  */
 export function scrubError(err: unknown, depth = 0): unknown {
   if (err === null || err === undefined || typeof err === 'number' || typeof err === 'boolean') return err;
-  if (!(err instanceof Error)) return redact(typeof err === 'string' ? err : inspect(err, { depth: 2, breakLength: Infinity }));
+  // A thrown non-Error (a string, a parsed error body) keeps only what String() makes of it: an object's fields
+  // are exactly what must not be kept.
+  if (!(err instanceof Error)) return redact(String(err)).slice(0, 300);
   const copy = new Error(redact(err.message));
   Object.defineProperty(copy, 'name', { value: err.name, enumerable: false, configurable: true, writable: true });
   const frames = (err.stack ?? '').split('\n').filter((line) => /^\s+at /.test(line));

@@ -17,6 +17,9 @@ export class KsmConnectionError extends Error {
   override readonly name = 'KsmConnectionError';
 }
 
+/** The server had closed the kept-alive connection before our request reached it. */
+class StaleConnectionError extends KsmConnectionError {}
+
 export interface KsmTransportOptions {
   deadline: Deadline;
   /** Upper bound for one request, before the deadline shortens it. */
@@ -29,7 +32,18 @@ export type QueryFunction = (url: string, transmissionKey: TransmissionKey, payl
 
 export function createKsmTransport(options: KsmTransportOptions): { query: QueryFunction; close(): void } {
   const agent = new Agent({ keepAlive: true, maxSockets: 1 });
-  const query: QueryFunction = (url, transmissionKey, payload) => {
+  const query: QueryFunction = async (url, transmissionKey, payload) => {
+    try {
+      return await send(url, transmissionKey, payload);
+    } catch (err) {
+      // A kept-alive connection the server closed while idle fails the next request with ECONNRESET before the
+      // server has read it (Node's documented race): that request was never applied, so it is safe to send it
+      // once more on a fresh connection. Any other failure is the caller's to judge.
+      if (!(err instanceof StaleConnectionError)) throw err;
+      return send(url, transmissionKey, payload);
+    }
+  };
+  const send: QueryFunction = (url, transmissionKey, payload) => {
     const endpoint = url.slice(url.lastIndexOf('/') + 1);
     options.onRequest?.(endpoint);
     const timeoutMs = options.deadline.timeout(options.requestTimeoutMs);
@@ -48,7 +62,9 @@ export function createKsmTransport(options: KsmTransportOptions): { query: Query
         },
       });
       const timer = setTimeout(() => req.destroy(new KsmTimeoutError(`KSM ${endpoint} did not answer within ${timeoutMs} ms`)), timeoutMs);
+      let gotResponse = false;
       req.on('response', (res) => {
+        gotResponse = true;
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () => {
@@ -63,7 +79,9 @@ export function createKsmTransport(options: KsmTransportOptions): { query: Query
       });
       req.on('error', (err) => {
         clearTimeout(timer);
-        reject(err instanceof KsmTimeoutError ? err : new KsmConnectionError(`KSM ${endpoint}: ${(err as NodeJS.ErrnoException).code ?? err.message}`));
+        const code = (err as NodeJS.ErrnoException).code;
+        if (req.reusedSocket && code === 'ECONNRESET' && !gotResponse) return reject(new StaleConnectionError(`KSM ${endpoint}: ECONNRESET on a reused connection`));
+        reject(err instanceof KsmTimeoutError ? err : new KsmConnectionError(`KSM ${endpoint}: ${code ?? err.message}`));
       });
       req.end(body);
     });

@@ -27,12 +27,14 @@ function holdsAll(record: VaultRecord, updates: Array<[FieldRef, string]>): bool
 export async function saveWithRetries(ctx: RunContext, uid: string, updates: Array<[FieldRef, string]>): Promise<VaultRecord> {
   let last: unknown;
   for (let attempt = 1; attempt <= SAVE_ATTEMPTS; attempt++) {
+    let sent = false;
     try {
       ctx.deadline.check(`saving record ${uid}`);
       const record = (await ctx.vault.fetch([uid])).get(uid);
       if (!record) throw new RotateError('RECORD_NOT_FOUND', `record ${uid} is no longer shared with the gateway`, { exitCode: 5 });
       const data = cloneData(record.data);
       for (const [ref, value] of updates) writeText(data, ref, value);
+      sent = true;
       await ctx.vault.saveInTransaction(record, data);
       return record;
     } catch (err) {
@@ -40,9 +42,9 @@ export async function saveWithRetries(ctx: RunContext, uid: string, updates: Arr
       if (isRotateError(err) && err.code === 'DEADLINE_EXCEEDED') break;
       ctx.log.warn('save', `attempt ${attempt} to save record ${uid} failed: ${redact(describeError(err))}`);
       // A reply lost after Keeper applied the save leaves our transaction open; closing it lets the retry in. A
-      // definite refusal opened nothing: the transaction in the way is another run's (another gateway on this
-      // record), and rolling it back would discard that run's save and let ours overwrite it.
-      if (saveMayHaveOpened(err)) await ctx.vault.rollback(uid).catch(() => undefined);
+      // failed read or a definite refusal opened nothing: a transaction in the way is another run's (another
+      // gateway on this record), and rolling it back would discard that run's save and let ours overwrite it.
+      if (sent && saveMayHaveOpened(err)) await ctx.vault.rollback(uid).catch(() => undefined);
       if (attempt < SAVE_ATTEMPTS) await sleep(Math.min(SAVE_RETRY_MS * 2 ** (attempt - 1), ctx.deadline.remaining()));
     }
   }

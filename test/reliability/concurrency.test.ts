@@ -1,0 +1,714 @@
+// Two runs on one record at the same moment, as two Keeper Gateways (or one gateway fired twice) make them. Each
+// case makes the race real and repeatable with the sandbox's fault plan: a `delay` fault holds one run at a chosen
+// call (faults.onFire says the moment it is waiting there) and releases it when the other run has reached a chosen
+// point, so the interleaving is the same however fast the machine is; the sandbox's request log then shows that it
+// happened as designed. Every verdict comes from the sandbox's state (the record, the target's credentials, each
+// gateway's state folder), not from exit codes alone.
+//
+// Two gateways are two KSM application clients with a state folder each, so the local lock does not serialise
+// them; only Keeper's revision check and the target's own limits do. One gateway fired twice shares the lock.
+//
+// Wiz replaces its secret in place, so the revision check cannot undo a second rotation: the Wiz cases find the
+// interleavings where two gateways both replace the secret and state what must hold. Interleavings that break an
+// invariant today are asserted as `todo` subtests naming the bug (reported to the lead), so they show in every run.
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { cloneData, readText, writeText } from '../../src/keeper/record.js';
+import { DEMO } from '../../src/sandbox/demo-vault.js';
+import type { RequestLogEntry } from '../../src/sandbox/faults.js';
+import type { RecordView } from '../../src/sandbox/ksm/index.js';
+import type { Sandbox } from '../../src/sandbox/sandbox.js';
+import { type ScriptResult, type ScriptSandbox, loadFixture, runScript, startScriptSandbox } from '../helpers/run-script.js';
+
+type Script = 'azure-app-secret' | 'aws-iam-access-key' | 'wiz-service-account';
+const SCRIPTS: readonly Script[] = ['azure-app-secret', 'aws-iam-access-key', 'wiz-service-account'];
+const UIDS: Record<Script, string> = { 'azure-app-secret': DEMO.azure.userRecordUid, 'aws-iam-access-key': DEMO.aws.userRecordUid, 'wiz-service-account': DEMO.wiz.userRecordUid };
+const ERROR_LINE = /^keeper-rotate: ([A-Z_]+): \S/;
+/** Bounds every hold: a run whose releasing event never comes goes on after this, and the test fails on what follows. */
+const HOLD_CAP_MS = 30_000;
+const TEST = { timeout: 60_000 };
+
+// ---------------------------------------------------------------------------------------------------------------
+// Two gateways on one sandbox.
+
+interface Gateway {
+  name: string;
+  env: Record<string, string>;
+  stateDir: string;
+}
+
+interface Outcome extends ScriptResult {
+  gateway: string;
+  /** The CODE of the one `keeper-rotate: CODE: message` line, when the run failed. */
+  error: string | undefined;
+  errorLines: string[];
+}
+
+interface Race {
+  s: ScriptSandbox;
+  sb: Sandbox;
+  script: Script;
+  uid: string;
+  /** Gateway A: the sandbox's own KSM client and a state folder of its own. */
+  a: Gateway;
+  /** Gateway B: a second KSM application client, with a second state folder. */
+  b: Gateway;
+  run(gw: Gateway, params?: Record<string, unknown>): Promise<Outcome>;
+  record(): RecordView;
+  /** Samples the target's credential IDs every millisecond while the race runs. */
+  track(read: () => string[]): { stop(): { max: number; seen: Set<string> } };
+  /**
+   * Arms a `delay` on the nth next call of an operation (counted from now) and resolves once a client is waiting on
+   * it; the call is handled when `until` settles (never: a zero delay, just to know the moment). Rejects if the
+   * given run ends before it makes that call.
+   */
+  hold(spec: { service: string; operation: string; nth?: number; until?: Promise<unknown> }, run: Promise<Outcome>): Promise<void>;
+  /** A promise the test settles by hand, e.g. when a run ends; opened anyway when the test ends. */
+  gate(): Gate;
+}
+
+interface Gate {
+  promise: Promise<void>;
+  open(): void;
+}
+
+async function withRace(script: Script, fn: (r: Race) => Promise<void>): Promise<void> {
+  const s = await startScriptSandbox(script);
+  const sb = s.sandbox;
+  const cleanups: Array<() => void> = [];
+  try {
+    const gateway = (name: string, configPath: string): Gateway => {
+      const stateDir = join(s.dir, `state-${name}`);
+      return { name, stateDir, env: { ...s.env, KEEPER_GATEWAY_CONFIG: configPath, KEEPER_ROTATE_STATE_DIR: stateDir } };
+    };
+    const configB = join(s.dir, 'gateway-b-config.json');
+    writeFileSync(configB, JSON.stringify(sb.ksm.createClient(new URL(sb.urls.ksm!).host), null, 2), { mode: 0o600 });
+    const uid = UIDS[script];
+    const race: Race = {
+      s,
+      sb,
+      script,
+      uid,
+      a: gateway('A', s.env.KEEPER_GATEWAY_CONFIG!),
+      b: gateway('B', configB),
+      run: async (gw, params) => {
+        const result = await runScript(script, params ?? loadFixture(script), gw.env);
+        const errorLines = result.stderr.split('\n').filter((l) => l.startsWith('keeper-rotate: '));
+        const outcome: Outcome = { ...result, gateway: gw.name, errorLines, error: errorLines[0] ? ERROR_LINE.exec(errorLines[0])?.[1] : undefined };
+        checkOutput(sb, outcome);
+        return outcome;
+      },
+      record: () => sb.ksm.readRecord(uid)!,
+      track: (read) => {
+        let max = 0;
+        const seen = new Set<string>();
+        const sample = () => {
+          const ids = read();
+          max = Math.max(max, ids.length);
+          for (const id of ids) seen.add(id);
+        };
+        sample();
+        const timer = setInterval(sample, 1);
+        cleanups.push(() => clearInterval(timer));
+        return {
+          stop: () => {
+            clearInterval(timer);
+            sample();
+            return { max, seen };
+          },
+        };
+      },
+      hold: (spec, run) => {
+        const nth = spec.nth ?? 1;
+        let off = () => {};
+        const fired = new Promise<void>((resolve) => {
+          off = sb.faults.onFire((f) => {
+            if (f.kind === 'delay' && f.service === spec.service && f.operation === spec.operation && f.nth === nth && f.release === spec.until) {
+              off();
+              resolve();
+            }
+          });
+        });
+        cleanups.push(() => off());
+        sb.faults.arm({ service: spec.service, operation: spec.operation, nth, kind: 'delay', ...(spec.until ? { delayMs: HOLD_CAP_MS, release: spec.until } : { delayMs: 0 }) });
+        const ended = run.then((o) => {
+          throw new Error(`gateway ${o.gateway} ended before it reached ${spec.service} ${spec.operation} #${nth}\n${describeRun(o)}`);
+        });
+        ended.catch(() => undefined);
+        return Promise.race([fired, ended]);
+      },
+      gate: () => {
+        let open = () => {};
+        const promise = new Promise<void>((resolve) => (open = resolve));
+        cleanups.push(open);
+        return { promise, open };
+      },
+    };
+    await fn(race);
+  } finally {
+    for (const c of cleanups) c();
+    sb.faults.clear();
+    await s.close();
+  }
+}
+
+const text = (view: RecordView, label: string) => readText(view.data, label);
+const describeRun = (o: Outcome | ScriptResult) => `${'gateway' in o ? `gateway ${o.gateway}: ` : ''}exit ${o.code}\n--- stdout\n${o.stdout}--- stderr\n${o.stderr}`;
+const both = (...runs: Outcome[]) => runs.map(describeRun).join('\n');
+const sorted = (ids: Iterable<string>) => [...ids].sort();
+const calls = (entries: RequestLogEntry[], service: string, operation: string) => entries.filter((e) => e.service === service && e.operation === operation);
+
+/** What every run prints, whatever happened: one summary line, one coded error line when it failed, no secret. */
+function checkOutput(sb: Sandbox, o: Outcome): void {
+  const why = describeRun(o);
+  assert.equal(o.stdout.split('\n').filter(Boolean).length, 1, `stdout must be one summary line\n${why}`);
+  if (o.code === 0) assert.equal(o.errorLines.length, 0, why);
+  else {
+    assert.equal(o.errorLines.length, 1, `a failed run prints exactly one keeper-rotate line\n${why}`);
+    assert.ok(o.error, `the error line has no CODE\n${why}`);
+  }
+  const output = o.stdout + o.stderr;
+  let leaked = 0;
+  for (const issued of [sb.aws.issued, sb.azure.directory.issued, sb.wiz.issued]) for (const v of issued) if (output.includes(v)) leaked += 1;
+  assert.equal(leaked, 0, `${leaked} secret value(s) appear in gateway ${o.gateway}'s output`);
+}
+
+/** Does the credential the record holds authenticate on the target right now? */
+function recordWorks(sb: Sandbox, script: Script, record: RecordView): boolean {
+  if (script === 'azure-app-secret') {
+    const app = sb.azure.directory.getApp(DEMO.azure.targetObjectId)!;
+    return sb.azure.directory.checkSecret(app.tenantId, app.appId, text(record, 'client_secret') ?? '');
+  }
+  if (script === 'aws-iam-access-key') return sb.aws.checkKey(text(record, 'aws_access_key_id') ?? '', text(record, 'aws_secret_access_key') ?? '');
+  return sb.wiz.checkSecret(text(record, 'login') ?? '', text(record, 'client_secret') ?? '');
+}
+
+/** The files each gateway keeps for the record: `<uid>.journal.json` and `<uid>.lock`, in its client's folder. */
+function stateFiles(gw: Gateway): string[] {
+  const out: string[] = [];
+  const walk = (dir: string) => {
+    if (!existsSync(dir)) return;
+    for (const name of readdirSync(dir)) {
+      const path = join(dir, name);
+      if (statSync(path).isDirectory()) walk(path);
+      else out.push(path);
+    }
+  };
+  walk(gw.stateDir);
+  return out;
+}
+
+function journal(gw: Gateway, uid: string): { phase: string; credentialId?: string; sealed?: string } | undefined {
+  const file = stateFiles(gw).find((f) => f.endsWith(`${uid}.journal.json`));
+  return file ? (JSON.parse(readFileSync(file, 'utf8')) as { phase: string; credentialId?: string; sealed?: string }) : undefined;
+}
+
+function assertNoState(r: Race, when: string): void {
+  for (const gw of [r.a, r.b]) assert.deepEqual(stateFiles(gw), [], `gateway ${gw.name} keeps state for the record ${when}`);
+}
+
+function editRecord(r: Race, changes: Record<string, string>): void {
+  const data = cloneData(r.record().data);
+  for (const [label, value] of Object.entries(changes)) writeText(data, { label, kind: label.includes('secret') ? 'secret' : 'text' }, value);
+  r.sb.ksm.editRecord(r.uid, data);
+}
+
+/** B rotated (exit 0) and A, held until B ended, failed with exit 3 and the given code. */
+function bWinsAFails(a: Outcome, b: Outcome, code: string): void {
+  assert.equal(b.code, 0, `B must rotate\n${both(a, b)}`);
+  assert.match(b.stdout, /: rotated: rotated to /);
+  assert.equal(a.code, 3, `A must fail with exit 3 (nothing left behind)\n${both(a, b)}`);
+  assert.equal(a.error, code, describeRun(a));
+}
+
+/**
+ * Keeper's revision check decided the race: B's save was accepted; A's save, held until B had finalized, was
+ * refused; both runs had read the record before B's save was applied.
+ */
+function revisionCheckDecided(entries: RequestLogEntry[]): void {
+  const saves = calls(entries, 'ksm', 'update_secret');
+  assert.deepEqual(saves.map((e) => [e.status, e.fault ?? null]), [[200, null], [400, 'delay']], "B's save accepted, A's held save refused");
+  const reads = calls(entries, 'ksm', 'get_secret').filter((e) => e.seq < saves[0]!.seq);
+  assert.equal(reads.length, 2, 'both runs read the record before either save was applied');
+  const finalized = calls(entries, 'ksm', 'finalize_secret_update');
+  assert.ok(finalized.length === 1 && finalized[0]!.seq < saves[1]!.seq, "B had finalized when A's save was handled");
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+
+/**
+ * Tests run side by side, each with a sandbox of its own; more at once only slows every child process down (and
+ * makes Keeper's idle connections more likely to go stale mid-run: see transport.ts in the report).
+ */
+describe('two runs on one record at the same moment', { concurrency: 4 }, () => {
+  // Two gateways: the revision check (or the target's limit) decides, and the loser leaves nothing behind.
+
+  test('two gateways, azure-app-secret: both read the record and create a secret before either saves; B rotates, A is refused and removes its secret', TEST, () =>
+    withRace('azure-app-secret', async (r) => {
+      const { sb } = r;
+      const dir = sb.azure.directory;
+      const app = () => dir.getApp(DEMO.azure.targetObjectId)!;
+      const secrets = () => app().secrets.map((s) => s.keyId);
+      const initial = secrets();
+      const tracked = r.track(secrets);
+      // A reads the record, creates its secret and is held as it saves, until B has rotated from start to finish.
+      const bDone = r.gate();
+      const first = r.run(r.a);
+      await r.hold({ service: 'ksm', operation: 'update_secret', until: bDone.promise }, first);
+      const b = await r.run(r.b).finally(bDone.open);
+      const a = await first;
+      const { max, seen } = tracked.stop();
+      bWinsAFails(a, b, 'KEEPER_REVISION_CONFLICT');
+      const entries = sb.log.entries();
+      revisionCheckDecided(entries);
+
+      const record = r.record();
+      const current = text(record, 'client_secret_id')!;
+      const made = [...seen].filter((id) => !initial.includes(id));
+      assert.deepEqual(calls(entries, 'azure', 'addPassword').map((e) => e.status), [200, 200], 'each run created a secret');
+      assert.equal(made.length, 2, `the app held both runs' secrets: ${made.join(', ')}`);
+      assert.ok(made.includes(current), `the record holds B's secret ${current}`);
+      assert.equal(max, initial.length + 2, 'both new secrets existed at once (the race was real), and never more than one per run');
+      assert.deepEqual(sorted(secrets()), sorted([...initial, current]), `A's secret ${made.find((id) => id !== current)} was removed\n${describeRun(a)}`);
+      assert.ok(recordWorks(sb, r.script, record), "the record's client_secret signs in");
+      assert.equal(record.transaction, undefined, 'no Keeper transaction is left open');
+      assertNoState(r, 'after the race');
+
+      // One more clean run, on the gateway that lost: keep_previous_secrets = 1 leaves the new secret and the one
+      // it replaced, both named by the record, and neither A's secret nor Keeper's original.
+      const clean = await r.run(r.a);
+      assert.equal(clean.code, 0, describeRun(clean));
+      const after = r.record();
+      const now = text(after, 'client_secret_id')!;
+      assert.notEqual(now, current);
+      assert.deepEqual(sorted(secrets()), sorted([now, current]), 'the new secret and the one kept, no orphan');
+      assert.equal(text(after, 'previous_client_secret_ids')?.split(',')[0], current, 'the record names the kept secret first');
+      assert.ok(recordWorks(sb, r.script, after));
+      assertNoState(r, 'after the clean run');
+    }),
+  );
+
+  test("two gateways, azure-app-secret: A's save arrives while B's transaction is open; it is refused, and A leaves B's transaction alone", TEST, () =>
+    withRace('azure-app-secret', async (r) => {
+      const { sb } = r;
+      const app = () => sb.azure.directory.getApp(DEMO.azure.targetObjectId)!;
+      const secrets = () => app().secrets.map((s) => s.keyId);
+      const initial = secrets();
+      const bSaved = r.gate();
+      const aDone = r.gate();
+      // A is held as it saves until B has saved and verified; B's finalize is held until A has ended.
+      const first = r.run(r.a).finally(aDone.open);
+      await r.hold({ service: 'ksm', operation: 'update_secret', until: bSaved.promise }, first);
+      const second = r.run(r.b);
+      await r.hold({ service: 'ksm', operation: 'finalize_secret_update', until: aDone.promise }, second);
+      assert.ok(r.record().transaction, "B's transaction is open");
+      bSaved.open();
+      const [a, b] = await Promise.all([first, second]);
+      bWinsAFails(a, b, 'KEEPER_TRANSACTION_OPEN');
+      const entries = sb.log.entries();
+      assert.deepEqual(calls(entries, 'ksm', 'update_secret').map((e) => e.status), [200, 400], "B's save accepted, A's refused");
+      assert.deepEqual(calls(entries, 'ksm', 'rollback_secret_update'), [], "A's refused save opened nothing, so A rolled nothing back");
+      assert.deepEqual(calls(entries, 'ksm', 'finalize_secret_update').map((e) => e.status), [200], "B's finalize found its transaction");
+      const record = r.record();
+      const current = text(record, 'client_secret_id')!;
+      assert.deepEqual(sorted(secrets()), sorted([...initial, current]), "A's secret was removed, B's is the record's");
+      assert.ok(recordWorks(sb, r.script, record));
+      assert.equal(record.transaction, undefined);
+      assertNoState(r, 'after the race');
+
+      const clean = await r.run(r.a);
+      assert.equal(clean.code, 0, describeRun(clean));
+      assert.deepEqual(sorted(secrets()), sorted([current, text(r.record(), 'client_secret_id')!]), 'the new secret and the one kept, no orphan');
+      assert.ok(recordWorks(sb, r.script, r.record()));
+    }),
+  );
+
+  test('two gateways, azure-app-secret on an app open to personal accounts (two secrets at most): B stops on the limit before creating', TEST, () =>
+    withRace('azure-app-secret', async (r) => {
+      const { sb } = r;
+      const dir = sb.azure.directory;
+      // The state a rotation by this tool leaves on such an app: its current secret and the one it replaced.
+      const app = dir.createApp({ tenantId: DEMO.azure.tenantId, displayName: 'personal-accounts-app', signInAudience: 'AzureADandPersonalMicrosoftAccount', owners: [DEMO.azure.adminAppId] });
+      const at = new Date(Date.now() - 2 * 86_400_000);
+      const previous = dir.addSecret(app.objectId, { displayName: 'Client Secret Rotated by Keeper', startDateTime: new Date(at.getTime() - 86_400_000) });
+      const current = dir.addSecret(app.objectId, { displayName: `keeper-rotate ${r.uid} ${at.toISOString().slice(0, 19)}Z`, startDateTime: at });
+      editRecord(r, {
+        application_object_id: app.objectId,
+        client_secret_id: current.keyId,
+        client_secret: current.secretText,
+        expires: current.endDateTime,
+        previous_client_secret_ids: previous.keyId,
+      });
+      const secrets = () => dir.getApp(app.objectId)!.secrets.map((s) => s.keyId);
+      const works = (view: RecordView) => dir.checkSecret(DEMO.azure.tenantId, app.appId, text(view, 'client_secret') ?? '');
+      const tracked = r.track(secrets);
+      // A removes the secret it retires anyway (to make room), creates its own and is held as it saves until B ends.
+      const bDone = r.gate();
+      const first = r.run(r.a);
+      await r.hold({ service: 'ksm', operation: 'update_secret', until: bDone.promise }, first);
+      const b = await r.run(r.b).finally(bDone.open);
+      const a = await first;
+      const { max } = tracked.stop();
+      assert.equal(a.code, 0, both(a, b));
+      assert.equal(b.code, 3, both(a, b));
+      assert.equal(b.error, 'TARGET_LIMIT_REACHED', describeRun(b));
+      const entries = sb.log.entries();
+      assert.deepEqual(calls(entries, 'azure', 'addPassword').map((e) => e.status), [200], 'B never asked Graph for a third secret');
+      const save = calls(entries, 'ksm', 'update_secret').find((e) => e.status === 200)!;
+      assert.equal(calls(entries, 'ksm', 'get_secret').filter((e) => e.seq < save.seq).length, 2, "both runs read the record before A's save was applied");
+      assert.ok(max <= 2, `the app held ${max} secrets`);
+      const record = r.record();
+      const now = text(record, 'client_secret_id')!;
+      assert.deepEqual(sorted(secrets()), sorted([current.keyId, now]));
+      assert.ok(works(record));
+      assertNoState(r, 'after the race');
+
+      const cleanTracked = r.track(secrets);
+      const clean = await r.run(r.b);
+      assert.equal(clean.code, 0, describeRun(clean));
+      assert.ok(cleanTracked.stop().max <= 2, 'the clean run made room before creating');
+      const after = r.record();
+      assert.deepEqual(sorted(secrets()), sorted([now, text(after, 'client_secret_id')!]), 'the new secret and the one kept');
+      assert.ok(works(after));
+      assertNoState(r, 'after the clean run');
+    }),
+  );
+
+  test('two gateways, aws-iam-access-key: both read the record before either saves; B stops on the two-key quota before creating', TEST, () =>
+    withRace('aws-iam-access-key', async (r) => {
+      const { sb } = r;
+      const keys = () => sb.aws.listKeys(DEMO.aws.userName).map((k) => k.accessKeyId);
+      const [k0] = keys();
+      const tracked = r.track(keys);
+      // A lists the one key, creates the second and is held as it saves until B ends; B lists two keys.
+      const bDone = r.gate();
+      const first = r.run(r.a);
+      await r.hold({ service: 'ksm', operation: 'update_secret', until: bDone.promise }, first);
+      const b = await r.run(r.b).finally(bDone.open);
+      const a = await first;
+      const { max } = tracked.stop();
+      assert.equal(a.code, 0, both(a, b));
+      assert.equal(b.code, 3, both(a, b));
+      assert.equal(b.error, 'TARGET_LIMIT_REACHED', describeRun(b));
+      const entries = sb.log.entries();
+      const created = calls(entries, 'iam', 'CreateAccessKey');
+      assert.deepEqual(created.map((e) => e.status), [200], 'one CreateAccessKey, accepted: B never asked IAM for a third key');
+      const lists = calls(entries, 'iam', 'ListAccessKeys');
+      assert.equal(lists.length, 2);
+      assert.ok(lists[1]!.seq > created[0]!.seq, "B listed the keys after A's key existed");
+      const save = calls(entries, 'ksm', 'update_secret').find((e) => e.status === 200)!;
+      assert.equal(calls(entries, 'ksm', 'get_secret').filter((e) => e.seq < save.seq).length, 2, "both runs read the record before A's save was applied");
+      assert.ok(max <= 2, `the user held ${max} keys`);
+
+      const record = r.record();
+      const current = text(record, 'aws_access_key_id')!;
+      assert.ok(recordWorks(sb, r.script, record), "the record's key authenticates");
+      assert.equal(text(record, 'previous_aws_access_key_id'), k0, 'the replaced key is LAST');
+      assert.deepEqual(sorted(keys()), sorted([k0!, current]));
+      assertNoState(r, 'after the race');
+
+      const clean = await r.run(r.b);
+      assert.equal(clean.code, 0, describeRun(clean));
+      const after = r.record();
+      assert.equal(text(after, 'previous_aws_access_key_id'), current, 'CURRENT became LAST');
+      assert.deepEqual(sorted(keys()), sorted([current, text(after, 'aws_access_key_id')!]), 'CURRENT and LAST, nothing else: the old LAST was deleted');
+      assert.ok(recordWorks(sb, r.script, after));
+      assertNoState(r, 'after the clean run');
+    }),
+  );
+
+  test("two gateways, aws-iam-access-key: both list one key and create; IAM's quota refuses A's create, which is reported and leaves nothing", TEST, () =>
+    withRace('aws-iam-access-key', async (r) => {
+      const { sb } = r;
+      const keys = () => sb.aws.listKeys(DEMO.aws.userName).map((k) => k.accessKeyId);
+      const [k0] = keys();
+      const tracked = r.track(keys);
+      // A is held as it asks IAM for a key until B has rotated, so A's CreateAccessKey arrives at a full user.
+      const bDone = r.gate();
+      const first = r.run(r.a);
+      await r.hold({ service: 'iam', operation: 'CreateAccessKey', until: bDone.promise }, first);
+      const b = await r.run(r.b).finally(bDone.open);
+      const a = await first;
+      const { max } = tracked.stop();
+      assert.equal(b.code, 0, both(a, b));
+      assert.equal(a.code, 3, both(a, b));
+      assert.equal(a.error, 'TARGET_LIMIT_REACHED', describeRun(a));
+      const created = calls(sb.log.entries(), 'iam', 'CreateAccessKey');
+      assert.deepEqual(
+        created.map((e) => [e.status, e.fault ?? null]),
+        [
+          [200, null],
+          [409, 'delay'],
+        ],
+        "B's key was created; A's, held, arrived at a full user and IAM refused it (LimitExceeded)",
+      );
+      assert.ok(max <= 2, `the user held ${max} keys`);
+      const record = r.record();
+      const current = text(record, 'aws_access_key_id')!;
+      assert.ok(recordWorks(sb, r.script, record));
+      assert.deepEqual(sorted(keys()), sorted([k0!, current]), 'A created nothing');
+      // A's journal may still mark the window in which it asked for a key; it must not name one.
+      assert.equal(journal(r.a, r.uid)?.credentialId, undefined);
+      assert.deepEqual(stateFiles(r.b), [], 'the winning gateway keeps no state for the record');
+
+      const clean = await r.run(r.a);
+      assert.equal(clean.code, 0, describeRun(clean));
+      const after = r.record();
+      assert.deepEqual(sorted(keys()), sorted([current, text(after, 'aws_access_key_id')!]), 'CURRENT and LAST only');
+      assert.equal(text(after, 'previous_aws_access_key_id'), current);
+      assert.ok(recordWorks(sb, r.script, after));
+      assertNoState(r, 'after the clean run');
+    }),
+  );
+
+  test('two gateways, aws-iam-access-key, a record with no key yet: both create, the revision check refuses A and its key is deleted', TEST, () =>
+    withRace('aws-iam-access-key', async (r) => {
+      const { sb } = r;
+      const user = DEMO.aws.userName;
+      const keys = () => sb.aws.listKeys(user).map((k) => k.accessKeyId);
+      // A record fresh from Keeper's template: no key in it, none on the user, so two new keys fit the quota.
+      for (const k of keys()) sb.aws.deleteAccessKey(user, k);
+      editRecord(r, { aws_access_key_id: 'set-by-rotation', aws_secret_access_key: 'set-by-rotation', CreateDate: 'set-by-rotation' });
+      const tracked = r.track(keys);
+      const bDone = r.gate();
+      const first = r.run(r.a);
+      await r.hold({ service: 'ksm', operation: 'update_secret', until: bDone.promise }, first);
+      const b = await r.run(r.b).finally(bDone.open);
+      const a = await first;
+      const { max, seen } = tracked.stop();
+      bWinsAFails(a, b, 'KEEPER_REVISION_CONFLICT');
+      const entries = sb.log.entries();
+      revisionCheckDecided(entries);
+      assert.deepEqual(calls(entries, 'iam', 'CreateAccessKey').map((e) => e.status), [200, 200], 'both runs created a key');
+      assert.equal(max, 2, 'both keys existed at once, within the quota');
+      const record = r.record();
+      const current = text(record, 'aws_access_key_id')!;
+      assert.equal(seen.size, 2);
+      assert.deepEqual(keys(), [current], `A's key ${[...seen].find((k) => k !== current)} was deleted\n${describeRun(a)}`);
+      assert.ok(recordWorks(sb, r.script, record));
+      assertNoState(r, 'after the race');
+
+      const clean = await r.run(r.a);
+      assert.equal(clean.code, 0, describeRun(clean));
+      const after = r.record();
+      assert.deepEqual(sorted(keys()), sorted([current, text(after, 'aws_access_key_id')!]));
+      assert.equal(text(after, 'previous_aws_access_key_id'), current);
+      assert.ok(recordWorks(sb, r.script, after));
+      assertNoState(r, 'after the clean run');
+    }),
+  );
+
+  test("two gateways, wiz-service-account: A is held at its write check while B rotates; the check refuses A before it touches Wiz", TEST, () =>
+    withRace('wiz-service-account', async (r) => {
+      const { sb } = r;
+      // A reads the record, signs in and is held as it checks that Keeper accepts the write, until B has rotated.
+      const bDone = r.gate();
+      const first = r.run(r.a);
+      await r.hold({ service: 'ksm', operation: 'update_secret', until: bDone.promise }, first);
+      const b = await r.run(r.b).finally(bDone.open);
+      const a = await first;
+      bWinsAFails(a, b, 'KEEPER_REVISION_CONFLICT');
+      const entries = sb.log.entries();
+      assert.equal(calls(entries, 'wiz-api', 'rotateServiceAccountSecret').length, 1, 'only B replaced the secret');
+      const held = calls(entries, 'ksm', 'update_secret').find((e) => e.fault === 'delay')!;
+      assert.equal(held.status, 400, "A's write check was refused");
+      assert.ok(calls(entries, 'ksm', 'finalize_secret_update')[0]!.seq < held.seq, "B had finalized when A's check was handled");
+      const record = r.record();
+      assert.equal(text(record, 'client_secret'), sb.wiz.getServiceAccount(DEMO.wiz.clientId)!.clientSecret, "the record holds the account's secret");
+      assert.ok(recordWorks(sb, r.script, record));
+      assert.equal(record.transaction, undefined);
+      assertNoState(r, 'after the race');
+
+      const clean = await r.run(r.a);
+      assert.equal(clean.code, 0, describeRun(clean));
+      assert.ok(recordWorks(sb, r.script, r.record()));
+      assertNoState(r, 'after the clean run');
+    }),
+  );
+
+  // Races the revision check cannot decide.
+
+  // KNOWN BUG (reported): delete_all_keys_before_rotating deletes "keys the record does not know" using a read of
+  // the record that another gateway's finalize has made stale, so it can delete the key the record now holds.
+  test('two gateways, aws-iam-access-key, delete_all_keys_before_rotating: B, which read the record before A finalized, must not delete the key A saved', TEST, (t) =>
+    withRace('aws-iam-access-key', async (r) => {
+      const { sb } = r;
+      const keys = () => sb.aws.listKeys(DEMO.aws.userName).map((k) => k.accessKeyId);
+      editRecord(r, { delete_all_keys_before_rotating: 'true' });
+      // B reads the record and is held as it lists the user's keys, until A has rotated from start to finish.
+      const aDone = r.gate();
+      const second = r.run(r.b);
+      await r.hold({ service: 'iam', operation: 'ListAccessKeys', until: aDone.promise }, second);
+      const a = await r.run(r.a).finally(aDone.open);
+      assert.equal(a.code, 0, describeRun(a));
+      const k1 = text(r.record(), 'aws_access_key_id')!;
+      const b = await second;
+      const entries = sb.log.entries();
+      const finalized = calls(entries, 'ksm', 'finalize_secret_update')[0]!;
+      const listB = calls(entries, 'iam', 'ListAccessKeys').find((e) => e.fault === 'delay')!;
+      assert.ok(calls(entries, 'ksm', 'get_secret')[0]!.seq < finalized.seq && listB.seq > finalized.seq, 'B read the record before A finalized and listed the keys after');
+      // Refused on the revision check (KEEPER_REVISION_CONFLICT), or on a Keeper connection that went stale while
+      // B was held (a separate finding, see the report); either way B says exit 3: "the record keeps its key".
+      assert.equal(b.code, 3, describeRun(b));
+      const after = r.record();
+      t.diagnostic(`B exited ${b.code} ${b.error ?? ''}; the record names ${k1}, which ${keys().includes(k1) ? 'still exists' : 'B deleted'}; the record ${recordWorks(sb, r.script, after) ? 'works' : 'does NOT work'}`);
+      await t.test("the record's key still authenticates after B's refused run (exit 3 says the record keeps a working key)", {
+        todo: "KNOWN BUG: B's plan takes A's new key for one the record does not know (its read predates A's finalize) and deletes it before B's own save is refused",
+      }, () => {
+        assert.ok(keys().includes(k1), `B deleted ${k1}, the key the record holds`);
+        assert.ok(recordWorks(sb, r.script, after));
+      });
+
+      // The next clean run heals the record: it replaces the missing CURRENT.
+      const clean = await r.run(r.b);
+      assert.equal(clean.code, 0, describeRun(clean));
+      const healed = r.record();
+      assert.ok(recordWorks(sb, r.script, healed));
+      assert.ok(keys().includes(text(healed, 'aws_access_key_id')!));
+      assertNoState(r, 'after the clean run');
+    }),
+  );
+
+  // Wiz replaces in place: both runs can pass the write check (each opens and rolls back a transaction) before
+  // either saves, and then both replace the secret. The first replacement is dead as soon as the second lands, so
+  // whatever the order of the saves, the record must end with the secret Wiz holds, or a gateway must hold that
+  // one sealed and store it on its next run.
+  test('two gateways, wiz-service-account, self-rotating: both pass the write check and replace the secret; the first replacer saves last', TEST, (t) =>
+    withRace('wiz-service-account', async (r) => {
+      const { sb } = r;
+      const account = () => sb.wiz.getServiceAccount(DEMO.wiz.clientId)!.clientSecret;
+      editRecord(r, { verify_timeout_seconds: '1' });
+      const aSaving = r.gate();
+      const bDone = r.gate();
+      // B signs in, passes the write check and is held as it asks Wiz to replace the secret, until A is saving.
+      const second = r.run(r.b).finally(bDone.open);
+      await r.hold({ service: 'wiz-api', operation: 'rotateServiceAccountSecret', until: aSaving.promise }, second);
+      // A signs in with the same secret, passes the check and replaces the secret first ...
+      const first = r.run(r.a);
+      await r.hold({ service: 'wiz-api', operation: 'rotateServiceAccountSecret' }, first);
+      // ... and is held as it reads the record to save, until B has replaced the secret again and finished.
+      await r.hold({ service: 'ksm', operation: 'get_secret', until: bDone.promise }, first);
+      const secretA = account();
+      aSaving.open();
+      const b = await second;
+      assert.equal(b.code, 0, describeRun(b));
+      const secretB = account();
+      assert.notEqual(secretB, secretA);
+      assert.equal(text(r.record(), 'client_secret'), secretB, "B's secret is in the record when B ends");
+      const a = await first;
+      const entries = sb.log.entries();
+      const replaces = calls(entries, 'wiz-api', 'rotateServiceAccountSecret');
+      assert.deepEqual(replaces.map((e) => e.status), [200, 200], 'both runs replaced the secret');
+      assert.ok(replaces[0]!.t > replaces[1]!.t, "B asked first (and was held); A's replacement landed first");
+      const checks = calls(entries, 'ksm', 'rollback_secret_update');
+      assert.ok(checks.length === 2 && checks[1]!.seq < replaces[0]!.seq, 'both write checks passed before either replacement');
+      const aSave = calls(entries, 'ksm', 'get_secret').find((e) => e.fault === 'delay')!;
+      assert.ok(calls(entries, 'ksm', 'finalize_secret_update')[0]!.seq < aSave.seq, "A's save came after B finalized");
+
+      const after = r.record();
+      const sealed = [r.a, r.b].filter((gw) => journal(gw, r.uid)?.phase === 'unsaved').map((gw) => gw.name);
+      t.diagnostic(
+        `A exited ${a.code} ${a.error ?? ''}; B exited ${b.code}; the record holds ${text(after, 'client_secret') === secretA ? "A's (replaced) secret" : text(after, 'client_secret') === secretB ? "B's secret" : 'another secret'}, which ${recordWorks(sb, r.script, after) ? 'works' : 'does NOT sign in'}; sealed on: ${sealed.join(', ') || 'no gateway'}`,
+      );
+      const next = await r.run(sealed[0] === 'B' ? r.b : r.a);
+      t.diagnostic(`the next run (gateway ${next.gateway}) exited ${next.code} ${next.error ?? ''}; the record ${recordWorks(sb, r.script, r.record()) ? 'works' : 'does NOT work'}`);
+      await t.test('once both runs have ended the record works, or a gateway holds the working secret sealed; after its next run the record works', {
+        todo: "KNOWN BUG: A saves its replaced secret over B's working one after B finalized and finalizes it although it does not verify; nothing is sealed and the self-rotating account is locked out",
+      }, () => {
+        assert.ok(recordWorks(sb, r.script, after) || sealed.length > 0, 'neither the record nor any gateway holds the secret Wiz accepts');
+        assert.equal(next.code, 0, describeRun(next));
+        assert.ok(recordWorks(sb, r.script, r.record()));
+      });
+    }),
+  );
+
+  test('two gateways, wiz-service-account, self-rotating: both replace the secret and the first replacer saves first; after the next run of the gateway holding the sealed secret, the record works', TEST, (t) =>
+    withRace('wiz-service-account', async (r) => {
+      const { sb } = r;
+      const account = () => sb.wiz.getServiceAccount(DEMO.wiz.clientId)!.clientSecret;
+      editRecord(r, { verify_timeout_seconds: '1' });
+      const aSaving = r.gate();
+      const bSaving = r.gate();
+      const aVerifying = r.gate();
+      const bDone = r.gate();
+      // B passes the write check and is held at its replacement until A is saving; A replaces first.
+      const second = r.run(r.b).finally(bDone.open);
+      await r.hold({ service: 'wiz-api', operation: 'rotateServiceAccountSecret', until: aSaving.promise }, second);
+      const first = r.run(r.a);
+      await r.hold({ service: 'wiz-api', operation: 'rotateServiceAccountSecret' }, first);
+      // From here, in order: A's save waits for B's replacement (B's save read arrives after it); B's save waits
+      // until A's transaction is open and A is verifying; A's finalize waits until B has given up or finished.
+      let secretA = '';
+      const holds = [
+        r.hold({ service: 'ksm', operation: 'get_secret', nth: 1, until: bSaving.promise }, first).then(() => {
+          secretA = account();
+          aSaving.open();
+        }),
+        r.hold({ service: 'ksm', operation: 'get_secret', nth: 2, until: aVerifying.promise }, second).then(bSaving.open),
+        r.hold({ service: 'wiz-auth', operation: 'token' }, first).then(aVerifying.open),
+        r.hold({ service: 'ksm', operation: 'finalize_secret_update', until: bDone.promise }, first),
+      ];
+      const [a, b] = await Promise.all([first, second]);
+      await Promise.all(holds);
+      const secretB = account();
+      assert.notEqual(secretA, secretB);
+      const entries = sb.log.entries();
+      const replaces = calls(entries, 'wiz-api', 'rotateServiceAccountSecret');
+      assert.ok(replaces.length === 2 && replaces[0]!.t > replaces[1]!.t, "B asked first (and was held); A's replacement landed first");
+      const saves = calls(entries, 'ksm', 'update_secret').filter((e) => e.seq > replaces[1]!.seq);
+      assert.equal(saves[0]!.status, 200, "A's save (the first after B's replacement) was accepted");
+      assert.ok(saves.length > 1 && saves.slice(1).every((e) => e.status !== 200), "B's saves were refused while A's transaction was open");
+      assert.deepEqual(
+        calls(entries, 'ksm', 'rollback_secret_update').map((e) => e.status),
+        [200, 200],
+        "the only rollbacks are the two write checks': no run rolled back the other's transaction",
+      );
+
+      const after = r.record();
+      const sealed = [r.a, r.b].filter((gw) => journal(gw, r.uid)?.phase === 'unsaved');
+      t.diagnostic(`A exited ${a.code} ${a.error ?? ''}; B exited ${b.code} ${b.error ?? ''}; the record holds ${text(after, 'client_secret') === secretA ? "A's (replaced) secret" : "B's secret"}; sealed on: ${sealed.map((g) => g.name).join(', ') || 'no gateway'}`);
+      assert.equal(a.code, 5, describeRun(a));
+      assert.equal(a.error, 'VERIFY_FAILED', 'A saved and finalized a secret that no longer signs in, and says so');
+      assert.equal(b.code, 5, describeRun(b));
+      assert.equal(b.error, 'RECOVERY_PENDING', 'B could not save the secret Wiz holds, and sealed it');
+      assert.deepEqual(sealed.map((g) => g.name), ['B'], 'B holds the sealed secret');
+      const next = await r.run(r.b);
+      assert.equal(next.code, 0, describeRun(next));
+      assert.ok(recordWorks(sb, r.script, r.record()), 'after the next run on the gateway holding the sealed secret, the record works');
+      assertNoState(r, 'after the next run');
+    }),
+  );
+
+  // One gateway fired twice: the local lock stops the second run before it makes any request.
+  for (const script of SCRIPTS) {
+    test(`one gateway, ${script}: the second run stops with ROTATION_IN_PROGRESS before any request; the first completes`, TEST, () =>
+      withRace(script, async (r) => {
+        const { sb } = r;
+        const before = r.record();
+        const secondDone = r.gate();
+        const first = r.run(r.a);
+        await r.hold({ service: 'ksm', operation: 'get_secret', until: secondDone.promise }, first);
+        const requests = sb.log.entries().length;
+        const connections = sb.log.connections().length;
+        let connectionsAtEnd = -1;
+        const second = await r.run(r.a).finally(() => {
+          connectionsAtEnd = sb.log.connections().length;
+          secondDone.open();
+        });
+        assert.equal(second.code, 3, describeRun(second));
+        assert.equal(second.error, 'ROTATION_IN_PROGRESS', describeRun(second));
+        const done = await first;
+        const entries = sb.log.entries();
+        assert.equal(entries.length > requests && entries[requests]!.fault, 'delay', "the next call the sandbox handled was the first run's held read: the second run made none");
+        assert.equal(connectionsAtEnd, connections, 'the second run opened no connection');
+        assert.equal(done.code, 0, describeRun(done));
+        const after = r.record();
+        assert.ok(after.revision > before.revision, 'the first run saved');
+        assert.ok(recordWorks(sb, script, after));
+        assertNoState(r, 'after both runs');
+      }),
+    );
+  }
+});
