@@ -46,7 +46,7 @@ export class DoctorReport {
 
   #print(status: Status, name: string, text: string, notes: readonly string[] = []): void {
     const lines = [`${status.padEnd(6)}${name}: ${text}`, ...notes.map((n) => `${' '.repeat(6)}- ${n}`)];
-    this.#out.write(lines.map((l) => redact(l.replace(/[\r\n]+/g, ' '))).join('\n') + '\n');
+    this.#out.write(lines.map((l) => redact(l).replace(/[\r\n]+/g, ' ')).join('\n') + '\n');
   }
 
   /** Whether a check ran and passed (a warning passes). */
