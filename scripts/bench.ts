@@ -1,0 +1,604 @@
+// `npm run bench`: how fast and how lean each built script is, against the sandbox, next to `node -e 0` on the
+// same machine. Each run spawns `node -e 0` and then the script, one after the other, so machine noise hits both
+// alike; the figures are ratios of each pair, summarised as median and spread. Writes bench/<date>-<sha>.json
+// and bench/latest.json; the README's "Benchmark" section explains every figure.
+//
+//   npm run bench [-- --runs 10] [--target NAME ...] [--delay 3000] [--out FILE]
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, platform, arch, release, totalmem, tmpdir } from 'node:os';
+import { join, relative, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import { encodeGatewayInput } from '../src/gateway/input.js';
+import type { RequestLogEntry } from '../src/sandbox/faults.js';
+import { startSandbox, type Sandbox } from '../src/sandbox/sandbox.js';
+import { generateTlsMaterial } from '../src/sandbox/tls.js';
+
+// ---------------------------------------------------------------------------------------------------------------
+// What each target must do at least: the protocol's minimum, one line per request with the reason. The README
+// lists the same. `first` is a rotation from the demo state; `steady` is every later one (AWS must delete LAST
+// once two keys exist; Azure retires the secret the previous rotation kept).
+
+interface MinimumRequest {
+  service: string;
+  operation: string;
+  why: string;
+  /** Only from the second rotation on. */
+  steadyOnly?: boolean;
+}
+
+/** Requests the sandbox sees that the real service does not get, with the reason. */
+interface SandboxOnly {
+  service: string;
+  operation: string;
+  why: string;
+}
+
+interface BenchTarget {
+  script: string;
+  minimum: MinimumRequest[];
+  sandboxOnly: SandboxOnly[];
+  /** The propagation-delay case: how to set the delay, and which requests create and verify the credential. */
+  propagation?: {
+    set(sandbox: Sandbox, ms: number): void;
+    create: { service: string; operation: string };
+    verify: { service: string; operation: string };
+  };
+}
+
+const KSM_GET: MinimumRequest = { service: 'ksm', operation: 'get_secret', why: 'read the PAM User record and the PAM configuration, in one request' };
+const KSM_SAVE: MinimumRequest = { service: 'ksm', operation: 'update_secret', why: 'save the new credential in a rotation transaction, checked against the revision read' };
+const KSM_FINALIZE: MinimumRequest = { service: 'ksm', operation: 'finalize_secret_update', why: 'finalize the transaction once the new credential is verified' };
+
+const TARGETS: BenchTarget[] = [
+  {
+    script: 'azure-app-secret',
+    minimum: [
+      KSM_GET,
+      { service: 'azure', operation: 'token', why: 'client-credentials token for Graph with the admin secret' },
+      { service: 'azure', operation: 'getApplication', why: "read the application's password credentials (to plan what to keep and retire)" },
+      { service: 'azure', operation: 'addPassword', why: 'create the new secret' },
+      KSM_SAVE,
+      { service: 'azure', operation: 'token', why: 'verify: a token with the new secret (the only proof it signs in)' },
+      KSM_FINALIZE,
+      { service: 'azure', operation: 'removePassword', why: 'retire the secret beyond keep_previous_secrets (one per retired secret)', steadyOnly: true },
+    ],
+    sandboxOnly: [
+      {
+        service: 'azure',
+        operation: 'openidConfiguration',
+        why: 'MSAL reads the authority metadata of hosts it does not know, once per credential; for login.microsoftonline.com (.us, .cn) it has the metadata built in and makes no request',
+      },
+    ],
+    propagation: {
+      set: (sb, ms) => sb.azure.setPropagationDelay(sb.demo!.azure.tenantId, ms),
+      create: { service: 'azure', operation: 'addPassword' },
+      verify: { service: 'azure', operation: 'token' },
+    },
+  },
+  {
+    script: 'aws-iam-access-key',
+    minimum: [
+      KSM_GET,
+      { service: 'iam', operation: 'ListAccessKeys', why: "list the user's keys (quota of two, which key is LAST)" },
+      { service: 'iam', operation: 'DeleteAccessKey', why: 'delete LAST, only once two keys exist', steadyOnly: true },
+      { service: 'iam', operation: 'CreateAccessKey', why: 'create the new key' },
+      KSM_SAVE,
+      { service: 'sts', operation: 'GetCallerIdentity', why: 'verify: the new key signs a request, as the right user' },
+      KSM_FINALIZE,
+    ],
+    sandboxOnly: [],
+    propagation: {
+      set: (sb, ms) => sb.aws.setPropagationDelay(ms),
+      create: { service: 'iam', operation: 'CreateAccessKey' },
+      verify: { service: 'sts', operation: 'GetCallerIdentity' },
+    },
+  },
+  {
+    script: 'wiz-service-account',
+    minimum: [
+      KSM_GET,
+      { service: 'wiz-auth', operation: 'token', why: 'token with the current secret (the account rotates itself)' },
+      { service: 'wiz-api', operation: 'serviceAccounts', why: 'read the account: enabled, expiry, whether it is time' },
+      { service: 'ksm', operation: 'update_secret', why: 'write check: Wiz replaces in place, so prove Keeper takes the write before rotating' },
+      { service: 'ksm', operation: 'rollback_secret_update', why: 'close the write check' },
+      { service: 'wiz-api', operation: 'rotateServiceAccountSecret', why: 'replace the secret (the old one stops working)' },
+      { service: 'ksm', operation: 'get_secret', why: 'read the record again: the rollback may have changed its revision (transaction model not documented)' },
+      { service: 'ksm', operation: 'update_secret', why: 'save the new secret in a rotation transaction' },
+      { service: 'wiz-auth', operation: 'token', why: 'verify: a token with the new secret' },
+      KSM_FINALIZE,
+      { service: 'wiz-api', operation: 'updateServiceAccount', why: "push the account's expiry out (with the new token)" },
+    ],
+    sandboxOnly: [],
+    // Wiz replaces the secret in place and documents no propagation delay; the sandbox models none.
+  },
+];
+
+// ---------------------------------------------------------------------------------------------------------------
+// Options
+
+const { values: opts } = parseArgs({
+  options: {
+    runs: { type: 'string', default: '10' },
+    target: { type: 'string', multiple: true },
+    delay: { type: 'string', default: '3000' },
+    out: { type: 'string' },
+    dist: { type: 'string' },
+    'no-build': { type: 'boolean', default: false },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+});
+if (opts.help) {
+  console.log(`npm run bench -- [--runs N] [--target NAME ...] [--delay MS] [--out FILE] [--dist DIR] [--no-build]
+
+  --runs N       pairs (node -e 0, script) per target, and rotations with a propagation delay (default 10, at least 3)
+  --target NAME  only this script (repeatable); default: every script in dist/
+  --delay MS     the simulated propagation delay D for new credentials (default 3000; 0 skips that case)
+  --out FILE     also write the JSON here (bench/<date>-<sha>.json and bench/latest.json are always written)
+  --dist DIR     run the scripts built in DIR instead (e.g. an older build to compare with); implies --no-build
+  --no-build     use dist/ as it is`);
+  process.exit(0);
+}
+const RUNS = Number(opts.runs);
+const DELAY_MS = Number(opts.delay);
+if (!Number.isInteger(RUNS) || RUNS < 3) throw new Error('--runs must be an integer of at least 3');
+if (!Number.isFinite(DELAY_MS) || DELAY_MS < 0) throw new Error('--delay must be a number of milliseconds >= 0');
+const chosen = opts.target?.flatMap((t) => t.split(',')) ?? TARGETS.map((t) => t.script);
+for (const t of chosen) if (!TARGETS.some((x) => x.script === t)) throw new Error(`unknown target ${t}; one of ${TARGETS.map((x) => x.script).join(', ')}`);
+const targets = TARGETS.filter((t) => chosen.includes(t.script));
+const DIST = resolve(opts.dist ?? 'dist');
+const scriptPath = (t: BenchTarget) => join(DIST, `${t.script}.cjs`);
+
+// ---------------------------------------------------------------------------------------------------------------
+// Build dist/ when it is missing or older than anything it is built from (as the demo does, but only if needed).
+
+function newestMtime(path: string): number {
+  const s = statSync(path);
+  if (!s.isDirectory()) return s.mtimeMs;
+  return Math.max(0, ...readdirSync(path).map((n) => newestMtime(join(path, n))));
+}
+
+function ensureBuilt(): void {
+  const outputs = targets.map((t) => join('dist', `${t.script}.cjs`));
+  const built = outputs.every((o) => existsSync(o)) ? Math.min(...outputs.map((o) => statSync(o).mtimeMs)) : 0;
+  const sources = Math.max(newestMtime('src'), newestMtime('scripts/build.ts'), newestMtime('package.json'), newestMtime('package-lock.json'));
+  if (built > sources || opts['no-build'] || opts.dist) return;
+  console.error('bench: dist/ is missing or stale; building');
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/build.ts'], { stdio: 'inherit' });
+  if (r.status !== 0) process.exit(r.status ?? 1);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Child processes. Both the baseline and the script run with the same `--require` hook, which writes the
+// process's peak resident set (getrusage ru_maxrss: the kernel's own high-water mark, so no short peak is missed
+// as it would be by sampling /proc) and its CPU time to fd 3 as the process exits. Timing starts just before
+// spawn() and uses performance.now(), the clock the in-process sandbox stamps requests with.
+
+const work = mkdtempSync(join(tmpdir(), 'keeper-rotate-bench-'));
+const HOOK = join(work, 'maxrss-hook.cjs');
+writeFileSync(
+  HOOK,
+  `process.on('exit', () => { try { const r = process.resourceUsage(); require('node:fs').writeSync(3, r.maxRSS + ' ' + (r.userCPUTime + r.systemCPUTime) + '\\n'); } catch {} });\n`,
+);
+
+interface ChildRun {
+  t0: number;
+  tExit: number;
+  code: number;
+  /** Peak resident set, KiB (ru_maxrss). */
+  rssKb: number;
+  /** User + system CPU time of the whole process (all threads), ms. */
+  cpuMs: number;
+  output: string;
+}
+
+function runChild(args: string[], env: NodeJS.ProcessEnv, stdin: string, onSpawn?: (pid: number) => void): Promise<ChildRun> {
+  return new Promise((done, fail) => {
+    let output = '';
+    let rss = '';
+    let tExit = 0;
+    let code = 0;
+    const t0 = performance.now();
+    const child: ChildProcess = spawn(process.execPath, ['--require', HOOK, ...args], { env, stdio: ['pipe', 'pipe', 'pipe', 'pipe'] });
+    if (child.pid !== undefined) onSpawn?.(child.pid);
+    child.stdout!.on('data', (c: Buffer) => (output += c.toString()));
+    child.stderr!.on('data', (c: Buffer) => (output += c.toString()));
+    (child.stdio[3] as NodeJS.ReadableStream).on('data', (c: Buffer) => (rss += c.toString()));
+    child.stdin!.end(stdin);
+    child.on('error', fail);
+    child.on('exit', (c, signal) => {
+      tExit = performance.now();
+      code = c ?? (signal ? 128 : 1);
+    });
+    child.on('close', () => {
+      const [maxRss, cpuUs] = rss.trim().split(' ').map(Number);
+      done({ t0, tExit, code, rssKb: maxRss || 0, cpuMs: (cpuUs || 0) / 1000, output });
+    });
+  });
+}
+
+/**
+ * CPU time a running process has used so far, all threads, from the scheduler's nanosecond counters (Linux only;
+ * NaN elsewhere). Unlike wall time it hardly moves when other work competes for the cores.
+ */
+function processCpuMs(pid: number): number {
+  try {
+    let ns = 0;
+    for (const task of readdirSync(`/proc/${pid}/task`)) ns += Number(readFileSync(`/proc/${pid}/task/${task}/schedstat`, 'utf8').split(' ')[0]);
+    return ns / 1e6;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+function childEnv(sandbox: Sandbox): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, ...sandbox.env };
+  // Whatever started the bench (tsx, npm) must not load anything into the measured processes.
+  delete env.NODE_OPTIONS;
+  return env;
+}
+
+// One certificate for every sandbox of the run; each sample gets a fresh sandbox (demo state), so every rotation
+// does the same work.
+const tls = generateTlsMaterial();
+let sandboxCount = 0;
+async function freshSandbox(): Promise<Sandbox> {
+  const dir = join(work, `sandbox-${++sandboxCount}`);
+  return startSandbox({ dir, tls });
+}
+
+function gatewayLine(script: string): string {
+  const fixture = JSON.parse(readFileSync(join('fixtures', `${script}.json`), 'utf8')) as Record<string, unknown>;
+  return encodeGatewayInput(fixture) + '\n';
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Statistics
+
+interface Stats {
+  median: number;
+  p25: number;
+  p75: number;
+  min: number;
+  max: number;
+}
+
+function quantile(sorted: number[], q: number): number {
+  const pos = (sorted.length - 1) * q;
+  const lo = Math.floor(pos);
+  const hi = Math.ceil(pos);
+  return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (pos - lo);
+}
+
+function stats(values: number[]): Stats {
+  const s = [...values].sort((a, b) => a - b);
+  const r = (n: number) => Math.round(n * 1000) / 1000;
+  return { median: r(quantile(s, 0.5)), p25: r(quantile(s, 0.25)), p75: r(quantile(s, 0.75)), min: r(s[0]!), max: r(s.at(-1)!) };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Measurements
+
+interface Sample {
+  baselineMs: number;
+  baselineRssKb: number;
+  startupMs: number;
+  rotationMs: number;
+  rssKb: number;
+  baselineCpuMs: number;
+  cpuMs: number;
+  /** CPU time (all threads) of the script when its first connection arrived. */
+  startupCpuMs: number;
+  exitCode: number;
+  requests: number;
+  /** New TCP (TLS) connections per service during the run. */
+  connections: Record<string, number>;
+}
+
+interface DelaySample {
+  /** From the moment the sandbox lets the new credential authenticate to the verify request it accepted. */
+  waitPastDelayMs: number;
+  /** Verify requests the sandbox refused before accepting one. */
+  refusedVerifies: number;
+  rotationMs: number;
+  exitCode: number;
+}
+
+const key = (e: { service: string; operation: string }) => `${e.service}:${e.operation}`;
+
+function runEntries(sandbox: Sandbox, t0: number): RequestLogEntry[] {
+  return sandbox.log
+    .entries()
+    .filter((e) => e.t >= t0)
+    .sort((a, b) => a.t - b.t);
+}
+
+function countBy<T>(items: T[], by: (t: T) => string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const i of items) out[by(i)] = (out[by(i)] ?? 0) + 1;
+  return out;
+}
+
+function fail(message: string, output: string): never {
+  console.error(`bench: ${message}\n${output}`);
+  process.exit(1);
+}
+
+/**
+ * The floor every script stands on: a process that loads https and sends one request to the sandbox's KSM
+ * server (DNS, TLS, the root certificates), and nothing else. Measured like a script, next to its own baseline.
+ */
+const REFERENCE = 'https GET';
+const REFERENCE_ARGS = ['-e', "require('node:https').get(process.env.KEEPER_ROTATE_BENCH_URL + '/bench', (r) => { r.resume(); r.on('end', () => process.exit(0)); })"];
+
+/** One `node -e 0`, then one run of `args` (a script, or the reference), on a fresh sandbox. */
+async function pair(what: string, args: string[], line: string): Promise<Sample> {
+  const sandbox = await freshSandbox();
+  try {
+    const env = { ...childEnv(sandbox), KEEPER_ROTATE_BENCH_URL: sandbox.urls.ksm! };
+    const base = await runChild(['-e', '0'], env, '');
+    if (base.code !== 0) fail('node -e 0 failed', base.output);
+    // The script's CPU time as it opens its first connection: start-up in a measure that competing work barely moves.
+    let pid: number | undefined;
+    let startupCpuMs = Number.NaN;
+    const connected = sandbox.log.connected.bind(sandbox.log);
+    sandbox.log.connected = (service: string) => {
+      if (pid !== undefined && Number.isNaN(startupCpuMs)) startupCpuMs = processCpuMs(pid);
+      connected(service);
+    };
+    const run = await runChild(args, env, line, (p) => (pid = p));
+    if (run.code !== 0) fail(`${what} exited ${run.code}`, run.output);
+    const entries = runEntries(sandbox, run.t0);
+    if (entries.length === 0) fail(`${what} made no request`, run.output);
+    return {
+      baselineMs: base.tExit - base.t0,
+      baselineRssKb: base.rssKb,
+      startupMs: entries[0]!.t - run.t0,
+      startupCpuMs,
+      rotationMs: run.tExit - run.t0,
+      rssKb: run.rssKb,
+      baselineCpuMs: base.cpuMs,
+      cpuMs: run.cpuMs,
+      exitCode: run.code,
+      requests: entries.length,
+      connections: countBy(
+        sandbox.log.connections().filter((c) => c.t >= run.t0),
+        (c) => c.service,
+      ),
+    };
+  } finally {
+    await sandbox.close();
+  }
+}
+
+/** Consecutive rotations of the same record on one sandbox: the first from the demo state, then steady state. */
+async function requestSequence(target: BenchTarget, line: string, rotations: number): Promise<string[][]> {
+  const sandbox = await freshSandbox();
+  try {
+    const out: string[][] = [];
+    for (let i = 0; i < rotations; i++) {
+      const run = await runChild([scriptPath(target)], childEnv(sandbox), line);
+      if (run.code !== 0) fail(`${target.script} exited ${run.code}`, run.output);
+      out.push(runEntries(sandbox, run.t0).map((e) => `${key(e)}${e.status >= 400 ? `:${e.status}` : ''}`));
+    }
+    return out;
+  } finally {
+    await sandbox.close();
+  }
+}
+
+async function delayed(target: BenchTarget, line: string, delayMs: number): Promise<DelaySample> {
+  const p = target.propagation!;
+  const sandbox = await freshSandbox();
+  try {
+    p.set(sandbox, delayMs);
+    const run = await runChild([scriptPath(target)], childEnv(sandbox), line);
+    if (run.code !== 0) fail(`${target.script} exited ${run.code} with a ${delayMs} ms propagation delay`, run.output);
+    const entries = runEntries(sandbox, run.t0);
+    const created = entries.find((e) => key(e) === key(p.create) && e.status < 300);
+    if (!created) fail(`${target.script}: no ${key(p.create)} in the request log`, run.output);
+    const verifies = entries.filter((e) => key(e) === key(p.verify) && e.t > created.t);
+    const accepted = verifies.find((e) => e.status < 300);
+    if (!accepted) fail(`${target.script}: no accepted ${key(p.verify)} after ${key(p.create)}`, run.output);
+    return {
+      waitPastDelayMs: accepted.t - (created.t + delayMs),
+      refusedVerifies: verifies.filter((e) => e.status >= 300 && e.t < accepted.t).length,
+      rotationMs: run.tExit - run.t0,
+      exitCode: run.code,
+    };
+  } finally {
+    await sandbox.close();
+  }
+}
+
+/** Measured requests against the minimum: what is above it, what is below it (a bug in the list or the script). */
+function compare(measured: string[], minimum: MinimumRequest[], steady: boolean, sandboxOnly: SandboxOnly[]) {
+  const need = countBy(
+    minimum.filter((m) => steady || !m.steadyOnly),
+    key,
+  );
+  const got = countBy(
+    measured.map((m) => m.split(':').slice(0, 2).join(':')),
+    (m) => m,
+  );
+  const extra: Record<string, number> = {};
+  const missing: Record<string, number> = {};
+  for (const k of new Set([...Object.keys(need), ...Object.keys(got)])) {
+    const d = (got[k] ?? 0) - (need[k] ?? 0);
+    if (d > 0) extra[k] = d;
+    if (d < 0) missing[k] = -d;
+  }
+  const sandboxExtra = Object.fromEntries(Object.entries(extra).filter(([k]) => sandboxOnly.some((s) => key(s) === k)));
+  const realExtra = Object.fromEntries(Object.entries(extra).filter(([k]) => !sandboxOnly.some((s) => key(s) === k)));
+  const sum = (r: Record<string, number>) => Object.values(r).reduce((a, b) => a + b, 0);
+  return {
+    minimum: sum(need),
+    measured: measured.length,
+    /** Above the minimum against the real services (sandbox-only requests left out). */
+    extra: realExtra,
+    sandboxOnly: sandboxExtra,
+    missing,
+    realCount: measured.length - sum(sandboxExtra),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Main
+
+ensureBuilt();
+const startedAt = new Date();
+const loadBefore = loadavg();
+const bundles = Object.fromEntries(targets.map((t) => [t.script, statSync(scriptPath(t)).size]));
+const lines = Object.fromEntries(targets.map((t) => [t.script, gatewayLine(t.script)]));
+
+// Warm-up (discarded): file cache, the first TLS handshakes.
+for (const t of targets) await pair(t.script, [scriptPath(t)], lines[t.script]!);
+await pair(REFERENCE, REFERENCE_ARGS, '');
+
+const samples: Record<string, Sample[]> = Object.fromEntries(targets.map((t) => [t.script, []]));
+const reference: Sample[] = [];
+for (let i = 1; i <= RUNS; i++) {
+  for (const t of targets) samples[t.script]!.push(await pair(t.script, [scriptPath(t)], lines[t.script]!));
+  reference.push(await pair(REFERENCE, REFERENCE_ARGS, ''));
+  process.stderr.write(`\rbench: run ${i}/${RUNS}`);
+}
+process.stderr.write('\n');
+
+const sequences: Record<string, string[][]> = {};
+for (const t of targets) sequences[t.script] = await requestSequence(t, lines[t.script]!, 3);
+
+const delaySamples: Record<string, DelaySample[]> = {};
+if (DELAY_MS > 0) {
+  for (let i = 1; i <= RUNS; i++) {
+    for (const t of targets.filter((x) => x.propagation)) (delaySamples[t.script] ??= []).push(await delayed(t, lines[t.script]!, DELAY_MS));
+    process.stderr.write(`\rbench: propagation delay ${DELAY_MS} ms, run ${i}/${RUNS}`);
+  }
+  process.stderr.write('\n');
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Summary, table, JSON
+
+const TARGET_STARTUP = 1.5;
+const TARGET_RSS = 1.6;
+const TARGET_WAIT_MS = 1000;
+
+/** The timing and memory figures of a set of pairs. */
+function summarise(s: Sample[]) {
+  return {
+    startupRatio: stats(s.map((x) => x.startupMs / x.baselineMs)),
+    rotationRatio: stats(s.map((x) => x.rotationMs / x.baselineMs)),
+    rssRatio: stats(s.map((x) => x.rssKb / x.baselineRssKb)),
+    cpuRatio: stats(s.map((x) => x.cpuMs / x.baselineCpuMs)),
+    startupCpuRatio: stats(s.map((x) => x.startupCpuMs / x.baselineCpuMs)),
+    startupCpuMs: stats(s.map((x) => x.startupCpuMs)),
+    cpuMs: stats(s.map((x) => x.cpuMs)),
+    baselineCpuMs: stats(s.map((x) => x.baselineCpuMs)),
+    startupMs: stats(s.map((x) => x.startupMs)),
+    rotationMs: stats(s.map((x) => x.rotationMs)),
+    rssMb: stats(s.map((x) => x.rssKb / 1024)),
+    baselineMs: stats(s.map((x) => x.baselineMs)),
+    baselineRssMb: stats(s.map((x) => x.baselineRssKb / 1024)),
+  };
+}
+
+const results = targets.map((t) => {
+  const s = samples[t.script]!;
+  const seq = sequences[t.script]!;
+  const d = delaySamples[t.script];
+  return {
+    script: t.script,
+    bundleBytes: bundles[t.script]!,
+    ...summarise(s),
+    connections: countBy(
+      s.flatMap((x) => Object.entries(x.connections).map(([k, n]) => `${k}=${n}`)),
+      (k) => k,
+    ),
+    requests: {
+      minimum: t.minimum,
+      sandboxOnly: t.sandboxOnly,
+      first: { sequence: seq[0]!, ...compare(seq[0]!, t.minimum, false, t.sandboxOnly) },
+      steady: { sequence: seq.at(-1)!, ...compare(seq.at(-1)!, t.minimum, true, t.sandboxOnly) },
+      allRotations: seq.map((r) => r.length),
+    },
+    propagation: d ? { delayMs: DELAY_MS, waitPastDelayMs: stats(d.map((x) => x.waitPastDelayMs)), refusedVerifies: stats(d.map((x) => x.refusedVerifies)), rotationMs: stats(d.map((x) => x.rotationMs)), samples: d } : undefined,
+    samples: s,
+  };
+});
+
+const fmtStat = (st: Stats, digits: number, unit = '') => `${st.median.toFixed(digits)}${unit} [${st.p25.toFixed(digits)}–${st.p75.toFixed(digits)}]`;
+const verdict = (ok: boolean) => (ok ? 'ok' : 'MISS');
+const rows: string[][] = [['target', 'measure', 'median [p25–p75]', 'min–max', 'absolute median', 'target', '']];
+const ref = summarise(reference);
+rows.push([`(${REFERENCE})`, 'start-up ÷ node -e 0', fmtStat(ref.startupRatio, 2, 'x'), `${ref.startupRatio.min.toFixed(2)}–${ref.startupRatio.max.toFixed(2)}`, `${ref.startupMs.median.toFixed(0)} ms vs ${ref.baselineMs.median.toFixed(0)} ms`, 'floor', '']);
+if (!Number.isNaN(ref.startupCpuRatio.median)) rows.push(['', 'start-up CPU ÷ node -e 0', fmtStat(ref.startupCpuRatio, 2, 'x'), `${ref.startupCpuRatio.min.toFixed(2)}–${ref.startupCpuRatio.max.toFixed(2)}`, `${ref.startupCpuMs.median.toFixed(0)} ms vs ${ref.baselineCpuMs.median.toFixed(0)} ms`, 'floor', '']);
+rows.push(['', 'peak RSS ÷ node -e 0', fmtStat(ref.rssRatio, 2, 'x'), `${ref.rssRatio.min.toFixed(2)}–${ref.rssRatio.max.toFixed(2)}`, `${ref.rssMb.median.toFixed(1)} MB vs ${ref.baselineRssMb.median.toFixed(1)} MB`, 'floor', '']);
+for (const r of results) {
+  rows.push([r.script, 'start-up ÷ node -e 0', fmtStat(r.startupRatio, 2, 'x'), `${r.startupRatio.min.toFixed(2)}–${r.startupRatio.max.toFixed(2)}`, `${r.startupMs.median.toFixed(0)} ms vs ${r.baselineMs.median.toFixed(0)} ms`, `≤ ${TARGET_STARTUP}x`, verdict(r.startupRatio.median <= TARGET_STARTUP)]);
+  rows.push(['', 'rotation ÷ node -e 0', fmtStat(r.rotationRatio, 2, 'x'), `${r.rotationRatio.min.toFixed(2)}–${r.rotationRatio.max.toFixed(2)}`, `${r.rotationMs.median.toFixed(0)} ms`, '-', '']);
+  if (!Number.isNaN(r.startupCpuRatio.median)) rows.push(['', 'start-up CPU ÷ node -e 0', fmtStat(r.startupCpuRatio, 2, 'x'), `${r.startupCpuRatio.min.toFixed(2)}–${r.startupCpuRatio.max.toFixed(2)}`, `${r.startupCpuMs.median.toFixed(0)} ms vs ${r.baselineCpuMs.median.toFixed(0)} ms`, '-', '']);
+  rows.push(['', 'CPU time ÷ node -e 0', fmtStat(r.cpuRatio, 2, 'x'), `${r.cpuRatio.min.toFixed(2)}–${r.cpuRatio.max.toFixed(2)}`, `${r.cpuMs.median.toFixed(0)} ms vs ${r.baselineCpuMs.median.toFixed(0)} ms`, '-', '']);
+  rows.push(['', 'peak RSS ÷ node -e 0', fmtStat(r.rssRatio, 2, 'x'), `${r.rssRatio.min.toFixed(2)}–${r.rssRatio.max.toFixed(2)}`, `${r.rssMb.median.toFixed(1)} MB vs ${r.baselineRssMb.median.toFixed(1)} MB`, `≤ ${TARGET_RSS}x`, verdict(r.rssRatio.median <= TARGET_RSS)]);
+  const q = r.requests;
+  const reqText = (c: typeof q.first) => `${c.realCount}${c.measured !== c.realCount ? ` (+${c.measured - c.realCount} sandbox-only)` : ''} / min ${c.minimum}`;
+  rows.push(['', 'requests, 1st rotation', reqText(q.first), '', '', '= min', verdict(Object.keys(q.first.extra).length === 0 && Object.keys(q.first.missing).length === 0)]);
+  rows.push(['', 'requests, steady state', reqText(q.steady), '', '', '= min', verdict(Object.keys(q.steady.extra).length === 0 && Object.keys(q.steady.missing).length === 0)]);
+  if (r.propagation) {
+    const p = r.propagation;
+    rows.push(['', `wait past D=${DELAY_MS / 1000} s`, fmtStat({ ...p.waitPastDelayMs, median: p.waitPastDelayMs.median / 1000, p25: p.waitPastDelayMs.p25 / 1000, p75: p.waitPastDelayMs.p75 / 1000 }, 2, ' s'), `${(p.waitPastDelayMs.min / 1000).toFixed(2)}–${(p.waitPastDelayMs.max / 1000).toFixed(2)} s`, `${p.refusedVerifies.median} refused verifies`, '≤ 1 s', verdict(p.waitPastDelayMs.median <= TARGET_WAIT_MS)]);
+  } else {
+    rows.push(['', 'wait past D', 'n/a', '', DELAY_MS > 0 ? 'no propagation delay modelled' : 'skipped (--delay 0)', '≤ 1 s', '']);
+  }
+}
+const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
+console.log(
+  `\nkeeper-rotate bench: ${RUNS} runs per target, node ${process.version}, ${cpus().length} × ${cpus()[0]?.model.trim() ?? 'cpu'}, load average ${loadBefore[0]!.toFixed(1)} → ${loadavg()[0]!.toFixed(1)}`,
+);
+for (const [i, r] of rows.entries()) {
+  console.log(r.map((cell, c) => cell.padEnd(widths[c]!)).join('  ').trimEnd());
+  if (i === 0) console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+}
+for (const r of results) {
+  for (const [label, c] of [['1st rotation', r.requests.first], ['steady state', r.requests.steady]] as const) {
+    const notes = [
+      ...Object.entries(c.extra).map(([k, n]) => `EXTRA ${n} × ${k}`),
+      ...Object.entries(c.missing).map(([k, n]) => `below the minimum: ${n} × ${k} missing (check the list)`),
+      ...Object.entries(c.sandboxOnly).map(([k, n]) => `${n} × ${k} (sandbox only)`),
+    ];
+    console.log(`${r.script} ${label}: ${c.sequence.join(' ')}${notes.length ? `\n  ${notes.join('; ')}` : ''}`);
+  }
+  console.log(`${r.script} connections per run: ${Object.entries(r.connections).map(([k, n]) => `${k} (${n} runs)`).join(', ')}`);
+}
+
+const sha = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).stdout.trim() || 'nogit';
+const dirty = spawnSync('git', ['status', '--porcelain', '--untracked-files=no'], { encoding: 'utf8' }).stdout.trim() !== '';
+const report = {
+  schema: 1,
+  date: startedAt.toISOString(),
+  git: { sha, dirty },
+  machine: {
+    node: process.version,
+    platform: platform(),
+    release: release(),
+    arch: arch(),
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model.trim(),
+    totalMemMb: Math.round(totalmem() / 2 ** 20),
+    loadavgBefore: loadBefore,
+    loadavgAfter: loadavg(),
+  },
+  options: { runs: RUNS, delayMs: DELAY_MS, targets: targets.map((t) => t.script), dist: relative(process.cwd(), DIST) || '.' },
+  targets: { startupRatio: TARGET_STARTUP, rssRatio: TARGET_RSS, waitPastDelayMs: TARGET_WAIT_MS, requests: 'minimum' },
+  results,
+  reference: { what: 'node -e "https.get(sandbox KSM URL)": one HTTPS request and nothing else', ...ref, samples: reference },
+};
+mkdirSync('bench', { recursive: true });
+const stamp = startedAt.toISOString().replace(/[:]/g, '').replace(/\.\d+Z$/, 'Z');
+const file = join('bench', `${stamp}-${sha}${dirty ? '-dirty' : ''}.json`);
+const json = JSON.stringify(report, null, 2) + '\n';
+writeFileSync(file, json);
+writeFileSync(join('bench', 'latest.json'), json);
+if (opts.out) writeFileSync(opts.out, json);
+console.log(`\nwrote ${file} and bench/latest.json${opts.out ? ` and ${opts.out}` : ''}`);
+rmSync(work, { recursive: true, force: true });
