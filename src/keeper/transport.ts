@@ -30,16 +30,23 @@ export interface KsmTransportOptions {
 
 export type QueryFunction = (url: string, transmissionKey: TransmissionKey, payload: EncryptedPayload) => Promise<KeeperHttpResponse>;
 
+/** KSM endpoints that change nothing, and so may be sent twice. */
+const READS = new Set(['get_secret', 'get_folders']);
+/** An idle kept-alive connection is closed after this long (the agent's timeout only ends free sockets). */
+const FREE_SOCKET_MS = 4_000;
+
 export function createKsmTransport(options: KsmTransportOptions): { query: QueryFunction; close(): void } {
-  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  const agent = new Agent({ keepAlive: true, maxSockets: 1, timeout: FREE_SOCKET_MS });
   const query: QueryFunction = async (url, transmissionKey, payload) => {
     try {
       return await send(url, transmissionKey, payload);
     } catch (err) {
-      // A kept-alive connection the server closed while idle fails the next request with ECONNRESET before the
-      // server has read it (Node's documented race): that request was never applied, so it is safe to send it
-      // once more on a fresh connection. Any other failure is the caller's to judge.
-      if (!(err instanceof StaleConnectionError)) throw err;
+      // A kept-alive connection the server closed while idle fails the next request with ECONNRESET (Node's
+      // documented race). A reset after the server applied the request looks the same, so only a read is sent
+      // again; a write's outcome stays the caller's to judge. Idle sockets are also dropped before a server's
+      // usual 5 s keep-alive ends (FREE_SOCKET_MS), which keeps writes out of the race in the first place.
+      const endpoint = url.slice(url.lastIndexOf('/') + 1);
+      if (!(err instanceof StaleConnectionError) || !READS.has(endpoint)) throw err;
       return send(url, transmissionKey, payload);
     }
   };

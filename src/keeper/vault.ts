@@ -48,6 +48,9 @@ export function classifyKsmError(err: unknown): ErrorCode {
   const code = String(body?.error ?? body?.result_code ?? '');
   const message = String(body?.message ?? '');
   if (/revision/i.test(code) || /revision/i.test(message)) return 'KEEPER_REVISION_CONFLICT';
+  // Finalize or rollback with nothing open (someone else completed it, or a save that never landed) is not a
+  // transaction in the way of a save.
+  if (/no_?transaction/i.test(code)) return 'KEEPER_NO_TRANSACTION';
   if (/transaction/i.test(code)) return 'KEEPER_TRANSACTION_OPEN';
   if (code === 'throttled') return 'KEEPER_THROTTLED';
   if (code === 'access_denied') return 'KEEPER_ACCESS_DENIED';

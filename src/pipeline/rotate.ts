@@ -10,7 +10,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ExitCode, RotateError, describe as describeError, isRotateError } from '../errors.js';
 import { describeSource, resolveAdmin } from '../keeper/admin.js';
-import { cloneData, writeText } from '../keeper/record.js';
+import { cloneData, readText, writeText } from '../keeper/record.js';
 import type { VaultRecord } from '../keeper/vault.js';
 import { HARD_STOP_GRACE_MS, type RunContext, type ScriptDefinition, type ScriptOutcome } from '../cli/main.js';
 import { redact } from '../secret.js';
@@ -18,7 +18,7 @@ import { lockRecord } from '../state/lock.js';
 import { recoverInterrupted, saveWithRetries, storeUnsaved } from './recovery.js';
 import { runDoctor } from './doctor.js';
 import { parseSetting, type SettingSpec } from './settings.js';
-import type { CredentialInfo, NewCredential, PlanContext, Target, TargetContext, TargetSession } from './target.js';
+import type { CredentialInfo, NewCredential, PlanContext, Target, TargetContext, TargetSession, VerifyResult } from './target.js';
 import { abandon, confirmFinalized, removeCredential, saveMayHaveOpened, withExit } from './undo.js';
 
 /** Settings every target reads, besides its own. */
@@ -33,7 +33,7 @@ export const COMMON_SETTINGS = {
 
 const VERIFY_FIRST_DELAY_MS = 250;
 /** Polls at most this far apart, so a run waits at most about this long past the moment a credential works. */
-const VERIFY_MAX_DELAY_MS = 1000;
+const VERIFY_MAX_DELAY_MS = 500;
 
 export function rotationScript<K extends string, S extends K, C>(target: Target<K, S, C>): ScriptDefinition {
   return { name: target.name, summary: target.summary, help: targetHelp(target), run: (ctx) => rotate(target, ctx), doctor: (io) => runDoctor(target, io) };
@@ -201,7 +201,9 @@ async function createAlongside(ctx: RunContext, session: TargetSession, user: Va
  * The target swaps its credential in place (no overlap, nothing to go back to). So: first prove Keeper takes
  * a write to this record (open a rotation transaction and roll it back), then replace, seal the new secret
  * into the journal before anything else, save it with retries, verify, finalize. If Keeper refuses every
- * save, the sealed secret waits on this gateway and the next run of any script stores it.
+ * save, the sealed secret waits on this gateway and the next run of any script stores it. If the new secret does
+ * not verify because another run replaced it again and saved its own first, the save is rolled back instead
+ * (yieldToNewer).
  */
 async function replaceInPlace(ctx: RunContext, session: TargetSession, user: VaultRecord, step: Step, verifyTimeoutMs: number): Promise<NewCredential> {
   const { vault, log, deadline, journal } = ctx;
@@ -232,8 +234,9 @@ async function replaceInPlace(ctx: RunContext, session: TargetSession, user: Vau
   }
   log.info('create', `replaced the credential of ${created.id}; the previous one no longer works`, { expires: created.expires });
 
+  let before: VaultRecord;
   try {
-    await saveWithRetries(ctx, user.uid, created.recordUpdates);
+    before = await saveWithRetries(ctx, user.uid, created.recordUpdates);
   } catch (err) {
     const base = isRotateError(err) ? err : new RotateError('KEEPER_REQUEST_FAILED', describeError(err), { cause: err });
     if (!sealed) throw new RotateError(base.code, `${base.message}; the target's new secret could not be saved or sealed: make a new one in the target's console`, { cause: err, exitCode: ExitCode.NeedsAttention });
@@ -242,8 +245,10 @@ async function replaceInPlace(ctx: RunContext, session: TargetSession, user: Vau
   log.info('save', `saved the new secret in record ${user.uid} (rotation transaction open)`);
 
   // There is no old credential to return to, so a failed verification still finalizes: the record must hold
-  // the one secret the target may accept.
+  // the one secret the target may accept. Unless another run replaced the credential after this one and saved
+  // its own secret before this run's save: then that one works and ours never will, so ours is rolled back.
   const verified = await verifyUntil(verifyTimeoutMs, session, created, ctx);
+  if (!verified.ok) await yieldToNewer(ctx, session, user, before, created, step, verified.reason);
   try {
     await vault.finalize(user.uid);
   } catch (err) {
@@ -256,6 +261,53 @@ async function replaceInPlace(ctx: RunContext, session: TargetSession, user: Vau
   }
   log.info('verify', `${created.id} authenticates`, { attempts: verified.attempts });
   return created;
+}
+
+/**
+ * An in-place replacement that did not verify: did another run (another gateway) replace the credential after
+ * this one and save its secret in the record before this run's save? `before` is the record as this run's save
+ * found it (its committed data, whatever the transaction model). When that data holds a secret other than the
+ * one this run started from (which this run replaced, so it cannot be the one Keeper should keep) and it signs
+ * in, this run's save is rolled back and the journal dropped (our secret is dead: nothing to store later), and
+ * the error thrown says the record keeps a working secret. Otherwise returns, and the caller finalizes.
+ */
+async function yieldToNewer(ctx: RunContext, session: TargetSession, user: VaultRecord, before: VaultRecord, created: NewCredential, step: Step, reason: string): Promise<void> {
+  const { vault, log, journal } = ctx;
+  if (!session.verifyRecord) return;
+  const changed = created.recordUpdates.some(([ref]) => readText(before.data, ref.label) !== readText(user.data, ref.label));
+  const ours = created.recordUpdates.every(([ref, value]) => readText(before.data, ref.label) === value);
+  if (!changed || ours) return;
+  let result: VerifyResult;
+  try {
+    result = await session.verifyRecord(before.data);
+  } catch (err) {
+    log.warn('verify', `could not check the secret record ${user.uid} held before this run's save: ${redact(describeError(err))}`);
+    return;
+  }
+  if (!result.ok) {
+    log.info('verify', `the secret record ${user.uid} held before this run's save does not sign in either (${result.reason})`);
+    return;
+  }
+  log.warn('verify', `another run replaced the credential of ${created.id} after this run did and saved its secret in record ${user.uid}; that secret signs in and this run's does not, so this run's save is rolled back`);
+  try {
+    // No sealed secret any more (ours is dead): if this run dies now, the next one only rolls the save back.
+    journal.write({ ...step, phase: 'saving' });
+  } catch (err) {
+    log.warn('save', `could not update the journal: ${redact(describeError(err))}`);
+  }
+  const superseded = `another run replaced the secret of ${created.id} after this run did and saved it in record ${user.uid}, so this run's secret no longer signs in (${reason})`;
+  try {
+    await vault.rollback(user.uid);
+  } catch (err) {
+    throw new RotateError(
+      'ROTATION_SUPERSEDED',
+      `${superseded}; rolling back this run's save failed (${redact(describeError(err))}): the record's open transaction holds this run's dead secret, and the next run on this gateway rolls it back`,
+      { cause: err, exitCode: ExitCode.NeedsAttention },
+    );
+  }
+  journal.clear(user.uid);
+  log.info('save', `rolled back the update of record ${user.uid}`);
+  throw new RotateError('ROTATION_SUPERSEDED', `${superseded}; this run's save was rolled back and the record keeps the other run's secret, which signs in`);
 }
 
 async function verifyUntil(

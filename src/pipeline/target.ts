@@ -5,6 +5,7 @@ import type { Deadline } from '../deadline.js';
 import type { GatewayInput } from '../gateway/input.js';
 import type { AdminFieldNames, ResolvedAdmin } from '../keeper/admin.js';
 import type { FieldKind, FieldRef } from '../keeper/record.js';
+import type { RecordData } from '../keeper/record-data.js';
 import type { VaultRecord } from '../keeper/vault.js';
 import type { Logger } from '../log.js';
 import type { Secret } from '../secret.js';
@@ -78,6 +79,13 @@ export interface TargetSession {
   verify(credential: NewCredential): Promise<VerifyResult>;
   remove(credential: CredentialInfo): Promise<void>;
   /**
+   * In-place targets: does the credential this record data holds authenticate on the target now (Wiz: a token
+   * request with its client_secret)? Asked only when the new credential failed to verify, about the data the
+   * record held before this run's save: when another run replaced the credential after this one and saved its
+   * own, that one works and this run's does not, so the run rolls its save back instead of finalizing.
+   */
+  verifyRecord?(data: RecordData): Promise<VerifyResult>;
+  /**
    * Called once the new credential is saved, verified and finalized. A session authenticating with the
    * credential it rotates switches to the new one here, so it never removes the secret it is still using; a
    * target with more to do on the new credential (Wiz: push its expiry out) does it here.
@@ -117,7 +125,9 @@ export interface Target<K extends string = string, S extends K = never, C = unkn
   /**
    * `overlap` (default): old and new credentials live side by side, so a failed run removes the new one and the
    * record keeps the old. `in-place`: creating replaces the credential on the target at once (Wiz), so there
-   * is nothing to go back to; the pipeline checks that Keeper accepts the write first and never drops the new one.
+   * is nothing to go back to; the pipeline checks that Keeper accepts the write first and never drops the new one,
+   * unless it fails to verify and the record's earlier data holds another run's newer credential that works
+   * (`verifyRecord`).
    */
   mode?: 'overlap' | 'in-place';
 }

@@ -1,5 +1,5 @@
-// The KSM transport: a kept-alive connection the server dropped while idle is retried once on a fresh one (the
-// request never reached the server), and nothing else is.
+// The KSM transport: a read on a kept-alive connection the server dropped is retried once on a fresh one;
+// a write, or a reset on a fresh connection, is not.
 import assert from 'node:assert/strict';
 import { createServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
@@ -47,6 +47,19 @@ test('a reused connection reset before any answer is retried once, on a fresh co
     const second = await t.query(url, key, payload);
     assert.equal(second.statusCode, 200);
     assert.equal(requests, 3, 'the dropped request was sent again once');
+  } finally {
+    t.close();
+  }
+});
+
+test('a write is never sent twice: the reset may have come after Keeper applied it', async () => {
+  const t = createKsmTransport({ deadline: new Deadline(30_000), requestTimeoutMs: 5_000 });
+  try {
+    requests = 0;
+    assert.equal((await t.query(url, key, payload)).statusCode, 200);
+    dropNextReused = true;
+    await assert.rejects(t.query(url.replace('get_secret', 'update_secret'), key, payload), (err: Error) => err.name === 'KsmConnectionError');
+    assert.equal(requests, 2, 'the write was sent once');
   } finally {
     t.close();
   }

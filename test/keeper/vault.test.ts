@@ -122,6 +122,15 @@ describe('KeeperVault', () => {
     v.close();
   });
 
+  test('finalizing or rolling back with no open transaction fails with KEEPER_NO_TRANSACTION', async () => {
+    const uid = record();
+    const v = vault();
+    await v.fetch([uid]);
+    await expectCode(v.finalize(uid), 'KEEPER_NO_TRANSACTION');
+    await expectCode(v.rollback(uid), 'KEEPER_NO_TRANSACTION');
+    v.close();
+  });
+
   const faultCases: Array<[string, Omit<FaultSpec, 'service'>, string]> = [
     ['an HTTP 500', { operation: 'get_secret', kind: 'status', status: 500, body: '{"error":"internal","message":"boom"}' }, 'KEEPER_REQUEST_FAILED'],
     ['access denied', { operation: 'get_secret', kind: 'status', status: 403, body: '{"error":"access_denied","message":"Signature is invalid"}' }, 'KEEPER_ACCESS_DENIED'],

@@ -9,8 +9,7 @@
 // them; only Keeper's revision check and the target's own limits do. One gateway fired twice shares the lock.
 //
 // Wiz replaces its secret in place, so the revision check cannot undo a second rotation: the Wiz cases find the
-// interleavings where two gateways both replace the secret and state what must hold. Interleavings that break an
-// invariant today are asserted as `todo` subtests naming the bug (reported to the lead), so they show in every run.
+// interleavings where two gateways both replace the secret and state what must hold.
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -530,13 +529,15 @@ describe('two runs on one record at the same moment', { concurrency: 4 }, () => 
 
   // Races the revision check cannot decide.
 
-  // KNOWN BUG (reported): delete_all_keys_before_rotating deletes "keys the record does not know" using a read of
-  // the record that another gateway's finalize has made stale, so it can delete the key the record now holds.
-  test('two gateways, aws-iam-access-key, delete_all_keys_before_rotating: B, which read the record before A finalized, must not delete the key A saved', TEST, (t) =>
+  // delete_all_keys_before_rotating deletes "keys the record does not know", judged from a read of the record that
+  // another gateway's finalize may have made stale since: so it never deletes a key young enough to be another
+  // run's new key (made less than the longest run before this run started).
+  test('two gateways, aws-iam-access-key, delete_all_keys_before_rotating: B, which read the record before A finalized, does not delete the key A saved', TEST, (t) =>
     withRace('aws-iam-access-key', async (r) => {
       const { sb } = r;
       const keys = () => sb.aws.listKeys(DEMO.aws.userName).map((k) => k.accessKeyId);
       editRecord(r, { delete_all_keys_before_rotating: 'true' });
+      const k0 = text(r.record(), 'aws_access_key_id')!;
       // B reads the record and is held as it lists the user's keys, until A has rotated from start to finish.
       const aDone = r.gate();
       const second = r.run(r.b);
@@ -544,29 +545,34 @@ describe('two runs on one record at the same moment', { concurrency: 4 }, () => 
       const a = await r.run(r.a).finally(aDone.open);
       assert.equal(a.code, 0, describeRun(a));
       const k1 = text(r.record(), 'aws_access_key_id')!;
+      assert.notEqual(k1, k0);
       const b = await second;
       const entries = sb.log.entries();
       const finalized = calls(entries, 'ksm', 'finalize_secret_update')[0]!;
       const listB = calls(entries, 'iam', 'ListAccessKeys').find((e) => e.fault === 'delay')!;
       assert.ok(calls(entries, 'ksm', 'get_secret')[0]!.seq < finalized.seq && listB.seq > finalized.seq, 'B read the record before A finalized and listed the keys after');
-      // Refused on the revision check (KEEPER_REVISION_CONFLICT), or on a Keeper connection that went stale while
-      // B was held (a separate finding, see the report); either way B says exit 3: "the record keeps its key".
-      assert.equal(b.code, 3, describeRun(b));
       const after = r.record();
       t.diagnostic(`B exited ${b.code} ${b.error ?? ''}; the record names ${k1}, which ${keys().includes(k1) ? 'still exists' : 'B deleted'}; the record ${recordWorks(sb, r.script, after) ? 'works' : 'does NOT work'}`);
-      await t.test("the record's key still authenticates after B's refused run (exit 3 says the record keeps a working key)", {
-        todo: "KNOWN BUG: B's plan takes A's new key for one the record does not know (its read predates A's finalize) and deletes it before B's own save is refused",
-      }, () => {
-        assert.ok(keys().includes(k1), `B deleted ${k1}, the key the record holds`);
-        assert.ok(recordWorks(sb, r.script, after));
-      });
+      // B's stale read names K0 as CURRENT; K1 is unknown to it but too young to delete, and with K0 and K1 the user
+      // has no room: B stops before touching IAM, with exit 3 ("the record keeps its key"), and says why.
+      assert.equal(b.code, 3, describeRun(b));
+      assert.equal(b.error, 'TARGET_LIMIT_REACHED', describeRun(b));
+      assert.match(b.stderr, new RegExp(`${k1} is not in the record as this run read it`));
+      const afterB = calls(entries, 'iam', 'DeleteAccessKey').concat(calls(entries, 'iam', 'CreateAccessKey')).filter((e) => e.seq > listB.seq);
+      assert.deepEqual(afterB, [], 'B neither deleted nor created a key');
+      assert.deepEqual(sorted(keys()), sorted([k0, k1]), 'the user keeps CURRENT (K1) and LAST (K0)');
+      assert.equal(text(after, 'aws_access_key_id'), k1);
+      assert.ok(recordWorks(sb, r.script, after), "the record's key authenticates after B's refused run");
+      assert.equal(after.transaction, undefined);
+      assertNoState(r, 'after the race');
 
-      // The next clean run heals the record: it replaces the missing CURRENT.
+      // The next clean run reads the record afresh and rotates: LAST (K0) goes, K1 becomes LAST.
       const clean = await r.run(r.b);
       assert.equal(clean.code, 0, describeRun(clean));
       const healed = r.record();
       assert.ok(recordWorks(sb, r.script, healed));
-      assert.ok(keys().includes(text(healed, 'aws_access_key_id')!));
+      assert.equal(text(healed, 'previous_aws_access_key_id'), k1);
+      assert.deepEqual(sorted(keys()), sorted([k1, text(healed, 'aws_access_key_id')!]));
       assertNoState(r, 'after the clean run');
     }),
   );
@@ -603,24 +609,65 @@ describe('two runs on one record at the same moment', { concurrency: 4 }, () => 
       assert.deepEqual(replaces.map((e) => e.status), [200, 200], 'both runs replaced the secret');
       assert.ok(replaces[0]!.t > replaces[1]!.t, "B asked first (and was held); A's replacement landed first");
       const checks = calls(entries, 'ksm', 'rollback_secret_update');
-      assert.ok(checks.length === 2 && checks[1]!.seq < replaces[0]!.seq, 'both write checks passed before either replacement');
+      assert.ok(checks.length === 3 && checks[1]!.seq < replaces[0]!.seq, 'both write checks passed before either replacement');
       const aSave = calls(entries, 'ksm', 'get_secret').find((e) => e.fault === 'delay')!;
       assert.ok(calls(entries, 'ksm', 'finalize_secret_update')[0]!.seq < aSave.seq, "A's save came after B finalized");
+      assert.ok(checks[2]!.status === 200 && checks[2]!.seq > aSave.seq, "the third rollback is A's, of its own save");
 
       const after = r.record();
       const sealed = [r.a, r.b].filter((gw) => journal(gw, r.uid)?.phase === 'unsaved').map((gw) => gw.name);
       t.diagnostic(
         `A exited ${a.code} ${a.error ?? ''}; B exited ${b.code}; the record holds ${text(after, 'client_secret') === secretA ? "A's (replaced) secret" : text(after, 'client_secret') === secretB ? "B's secret" : 'another secret'}, which ${recordWorks(sb, r.script, after) ? 'works' : 'does NOT sign in'}; sealed on: ${sealed.join(', ') || 'no gateway'}`,
       );
-      const next = await r.run(sealed[0] === 'B' ? r.b : r.a);
-      t.diagnostic(`the next run (gateway ${next.gateway}) exited ${next.code} ${next.error ?? ''}; the record ${recordWorks(sb, r.script, r.record()) ? 'works' : 'does NOT work'}`);
-      await t.test('once both runs have ended the record works, or a gateway holds the working secret sealed; after its next run the record works', {
-        todo: "KNOWN BUG: A saves its replaced secret over B's working one after B finalized and finalizes it although it does not verify; nothing is sealed and the self-rotating account is locked out",
-      }, () => {
-        assert.ok(recordWorks(sb, r.script, after) || sealed.length > 0, 'neither the record nor any gateway holds the secret Wiz accepts');
-        assert.equal(next.code, 0, describeRun(next));
-        assert.ok(recordWorks(sb, r.script, r.record()));
-      });
+      // A's secret did not verify, and the record held B's newer one before A's save, which does: A rolls its save
+      // back and says so with exit 3 (the record keeps a working secret), leaving nothing on either gateway.
+      assert.equal(a.code, 3, describeRun(a));
+      assert.equal(a.error, 'ROTATION_SUPERSEDED', describeRun(a));
+      assert.match(a.stderr, /another run replaced the secret/);
+      assert.equal(text(after, 'client_secret'), secretB, "the record keeps B's secret");
+      assert.equal(account(), secretB, 'Wiz still holds B\'s secret');
+      assert.ok(recordWorks(sb, r.script, after), "the record's secret signs in once both runs have ended");
+      assert.equal(after.transaction, undefined, "A's transaction was rolled back, not left open");
+      assert.deepEqual(
+        calls(sb.log.entries(), 'ksm', 'finalize_secret_update').map((e) => e.status),
+        [200],
+        'only B finalized: A never finalized its dead secret',
+      );
+      assert.deepEqual(sealed, [], 'no gateway holds a sealed secret (A\'s is dead)');
+      assertNoState(r, 'after the race');
+      // Exit 0 only for the run whose secret is in the record and works.
+      for (const o of [a, b]) if (o.code === 0) assert.equal(o.gateway, 'B', `${o.gateway} exited 0 but its secret is not the record's\n${both(a, b)}`);
+
+      const next = await r.run(r.a);
+      assert.equal(next.code, 0, describeRun(next));
+      assert.ok(recordWorks(sb, r.script, r.record()), 'after one more clean run the record works');
+      assert.equal(text(r.record(), 'client_secret'), account());
+      assertNoState(r, 'after the next run');
+    }),
+  );
+
+  // The check above must not roll back for a record that merely changed: only a secret that signs in wins over ours.
+  test('wiz-service-account: the secret is replaced again and the record edited with one that does not sign in while A saves; A still finalizes its own (VERIFY_FAILED, exit 5)', TEST, () =>
+    withRace('wiz-service-account', async (r) => {
+      const { sb } = r;
+      editRecord(r, { verify_timeout_seconds: '1' });
+      const edited = r.gate();
+      const first = r.run(r.a);
+      await r.hold({ service: 'wiz-api', operation: 'rotateServiceAccountSecret' }, first);
+      // A's second read of the record is its save: held until Wiz's secret is replaced again and the record edited.
+      const held = r.hold({ service: 'ksm', operation: 'get_secret', until: edited.promise }, first);
+      await held;
+      sb.wiz.rotateSecret(DEMO.wiz.clientId);
+      editRecord(r, { client_secret: 'pasted-by-hand-and-not-the-secret' });
+      edited.open();
+      const a = await first;
+      assert.equal(a.code, 5, describeRun(a));
+      assert.equal(a.error, 'VERIFY_FAILED', describeRun(a));
+      assert.match(a.stderr, /held before this run's save does not sign in either/);
+      const record = r.record();
+      assert.notEqual(text(record, 'client_secret'), 'pasted-by-hand-and-not-the-secret', "A finalized its own secret over the edit");
+      assert.equal(record.transaction, undefined);
+      assertNoState(r, 'after the run');
     }),
   );
 

@@ -175,7 +175,7 @@ describe('aws-iam-access-key end to end', { concurrency: 4 }, () => {
 
   test('an unknown second key: refused with its ID, nothing changed; removed when delete_all_keys_before_rotating is on', TEST, () =>
     withSandbox(async (env) => {
-      const stranger = env.aws.seedAccessKey(W.userName);
+      const stranger = env.aws.seedAccessKey(W.userName, { createDate: new Date(Date.now() - 2 * 3600_000) });
       const refused = await rotate(env);
       assert.equal(refused.code, 3, describeRun(refused));
       assert.equal(refused.error, 'TARGET_LIMIT_REACHED');
@@ -187,6 +187,20 @@ describe('aws-iam-access-key end to end', { concurrency: 4 }, () => {
       assert.equal(opted.code, 0, describeRun(opted));
       assert.ok(!ids(opted.keysAfter).includes(stranger.accessKeyId));
       assert.ok(ids(opted.keysAfter).includes(text(opted.before, 'aws_access_key_id')!), 'CURRENT is never deleted, even when opted in');
+    }),
+  );
+
+  test('delete_all_keys_before_rotating leaves an unknown key made within the longest run (it may be another run\'s new key): refused, nothing changed', TEST, () =>
+    withSandbox(async (env) => {
+      // The tests' runs have a 30 s deadline: the longest run is 45 s, plus a minute of clock skew.
+      const fresh = env.aws.seedAccessKey(W.userName, { createDate: new Date(Date.now() - 60_000) });
+      edit(env.sb, { delete_all_keys_before_rotating: 'true' });
+      const refused = await rotate(env);
+      assert.equal(refused.code, 3, describeRun(refused));
+      assert.equal(refused.error, 'TARGET_LIMIT_REACHED');
+      assert.match(refused.stderr, new RegExp(`${fresh.accessKeyId} is not in the record as this run read it, but is made 1 min ago`));
+      assert.equal(count(refused.calls, 'iam', 'CreateAccessKey') + count(refused.calls, 'iam', 'DeleteAccessKey'), 0);
+      assert.deepEqual(ids(refused.keysAfter), ids(refused.keysBefore));
     }),
   );
 

@@ -1,6 +1,7 @@
 // AWS IAM access key rotation with the CURRENT/LAST two-key pattern. Records made from Keeper's AWS template
 // keep working: same field names, the IAM user name in the login field. The key the record held stays active as
 // LAST, so jobs that fetched it before the rotation keep running; the next rotation deletes it.
+import { HARD_STOP_GRACE_MS } from '../../cli/main.js';
 import { RotateError } from '../../errors.js';
 import { readUnambiguous } from '../../keeper/record.js';
 import { parseSettings, type SettingSpec } from '../../pipeline/settings.js';
@@ -25,7 +26,7 @@ export const FIELDS = {
 } as const satisfies Record<string, RecordFieldSpec>;
 
 export const SETTINGS = {
-  deleteUnknown: { kind: 'boolean', label: 'delete_all_keys_before_rotating', default: false, description: "Delete the user's keys the record does not know (never CURRENT) before creating. Keeper's script deleted every key; this one never deletes CURRENT." },
+  deleteUnknown: { kind: 'boolean', label: 'delete_all_keys_before_rotating', default: false, description: "Delete the user's keys the record does not know (never CURRENT) before creating. Keeper's script deleted every key; this one never deletes CURRENT, nor a key younger than the longest run (it may be another run's new key)." },
   deactivateLast: { kind: 'boolean', label: 'deactivate_previous_key', default: false, description: 'Set the replaced key (LAST) Inactive once the new one is verified, instead of leaving it active.' },
   verifyTimeoutSeconds: { kind: 'integer', label: 'verify_timeout_seconds', default: 120, min: 0, max: 3600, description: 'How long to keep trying the new key while IAM propagates it.' },
   region: { kind: 'pattern', label: 'aws_region', default: undefined, pattern: REGION, hint: 'an AWS region such as us-east-1 or us-gov-west-1', description: 'Region for STS and the partition (default AWS_REGION, else us-east-1).' },
@@ -47,6 +48,8 @@ interface AwsConfig {
   admin: StaticKeys | undefined;
   roleArn: string | undefined;
   adminIsSelf: boolean;
+  /** Unknown keys made since then may be another run's new key: never deleted (plan.ts `freshSince`). */
+  freshSince: Date;
 }
 
 /** IAM is global: each partition signs it in one region, whatever region the gateway is in. */
@@ -100,6 +103,8 @@ function prepare(ctx: TargetContext<AdminKey, 'secretAccessKey'>): AwsConfig {
     admin: useHost ? undefined : { accessKeyId: accessKeyId!, secretAccessKey: secretAccessKey! as Secret },
     roleArn: useHost && source === 'self' ? undefined : roleArn,
     adminIsSelf: source === 'self' && !useHost,
+    // This run started (and read the record) no earlier than endsAt - totalMs; another run lasts at most totalMs + grace.
+    freshSince: new Date(ctx.deadline.endsAt() - ctx.deadline.totalMs - (ctx.deadline.totalMs + HARD_STOP_GRACE_MS)),
   };
 }
 
@@ -138,6 +143,7 @@ class AwsSession implements TargetSession {
       deleteUnknown: c.deleteUnknown,
       deactivateLast: c.deactivateLast,
       interrupted: context.interrupted,
+      freshSince: c.freshSince,
       protectedIds: c.admin && !c.roleArn ? [c.admin.accessKeyId] : [],
     });
     this.#plan = plan;

@@ -2,7 +2,8 @@
 // CURRENT is the key in the record; LAST is the one it replaced, still valid for jobs that fetched it before
 // the last rotation. Before creating, LAST goes (never CURRENT); after the new key is saved and verified,
 // CURRENT becomes LAST and stays active unless the user asks to deactivate it. A key the record does not know
-// is deleted only when the user opted in, or when the journal shows an interrupted run of ours made it.
+// is deleted only when the user opted in, or when the journal shows an interrupted run of ours made it; and even
+// when opted in, never while it is young enough to be another run's new key (see `freshSince`).
 import { RotateError } from '../../errors.js';
 import type { CredentialInfo, RotationPlan } from '../../pipeline/target.js';
 
@@ -27,6 +28,13 @@ export interface KeyPlanInput {
   protectedIds: string[];
   /** The window of this record's interrupted run: a key made then that the record does not name is its leftover. */
   interrupted?: { from: Date; to: Date } | undefined;
+  /**
+   * A key made at or after this moment that the record (as this run read it) does not name may be another run's
+   * (another gateway's) new key: saved in the record after this run read it, or about to be. This run's start
+   * less the longest a run lasts (deadline and hard-stop grace): a run that saved after this run's read created
+   * its key at most that long before it. Such a key is never deleted, whatever delete_all_keys_before_rotating says.
+   */
+  freshSince?: Date | undefined;
 }
 
 export interface KeyPlan extends RotationPlan {
@@ -61,7 +69,20 @@ export function planKeys(p: KeyPlanInput): KeyPlan {
   }
   let count = p.keys.length - removeBefore.length;
   for (const k of unknown) {
-    if (p.deleteUnknown) {
+    const made = k.createDate?.getTime();
+    // Without a creation date a key's age is unknown: as young as can be.
+    const fresh = p.freshSince !== undefined && (made === undefined || made >= p.freshSince.getTime() - SKEW_MS);
+    if (p.deleteUnknown && fresh) {
+      const since = made === undefined ? 'of unknown age' : `made ${Math.max(0, Math.round((Date.now() - made) / 60_000))} min ago`;
+      const why = `${k.accessKeyId} is not in the record as this run read it, but is ${since}: it may be another run's new key, saved in the record since`;
+      if (count + 1 > KEYS_PER_USER) {
+        throw new RotateError(
+          'TARGET_LIMIT_REACHED',
+          `user ${p.userName} already has ${KEYS_PER_USER} access keys and ${why}, so delete_all_keys_before_rotating does not delete it yet; run again later (the record is re-read), or delete it by hand if it is not the record's`,
+        );
+      }
+      notes.push(`leaving ${why}; delete_all_keys_before_rotating deletes it once it is older than the longest run`);
+    } else if (p.deleteUnknown) {
       removeBefore.push({ id: k.accessKeyId, reason: 'not in the record (delete_all_keys_before_rotating is on)' });
       count -= 1;
     } else if (count + 1 > KEYS_PER_USER) {

@@ -7,6 +7,7 @@
 import { RotateError, isRotateError } from '../../errors.js';
 import { readText, readUnambiguous } from '../../keeper/record.js';
 import { describeSource } from '../../keeper/admin.js';
+import type { RecordData } from '../../keeper/record-data.js';
 import { parseSettings, type SettingSpec } from '../../pipeline/settings.js';
 import type { NewCredential, PlanContext, RecordFieldSpec, RotationPlan, Target, TargetContext, TargetSession, VerifyResult } from '../../pipeline/target.js';
 import { Secret, redact } from '../../secret.js';
@@ -284,6 +285,16 @@ class WizSession implements TargetSession {
     if (!result.ok) return { ok: false, reason: result.reason };
     if (this.config.adminIsSelf) this.#newToken = result.token;
     return { ok: true };
+  }
+
+  async verifyRecord(data: RecordData): Promise<VerifyResult> {
+    // The record's own secret for this account, as a consumer of the record would sign in with it.
+    const clientId = readText(data, FIELDS.login.label);
+    if (clientId !== this.config.clientId) return { ok: false, reason: `the record's login is no longer ${this.config.clientId}` };
+    const secret = readText(data, FIELDS.secret.label);
+    if (!secret) return { ok: false, reason: 'the record holds no client_secret' };
+    const result = await requestToken(this.config.authUrl, clientId, new Secret(secret), this.#call);
+    return result.ok ? { ok: true } : { ok: false, reason: result.reason };
   }
 
   async adopt(credential: NewCredential): Promise<void> {
