@@ -16,6 +16,7 @@ import type { Writable } from '../log.js';
 import { redact } from '../secret.js';
 import { openStateDir } from '../state/dir.js';
 import { Journal } from '../state/journal.js';
+import { inspectLock } from '../state/lock.js';
 import { COMMON_SETTINGS, fetchUser } from './rotate.js';
 import { parseSetting, type SettingSpec } from './settings.js';
 import type { Target, TargetContext } from './target.js';
@@ -182,13 +183,12 @@ async function checkStateDir(config: GatewayConfig, input: GatewayInput | undefi
   const journal = new Journal(dir, config);
   if (input) {
     const uid = input.userRecordUid;
-    const lock = readLock(join(dir, `${uid}.lock`));
-    if (lock === 'unreadable') notes.push(`an unreadable lock for record ${uid}: the next run takes it over`);
-    else if (lock) {
-      const held = lock.expiresAt > Date.now() && alive(lock.pid);
-      if (held) warn = true;
-      notes.push(held ? `a run (pid ${lock.pid}) is rotating record ${uid} now; a second run would stop with ROTATION_IN_PROGRESS` : `a stale lock for record ${uid} (pid ${lock.pid}): the next run takes it over`);
-    }
+    const lock = inspectLock(dir, uid);
+    if (lock.state === 'unreadable') notes.push(`an unreadable lock for record ${uid}: the next run takes it over`);
+    else if (lock.state === 'held') {
+      warn = true;
+      notes.push(`a run (pid ${lock.pid}) is rotating record ${uid} now; a second run would stop with ROTATION_IN_PROGRESS`);
+    } else if (lock.state === 'stale') notes.push(`a stale lock for record ${uid} (pid ${lock.pid}): the next run takes it over`);
     // Throws STATE_DIR_UNAVAILABLE when the journal cannot be read: a run would stop there too.
     const pending = journal.read(uid);
     if (pending && pending.phase !== 'unsaved') {
@@ -203,32 +203,6 @@ async function checkStateDir(config: GatewayConfig, input: GatewayInput | undefi
     notes.push(`a secret Keeper refused is sealed here for record ${entry.recordUid} (${entry.target}); the next run of any script stores it first`);
   }
   return { value: dir, detail: dir, notes, warn };
-}
-
-function readLock(path: string): { pid: number; expiresAt: number } | 'unreadable' | undefined {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    return 'unreadable';
-  }
-  try {
-    const parsed = JSON.parse(text) as { pid?: unknown; expiresAt?: unknown };
-    if (typeof parsed.pid === 'number' && typeof parsed.expiresAt === 'number') return { pid: parsed.pid, expiresAt: parsed.expiresAt };
-  } catch {
-    // Reported as unreadable below.
-  }
-  return 'unreadable';
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /** Every field the target declares as required holds a value, read the way the target reads it. */

@@ -2,7 +2,7 @@
 // the revision check would stop the second, but only after it had created something. The lock stops it first.
 // A lock whose process is gone, or whose run is past its hard stop, is stale and taken over.
 import { randomUUID } from 'node:crypto';
-import { openSync, readFileSync, rmSync, writeSync, closeSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { RotateError } from '../errors.js';
 
@@ -36,6 +36,18 @@ function readLock(path: string): LockFile | undefined {
     // Unreadable or half-written: treated as stale below.
   }
   return undefined;
+}
+
+/**
+ * What a lock file says, without taking it (doctor): none, one held by a live run, a stale one the next run
+ * takes over, or one that cannot be read.
+ */
+export function inspectLock(dir: string, recordUid: string, now = Date.now()): { state: 'none' | 'unreadable' } | { state: 'held' | 'stale'; pid: number } {
+  const path = join(dir, `${recordUid}.lock`);
+  if (!existsSync(path)) return { state: 'none' };
+  const lock = readLock(path);
+  if (!lock) return { state: 'unreadable' };
+  return { state: lock.expiresAt > now && alive(lock.pid) ? 'held' : 'stale', pid: lock.pid };
 }
 
 export function lockRecord(dir: string, recordUid: string, expiresAt: number, now = Date.now()): RecordLock {

@@ -702,14 +702,19 @@ describe('wiz-service-account end to end', { concurrency: CONCURRENCY }, () => {
     }),
   );
 
+  /** Kills a self-rotating run while Wiz holds its rotation call, and waits for Wiz to apply it anyway. */
+  async function killDuringRotation(env: Env): Promise<void> {
+    env.sb.faults.arm({ service: 'wiz-api', operation: 'rotateServiceAccountSecret', kind: 'delay', delayMs: 300 });
+    let victim: ChildProcess | undefined;
+    const stop = env.sb.faults.onFire(() => victim?.kill('SIGKILL'));
+    await rotate(env, { killed: true, run: { onSpawn: (child) => (victim = child) } });
+    stop();
+    await sleep(500);
+  }
+
   test('killed during rotateServiceAccountSecret of an account that rotates itself: the next run replaces it again with the sealed token', TEST, () =>
     withSandbox(async (env) => {
-      env.sb.faults.arm({ service: 'wiz-api', operation: 'rotateServiceAccountSecret', kind: 'delay', delayMs: 300 });
-      let victim: ChildProcess | undefined;
-      const stop = env.sb.faults.onFire(() => victim?.kill('SIGKILL'));
-      await rotate(env, { killed: true, run: { onSpawn: (child) => (victim = child) } });
-      stop();
-      await sleep(500);
+      await killDuringRotation(env);
       assert.ok(!env.wiz.checkSecret(CLIENT_ID, text(env.sb.ksm.readRecord(UID)!, 'client_secret')!), 'the secret was lost with the killed reply');
       const journal = JSON.parse(journals(env).get(UID)!) as { phase: string; resume?: string };
       assert.equal(journal.phase, 'creating');
@@ -725,12 +730,7 @@ describe('wiz-service-account end to end', { concurrency: CONCURRENCY }, () => {
 
   test('the same kill without a usable sealed token: the inherent window of in-place rotation, reported', TEST, () =>
     withSandbox(async (env) => {
-      env.sb.faults.arm({ service: 'wiz-api', operation: 'rotateServiceAccountSecret', kind: 'delay', delayMs: 300 });
-      let victim: ChildProcess | undefined;
-      const stop = env.sb.faults.onFire(() => victim?.kill('SIGKILL'));
-      await rotate(env, { killed: true, run: { onSpawn: (child) => (victim = child) } });
-      stop();
-      await sleep(500);
+      await killDuringRotation(env);
       // A journal from another gateway key (or a token past its expiry) cannot be used.
       const path = journalPath(env, UID);
       const entry = JSON.parse(readFileSync(path, 'utf8')) as { resume?: string };
