@@ -3,7 +3,6 @@
 // and the run's deadline (neither client has a deadline of its own, and Graph's retry honours Retry-After up
 // to three minutes).
 import { ClientSecretCredential } from '@azure/identity';
-import { type HttpClient, createDefaultHttpClient } from '@azure/core-rest-pipeline';
 import { Client, GraphError, RetryHandlerOptions, type GraphRequest } from '@microsoft/microsoft-graph-client';
 import type { Deadline } from '../../deadline.js';
 import { RotateError, describe, type ErrorCode } from '../../errors.js';
@@ -57,17 +56,10 @@ function graphError(action: string, err: unknown): RotateError {
   return new RotateError(token.code, `Graph ${action}: ${token.message}`, { cause: err });
 }
 
-/**
- * One HTTP client for every credential of the run: each ClientSecretCredential would otherwise build its own
- * pipeline and open its own connection to the authority (the admin's, the verifying one, the adopted one).
- */
-let sharedHttpClient: HttpClient | undefined;
-
 export function newCredential(tenantId: string, clientId: string, secret: Secret, endpoints: AzureEndpoints): ClientSecretCredential {
-  sharedHttpClient ??= createDefaultHttpClient();
   // Instance discovery asks login.microsoftonline.com to vouch for the authority: one more round trip per
   // credential, and impossible for national clouds and the sandbox. The authority is the user's setting.
-  return new ClientSecretCredential(tenantId, clientId, secret.reveal(), { authorityHost: endpoints.authorityHost, disableInstanceDiscovery: true, httpClient: sharedHttpClient });
+  return new ClientSecretCredential(tenantId, clientId, secret.reveal(), { authorityHost: endpoints.authorityHost, disableInstanceDiscovery: true });
 }
 
 export class GraphApplications {
