@@ -1,7 +1,8 @@
 // Access tokens the sandbox's token endpoint mints and its Graph accepts. They are shaped like Entra's v1 app-only
 // tokens (a JWT with tid, appid, roles, aud, exp) so a rotator that decodes them for logging sees familiar claims,
-// but they are signed with a per-process HMAC key: only this sandbox can verify them, which is all it needs.
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+// signed by the sandbox's HMAC JWT signer (../jwt.ts): only this sandbox can verify them, which is all it needs.
+import { randomBytes } from 'node:crypto';
+import { HmacJwt, b64url } from '../jwt.js';
 
 export const GRAPH_RESOURCE = 'https://graph.microsoft.com';
 export const GRAPH_APP_ID = '00000003-0000-0000-c000-000000000000';
@@ -27,10 +28,8 @@ export type TokenCheck =
   | { ok: true; claims: TokenClaims }
   | { ok: false; reason: 'malformed' | 'signature' | 'expired' | 'audience' };
 
-const b64url = (v: Buffer | string) => Buffer.from(v).toString('base64url');
-
 export class TokenIssuer {
-  readonly #key = randomBytes(32);
+  readonly #jwt = new HmacJwt('keeper-rotate-sandbox');
 
   issue(input: { tenantId: string; appId: string; objectId: string; roles: string[]; audience: string; nowSeconds: number; lifetimeSeconds: number }): string {
     const claims: TokenClaims = {
@@ -48,30 +47,15 @@ export class TokenIssuer {
       ver: '1.0',
       uti: b64url(randomBytes(16)),
     };
-    const head = b64url(JSON.stringify({ typ: 'JWT', alg: 'HS256', kid: 'keeper-rotate-sandbox' }));
-    const body = b64url(JSON.stringify(claims));
-    return `${head}.${body}.${this.#sign(`${head}.${body}`)}`;
+    return this.#jwt.sign(claims);
   }
 
   verify(token: string, nowSeconds: number): TokenCheck {
-    const parts = token.split('.');
-    if (parts.length !== 3) return { ok: false, reason: 'malformed' };
-    const [head, body, signature] = parts as [string, string, string];
-    const expected = Buffer.from(this.#sign(`${head}.${body}`));
-    const given = Buffer.from(signature);
-    if (expected.length !== given.length || !timingSafeEqual(expected, given)) return { ok: false, reason: 'signature' };
-    let claims: TokenClaims;
-    try {
-      claims = JSON.parse(Buffer.from(body, 'base64url').toString('utf8')) as TokenClaims;
-    } catch {
-      return { ok: false, reason: 'malformed' };
-    }
+    const opened = this.#jwt.open<TokenClaims>(token);
+    if (!opened.ok) return opened;
+    const claims = opened.claims;
     if (claims.aud !== GRAPH_RESOURCE && claims.aud !== GRAPH_APP_ID) return { ok: false, reason: 'audience' };
     if (nowSeconds >= claims.exp) return { ok: false, reason: 'expired' };
     return { ok: true, claims };
-  }
-
-  #sign(input: string): string {
-    return createHmac('sha256', this.#key).update(input).digest('base64url');
   }
 }
