@@ -59,13 +59,7 @@ export function parseAmzDate(value: string): number | undefined {
   return Number.isNaN(ms) ? undefined : ms;
 }
 
-/** Accepts an ISO 8601 date-time or a Date; undefined when unparseable. */
-export function parseDateTime(value: unknown): number | undefined {
-  if (value instanceof Date) return Number.isNaN(value.getTime()) ? undefined : value.getTime();
-  if (typeof value !== 'string' || !/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(value)) return undefined;
-  const ms = Date.parse(value);
-  return Number.isNaN(ms) ? undefined : ms;
-}
+export { parseDateTime } from '../datetime.js';
 
 /** IAM user, role and session names: `[\w+=,.@-]`. */
 export const IAM_NAME = /^[\w+=,.@-]+$/;

@@ -40,12 +40,4 @@ export function entraTimestamp(ms: number): string {
   return new Date(ms).toISOString().slice(0, 19).replace('T', ' ') + 'Z';
 }
 
-/** Accepts what Graph accepts for a DateTimeOffset: ISO 8601 with a zone. Returns undefined when unparseable. */
-export function parseDateTime(value: unknown): number | undefined {
-  if (value instanceof Date) return Number.isNaN(value.getTime()) ? undefined : value.getTime();
-  if (typeof value !== 'string') return undefined;
-  if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(value)) return undefined;
-  // Date.parse keeps only milliseconds; Graph's seven digits round-trip because the extra four are zeros here.
-  const ms = Date.parse(value);
-  return Number.isNaN(ms) ? undefined : ms;
-}
+export { parseDateTime } from '../datetime.js';
