@@ -25,6 +25,8 @@ export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 
 export const ERROR_CODES = {
   INPUT_EMPTY: ExitCode.Rejected,
+  INPUT_NOT_PIPED: ExitCode.Rejected,
+  INPUT_TIMEOUT: ExitCode.Rejected,
   INPUT_TOO_LARGE: ExitCode.Rejected,
   INPUT_NOT_BASE64: ExitCode.Rejected,
   INPUT_NOT_JSON: ExitCode.Rejected,

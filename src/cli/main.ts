@@ -59,6 +59,8 @@ export interface DoctorIo {
   platform: NodeJS.Platform;
   log: Logger;
   deadline: Deadline;
+  /** How long stdin may stay silent before INPUT_TIMEOUT (KEEPER_ROTATE_STDIN_TIMEOUT_SECONDS). */
+  stdinIdleMs: number;
 }
 
 interface Flags {
@@ -70,6 +72,8 @@ interface Flags {
 }
 
 export const DEFAULT_DEADLINE_SECONDS = 600;
+/** The gateway writes its line as it starts the script; a pipe silent this long is not the gateway's. */
+export const DEFAULT_STDIN_TIMEOUT_SECONDS = 10;
 /** Extra time past the run's deadline before the process ends itself (entry.ts), whatever is still pending. */
 export const HARD_STOP_GRACE_MS = 15_000;
 
@@ -124,7 +128,9 @@ Environment:
   GATEWAY_CONFIG                  the config as base64, when there is no file (Docker)
   KEEPER_ROTATE_DEADLINE_SECONDS  bound for the whole run (default ${DEFAULT_DEADLINE_SECONDS})
   KEEPER_ROTATE_REQUEST_TIMEOUT_SECONDS  bound for one network call (default ${DEFAULT_REQUEST_TIMEOUT_MS / 1000})
-  KEEPER_ROTATE_STATE_DIR         folder for locks and journals (default: the user's state folder)
+  KEEPER_ROTATE_STDIN_TIMEOUT_SECONDS  how long stdin may stay silent (default ${DEFAULT_STDIN_TIMEOUT_SECONDS})
+  KEEPER_ROTATE_STATE_DIR         folder for locks and journals (default: the user's state folder);
+                                  it must be the user's own, mode 0700, and not a symbolic link
 
 ${script.help}
 Exit codes: 0 done (or nothing to do), 1 internal error, 2 rejected before any change, 3 failed and the
@@ -149,11 +155,12 @@ export async function runScript(script: ScriptDefinition, io: ScriptIo): Promise
       return ExitCode.Ok;
     }
     const deadline = deadlineFrom(io.env);
+    const stdinIdleMs = secondsFrom(io.env, 'KEEPER_ROTATE_STDIN_TIMEOUT_SECONDS', DEFAULT_STDIN_TIMEOUT_SECONDS, 3_600) * 1000;
     if (flags.doctor) {
       if (!script.doctor) throw new RotateError('USAGE', `${script.name} has no --doctor`);
-      return await script.doctor({ stdin: io.stdin, stdout: io.stdout, env: io.env, platform: io.platform, log, deadline });
+      return await script.doctor({ stdin: io.stdin, stdout: io.stdout, env: io.env, platform: io.platform, log, deadline, stdinIdleMs });
     }
-    const input = parseGatewayInput(await readAll(io.stdin));
+    const input = parseGatewayInput(await readAll(io.stdin, { idleMs: stdinIdleMs }));
     const config = loadGatewayConfig({ env: io.env, platform: io.platform });
     const stateDir = openStateDir(config, { env: io.env, platform: io.platform });
     log.info('input', 'gateway input accepted', { user_record: input.userRecordUid, records: input.records.length, config: config.source });

@@ -32,17 +32,62 @@ export function isRecordUid(value: unknown): value is string {
   return typeof value === 'string' && UID.test(value);
 }
 
-/** Reads all of a stream, refusing more than `limit` bytes without buffering them. */
-export async function readAll(stream: AsyncIterable<Buffer | string>, limit = MAX_INPUT_BYTES): Promise<Buffer> {
+export interface ReadOptions {
+  /** Most bytes accepted; more is INPUT_TOO_LARGE, refused without buffering them. */
+  limit?: number;
+  /** Longest wait for the next bytes (or the end) before INPUT_TIMEOUT; unset: no bound. */
+  idleMs?: number;
+}
+
+/**
+ * Reads all of stdin. The gateway writes one line and closes the pipe at once, so a terminal (someone started
+ * the script by hand) or a pipe that stays silent is refused straight away rather than left to hang until
+ * the deadline, holding the gateway's slot and giving no hint why.
+ */
+export async function readAll(stream: AsyncIterable<Buffer | string>, options: ReadOptions = {}): Promise<Buffer> {
+  const { limit = MAX_INPUT_BYTES, idleMs } = options;
+  if ((stream as { isTTY?: unknown }).isTTY === true) {
+    throw new RotateError('INPUT_NOT_PIPED', 'stdin is a terminal, not a pipe: the gateway pipes one base64 line into the script (see --help)');
+  }
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of stream) {
-    const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-    size += buf.length;
-    if (size > limit) throw new RotateError('INPUT_TOO_LARGE', `gateway input is larger than ${limit} bytes`);
-    chunks.push(buf);
+  const it = stream[Symbol.asyncIterator]();
+  try {
+    for (;;) {
+      const next = await nextWithin(it, idleMs);
+      if (next.done) break;
+      const buf = typeof next.value === 'string' ? Buffer.from(next.value) : next.value;
+      size += buf.length;
+      if (size > limit) throw new RotateError('INPUT_TOO_LARGE', `gateway input is larger than ${limit} bytes`);
+      chunks.push(buf);
+    }
+  } catch (err) {
+    // Stop reading. An iterator's return() waits behind the read still pending, so a stream is destroyed.
+    const destroy = (stream as { destroy?: () => void }).destroy;
+    if (typeof destroy === 'function') destroy.call(stream);
+    else it.return?.()?.catch(() => undefined);
+    throw err;
   }
   return Buffer.concat(chunks);
+}
+
+async function nextWithin<T>(it: AsyncIterator<T>, idleMs: number | undefined): Promise<IteratorResult<T>> {
+  const next = it.next();
+  if (idleMs === undefined) return next;
+  // The read left pending when the wait ends may still fail; that must not surface as an unhandled rejection.
+  next.catch(() => undefined);
+  let timer: NodeJS.Timeout | undefined;
+  const silence = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new RotateError('INPUT_TIMEOUT', `stdin sent nothing for ${idleMs / 1000} s and was not closed; the gateway writes one line and closes it (KEEPER_ROTATE_STDIN_TIMEOUT_SECONDS)`)),
+      idleMs,
+    );
+  });
+  try {
+    return await Promise.race([next, silence]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 function decodeBase64(text: string, what: string): Buffer {

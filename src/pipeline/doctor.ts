@@ -109,7 +109,7 @@ export async function runDoctor<K extends string, S extends K, C>(target: Target
   io.stdout.write(`${target.name} doctor: checks only, nothing is changed\n`);
 
   const input = await report.check(CHECK.input, [], async () => {
-    const value = parseGatewayInput(await readAll(io.stdin));
+    const value = parseGatewayInput(await readAll(io.stdin, { idleMs: io.stdinIdleMs }));
     const provider = value.providerRecordUid ? `, PAM configuration ${value.providerRecordUid}` : '';
     return { value, detail: `PAM User record ${value.userRecordUid}${provider}, ${value.records.length} record(s) attached` };
   });
@@ -184,11 +184,18 @@ async function checkStateDir(config: GatewayConfig, input: GatewayInput | undefi
   if (input) {
     const uid = input.userRecordUid;
     const lock = inspectLock(dir, uid);
-    if (lock.state === 'unreadable') notes.push(`an unreadable lock for record ${uid}: the next run takes it over`);
-    else if (lock.state === 'held') {
+    if (lock.state === 'unreadable' && lock.stale) notes.push(`an unreadable lock for record ${uid}: the next run takes it over`);
+    else if (lock.state === 'unreadable') {
       warn = true;
-      notes.push(`a run (pid ${lock.pid}) is rotating record ${uid} now; a second run would stop with ROTATION_IN_PROGRESS`);
-    } else if (lock.state === 'stale') notes.push(`a stale lock for record ${uid} (pid ${lock.pid}): the next run takes it over`);
+      notes.push(`a lock for record ${uid} that cannot be read yet (another run may be writing it): a run now would stop with ROTATION_IN_PROGRESS`);
+    } else if (lock.state === 'held') {
+      warn = true;
+      notes.push(
+        lock.overdue
+          ? `a run (pid ${lock.pid}) holds the lock on record ${uid} past its hard stop and may be hung; runs stop with ROTATION_IN_PROGRESS until that process ends`
+          : `a run (pid ${lock.pid}) is rotating record ${uid} now; a second run would stop with ROTATION_IN_PROGRESS`,
+      );
+    } else if (lock.state === 'stale') notes.push(`a stale lock for record ${uid} (pid ${lock.pid} is gone): the next run takes it over`);
     // Throws STATE_DIR_UNAVAILABLE when the journal cannot be read: a run would stop there too.
     const pending = journal.read(uid);
     if (pending && pending.phase !== 'unsaved') {

@@ -1,8 +1,8 @@
 // The script as the gateway runs it: bad input gets one coded line, exit code 2, and not a single request to
 // any sandbox service (the sandbox counts every request it sees).
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -22,15 +22,21 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function run(stdin: string, args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+/** Runs the script with `stdin` piped in and closed; null leaves the pipe open and silent (killed after 60 s). */
+function run(stdin: string | null, args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((done) => {
     const child = spawn(process.execPath, ['--import', 'tsx', SCRIPT, ...args], { env: { ...process.env, ...sandbox.env, ...env }, stdio: 'pipe' });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c));
     child.stderr.on('data', (c: Buffer) => (stderr += c));
-    child.stdin.end(stdin);
-    child.on('exit', (code) => done({ code: code ?? -1, stdout, stderr }));
+    if (stdin !== null) child.stdin.end(stdin);
+    const backstop = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.on('exit', (code) => {
+      clearTimeout(backstop);
+      child.stdin.destroy();
+      done({ code: code ?? -1, stdout, stderr });
+    });
   });
 }
 
@@ -67,7 +73,7 @@ describe('a script run by the gateway', () => {
     assert.deepEqual(sandbox.log.entries(), []);
   });
 
-  for (const name of ['KEEPER_ROTATE_DEADLINE_SECONDS', 'KEEPER_ROTATE_REQUEST_TIMEOUT_SECONDS']) {
+  for (const name of ['KEEPER_ROTATE_DEADLINE_SECONDS', 'KEEPER_ROTATE_REQUEST_TIMEOUT_SECONDS', 'KEEPER_ROTATE_STDIN_TIMEOUT_SECONDS']) {
     test(`${name} that is not a positive number of seconds: SETTING_INVALID, exit 2, no request`, async () => {
       sandbox.log.clear();
       const r = await run(encodeGatewayInput({ userRecordUid: USER }), [], { [name]: '-5' });
@@ -84,13 +90,13 @@ describe('a script run by the gateway', () => {
     assert.doesNotMatch(r.stderr, /uvwxyz/);
   });
 
-  test('--help and --version', async () => {
-    const help = await run('', ['--help']);
+  test('--help and --version, without reading stdin (left open and silent here)', async () => {
+    const help = await run(null, ['--help']);
     assert.equal(help.code, 0);
     assert.match(help.stdout, /application_object_id/);
     assert.match(help.stdout, /keep_previous_secrets/);
     assert.match(help.stdout, /^ {2}--doctor /m);
-    const version = await run('', ['--version']);
+    const version = await run(null, ['--version']);
     assert.equal(version.code, 0);
     assert.match(version.stdout, /^azure-app-secret \S+\n$/);
   });
@@ -101,5 +107,81 @@ describe('a script run by the gateway', () => {
     assert.equal(r.code, 2);
     assert.match(r.stderr, /^keeper-rotate: RECORD_NOT_FOUND: /m);
     assert.deepEqual(sandbox.log.entries({ service: 'azure' }), []);
+  });
+
+  test('stdin left open and silent: INPUT_TIMEOUT after KEEPER_ROTATE_STDIN_TIMEOUT_SECONDS, exit 2, no request', async () => {
+    sandbox.log.clear();
+    const r = await run(null, [], { KEEPER_ROTATE_STDIN_TIMEOUT_SECONDS: '1' });
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /^keeper-rotate: INPUT_TIMEOUT: stdin sent nothing for 1 s /m);
+    assert.deepEqual(sandbox.log.entries(), []);
+  });
+
+  test('--doctor on silent stdin: the input check FAILs with INPUT_TIMEOUT, exit 2, no request', async () => {
+    sandbox.log.clear();
+    const r = await run(null, ['--doctor'], { KEEPER_ROTATE_STDIN_TIMEOUT_SECONDS: '1' });
+    assert.equal(r.code, 2, r.stdout + r.stderr);
+    assert.match(r.stdout, /^FAIL {2}gateway input: INPUT_TIMEOUT: /m);
+    assert.match(r.stdout, /^skip {2}PAM User record: needs gateway input$/m);
+    assert.deepEqual(sandbox.log.entries(), []);
+  });
+
+  const hasScript = process.platform === 'linux' && spawnSync('script', ['--version']).status === 0;
+  test('a terminal on stdin: INPUT_NOT_PIPED at once, exit 2, no request', { skip: !hasScript && 'needs util-linux script(1) for a pseudo-terminal' }, async () => {
+    sandbox.log.clear();
+    const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+    // script(1) runs the command on a new pseudo-terminal: its stdin is a terminal, as when started by hand.
+    const r = await new Promise<{ code: number; out: string }>((done) => {
+      const child = spawn('script', ['-qec', `${quote(process.execPath)} --import tsx ${quote(SCRIPT)}`, '/dev/null'], {
+        env: { ...process.env, ...sandbox.env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let out = '';
+      child.stdout.on('data', (c: Buffer) => (out += c));
+      child.stderr.on('data', (c: Buffer) => (out += c));
+      const backstop = setTimeout(() => child.kill('SIGKILL'), 60_000);
+      child.on('exit', (code) => {
+        clearTimeout(backstop);
+        done({ code: code ?? -1, out });
+      });
+    });
+    assert.equal(r.code, 2, r.out);
+    assert.match(r.out, /^keeper-rotate: INPUT_NOT_PIPED: /m);
+    assert.deepEqual(sandbox.log.entries(), []);
+  });
+});
+
+describe('a state folder that is not private to this user is refused before any request', () => {
+  const input = () => encodeGatewayInput({ userRecordUid: USER });
+  const refused = async (stateDir: string, message: RegExp) => {
+    sandbox.log.clear();
+    const r = await run(input(), [], { KEEPER_ROTATE_STATE_DIR: stateDir });
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /^keeper-rotate: STATE_DIR_UNAVAILABLE: /m);
+    assert.match(r.stderr, message);
+    assert.deepEqual(sandbox.log.entries(), []);
+  };
+
+  test('a symbolic link', async () => {
+    const real = join(dir, 'real-state');
+    mkdirSync(real, { mode: 0o700 });
+    symlinkSync(real, join(dir, 'link-state'));
+    await refused(join(dir, 'link-state'), /is a symbolic link/);
+  });
+
+  test('group or other permission bits: refused with the command that fixes it, and not changed', async () => {
+    const open = join(dir, 'open-state');
+    mkdirSync(open);
+    chmodSync(open, 0o750);
+    const literal = open.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    await refused(open, new RegExp(`has mode 0750; .*: chmod 700 '${literal}'`));
+    assert.equal(statSync(open).mode & 0o777, 0o750);
+  });
+
+  test('owned by another user', { skip: process.getuid?.() !== 0 && 'only root can give a folder to another user' }, async () => {
+    const theirs = join(dir, 'their-state');
+    mkdirSync(theirs, { mode: 0o700 });
+    chownSync(theirs, 54_321, 54_321);
+    await refused(theirs, /belongs to uid 54321, not to this user \(uid 0\); .*chown -R 0 /);
   });
 });

@@ -75,6 +75,41 @@ describe('gateway input', () => {
     assert.equal((await readAll(Readable.from(['ab', 'c']))).toString(), 'abc');
   });
 
+  test('a terminal on stdin is refused at once, without reading from it', async () => {
+    let read = false;
+    const tty = {
+      isTTY: true,
+      async *[Symbol.asyncIterator]() {
+        read = true;
+        yield Buffer.from('x');
+      },
+    };
+    await assert.rejects(readAll(tty), (e: unknown) => e instanceof RotateError && e.code === 'INPUT_NOT_PIPED' && e.exitCode === 2);
+    assert.equal(read, false);
+    // A pipe (isTTY false or absent) is read as usual.
+    assert.equal((await readAll(Object.assign(Readable.from(['ok']), { isTTY: false }))).toString(), 'ok');
+  });
+
+  test('stdin that stays silent past the idle bound is INPUT_TIMEOUT; slow but steady input is read whole', async () => {
+    const silent = new Readable({ read() {} }); // never sends, never ends
+    const started = Date.now();
+    await assert.rejects(readAll(silent, { idleMs: 200 }), (e: unknown) => e instanceof RotateError && e.code === 'INPUT_TIMEOUT' && e.exitCode === 2);
+    assert.ok(Date.now() - started >= 150, 'it waited for the bound');
+    assert.ok(silent.destroyed, 'the stream is no longer read');
+    // Half a line, then silence: the same.
+    const stalled = new Readable({ read() {} });
+    stalled.push('abc');
+    await assert.rejects(readAll(stalled, { idleMs: 200 }), (e: unknown) => e instanceof RotateError && e.code === 'INPUT_TIMEOUT');
+    // Each gap under the bound, the whole well over it: the bound is on silence, not on the total.
+    async function* slow() {
+      for (const part of ['a', 'b', 'c', 'd']) {
+        await new Promise((r) => setTimeout(r, 100));
+        yield part;
+      }
+    }
+    assert.equal((await readAll(slow(), { idleMs: 300 })).toString(), 'abcd');
+  });
+
   test('bad base64', () => {
     rejects('this is not base64!', 'INPUT_NOT_BASE64');
     rejects('abc', 'INPUT_NOT_BASE64');
