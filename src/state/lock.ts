@@ -159,7 +159,8 @@ function publish(tmp: string, path: string): boolean {
 /**
  * Removes `path` if it is still the version `judged`. Renaming is atomic, so of several runs that judged the
  * same file only one moves it; if what it moved is not what it judged (another run replaced it in between),
- * it goes back under its name.
+ * it goes back under its name. Only used for claims: the put-back fails only if yet another run created the
+ * name in that instant, which needs a run killed mid-takeover and then three runs racing within microseconds.
  */
 function removeIfSame(path: string, judged: Seen): void {
   const aside = `${path}.${randomUUID()}.stale`;
