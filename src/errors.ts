@@ -65,6 +65,7 @@ export const ERROR_CODES = {
   ROTATION_SUPERSEDED: ExitCode.Failed,
   RECOVERY_PENDING: ExitCode.NeedsAttention,
   RECOVERY_UNREADABLE: ExitCode.NeedsAttention,
+  RECOVERY_STALE: ExitCode.NeedsAttention,
   INTERNAL: ExitCode.Internal,
 } as const satisfies Record<string, ExitCode>;
 
@@ -74,17 +75,29 @@ export interface RotateErrorOptions {
   cause?: unknown;
   /** Override the code's usual exit code (e.g. a failure that left something for a person to clean up). */
   exitCode?: ExitCode;
+  /**
+   * The service answered with a definite refusal (a 4xx it explains): the request was not applied. Unset means
+   * the outcome is unknown (a timeout, a dropped connection, a 5xx, an unreadable reply): a create may have
+   * made a credential, a replace may have replaced it.
+   */
+  refused?: boolean;
+  /** The HTTP status of the reply the call failed on; unset when no reply came (a timeout, a dropped connection). */
+  status?: number;
 }
 
 export class RotateError extends Error {
   override readonly name = 'RotateError';
   readonly code: ErrorCode;
   readonly exitCode: ExitCode;
+  readonly refused: boolean;
+  readonly status: number | undefined;
 
   constructor(code: ErrorCode, message: string, options: RotateErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause instanceof RotateError ? options.cause : scrubError(options.cause) });
     this.code = code;
     this.exitCode = options.exitCode ?? ERROR_CODES[code];
+    this.refused = options.refused ?? false;
+    this.status = options.status;
   }
 
   /** The one line the gateway log gets: no newlines, whatever the message held. */
@@ -95,6 +108,11 @@ export class RotateError extends Error {
 
 export function isRotateError(err: unknown): err is RotateError {
   return err instanceof RotateError;
+}
+
+/** Did a call certainly not take effect? Only when the service refused it in so many words. */
+export function refusedOutright(err: unknown): boolean {
+  return err instanceof RotateError && err.refused;
 }
 
 /**

@@ -35,11 +35,17 @@ const READS = new Set(['get_secret', 'get_folders']);
 /** An idle kept-alive connection is closed after this long (the agent's timeout only ends free sockets). */
 const FREE_SOCKET_MS = 4_000;
 
-export function createKsmTransport(options: KsmTransportOptions): { query: QueryFunction; close(): void } {
+export function createKsmTransport(options: KsmTransportOptions): { query: QueryFunction; close(): void; lastStatus(): number | undefined } {
   const agent = new Agent({ keepAlive: true, maxSockets: 1, timeout: FREE_SOCKET_MS });
+  // The SDK throws a non-200 reply as an Error holding only the body; whether Keeper refused a write (4xx) or
+  // failed with it in an unknown state (5xx, no reply) is this status.
+  let last: number | undefined;
   const query: QueryFunction = async (url, transmissionKey, payload) => {
+    last = undefined;
     try {
-      return await send(url, transmissionKey, payload);
+      const res = await send(url, transmissionKey, payload);
+      last = res.statusCode;
+      return res;
     } catch (err) {
       // A kept-alive connection the server closed while idle fails the next request with ECONNRESET (Node's
       // documented race). A reset after the server applied the request looks the same, so only a read is sent
@@ -47,7 +53,9 @@ export function createKsmTransport(options: KsmTransportOptions): { query: Query
       // usual 5 s keep-alive ends (FREE_SOCKET_MS), which keeps writes out of the race in the first place.
       const endpoint = url.slice(url.lastIndexOf('/') + 1);
       if (!(err instanceof StaleConnectionError) || !READS.has(endpoint)) throw err;
-      return send(url, transmissionKey, payload);
+      const res = await send(url, transmissionKey, payload);
+      last = res.statusCode;
+      return res;
     }
   };
   const send: QueryFunction = (url, transmissionKey, payload) => {
@@ -93,5 +101,5 @@ export function createKsmTransport(options: KsmTransportOptions): { query: Query
       req.end(body);
     });
   };
-  return { query, close: () => agent.destroy() };
+  return { query, close: () => agent.destroy(), lastStatus: () => last };
 }

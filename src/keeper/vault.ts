@@ -57,16 +57,25 @@ export function classifyKsmError(err: unknown): ErrorCode {
   return 'KEEPER_REQUEST_FAILED';
 }
 
-function ksmError(action: string, err: unknown): RotateError {
+/**
+ * `status`: the HTTP status of the reply the SDK failed on, when there was one. A 4xx is Keeper refusing the call
+ * (it was not applied: a save opened no transaction); a 5xx, a timeout or a lost connection leave it unknown.
+ * Throttling is a refusal too (the SDK gives up only after every attempt was throttled).
+ */
+function ksmError(action: string, err: unknown, status?: number): RotateError {
   // Our own errors (the deadline cutting a throttle wait short) pass through the SDK unchanged.
   if (err instanceof RotateError) return err;
   const code = classifyKsmError(err);
-  return new RotateError(code, `Keeper ${action} failed: ${redact(describe(err))}`, { cause: err });
+  const refused = code === 'KEEPER_THROTTLED' || (status !== undefined && status >= 400 && status < 500 && status !== 408);
+  const detail = redact(describe(err)).replace(/^Error: /, '');
+  const what = status === undefined ? detail || 'no reply' : `HTTP ${status}${detail ? `: ${detail}` : ', empty body'}`;
+  return new RotateError(code, `Keeper ${action} failed: ${what}`, { cause: err, refused });
 }
 
 export class KeeperVault {
   readonly #options: SecretManagerOptions;
   readonly #close: () => void;
+  readonly #lastStatus: () => number | undefined;
   /** Record keys live only in the SDK's in-memory cache, which every getSecrets call clears. */
   #fetched = new Map<string, KeeperRecord>();
 
@@ -77,6 +86,7 @@ export class KeeperVault {
       ...(options.onRequest ? { onRequest: options.onRequest } : {}),
     });
     this.#close = transport.close;
+    this.#lastStatus = transport.lastStatus;
     this.#options = {
       // In memory only: nothing the SDK decides to save may reach the gateway's config file.
       storage: inMemoryStorage({ ...config.values }),
@@ -96,7 +106,7 @@ export class KeeperVault {
     try {
       records = (await getSecrets(this.#options, wanted)).records;
     } catch (err) {
-      throw ksmError('fetching records', err);
+      throw ksmError('fetching records', err, this.#lastStatus());
     }
     this.#fetched = new Map(records.map((r) => [r.recordUid, r]));
     const out = new Map<string, VaultRecord>();
@@ -115,12 +125,13 @@ export class KeeperVault {
   async saveInTransaction(record: VaultRecord, data: RecordData): Promise<void> {
     const raw = this.#fetched.get(record.uid);
     if (!raw || Number(raw.revision) !== record.revision) {
-      throw new RotateError('INTERNAL', `record ${record.uid} must be saved from the latest fetch`);
+      // Never sent, so certainly not applied.
+      throw new RotateError('INTERNAL', `record ${record.uid} must be saved from the latest fetch`, { refused: true });
     }
     try {
       await updateSecret2(this.#options, { ...raw, data }, { transactionType: UpdateTransactionType.Rotation });
     } catch (err) {
-      throw ksmError(`saving record ${record.uid}`, err);
+      throw ksmError(`saving record ${record.uid}`, err, this.#lastStatus());
     }
   }
 
@@ -128,7 +139,7 @@ export class KeeperVault {
     try {
       await completeTransaction(this.#options, uid, false);
     } catch (err) {
-      throw ksmError(`finalizing the update of record ${uid}`, err);
+      throw ksmError(`finalizing the update of record ${uid}`, err, this.#lastStatus());
     }
   }
 
@@ -136,7 +147,7 @@ export class KeeperVault {
     try {
       await completeTransaction(this.#options, uid, true);
     } catch (err) {
-      throw ksmError(`rolling back the update of record ${uid}`, err);
+      throw ksmError(`rolling back the update of record ${uid}`, err, this.#lastStatus());
     }
   }
 

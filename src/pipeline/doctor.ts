@@ -203,11 +203,22 @@ async function checkStateDir(config: GatewayConfig, input: GatewayInput | undefi
       notes.push(`a ${pending.target} run stopped at "${pending.phase}" on ${pending.at}; the next run finishes or undoes it first`);
     }
   }
-  for (const entry of journal.unsaved()) {
+  const { entries, unreadable } = journal.unsaved();
+  for (const entry of entries) {
     // Opening the seal proves the next run can store it; the values stay in memory and are dropped.
     journal.unseal(entry);
     warn = true;
     notes.push(`a secret Keeper refused is sealed here for record ${entry.recordUid} (${entry.target}); the next run of any script stores it first`);
+  }
+  for (const uid of unreadable) {
+    warn = true;
+    notes.push(`the journal of record ${uid} is unreadable or fails its integrity check; that record's runs stop until it is checked by hand and moved aside`);
+  }
+  if (input) {
+    for (const foreign of journal.foreignSealed(input.userRecordUid)) {
+      warn = true;
+      notes.push(`another registration of this gateway left a journal for record ${input.userRecordUid} in ${foreign}, which this config cannot open`);
+    }
   }
   return { value: dir, detail: dir, notes, warn };
 }

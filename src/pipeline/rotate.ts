@@ -1,25 +1,19 @@
 // The rotation pipeline every target shares. Its order is the safety argument:
-//   lock the record → store sealed secrets of earlier runs → read → finish or undo this record's interrupted
-//   run → plan → (remove orphans / make room) → create → save in a Keeper rotation transaction (revision-
-//   checked) → verify the new credential on the target → finalize → retire what the plan retires.
-// At each point the record holds a credential that works: the new one is written only after it exists, the
-// old ones are removed only after the new one is saved, verified and finalized, and whatever this run created
-// is removed again when a later step fails, but only after a fresh read shows the record does not hold it.
-// Each step is written to the record's journal (state/journal.ts) before it is taken, so a killed run leaves
-// the next one enough to finish or undo it. Targets that replace in place (Wiz) follow replaceInPlace below.
-import { setTimeout as sleep } from 'node:timers/promises';
+//   lock the record → read and validate it → store sealed secrets of earlier runs → resume this record's
+//   interrupted run → plan → [write check held open while removing what the plan removes first] → create →
+//   save in a Keeper rotation transaction (revision-checked) → verify on the target → finalize → retire.
+// The steps from the write check to finalize are a state machine journaled before each step (machine.ts); the
+// same machine settles a failed step and resumes an interrupted run, so every history goes through one place.
 import { ExitCode, RotateError, describe as describeError, isRotateError } from '../errors.js';
 import { describeSource, resolveAdmin } from '../keeper/admin.js';
-import { cloneData, readText, writeText } from '../keeper/record.js';
-import type { VaultRecord } from '../keeper/vault.js';
 import { HARD_STOP_GRACE_MS, type RunContext, type ScriptDefinition, type ScriptOutcome } from '../cli/main.js';
 import { redact } from '../secret.js';
+import type { JournalEntry } from '../state/journal.js';
 import { lockRecord } from '../state/lock.js';
-import { recoverInterrupted, saveWithRetries, storeUnsaved } from './recovery.js';
 import { runDoctor } from './doctor.js';
+import { type Machine, createAlongside, removeCredential, replaceInPlace, resume, storeSealed } from './machine.js';
 import { parseSetting, type SettingSpec } from './settings.js';
-import type { CredentialInfo, NewCredential, PlanContext, Target, TargetContext, TargetSession, VerifyResult } from './target.js';
-import { abandon, confirmFinalized, removeCredential, saveMayHaveOpened, withExit } from './undo.js';
+import type { CredentialInfo, PlanContext, Target, TargetContext } from './target.js';
 
 /** Settings every target reads, besides its own. */
 export const COMMON_SETTINGS = {
@@ -30,10 +24,6 @@ export const COMMON_SETTINGS = {
     description: 'Plan the rotation and log what it would create and remove, without changing anything.',
   },
 } as const satisfies Record<string, SettingSpec>;
-
-const VERIFY_FIRST_DELAY_MS = 250;
-/** Polls at most this far apart, so a run waits at most about this long past the moment a credential works. */
-const VERIFY_MAX_DELAY_MS = 500;
 
 export function rotationScript<K extends string, S extends K, C>(target: Target<K, S, C>): ScriptDefinition {
   return { name: target.name, summary: target.summary, help: targetHelp(target), run: (ctx) => rotate(target, ctx), doctor: (io) => runDoctor(target, io) };
@@ -74,27 +64,55 @@ export async function fetchUser(ctx: Pick<RunContext, 'vault' | 'input'>, target
 }
 
 async function rotateLocked<K extends string, S extends K, C>(target: Target<K, S, C>, ctx: RunContext, runId: string): Promise<ScriptOutcome> {
-  const { input, vault, log, deadline, journal } = ctx;
-  const uids = [input.userRecordUid, ...(input.providerRecordUid ? [input.providerRecordUid] : [])];
-  const pending = journal.read(input.userRecordUid);
-  // A secret that works only on its target and is not in Keeper comes before everything, this record or not.
-  if (!ctx.dryRun) await storeUnsaved(ctx, input.userRecordUid);
+  const { input, log, deadline, journal } = ctx;
+  const own = input.userRecordUid;
+  const uids = [own, ...(input.providerRecordUid ? [input.providerRecordUid] : [])];
+  // Unreadable or forged: this record stops here, before any write (exit 2).
+  let pending = journal.read(own);
   let { user, provider } = await fetchUser(ctx, target, uids);
-  const admin = resolveAdmin(target.admin, { input, user, provider });
-  log.info('admin', `using admin credentials from ${describeSource(admin.source)}`);
-  const tctx: TargetContext<K, S> = { input, user, admin, env: ctx.env, log, deadline };
-  const config = target.prepare(tctx);
+  let admin = resolveAdmin(target.admin, { input, user, provider });
+  let tctx: TargetContext<K, S> = { input, user, admin, env: ctx.env, log, deadline };
+  let config = target.prepare(tctx);
   const dryRun = ctx.dryRun || parseSetting(COMMON_SETTINGS.dryRun, user.data);
+  for (const dir of journal.foreignSealed(own)) {
+    log.warn('recover', `another registration of this gateway left a journal for record ${own} in ${dir}; it cannot be opened with this gateway's config (see RECOVERY_UNREADABLE in the README)`);
+  }
+
+  // A secret that works only on its target and is not in Keeper comes before anything new, once this run's own
+  // input is known to be good (a rejected run writes nothing) and unless this is a dry run.
+  if (dryRun) {
+    if (pending?.phase === 'unsaved') log.info('plan', `would first store the secret an earlier run sealed for record ${own}`);
+  } else {
+    // Another record's fetch makes this one's unsaveable (the SDK keeps only the last fetch's keys): read again.
+    const storedOthers = await storeOthers(ctx, own);
+    if (pending?.phase === 'unsaved' || storedOthers) {
+      if (pending?.phase === 'unsaved') await storeOwn(ctx, pending);
+      pending = journal.read(own);
+      ({ user, provider } = await fetchUser(ctx, target, uids));
+      admin = resolveAdmin(target.admin, { input, user, provider });
+      tctx = { input, user, admin, env: ctx.env, log, deadline };
+      config = target.prepare(tctx);
+    }
+  }
+  log.info('admin', `using admin credentials from ${describeSource(admin.source)}`);
 
   deadline.check('connecting to the target');
   const session = await target.connect(config, tctx);
+  const m: Machine = {
+    ctx,
+    session,
+    step: { runId, target: target.name, recordUid: own, since: new Date().toISOString() },
+    maxRunMs: deadline.totalMs + HARD_STOP_GRACE_MS,
+  };
   let planContext: PlanContext = {};
-  if (pending && pending.phase !== 'unsaved') {
+  if (pending) {
     if (dryRun) {
       log.info('plan', `would first finish an earlier run that stopped at "${pending.phase}"`);
     } else {
-      planContext = await recoverInterrupted(ctx, session, user, pending, deadline.totalMs + HARD_STOP_GRACE_MS);
-      ({ user } = await fetchUser(ctx, target, [user.uid]));
+      planContext = await resume(m, pending);
+      // What the earlier run leaves for this one (the window of a create whose outcome is unknown), if anything.
+      pending = journal.read(own);
+      ({ user } = await fetchUser(ctx, target, [own]));
     }
   }
   const plan = await session.plan(planContext);
@@ -109,15 +127,11 @@ async function rotateLocked<K extends string, S extends K, C>(target: Target<K, 
     for (const c of plan.removeAfter) log.info('plan', `would ${c.deactivate ? 'deactivate' : 'remove'} ${c.id} after verifying the new one (${c.reason})`);
     return { exitCode: ExitCode.Ok, outcome: 'planned', message: 'dry run: nothing was changed', fields: planFields };
   }
+  if (target.mode === 'in-place' && plan.removeBefore.length > 0) throw new RotateError('INTERNAL', `${target.name} replaces in place and cannot remove credentials before`);
 
-  for (const c of plan.removeBefore) {
-    deadline.check(`removing ${c.id}`);
-    await removeCredential(session, c);
-    log.info('prepare', `removed ${c.id} (${c.reason})`);
-  }
-
-  const step = { runId, target: target.name, recordUid: user.uid, since: new Date().toISOString() };
-  const created = target.mode === 'in-place' ? await replaceInPlace(ctx, session, user, step, target.verifyTimeoutMs(config)) : await createAlongside(ctx, session, user, step, target.verifyTimeoutMs(config));
+  m.step.since = new Date().toISOString();
+  const verifyMs = target.verifyTimeoutMs(config);
+  const created = target.mode === 'in-place' ? await replaceInPlace(m, user, pending, verifyMs) : await createAlongside(m, user, plan, pending, verifyMs);
 
   let adoptError: unknown;
   try {
@@ -138,7 +152,7 @@ async function rotateLocked<K extends string, S extends K, C>(target: Target<K, 
   }
   if (adoptError) {
     const base = isRotateError(adoptError) ? adoptError : new RotateError('INTERNAL', describeError(adoptError), { cause: adoptError });
-    throw withExit(base, ExitCode.CleanupIncomplete, `; the record holds the new, verified credential ${created.id}`);
+    throw new RotateError(base.code, `${base.message}; the record holds the new, verified credential ${created.id}`, { cause: base, exitCode: ExitCode.CleanupIncomplete });
   }
   const done = plan.removeAfter.filter((c) => !failed.includes(c.id));
   const fields = {
@@ -154,181 +168,63 @@ async function rotateLocked<K extends string, S extends K, C>(target: Target<K, 
   return { exitCode: ExitCode.Ok, outcome: 'rotated', message: `rotated to ${created.id}`, fields };
 }
 
-type Step = { runId: string; target: string; recordUid: string; since: string };
-
-/**
- * Old and new side by side: create → save in a transaction → verify → finalize. Every step is journaled first,
- * so a run killed anywhere leaves the next run enough to finish or undo it.
- */
-async function createAlongside(ctx: RunContext, session: TargetSession, user: VaultRecord, step: Step, verifyTimeoutMs: number): Promise<NewCredential> {
-  const { vault, log, deadline, journal } = ctx;
-  deadline.check('creating the new credential');
-  journal.write({ ...step, phase: 'creating' });
-  const created = await session.create();
-  const made = { ...step, credentialId: created.id, idField: created.idField };
-  journal.write({ ...made, phase: 'created' });
-  log.info('create', `created ${created.id}`, { expires: created.expires });
-
-  const data = cloneData(user.data);
-  for (const [ref, value] of created.recordUpdates) writeText(data, ref, value);
+/** This record's sealed secret, before the target is connected (a self-rotating Wiz account signs in with it). */
+async function storeOwn(ctx: RunContext, entry: JournalEntry): Promise<void> {
+  ctx.log.info('recover', `storing the secret an earlier ${entry.target} run could not save in record ${entry.recordUid}`);
   try {
-    deadline.check('saving the record');
-    journal.write({ ...made, phase: 'saving' });
-    await vault.saveInTransaction(user, data);
+    await storeSealed({ ctx }, entry, true);
   } catch (err) {
-    throw await abandon(ctx, session, user, created, err, saveMayHaveOpened(err));
-  }
-  log.info('save', `saved ${created.id} in record ${user.uid} (rotation transaction open)`);
-
-  const verified = await verifyUntil(verifyTimeoutMs, session, created, ctx);
-  if (!verified.ok) {
-    throw await abandon(ctx, session, user, created, new RotateError('VERIFY_FAILED', `the new credential ${created.id} did not authenticate: ${verified.reason}`), true);
-  }
-  log.info('verify', `${created.id} authenticates`, { attempts: verified.attempts });
-  journal.write({ ...made, phase: 'verified' });
-
-  try {
-    await vault.finalize(user.uid);
-  } catch (err) {
-    await confirmFinalized(ctx, session, user, created, err);
-  }
-  journal.clear(user.uid);
-  log.info('save', `finalized record ${user.uid}`);
-  return created;
-}
-
-/**
- * The target swaps its credential in place (no overlap, nothing to go back to). So: first prove Keeper takes
- * a write to this record (open a rotation transaction and roll it back), then replace, seal the new secret
- * into the journal before anything else, save it with retries, verify, finalize. If Keeper refuses every
- * save, the sealed secret waits on this gateway and the next run of any script stores it. If the new secret does
- * not verify because another run replaced it again and saved its own first, the save is rolled back instead
- * (yieldToNewer).
- */
-async function replaceInPlace(ctx: RunContext, session: TargetSession, user: VaultRecord, step: Step, verifyTimeoutMs: number): Promise<NewCredential> {
-  const { vault, log, deadline, journal } = ctx;
-  deadline.check('checking that Keeper accepts the write');
-  journal.write({ ...step, phase: 'saving' });
-  try {
-    await vault.saveInTransaction(user, user.data);
-  } catch (err) {
-    // A definite refusal opened no transaction: leave no journal, or the next run would roll back one it never opened.
-    if (!saveMayHaveOpened(err)) journal.clear(user.uid);
-    throw err;
-  }
-  await vault.rollback(user.uid);
-  journal.clear(user.uid);
-  log.info('save', `Keeper accepts updates to record ${user.uid}`);
-
-  deadline.check('replacing the credential');
-  const resume = session.resumeState?.();
-  journal.write({ ...step, phase: 'creating', ...(resume ? { resume: journal.sealText(resume) } : {}) });
-  const created = await session.create();
-  let sealed = true;
-  try {
-    journal.write({ ...step, phase: 'unsaved', credentialId: created.id, idField: created.idField, sealed: journal.seal(created.recordUpdates) });
-  } catch (err) {
-    // The secret already replaced the old one: saving it to Keeper matters more than the journal that failed.
-    sealed = false;
-    log.warn('save', `could not seal the new secret on this gateway (${redact(describeError(err))}); saving it to Keeper anyway`);
-  }
-  log.info('create', `replaced the credential of ${created.id}; the previous one no longer works`, { expires: created.expires });
-
-  let before: VaultRecord;
-  try {
-    before = await saveWithRetries(ctx, user.uid, created.recordUpdates);
-  } catch (err) {
-    const base = isRotateError(err) ? err : new RotateError('KEEPER_REQUEST_FAILED', describeError(err), { cause: err });
-    if (!sealed) throw new RotateError(base.code, `${base.message}; the target's new secret could not be saved or sealed: make a new one in the target's console`, { cause: err, exitCode: ExitCode.NeedsAttention });
-    throw new RotateError('RECOVERY_PENDING', `${base.message}; the new secret is sealed on this gateway and the next run stores it in record ${user.uid}`, { cause: err });
-  }
-  log.info('save', `saved the new secret in record ${user.uid} (rotation transaction open)`);
-
-  // There is no old credential to return to, so a failed verification still finalizes: the record must hold
-  // the one secret the target may accept. Unless another run replaced the credential after this one and saved
-  // its own secret before this run's save: then that one works and ours never will, so ours is rolled back.
-  const verified = await verifyUntil(verifyTimeoutMs, session, created, ctx);
-  if (!verified.ok) await yieldToNewer(ctx, session, user, before, created, step, verified.reason);
-  try {
-    await vault.finalize(user.uid);
-  } catch (err) {
-    throw new RotateError('RECOVERY_PENDING', `finalizing record ${user.uid} failed (${redact(describeError(err))}); the new secret is sealed on this gateway and the next run stores it`, { cause: err });
-  }
-  journal.clear(user.uid);
-  log.info('save', `finalized record ${user.uid}`);
-  if (!verified.ok) {
-    throw new RotateError('VERIFY_FAILED', `the new secret for ${created.id} was saved but did not authenticate: ${verified.reason}`, { exitCode: ExitCode.NeedsAttention });
-  }
-  log.info('verify', `${created.id} authenticates`, { attempts: verified.attempts });
-  return created;
-}
-
-/**
- * An in-place replacement that did not verify: did another run (another gateway) replace the credential after
- * this one and save its secret in the record before this run's save? `before` is the record as this run's save
- * found it (its committed data, whatever the transaction model). When that data holds a secret other than the
- * one this run started from (which this run replaced, so it cannot be the one Keeper should keep) and it signs
- * in, this run's save is rolled back and the journal dropped (our secret is dead: nothing to store later), and
- * the error thrown says the record keeps a working secret. Otherwise returns, and the caller finalizes.
- */
-async function yieldToNewer(ctx: RunContext, session: TargetSession, user: VaultRecord, before: VaultRecord, created: NewCredential, step: Step, reason: string): Promise<void> {
-  const { vault, log, journal } = ctx;
-  if (!session.verifyRecord) return;
-  const changed = created.recordUpdates.some(([ref]) => readText(before.data, ref.label) !== readText(user.data, ref.label));
-  const ours = created.recordUpdates.every(([ref, value]) => readText(before.data, ref.label) === value);
-  if (!changed || ours) return;
-  let result: VerifyResult;
-  try {
-    result = await session.verifyRecord(before.data);
-  } catch (err) {
-    log.warn('verify', `could not check the secret record ${user.uid} held before this run's save: ${redact(describeError(err))}`);
-    return;
-  }
-  if (!result.ok) {
-    log.info('verify', `the secret record ${user.uid} held before this run's save does not sign in either (${result.reason})`);
-    return;
-  }
-  log.warn('verify', `another run replaced the credential of ${created.id} after this run did and saved its secret in record ${user.uid}; that secret signs in and this run's does not, so this run's save is rolled back`);
-  try {
-    // No sealed secret any more (ours is dead): if this run dies now, the next one only rolls the save back.
-    journal.write({ ...step, phase: 'saving' });
-  } catch (err) {
-    log.warn('save', `could not update the journal: ${redact(describeError(err))}`);
-  }
-  const superseded = `another run replaced the secret of ${created.id} after this run did and saved it in record ${user.uid}, so this run's secret no longer signs in (${reason})`;
-  try {
-    await vault.rollback(user.uid);
-  } catch (err) {
+    if (isRotateError(err) && (err.code === 'RECOVERY_STALE' || err.code === 'RECOVERY_UNREADABLE')) throw err;
     throw new RotateError(
-      'ROTATION_SUPERSEDED',
-      `${superseded}; rolling back this run's save failed (${redact(describeError(err))}): the record's open transaction holds this run's dead secret, and the next run on this gateway rolls it back`,
-      { cause: err, exitCode: ExitCode.NeedsAttention },
+      'RECOVERY_PENDING',
+      `the secret for record ${entry.recordUid} (an earlier ${entry.target} run) is still not in Keeper: ${redact(describeError(err))}; it stays sealed on this gateway and the next run retries`,
+      { cause: err },
     );
   }
-  journal.clear(user.uid);
-  log.info('save', `rolled back the update of record ${user.uid}`);
-  throw new RotateError('ROTATION_SUPERSEDED', `${superseded}; this run's save was rolled back and the record keeps the other run's secret, which signs in`);
+  ctx.log.info('recover', `stored it; record ${entry.recordUid} holds the secret its target uses`);
 }
 
-async function verifyUntil(
-  timeoutMs: number,
-  session: TargetSession,
-  created: NewCredential,
-  { deadline, log }: RunContext,
-): Promise<{ ok: true; attempts: number } | { ok: false; reason: string }> {
-  const giveUpAt = Date.now() + Math.min(timeoutMs, deadline.remaining());
-  let delay = VERIFY_FIRST_DELAY_MS;
-  for (let attempt = 1; ; attempt++) {
-    let result;
+/**
+ * Other records' sealed secrets on this gateway: stored first, by any script. A record another run is working on
+ * right now is left to that run; one that cannot be opened, or whose record changed since, is left to its own
+ * record's runs, which say so with exit 5.
+ */
+async function storeOthers(ctx: RunContext, own: string): Promise<boolean> {
+  const { entries, unreadable } = ctx.journal.unsaved();
+  let fetched = false;
+  for (const uid of unreadable) if (uid !== own) ctx.log.warn('recover', `the journal of record ${uid} is unreadable; that record's runs report it`);
+  for (const entry of entries) {
+    if (entry.recordUid === own) continue;
+    const lock = tryLock(ctx, entry.recordUid);
+    if (!lock) continue;
+    fetched = true;
     try {
-      result = await session.verify(created);
+      ctx.log.info('recover', `storing the secret an earlier ${entry.target} run could not save in record ${entry.recordUid}`);
+      const outcome = await storeSealed({ ctx }, entry, false);
+      if (outcome === 'stale') ctx.log.warn('recover', `record ${entry.recordUid} changed since; its own next run decides about the sealed secret`);
+      else ctx.log.info('recover', `stored it; record ${entry.recordUid} holds the secret its target uses`);
     } catch (err) {
-      return { ok: false, reason: redact(describeError(err)) };
+      if (isRotateError(err) && err.code === 'RECOVERY_UNREADABLE') {
+        ctx.log.warn('recover', redact(err.message));
+        continue;
+      }
+      throw new RotateError(
+        'RECOVERY_PENDING',
+        `the secret for record ${entry.recordUid} (an earlier ${entry.target} run) is still not in Keeper: ${redact(describeError(err))}; it stays sealed on this gateway and the next run retries`,
+        { cause: err },
+      );
+    } finally {
+      lock.release();
     }
-    if (result.ok) return { ok: true, attempts: attempt };
-    if (attempt === 1) log.info('verify', `not accepted yet (${result.reason}); retrying for up to ${Math.round(timeoutMs / 1000)} s`);
-    if (Date.now() + delay >= giveUpAt) return { ok: false, reason: `${result.reason} (still after ${attempt} attempts)` };
-    await sleep(delay);
-    delay = Math.min(delay * 2, VERIFY_MAX_DELAY_MS);
+  }
+  return fetched;
+}
+
+function tryLock(ctx: RunContext, uid: string) {
+  try {
+    return lockRecord(ctx.stateDir, uid, ctx.deadline.endsAt() + 60_000);
+  } catch (err) {
+    if (isRotateError(err) && err.code === 'ROTATION_IN_PROGRESS') return undefined;
+    throw err;
   }
 }

@@ -31,6 +31,8 @@ export interface CredentialInfo {
   reason: string;
   /** Disable rather than delete (AWS: an old key set Inactive can be re-enabled by hand). */
   deactivate?: boolean;
+  /** Made by an interrupted create of this record (PlanContext.interrupted), never saved in the record. */
+  leftover?: boolean;
 }
 
 export interface RotationPlan {
@@ -42,6 +44,12 @@ export interface RotationPlan {
   skip?: string;
   /** Human-readable facts for the step log and the dry run. */
   notes: string[];
+  /**
+   * Overlap targets: the IDs of every credential on the target as the plan read it. Journaled just before the
+   * create, so a later run that finds the create's outcome unknown counts as our leftover only a credential that
+   * is none of these (AWS keys carry no name: without this list, any key made in that window would look ours).
+   */
+  present?: string[];
 }
 
 export interface NewCredential {
@@ -67,6 +75,8 @@ export interface PlanContext {
   interrupted?: {
     from: Date;
     to: Date;
+    /** The credentials on the target just before that run's create: none of these is its leftover. */
+    existing?: string[];
     /** What the interrupted run's session left to resume with (its `resumeState`), when it stopped mid-replace. */
     resume?: string;
   };

@@ -1,59 +1,106 @@
-// The journal of a rotation in flight, one file per record. A run writes each step here before it takes it, so
-// the next run (after a crash, a kill or a lost reply) knows what was left and can finish or undo it: finalize
-// a saved and verified transaction, roll back an unverified one, remove a credential the record never got,
-// and store a secret the target already switched to (the Wiz case) that Keeper refused. Such a secret is
-// sealed with AES-256-GCM under a key derived from the gateway's own KSM private key, so the file alone is
-// useless to whoever copies it.
-import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
+// The journal of a rotation in flight, one file per record: the rotation's state machine, written down before
+// each step (pipeline/machine.ts). The next run (after a crash, a kill or a lost reply) resumes that machine
+// from the entry: finish a saved and verified transaction, roll back an unverified one, remove a credential
+// the record never got, store a secret the target already switched to (the Wiz case).
+//
+// Each entry is authenticated with an HMAC under a key derived from the gateway's own KSM private key, and names
+// its record: an entry edited, forged, or copied under another record's name is refused, as is a sealed secret
+// moved into another record's entry (its AES-256-GCM seal binds the record UID too). The file alone is useless
+// to whoever copies it, and a re-registered gateway (a new private key, and a new state subfolder) cannot open
+// what the old registration left: see `foreignSealed`.
+import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
 import { closeSync, fsyncSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { RotateError } from '../errors.js';
 import type { GatewayConfig } from '../keeper/config.js';
 import type { FieldRef } from '../keeper/record.js';
 
 /**
- * - `creating`: about to ask the target for a credential (a crash here may leave one the journal cannot name).
- * - `created`: the target made `credentialId`; the record was not touched yet.
- * - `saving`: the save into a Keeper transaction was sent; it may be open.
+ * The phases of a rotation, in the order a run passes them (pipeline/machine.ts says what each one leaves and
+ * how a later run resumes from it):
+ * - `preparing`: this run's write check holds a rotation transaction open on the record (`txn: 'probe'`) while
+ *   it removes what the plan removes before creating.
+ * - `creating`: the create (or in-place replace) call was sent; its outcome is unknown until it answers.
+ * - `created`: the target made `credentialId`; the record does not hold it.
+ * - `saving`: the save of `credentialId` into a rotation transaction was sent; it may be open.
  * - `verified`: saved in an open transaction and verified; only finalize was missing.
- * - `unsaved`: the target already replaced its credential in place; `sealed` holds what the record must get.
+ * - `unsaved`: the target replaced its credential in place; `sealed` holds what the record must get.
  */
-export type JournalPhase = 'creating' | 'created' | 'saving' | 'verified' | 'unsaved';
+export type JournalPhase = 'preparing' | 'creating' | 'created' | 'saving' | 'verified' | 'unsaved';
 
 export interface JournalEntry {
-  version: 1;
+  version: 2;
   runId: string;
   target: string;
   recordUid: string;
   phase: JournalPhase;
   /** When the run started creating: a leftover of ours on the target is no older than this. */
   since: string;
+  /**
+   * A rotation transaction this run may have open on the record: `probe` (the write check: the record's own data)
+   * or `save` (the new credential). Only such a transaction is ever rolled back: one we cannot prove is ours may
+   * be another gateway's save.
+   */
+  txn?: 'probe' | 'save';
   credentialId?: string;
   idField?: string;
-  /** `unsaved` only: the record updates, sealed. */
+  /** `creating`: the credential IDs on the target just before the create; a leftover of ours is none of them. */
+  existing?: string[];
+  /**
+   * An earlier interrupted run's window, carried until this run's plan has removed what that run left (a run
+   * killed while removing it would otherwise forget it).
+   */
+  inherited?: { since: string; existing?: string[] };
+  /** `unsaved`: the record updates, sealed. */
   sealed?: string;
+  /**
+   * `unsaved`: a digest of the values the record held in the fields the sealed updates write, as this run read
+   * it before replacing. The sealed secret is stored only while the record still holds those: if someone saved
+   * another secret since (by hand, or another gateway's rotation), it is newer than ours and is kept.
+   */
+  before?: string;
   /**
    * `creating` of an in-place target only: what a later run needs to replace the credential again should this
    * run stop inside the replace call (the target's `resumeState`, sealed).
    */
   resume?: string;
   at: string;
+  /** HMAC-SHA256 of every other key, under the gateway-derived key. */
+  mac?: string;
 }
+
+export type JournalStep = Omit<JournalEntry, 'version' | 'at' | 'mac'>;
 
 const UID_FILE = /^([A-Za-z0-9_-]{22})\.journal\.json$/;
 
+/** The phase the last entry this process wrote is in, or undefined once cleared: the hard stop reports from it. */
+let current: JournalEntry | undefined;
+export function currentStep(): JournalEntry | undefined {
+  return current;
+}
+
+function canonical(entry: Omit<JournalEntry, 'mac'>): string {
+  return JSON.stringify(Object.keys(entry).sort().map((k) => [k, (entry as Record<string, unknown>)[k]]));
+}
+
 export class Journal {
   readonly #dir: string;
-  readonly #key: Buffer;
+  readonly #sealKey: Buffer;
+  readonly #macKey: Buffer;
 
   constructor(dir: string, config: GatewayConfig) {
     this.#dir = dir;
     const ikm = Buffer.from(config.values.privateKey ?? '', 'utf8');
-    this.#key = Buffer.from(hkdfSync('sha256', ikm, 'keeper-rotate journal v1', config.values.clientId ?? '', 32));
+    this.#sealKey = Buffer.from(hkdfSync('sha256', ikm, 'keeper-rotate journal v1', config.values.clientId ?? '', 32));
+    this.#macKey = Buffer.from(hkdfSync('sha256', ikm, 'keeper-rotate journal v2', `mac ${config.values.clientId ?? ''}`, 32));
   }
 
   #path(uid: string): string {
     return join(this.#dir, `${uid}.journal.json`);
+  }
+
+  #mac(entry: Omit<JournalEntry, 'mac'>): string {
+    return createHmac('sha256', this.#macKey).update(canonical(entry)).digest('base64');
   }
 
   read(uid: string): JournalEntry | undefined {
@@ -64,19 +111,33 @@ export class Journal {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw new RotateError('STATE_DIR_UNAVAILABLE', `cannot read the journal of record ${uid} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
     }
+    let entry: JournalEntry | undefined;
     try {
-      const entry = JSON.parse(text) as JournalEntry;
-      if (entry.version === 1 && entry.recordUid === uid) return entry;
+      entry = JSON.parse(text) as JournalEntry;
     } catch {
-      // Fall through: a journal we cannot read is reported, not silently dropped (it may hold a sealed secret).
+      entry = undefined;
     }
-    throw new RotateError('STATE_DIR_UNAVAILABLE', `the journal of record ${uid} in ${this.#dir} is unreadable; move it aside after checking the record by hand`);
+    if (entry && entry.version === 2 && entry.recordUid === uid && typeof entry.mac === 'string') {
+      const { mac, ...rest } = entry;
+      const want = Buffer.from(this.#mac(rest), 'base64');
+      const got = Buffer.from(mac, 'base64');
+      if (want.length === got.length && timingSafeEqual(want, got)) return entry;
+    }
+    // A journal we cannot trust is reported, not silently dropped (it may hold a sealed secret), and stops only
+    // this record: it may be foreign (another registration's), edited or cut short.
+    throw new RotateError(
+      'STATE_DIR_UNAVAILABLE',
+      `the journal of record ${uid} in ${this.#dir} is unreadable or fails its integrity check; check the record by hand (does its credential sign in?), then move the file aside`,
+    );
   }
 
   /** Written to a temporary file, synced, then renamed: a crash leaves the old entry or the new, never half. */
-  write(entry: Omit<JournalEntry, 'version' | 'at'>): JournalEntry {
-    const full: JournalEntry = { version: 1, ...entry, at: new Date().toISOString() };
-    const path = this.#path(entry.recordUid);
+  write(step: JournalStep | JournalEntry): JournalEntry {
+    const { mac: _mac, version: _version, at: _at, ...fields } = step as JournalEntry;
+    const body: Omit<JournalEntry, 'mac'> = { version: 2, ...fields, at: new Date().toISOString() };
+    for (const k of Object.keys(body) as Array<keyof typeof body>) if (body[k] === undefined) delete body[k];
+    const full: JournalEntry = { ...body, mac: this.#mac(body) };
+    const path = this.#path(step.recordUid);
     const tmp = `${path}.${process.pid}.tmp`;
     try {
       const fd = openSync(tmp, 'w', 0o600);
@@ -89,57 +150,99 @@ export class Journal {
       renameSync(tmp, path);
     } catch (err) {
       rmSync(tmp, { force: true });
-      throw new RotateError('STATE_DIR_UNAVAILABLE', `cannot write the journal of record ${entry.recordUid} in ${this.#dir} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+      throw new RotateError('STATE_DIR_UNAVAILABLE', `cannot write the journal of record ${step.recordUid} in ${this.#dir} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
     }
+    current = full;
     return full;
   }
 
   clear(uid: string): void {
     rmSync(this.#path(uid), { force: true });
+    if (current?.recordUid === uid) current = undefined;
   }
 
-  /** Records with a sealed secret waiting to be stored, from any target: every run stores these first. */
-  unsaved(): JournalEntry[] {
+  /**
+   * Records with a sealed secret waiting to be stored, from any target: every run stores these first. A journal
+   * of another record that cannot be read is skipped here (its own record's runs report it), so one bad file
+   * does not stop every rotation on the gateway.
+   */
+  unsaved(): { entries: JournalEntry[]; unreadable: string[] } {
+    const entries: JournalEntry[] = [];
+    const unreadable: string[] = [];
+    for (const uid of this.#uids(this.#dir)) {
+      try {
+        const entry = this.read(uid);
+        if (entry?.phase === 'unsaved') entries.push(entry);
+      } catch {
+        unreadable.push(uid);
+      }
+    }
+    return { entries, unreadable };
+  }
+
+  #uids(dir: string): string[] {
     let names: string[];
     try {
-      names = readdirSync(this.#dir);
+      names = readdirSync(dir);
     } catch {
       return [];
     }
-    const out: JournalEntry[] = [];
-    for (const name of names) {
-      const uid = UID_FILE.exec(name)?.[1];
-      if (!uid) continue;
-      const entry = this.read(uid);
-      if (entry?.phase === 'unsaved') out.push(entry);
-    }
-    return out;
+    return names.flatMap((n) => UID_FILE.exec(n)?.[1] ?? []);
   }
 
-  seal(updates: Array<[FieldRef, string]>): string {
-    return this.sealText(JSON.stringify(updates));
+  /**
+   * Journals for this record in the state folders of other gateway registrations on this host (siblings of this
+   * one): a gateway re-registered with Keeper gets a new client, so a new folder and a new key, and whatever the
+   * old registration sealed there can no longer be opened. Listed so the run and doctor say so instead of
+   * silently forgetting it.
+   */
+  foreignSealed(uid: string): string[] {
+    const parent = dirname(this.#dir);
+    const own = basename(this.#dir);
+    let siblings: string[];
+    try {
+      siblings = readdirSync(parent);
+    } catch {
+      return [];
+    }
+    return siblings
+      .filter((s) => s !== own && /^[0-9a-f]{16}$/.test(s))
+      .map((s) => join(parent, s))
+      .filter((d) => this.#uids(d).includes(uid));
+  }
+
+  /** A keyed digest of a record's field values (an entry's `before`): comparable, yet no value can be tested against it. */
+  digest(recordUid: string, values: Array<string | undefined>): string {
+    return createHmac('sha256', this.#macKey).update(JSON.stringify(['before', recordUid, values.map((v) => v ?? null)])).digest('base64');
+  }
+
+  seal(recordUid: string, updates: Array<[FieldRef, string]>): string {
+    return this.sealText(recordUid, JSON.stringify(updates));
   }
 
   unseal(entry: JournalEntry): Array<[FieldRef, string]> {
-    const text = this.unsealText(entry.sealed ?? '');
+    const text = this.unsealText(entry.recordUid, entry.sealed ?? '');
     if (text === undefined) {
       throw new RotateError('RECOVERY_UNREADABLE', `the sealed secret for record ${entry.recordUid} cannot be opened with this gateway's config (was the gateway re-registered?)`);
     }
     return JSON.parse(text) as Array<[FieldRef, string]>;
   }
 
-  sealText(text: string): string {
+  /** AES-256-GCM with the record UID as associated data: a seal opens only for the record it was made for. */
+  sealText(recordUid: string, text: string): string {
     const iv = randomBytes(12);
-    const cipher = createCipheriv('aes-256-gcm', this.#key, iv);
+    const cipher = createCipheriv('aes-256-gcm', this.#sealKey, iv);
+    cipher.setAAD(Buffer.from(recordUid, 'utf8'));
     const body = Buffer.concat([cipher.update(text, 'utf8'), cipher.final()]);
     return Buffer.concat([iv, cipher.getAuthTag(), body]).toString('base64');
   }
 
-  /** The sealed text, or undefined when this gateway's key cannot open it. */
-  unsealText(sealed: string): string | undefined {
+  /** The sealed text, or undefined when this gateway's key cannot open it for this record. */
+  unsealText(recordUid: string, sealed: string): string | undefined {
     const raw = Buffer.from(sealed, 'base64');
     try {
-      const decipher = createDecipheriv('aes-256-gcm', this.#key, raw.subarray(0, 12));
+      const decipher = createDecipheriv('aes-256-gcm', this.#sealKey, raw.subarray(0, 12));
+      decipher.setAAD(Buffer.from(recordUid, 'utf8'));
       decipher.setAuthTag(raw.subarray(12, 28));
       return Buffer.concat([decipher.update(raw.subarray(28)), decipher.final()]).toString('utf8');
     } catch {

@@ -43,9 +43,9 @@ test('entries are written whole, read back, listed when unsaved, and cleared', (
   assert.equal(journal.read(UID), undefined);
   journal.write({ runId: 'r', target: 't', recordUid: UID, since: new Date().toISOString(), phase: 'saving', credentialId: 'id-1', idField: 'f' });
   assert.equal(journal.read(UID)?.phase, 'saving');
-  assert.deepEqual(journal.unsaved(), []);
-  journal.write({ runId: 'r', target: 't', recordUid: UID, since: new Date().toISOString(), phase: 'unsaved', sealed: journal.seal([[{ label: 'client_secret', kind: 'secret' }, SECRET]]) });
-  assert.deepEqual(journal.unsaved().map((e) => e.recordUid), [UID]);
+  assert.deepEqual(journal.unsaved().entries, []);
+  journal.write({ runId: 'r', target: 't', recordUid: UID, since: new Date().toISOString(), phase: 'unsaved', sealed: journal.seal(UID, [[{ label: 'client_secret', kind: 'secret' }, SECRET]]) });
+  assert.deepEqual(journal.unsaved().entries.map((e) => e.recordUid), [UID]);
   assert.equal(statSync(join(dir, `${UID}.journal.json`)).mode & 0o777, 0o600);
   assert.deepEqual(readdirSync(dir).filter((n) => n.endsWith('.tmp')), [], 'no temporary file is left behind');
   journal.clear(UID);
@@ -56,7 +56,7 @@ test('a sealed secret is not in the file, opens with the same config, and not wi
   const dir = openStateDir(config('p'), { env, platform: 'linux' });
   const journal = new Journal(dir, config('gateway-private-key'));
   const updates: Array<[{ label: string; kind: 'secret' }, string]> = [[{ label: 'client_secret', kind: 'secret' }, SECRET]];
-  const entry = journal.write({ runId: 'r', target: 'wiz', recordUid: UID, since: new Date().toISOString(), phase: 'unsaved', sealed: journal.seal(updates) });
+  const entry = journal.write({ runId: 'r', target: 'wiz', recordUid: UID, since: new Date().toISOString(), phase: 'unsaved', sealed: journal.seal(UID, updates) });
   const file = readFileSync(join(dir, `${UID}.journal.json`), 'utf8');
   assert.ok(!file.includes(SECRET) && !file.includes(Buffer.from(SECRET).toString('base64')));
   assert.deepEqual(new Journal(dir, config('gateway-private-key')).unseal(entry), updates);
@@ -74,12 +74,12 @@ test('a corrupt journal is reported, not silently dropped', () => {
 test('a resume token is sealed like a secret: only this gateway opens it, and a foreign key gets nothing', () => {
   const dir = openStateDir(config('resume-key', 'client-resume'), { env, platform: 'linux' });
   const journal = new Journal(dir, config('resume-key', 'client-resume'));
-  const sealed = journal.sealText(SECRET);
+  const sealed = journal.sealText(UID, SECRET);
   assert.ok(!sealed.includes(SECRET) && !Buffer.from(sealed, 'base64').toString('latin1').includes(SECRET), 'the token is readable in the sealed text');
   journal.write({ runId: 'r', target: 'wiz-service-account', recordUid: UID, phase: 'creating', since: new Date().toISOString(), resume: sealed });
   assert.ok(!readFileSync(join(dir, `${UID}.journal.json`), 'utf8').includes(SECRET));
-  assert.equal(journal.unsealText(journal.read(UID)!.resume!), SECRET);
-  assert.equal(new Journal(dir, config('another-gateway-key', 'client-resume')).unsealText(sealed), undefined);
-  assert.equal(journal.unsealText('not-sealed-at-all'), undefined);
+  assert.equal(journal.unsealText(UID, journal.read(UID)!.resume!), SECRET);
+  assert.equal(new Journal(dir, config('another-gateway-key', 'client-resume')).unsealText(UID, sealed), undefined);
+  assert.equal(journal.unsealText(UID, 'not-sealed-at-all'), undefined);
   journal.clear(UID);
 });

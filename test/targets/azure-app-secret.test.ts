@@ -414,30 +414,38 @@ describe('azure-app-secret end to end', { concurrency: CONCURRENCY }, () => {
     ['immediate', false],
     ['pending', true],
   ] as Array<[TransactionModel, boolean]>) {
-    test(`finalize fails (${model} transactions${after ? ', applied but the reply lost' : ''}): the record keeps a working secret`, TEST, () =>
+    test(`one failed finalize (${model} transactions${after ? ', applied but the reply lost' : ''}) is tried again: the rotation finishes`, TEST, () =>
       withSandbox(async (env) => {
         env.sb.ksm.setTransactionModel(model);
         env.sb.faults.arm({ service: 'ksm', operation: 'finalize_secret_update', kind: 'status', status: 500, after });
-        const run = await rotate(env);
-        assert.notEqual(run.code, 0, describeRun(run));
-        const holdsNew = text(run.after, 'client_secret_id') !== text(run.before, 'client_secret_id');
-        if (holdsNew) {
-          assert.equal(run.code, 5, describeRun(run));
-          assert.equal(run.error, 'KEEPER_FINALIZE_UNCERTAIN');
-          // Nothing was retired: the old secret (which consumers may still use) works too.
-          assert.ok(env.dir.checkSecret(A.tenantId, A.targetAppId, text(run.before, 'client_secret')!));
-        } else {
-          assert.equal(run.code, 3, describeRun(run));
-        }
-        // The state each variant must reach, so every branch above is exercised.
-        assert.equal(holdsNew, model === 'immediate' || after, describeRun(run));
+        const run = await rotate(env, { expect: 'rotated' });
+        assert.equal(run.code, 0, describeRun(run));
+        assert.equal(count(run.calls, 'ksm', 'finalize_secret_update'), 2, describeRun(run));
+        assert.equal(run.after.transaction, undefined, describeRun(run));
+        assert.notEqual(text(run.after, 'client_secret_id'), text(run.before, 'client_secret_id'));
+      }),
+    );
 
-        // And the next run finishes (or undoes) what was left from the journal, then rotates.
+    test(`finalize fails twice (${model} transactions${after ? ', applied but the reply lost' : ''}): nothing is retired, and the next run finalizes from the journal`, TEST, () =>
+      withSandbox(async (env) => {
+        env.sb.ksm.setTransactionModel(model);
+        env.sb.faults.arm({ service: 'ksm', operation: 'finalize_secret_update', kind: 'status', status: 500, after, times: 2 });
+        const run = await rotate(env);
+        assert.equal(run.code, 5, describeRun(run));
+        assert.equal(run.error, 'KEEPER_FINALIZE_UNCERTAIN');
+        // Nothing was retired: the old secret (which consumers may still use) works too, and so does the new one.
+        assert.ok(env.dir.checkSecret(A.tenantId, A.targetAppId, text(run.before, 'client_secret')!));
+        // With `after`, the first finalize landed (its reply was lost) and the second found none open.
+        assert.equal(run.after.transaction === undefined, after, 'the verified save waits in its open transaction unless it landed');
+        const saved = model === 'immediate' || after ? run.after.data : run.after.transaction!.data;
+        assert.ok(env.dir.checkSecret(A.tenantId, A.targetAppId, readText(saved, 'client_secret')!));
+
+        // The next run finalizes what was left from the journal (or finds it finalized), then rotates.
         const next = await rotate(env, { expect: 'rotated' });
         assert.equal(next.code, 0, describeRun(next));
         assert.equal(next.after.transaction, undefined, describeRun(next));
-        if (holdsNew) assert.match(next.stderr, /an earlier run on record \S+ stopped at "verified"/, describeRun(next));
-        else assert.doesNotMatch(next.stderr, /an earlier run/, 'a fully undone run leaves no journal');
+        assert.match(next.stderr, /an earlier run on record \S+ stopped at "verified"/, describeRun(next));
+        assert.match(next.stderr, after ? /recover: record \S+ holds \S+; keeping it/ : /recover: finalized/, describeRun(next));
       }),
     );
   }

@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { cloneData, readText, writeText } from '../../src/keeper/record.js';
@@ -17,6 +17,7 @@ import type { RequestLogEntry } from '../../src/sandbox/faults.js';
 import type { RecordView } from '../../src/sandbox/ksm/index.js';
 import type { Sandbox } from '../../src/sandbox/sandbox.js';
 import type { ServiceAccountState, WizTenant } from '../../src/sandbox/wiz/index.js';
+import { Journal, type JournalEntry } from '../../src/state/journal.js';
 import { type RunOptions, type ScriptResult, type ScriptSandbox, loadFixture, runScript, startScriptSandbox } from '../helpers/run-script.js';
 
 const SCRIPT = 'wiz-service-account';
@@ -684,6 +685,9 @@ describe('wiz-service-account end to end', { concurrency: CONCURRENCY }, () => {
     withSandbox(async (env) => {
       const admin = adminAccount(env);
       const params = withAttachedAdmin(admin);
+      // Due by the schedule for this run: the account expires within rotate_within_days.
+      edit(env.sb, { rotate_within_days: '2' });
+      env.wiz.updateServiceAccount(CLIENT_ID, { expiresAt: new Date(Date.now() + DAY) });
       env.sb.faults.arm({ service: 'wiz-api', operation: 'rotateServiceAccountSecret', kind: 'delay', delayMs: 300 });
       let victim: ChildProcess | undefined;
       const stop = env.sb.faults.onFire(() => victim?.kill('SIGKILL'));
@@ -693,8 +697,11 @@ describe('wiz-service-account end to end', { concurrency: CONCURRENCY }, () => {
       await sleep(500);
       // Wiz applied the rotation after the kill: nobody knows the secret now.
       assert.ok(!env.wiz.checkSecret(CLIENT_ID, text(env.sb.ksm.readRecord(UID)!, 'client_secret')!));
-      // Not near expiry, yet the next run rotates: the journal says an earlier run stopped while rotating.
-      edit(env.sb, { rotate_within_days: '2' });
+      // Someone extends the account in Wiz: not near expiry any more, yet the next run rotates, because the
+      // journal says an earlier run stopped while rotating. (The record itself cannot be edited now: the killed
+      // run's write check holds its rotation transaction open until the next run rolls it back.)
+      env.wiz.updateServiceAccount(CLIENT_ID, { expiresAt: new Date(Date.now() + 90 * DAY) });
+      assert.throws(() => edit(env.sb, { title: null }), /open update transaction/);
       const next = await rotate(env, { params });
       assert.equal(next.code, 0, describeRun(next));
       assert.match(next.stderr, /rotating: an earlier run stopped while Wiz was replacing the secret/);
@@ -731,11 +738,26 @@ describe('wiz-service-account end to end', { concurrency: CONCURRENCY }, () => {
   test('the same kill without a usable sealed token: the inherent window of in-place rotation, reported', TEST, () =>
     withSandbox(async (env) => {
       await killDuringRotation(env);
-      // A journal from another gateway key (or a token past its expiry) cannot be used.
       const path = journalPath(env, UID);
-      const entry = JSON.parse(readFileSync(path, 'utf8')) as { resume?: string };
-      entry.resume = Buffer.from('sealed by another gateway, or expired').toString('base64');
+      const original = readFileSync(path, 'utf8');
+      // A journal edited by hand fails its integrity check: this record stops before any request to Wiz or any
+      // write to Keeper.
+      const entry = JSON.parse(original) as { resume?: string };
+      entry.resume = Buffer.from('sealed by another gateway').toString('base64');
       writeFileSync(path, JSON.stringify(entry));
+      const tampered = await rotate(env, { stale: true });
+      assert.equal(tampered.code, 2, describeRun(tampered));
+      assert.equal(tampered.error, 'STATE_DIR_UNAVAILABLE');
+      assert.match(tampered.stderr, /fails its integrity check/);
+      assert.equal(count(tampered.calls, 'wiz-api') + count(tampered.calls, 'wiz-auth'), 0);
+      assert.deepEqual(tampered.calls.filter((c) => c.service === 'ksm' && c.operation !== 'get_secret'), []);
+
+      // A token past its expiry (sealed by this gateway, so it opens) cannot be used.
+      const gw = env.sb.gatewayConfig;
+      const journal = new Journal(dirname(path), { source: 'test', hostname: gw.hostname, values: { ...gw } });
+      const real = JSON.parse(original) as JournalEntry;
+      const token = JSON.parse(journal.unsealText(UID, real.resume!)!) as Record<string, unknown>;
+      journal.write({ ...real, resume: journal.sealText(UID, JSON.stringify({ ...token, expiresAt: Date.now() - 1000 })) });
       const next = await rotate(env, { stale: true });
       assert.equal(next.code, 3, describeRun(next));
       assert.equal(next.error, 'TARGET_AUTH_FAILED');

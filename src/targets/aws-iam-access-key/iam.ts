@@ -34,6 +34,7 @@ const NOT_YET = new Set(['InvalidClientTokenId', 'SignatureDoesNotMatch', 'Inval
 interface SdkError {
   name?: string;
   message?: string;
+  $fault?: 'client' | 'server';
   $metadata?: { httpStatusCode?: number };
 }
 
@@ -55,7 +56,11 @@ export function awsError(action: string, err: unknown): RotateError {
   const code = codeFor(e);
   const detail = `${e.name ?? 'Error'}: ${(e.message ?? String(err)).split('\n')[0]}`;
   const hint = code === 'TARGET_PERMISSION_DENIED' ? ' (see the README for the IAM permissions the admin needs)' : '';
-  return new RotateError(code, `AWS ${action} failed: ${redact(detail).slice(0, 300)}${hint}`, { cause: err });
+  // A service exception the SDK parsed from a 4xx reply: IAM refused the call, so it was not applied. Writes are
+  // sent once (no SDK retries), so this one answer is the whole story.
+  const status = e.$metadata?.httpStatusCode;
+  const refused = e.$fault === 'client' && status !== undefined && status >= 400 && status < 500 && status !== 408;
+  return new RotateError(code, `AWS ${action} failed: ${redact(detail).slice(0, 300)}${hint}`, { cause: err, refused, ...(status ? { status } : {}) });
 }
 
 interface BaseConfig {

@@ -144,7 +144,8 @@ class AwsSession implements TargetSession {
       deactivateLast: c.deactivateLast,
       interrupted: context.interrupted,
       freshSince: c.freshSince,
-      protectedIds: c.admin && !c.roleArn ? [c.admin.accessKeyId] : [],
+      // A user rotating its own key signs with the new one once it is saved (adopt), so its CURRENT may go.
+      protectedIds: c.admin && !c.roleArn && !c.adminIsSelf ? [c.admin.accessKeyId] : [],
     });
     this.#plan = plan;
     return plan;

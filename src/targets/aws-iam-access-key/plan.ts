@@ -27,7 +27,7 @@ export interface KeyPlanInput {
   /** Keys that must survive (the admin's own key, when it belongs to this user). */
   protectedIds: string[];
   /** The window of this record's interrupted run: a key made then that the record does not name is its leftover. */
-  interrupted?: { from: Date; to: Date } | undefined;
+  interrupted?: { from: Date; to: Date; existing?: string[] | undefined } | undefined;
   /**
    * A key made at or after this moment that the record (as this run read it) does not name may be another run's
    * (another gateway's) new key: saved in the record after this run read it, or about to be. This run's start
@@ -59,8 +59,15 @@ export function planKeys(p: KeyPlanInput): KeyPlan {
       notes.push(`keeping ${k.accessKeyId}: the admin credentials sign with it`);
       continue;
     }
-    if (p.interrupted && made !== undefined && made >= p.interrupted.from.getTime() - SKEW_MS && made <= p.interrupted.to.getTime() + SKEW_MS) {
-      removeBefore.push({ id: k.accessKeyId, reason: 'made by an interrupted run and never saved in the record' });
+    const leftover =
+      p.interrupted !== undefined &&
+      made !== undefined &&
+      made >= p.interrupted.from.getTime() - SKEW_MS &&
+      made <= p.interrupted.to.getTime() + SKEW_MS &&
+      // Keys carry no name: only a key that was not there when that run created is its leftover.
+      !(p.interrupted.existing ?? []).includes(k.accessKeyId);
+    if (leftover) {
+      removeBefore.push({ id: k.accessKeyId, reason: 'made by an interrupted run and never saved in the record', leftover: true });
     } else if (k.accessKeyId === p.lastId) {
       removeBefore.push({ id: k.accessKeyId, reason: 'LAST key: CURRENT takes its place' });
     } else {
@@ -94,7 +101,12 @@ export function planKeys(p: KeyPlanInput): KeyPlan {
       notes.push(`leaving ${k.accessKeyId}: the record does not know it (set delete_all_keys_before_rotating to remove it)`);
     }
   }
-  if (current && p.deactivateLast) removeAfter.push({ id: current.accessKeyId, reason: 'CURRENT becomes LAST (deactivate_previous_key is on)', deactivate: true });
+  if (current && p.deactivateLast) {
+    // The admin signs with this key (the PAM configuration's key is the record's CURRENT): deactivating it would
+    // lock out every record that configuration rotates.
+    if (p.protectedIds.includes(current.accessKeyId)) notes.push(`not deactivating ${current.accessKeyId} (it becomes LAST): the admin credentials sign with it`);
+    else removeAfter.push({ id: current.accessKeyId, reason: 'CURRENT becomes LAST (deactivate_previous_key is on)', deactivate: true });
+  }
   notes.unshift(`user ${p.userName} has ${p.keys.length} access key(s)${current ? `; CURRENT is ${current.accessKeyId}` : ''}`);
-  return { removeBefore, removeAfter, notes, nextLast: current?.accessKeyId };
+  return { removeBefore, removeAfter, notes, nextLast: current?.accessKeyId, present: p.keys.map((k) => k.accessKeyId) };
 }

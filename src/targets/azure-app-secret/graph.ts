@@ -50,7 +50,10 @@ function graphError(action: string, err: unknown): RotateError {
     else if (code === 'TooManyAppPasswords') mapped = 'TARGET_LIMIT_REACHED';
     else if (/AsPerAppPolicy$/.test(code)) mapped = 'TARGET_POLICY_REJECTED';
     const what = err.statusCode > 0 ? `HTTP ${err.statusCode} ${code}` : code || 'error';
-    return new RotateError(mapped, `Graph ${action}: ${what}: ${redact(err.message).slice(0, 200)}`, { cause: err });
+    // A 4xx is Graph refusing the request: it was not applied. (The retry handler repeats writes on 429 only,
+    // which is a refusal too, so every attempt of a refused call was refused.)
+    const refused = err.statusCode >= 400 && err.statusCode < 500 && err.statusCode !== 408;
+    return new RotateError(mapped, `Graph ${action}: ${what}: ${redact(err.message).slice(0, 200)}`, { cause: err, refused, status: err.statusCode });
   }
   const token = classifyTokenError(err);
   return new RotateError(token.code, `Graph ${action}: ${token.message}`, { cause: err });

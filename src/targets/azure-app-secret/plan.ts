@@ -27,7 +27,7 @@ export interface SecretPlanInput {
   /** Secrets made by this tool that no record references are orphans once older than this. */
   orphanAfter: Date;
   /** The window of this record's interrupted run (from its journal): its secrets are orphans at any age. */
-  interrupted?: { from: Date; to: Date } | undefined;
+  interrupted?: { from: Date; to: Date; existing?: string[] | undefined } | undefined;
   /** Hints of secrets that must survive this run (the admin's own secret when an app rotates itself). */
   protectedHints: string[];
 }
@@ -57,8 +57,8 @@ export function isOurs(secret: PasswordCredential, recordUid: string): boolean {
 const time = (s: PasswordCredential) => Date.parse(s.startDateTime ?? '') || 0;
 /** Graph's clock and ours may differ a little; a minute either side still excludes any other run's secret. */
 const CLOCK_SKEW_MS = 60_000;
-const inWindow = (s: PasswordCredential, w: { from: Date; to: Date } | undefined) =>
-  w !== undefined && time(s) >= w.from.getTime() - CLOCK_SKEW_MS && time(s) <= w.to.getTime() + CLOCK_SKEW_MS;
+const inWindow = (s: PasswordCredential, w: { from: Date; to: Date; existing?: string[] | undefined } | undefined) =>
+  w !== undefined && time(s) >= w.from.getTime() - CLOCK_SKEW_MS && time(s) <= w.to.getTime() + CLOCK_SKEW_MS && !(w.existing ?? []).includes(s.keyId);
 
 export function planSecrets(p: SecretPlanInput): SecretPlan {
   const byId = new Map(p.secrets.map((s) => [s.keyId, s]));
@@ -82,7 +82,8 @@ export function planSecrets(p: SecretPlanInput): SecretPlan {
     if (chain.includes(s.keyId)) {
       removeAfter.push({ id: s.keyId, reason: `beyond the ${p.keepPrevious} earlier secret(s) kept` });
     } else if (isOurs(s, p.recordUid)) {
-      if (time(s) < p.orphanAfter.getTime() || inWindow(s, p.interrupted)) removeBefore.push({ id: s.keyId, reason: 'made by an interrupted run and never kept by the record' });
+      if (inWindow(s, p.interrupted)) removeBefore.push({ id: s.keyId, reason: 'made by an interrupted run and never kept by the record', leftover: true });
+      else if (time(s) < p.orphanAfter.getTime()) removeBefore.push({ id: s.keyId, reason: 'made by an interrupted run and never kept by the record' });
       else notes.push(`leaving ${s.keyId} for now: made by keeper-rotate moments ago, possibly by a run still in progress`);
     } else if (p.removeOthers) {
       removeAfter.push({ id: s.keyId, reason: 'not made by keeper-rotate (remove_other_secrets is on)' });
@@ -107,5 +108,5 @@ export function planSecrets(p: SecretPlanInput): SecretPlan {
     }
   }
   const retiring = removeAfter.filter((c) => chain.includes(c.id)).map((c) => c.id);
-  return { removeBefore, removeAfter, notes, keptPrevious, retiring };
+  return { removeBefore, removeAfter, notes, keptPrevious, retiring, present: p.secrets.map((s) => s.keyId) };
 }

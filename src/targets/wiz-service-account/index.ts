@@ -12,7 +12,7 @@ import { parseSettings, type SettingSpec } from '../../pipeline/settings.js';
 import type { NewCredential, PlanContext, RecordFieldSpec, RotationPlan, Target, TargetContext, TargetSession, VerifyResult } from '../../pipeline/target.js';
 import { Secret, redact } from '../../secret.js';
 import { decideRotation, formatSpan, isExpired, newExpiry, sameInstant } from './schedule.js';
-import { type CallOptions, DEFAULT_AUTH_URL, REQUIRED_SCOPES, type ServiceAccount, WizGraphql, type WizToken, apiUrlFor, requestToken } from './wiz-api.js';
+import { type CallOptions, DEFAULT_AUTH_URL, REQUIRED_SCOPES, type ServiceAccount, WizCallError, WizGraphql, type WizToken, apiUrlFor, requestToken } from './wiz-api.js';
 
 /** Wiz client IDs are 52 lowercase letters and digits; this accepts any plausible ID and nothing that needs escaping. */
 const CLIENT_ID = /^[A-Za-z0-9_-]{1,128}$/;
@@ -264,7 +264,12 @@ class WizSession implements TargetSession {
       const settle = this.ctx.deadline.requestTimeoutMs;
       this.ctx.log.warn('wiz', `no answer to the rotation in time; waiting ${Math.round(settle / 1000)} s for a late one to land, then replacing the secret again`);
       await this.ctx.deadline.wait(settle, 'a late rotation to land');
-      secret = await this.#api!.rotateSecret(c.clientId);
+      try {
+        secret = await this.#api!.rotateSecret(c.clientId);
+      } catch (again) {
+        // Refused now, but the call we gave up on may have been applied: the outcome stays unknown.
+        throw again instanceof WizCallError && again.refused ? again.uncertain() : again;
+      }
     }
     return {
       id: c.clientId,

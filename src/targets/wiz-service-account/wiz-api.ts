@@ -28,8 +28,15 @@ export class WizCallError extends RotateError {
     readonly transient: boolean,
     readonly retryAfterMs?: number,
     cause?: unknown,
+    /** Wiz refused the call in so many words (a 4xx, a GraphQL error that names why): it was not applied. */
+    refused = false,
   ) {
-    super(code, message, cause === undefined ? {} : { cause });
+    super(code, message, { ...(cause === undefined ? {} : { cause }), refused });
+  }
+
+  /** The same failure, no longer known to be a refusal: an earlier attempt of the same call may have been applied. */
+  uncertain(): WizCallError {
+    return new WizCallError(this.code, `${this.message} (an earlier attempt may have been applied)`, this.transient, this.retryAfterMs, this, false);
   }
 }
 
@@ -134,14 +141,17 @@ async function send(what: string, url: string, init: RequestInit, deadline: Dead
  * after the repeat (see WizSession.create).
  */
 async function withRetries<T>(what: string, options: CallOptions, call: () => Promise<T>, settleTimeouts = false): Promise<T> {
+  let uncertain = false;
   for (let attempt = 1; ; attempt++) {
     try {
       return await call();
     } catch (err) {
-      if (!(err instanceof WizCallError) || !err.transient || attempt >= ATTEMPTS) throw err;
-      if (settleTimeouts && err.code === 'TARGET_TIMEOUT') throw err;
+      const last = uncertain && err instanceof WizCallError && err.refused ? err.uncertain() : err;
+      if (!(err instanceof WizCallError) || !err.transient || attempt >= ATTEMPTS) throw last;
+      if (settleTimeouts && err.code === 'TARGET_TIMEOUT') throw last;
+      uncertain ||= !err.refused;
       const wait = err.retryAfterMs ?? 500 * 2 ** (attempt - 1);
-      if (wait > MAX_RETRY_WAIT_MS || wait >= options.deadline.remaining() - 1000) throw err;
+      if (wait > MAX_RETRY_WAIT_MS || wait >= options.deadline.remaining() - 1000) throw uncertain ? (err.refused ? err.uncertain() : err) : err;
       options.onRetry?.(what, attempt, err, wait);
       await sleep(wait);
     }
@@ -150,12 +160,13 @@ async function withRetries<T>(what: string, options: CallOptions, call: () => Pr
 
 /** Maps a non-success status without a recognisable error body. */
 function statusFailure(what: string, status: number, retryAfter: number | undefined, detail: string): WizCallError {
-  if (status === 429) return new WizCallError('TARGET_THROTTLED', `${what}: throttled (HTTP 429)${detail}`, true, retryAfter);
+  if (status === 429) return new WizCallError('TARGET_THROTTLED', `${what}: throttled (HTTP 429)${detail}`, true, retryAfter, undefined, true);
   if (status >= 500) return new WizCallError('TARGET_REQUEST_FAILED', `${what}: HTTP ${status}${detail}`, true, retryAfter);
-  if (status === 401) return new WizCallError('TARGET_AUTH_FAILED', `${what}: HTTP 401${detail}`, false);
-  if (status === 403) return new WizCallError('TARGET_PERMISSION_DENIED', `${what}: HTTP 403${detail}`, false);
-  if (status === 404) return new WizCallError('TARGET_NOT_FOUND', `${what}: HTTP 404${detail}`, false);
-  return new WizCallError('TARGET_REQUEST_FAILED', `${what}: HTTP ${status}${detail}`, false);
+  const refused = status >= 400 && status !== 408;
+  if (status === 401) return new WizCallError('TARGET_AUTH_FAILED', `${what}: HTTP 401${detail}`, false, undefined, undefined, refused);
+  if (status === 403) return new WizCallError('TARGET_PERMISSION_DENIED', `${what}: HTTP 403${detail}`, false, undefined, undefined, refused);
+  if (status === 404) return new WizCallError('TARGET_NOT_FOUND', `${what}: HTTP 404${detail}`, false, undefined, undefined, refused);
+  return new WizCallError('TARGET_REQUEST_FAILED', `${what}: HTTP ${status}${detail}`, false, undefined, undefined, refused);
 }
 
 const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
@@ -205,17 +216,17 @@ export function graphqlFailure(what: string, status: number, body: unknown, retr
   const detail = `${code ? `: ${code}` : ''}${message ? ` (${clip(message)})` : ''}`;
   switch (code) {
     case 'UNAUTHENTICATED':
-      return new WizCallError('TARGET_AUTH_FAILED', `${what}${detail}`, false);
+      return new WizCallError('TARGET_AUTH_FAILED', `${what}${detail}`, false, undefined, undefined, true);
     case 'UNAUTHORIZED':
     case 'FORBIDDEN':
     case 'FORBIDDEN_IP':
-      return new WizCallError('TARGET_PERMISSION_DENIED', `${what}${detail}; the account that authenticates needs the scopes ${REQUIRED_SCOPES.join(' and ')}`, false);
+      return new WizCallError('TARGET_PERMISSION_DENIED', `${what}${detail}; the account that authenticates needs the scopes ${REQUIRED_SCOPES.join(' and ')}`, false, undefined, undefined, true);
     case 'NOT_FOUND':
-      return new WizCallError('TARGET_NOT_FOUND', `${what}${detail}`, false);
+      return new WizCallError('TARGET_NOT_FOUND', `${what}${detail}`, false, undefined, undefined, true);
     case 'RATE_LIMIT_EXCEEDED':
-      return new WizCallError('TARGET_THROTTLED', `${what}${detail}`, true, retryAfter);
+      return new WizCallError('TARGET_THROTTLED', `${what}${detail}`, true, retryAfter, undefined, true);
     case 'BAD_USER_INPUT':
-      return new WizCallError('TARGET_REQUEST_FAILED', `${what}${detail}`, false);
+      return new WizCallError('TARGET_REQUEST_FAILED', `${what}${detail}`, false, undefined, undefined, true);
     case 'INTERNAL':
       return new WizCallError('TARGET_REQUEST_FAILED', `${what}${detail}`, true, retryAfter);
     default:

@@ -1,0 +1,647 @@
+// A rotation as a state machine: one place to reason about every history. Each phase is written to the record's
+// journal (state/journal.ts) before the step that enters it, and the same machine that takes a run forward is
+// the one that settles it: when a step fails (`settle` from the phase the run is in), and when a later run finds
+// the journal of one that was killed, timed out or lost a reply (`resume` at its start). There is no second copy
+// of the forward path for recovery.
+//
+//   overlap (old and new side by side)          in-place (the target swaps its one credential)
+//   [preparing: write check open, remove]        preparing: write check open
+//   creating: create sent                        creating: replace sent (write check still open)
+//   created: the credential exists               unsaved: the target switched; the secret sealed
+//   saving: save sent, transaction may be open   unsaved + txn save: save sent
+//   verified: saved and verified                 (verify, or yield to a newer secret)
+//   finalize → clear → retire                    finalize → clear → adopt
+//
+// The rules every phase obeys:
+// - Nothing destructive happens on the target before Keeper has accepted a write to this record in this run:
+//   the write check (a rotation transaction holding the record's own data) stays open while the plan removes
+//   credentials and while an in-place target replaces its one, so no other gateway can save in between, and a
+//   record this run read while another run's transaction was open is never acted on.
+// - Only a transaction this run can prove it may have opened (the journal's `txn`) is ever rolled back, and a
+//   recovery step goes on only on a definite answer (done, or "no transaction"); any other error keeps the
+//   journal as it is and stops the run, so the next one tries the same step again.
+// - A call whose outcome is unknown (a timeout, a dropped connection, a 5xx) is treated as applied: a create
+//   may have made a credential, a replace may have killed the old secret, a save may have opened a transaction.
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { RunContext } from '../cli/main.js';
+import { ExitCode, RotateError, describe as describeError, isRotateError, refusedOutright } from '../errors.js';
+import { cloneData, readText, writeText, type FieldRef } from '../keeper/record.js';
+import type { VaultRecord } from '../keeper/vault.js';
+import { redact } from '../secret.js';
+import type { JournalEntry, JournalStep } from '../state/journal.js';
+import type { CredentialInfo, NewCredential, PlanContext, RotationPlan, TargetSession, VerifyResult } from './target.js';
+
+const VERIFY_FIRST_DELAY_MS = 250;
+/** Polls at most this far apart, so a run waits at most about this long past the moment a credential works. */
+export const VERIFY_MAX_DELAY_MS = 500;
+const SAVE_ATTEMPTS = 3;
+const SAVE_RETRY_MS = 500;
+
+/** What every journal entry of one run shares. */
+export interface RunStep {
+  runId: string;
+  target: string;
+  recordUid: string;
+  since: string;
+}
+
+export interface Machine {
+  ctx: RunContext;
+  session: TargetSession;
+  step: RunStep;
+  /** The longest a run lasts (deadline and hard-stop grace): bounds the window of an interrupted create. */
+  maxRunMs: number;
+}
+
+const asRotateError = (err: unknown): RotateError => (isRotateError(err) ? err : new RotateError('INTERNAL', describeError(err), { cause: err }));
+const withExit = (err: RotateError, exitCode: ExitCode, suffix: string) => new RotateError(err.code, err.message + suffix, { cause: err, exitCode });
+const definite = (err: unknown) => isRotateError(err) && err.code === 'KEEPER_NO_TRANSACTION';
+
+function holdsAll(data: VaultRecord['data'], updates: Array<[FieldRef, string]>): boolean {
+  return updates.every(([ref, value]) => readText(data, ref.label) === value);
+}
+
+/** Reads one record afresh. */
+async function fetchOne({ vault }: RunContext, uid: string): Promise<VaultRecord> {
+  const record = (await vault.fetch([uid])).get(uid);
+  if (!record) throw new RotateError('RECORD_NOT_FOUND', `record ${uid} is no longer shared with the gateway`, { exitCode: ExitCode.NeedsAttention });
+  return record;
+}
+
+/** Removes a credential, counting "already gone" as removed. */
+export async function removeCredential(session: TargetSession, credential: CredentialInfo): Promise<void> {
+  try {
+    await session.remove(credential);
+  } catch (err) {
+    if (isRotateError(err) && err.code === 'TARGET_NOT_FOUND') return;
+    throw err;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Settling: from any phase to rest (journal cleared), or a coded stop with the journal kept for the next run.
+
+type Settled = 'finished' | 'kept' | 'undone' | 'pending-create';
+
+/**
+ * Closes the transaction a journal entry says this run (or an earlier one) may hold open: finalize a verified
+ * save, roll back anything else. Returns false when Keeper had none (it never opened, or someone completed it).
+ * Throws, keeping the journal, on any answer that is not definite.
+ */
+async function closeTransaction(m: Machine, entry: JournalEntry, label?: string): Promise<boolean> {
+  const { vault, log } = m.ctx;
+  const finalize = entry.phase === 'verified';
+  try {
+    if (finalize) await vault.finalize(entry.recordUid);
+    else await vault.rollback(entry.recordUid);
+    log.info(label ?? (entry.runId === m.step.runId ? 'undo' : 'recover'), `${finalize ? 'finalized' : 'rolled back'} the ${entry.txn === 'probe' ? 'write check' : 'update'} of record ${entry.recordUid}`);
+    return true;
+  } catch (err) {
+    if (definite(err)) {
+      log.info('recover', `record ${entry.recordUid} has no open transaction to ${finalize ? 'finalize' : 'roll back'}`);
+      return false;
+    }
+    throw err;
+  }
+}
+
+/**
+ * Drives a journaled state to rest. `cause`: the failure that stopped this run, when it is this run's own state
+ * (it decides the late-save wait). Returns what became of the credential the entry names; throws a coded
+ * error, with the journal kept (so the next run takes the same step again), when a step gets no definite answer.
+ */
+async function settle(m: Machine, entry: JournalEntry, cause?: RotateError): Promise<Settled> {
+  const { journal, log, deadline } = m.ctx;
+  let finalized = false;
+  if (entry.txn) {
+    // A save Keeper did not answer in time may still land after the rollback and open a transaction then: give
+    // it one request timeout first, and leave a journal that rolls back one landing later still.
+    if (cause?.code === 'KEEPER_TIMEOUT' && entry.txn === 'save' && deadline.requestTimeoutMs < deadline.remaining() - 5_000) {
+      log.info('undo', `Keeper did not answer in time; waiting ${Math.round(deadline.requestTimeoutMs / 1000)} s for a late update to land before rolling it back`);
+      await sleep(deadline.requestTimeoutMs);
+    }
+    finalized = (await closeTransaction(m, entry)) && entry.phase === 'verified';
+    const { txn: _txn, ...rest } = entry;
+    entry = journal.write(entry.phase === 'verified' ? { ...rest, phase: 'created' } : rest);
+  }
+  if (entry.phase === 'creating') return 'pending-create';
+  if (!entry.credentialId || !entry.idField) {
+    // An earlier run's unknown create, carried by this one: the next run must still look for its leftover.
+    if (entry.inherited) journal.write({ ...stepOf(entry), since: entry.inherited.since, phase: 'creating', ...(entry.inherited.existing ? { existing: entry.inherited.existing } : {}) });
+    else journal.clear(entry.recordUid);
+    return 'undone';
+  }
+  let holds: boolean;
+  try {
+    holds = readText((await fetchOne(m.ctx, entry.recordUid)).data, entry.idField) === entry.credentialId;
+  } catch (err) {
+    throw withExit(asRotateError(err), ExitCode.NeedsAttention, `; record ${entry.recordUid} could not be re-read, so ${entry.credentialId} was kept (old and new both work; the next run settles it)`);
+  }
+  if (holds) {
+    journal.clear(entry.recordUid);
+    return finalized ? 'finished' : 'kept';
+  }
+  try {
+    await removeCredential(m.session, { id: entry.credentialId, reason: 'the record does not hold it' });
+  } catch (err) {
+    throw withExit(asRotateError(err), ExitCode.NeedsAttention, `; could not remove ${entry.credentialId}, which the record does not hold (the record keeps its previous credential, and the next run removes it)`);
+  }
+  log.info(entry.runId === m.step.runId ? 'undo' : 'recover', `removed ${entry.credentialId}, which the record does not hold`);
+  if (cause?.code === 'KEEPER_TIMEOUT' && entry.phase !== 'created') {
+    // The credential is gone; the next run only has a late save's transaction to roll back.
+    journal.write({ ...stepOf(entry), phase: 'saving', txn: 'save' });
+  } else {
+    journal.clear(entry.recordUid);
+  }
+  return 'undone';
+}
+
+function stepOf(entry: JournalEntry): RunStep {
+  return { runId: entry.runId, target: entry.target, recordUid: entry.recordUid, since: entry.since };
+}
+
+/** This run failed in `entry`'s phase: settle it and say, in the exit code, what the record holds. */
+async function fail(m: Machine, entry: JournalEntry, cause: unknown, removedBefore: string[]): Promise<RotateError> {
+  const base = asRotateError(cause);
+  const removed = removedBefore.length ? ` (${removedBefore.join(', ')} had been removed before creating, as planned)` : '';
+  let settled: Settled;
+  try {
+    settled = await settle(m, entry, base);
+  } catch (err) {
+    const e = asRotateError(err);
+    return new RotateError(base.code, `${base.message}; then ${e.message}`, { cause: err, exitCode: Math.max(e.exitCode, ExitCode.NeedsAttention) as ExitCode });
+  }
+  if (settled === 'kept' || settled === 'finished') {
+    return withExit(base, ExitCode.NeedsAttention, `; record ${entry.recordUid} holds the new credential ${entry.credentialId} although this run failed, so it was kept (the next run re-checks it)`);
+  }
+  return withExit(base, ExitCode.Failed, `; undone: the record keeps its previous credential${removed}`);
+}
+
+/**
+ * A journal write in the middle of a rotation. It throws STATE_DIR_UNAVAILABLE (exit 2) as it is; a caller past
+ * the first change settles from the last phase that was written, which turns it into a 3 or a 5.
+ */
+function write(m: Machine, step: JournalStep): JournalEntry {
+  return m.ctx.journal.write(step);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Resuming an earlier run of this record, at the start of a run.
+
+/**
+ * Finishes or undoes the rotation an earlier run left in its journal, and returns what this run's plan needs
+ * to know. Throws (journal kept) when a step gets no definite answer: the run stops before changing anything.
+ */
+export async function resume(m: Machine, entry: JournalEntry): Promise<PlanContext> {
+  const { log, journal } = m.ctx;
+  log.info('recover', `an earlier run on record ${entry.recordUid} stopped at "${entry.phase}"${entry.credentialId ? ` with ${entry.credentialId}` : ''}; finishing it first`);
+  if (entry.phase === 'unsaved') throw new RotateError('INTERNAL', 'a sealed secret is stored before the target is connected');
+  let settled: Settled;
+  try {
+    settled = await settle(m, entry);
+  } catch (err) {
+    const e = asRotateError(err);
+    // Nothing of this run's own changed. A save of the earlier run's that stays open may hold a credential that
+    // never verified, so that is 5; a write check or a verified save leaves a working credential either way.
+    const exitCode = entry.txn === 'save' && entry.phase !== 'verified' ? ExitCode.NeedsAttention : Math.max(e.exitCode, ExitCode.Failed);
+    throw new RotateError(e.code, `an earlier run on record ${entry.recordUid} stopped at "${entry.phase}" and finishing it failed: ${e.message}; nothing else was changed, and the next run tries again`, { cause: err, exitCode: exitCode as ExitCode });
+  }
+  if (settled === 'finished') log.info('recover', `finalized ${entry.credentialId}: the record holds it`);
+  else if (settled === 'kept') log.info('recover', `record ${entry.recordUid} holds ${entry.credentialId}; keeping it`);
+  const window = entry.phase === 'creating' ? entry : entry.inherited ? { ...entry.inherited } : undefined;
+  if (settled !== 'pending-create' && !entry.inherited) return {};
+  if (!window) return {};
+  // The create's outcome was never known: a credential made in its window that was not there before and that
+  // the record does not name is its leftover. The journal stays until this run's plan has removed it.
+  const from = new Date(window.since);
+  const sealedResume = entry.phase === 'creating' && entry.resume ? journal.unsealText(entry.recordUid, entry.resume) : undefined;
+  return {
+    interrupted: {
+      from,
+      to: new Date(from.getTime() + m.maxRunMs),
+      ...(window.existing ? { existing: window.existing } : {}),
+      ...(sealedResume ? { resume: sealedResume } : {}),
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The write check.
+
+/**
+ * Opens a rotation transaction holding the record's own data, checked against the revision this run read: it
+ * proves that record is what Keeper holds now (no other run's transaction open, no edit since the read) and
+ * keeps every other writer out until `releaseProbe`. A refusal leaves nothing to undo.
+ */
+async function openProbe(m: Machine, user: VaultRecord, inherited: JournalEntry['inherited'], restore: JournalEntry | undefined): Promise<JournalEntry> {
+  const { vault, journal } = m.ctx;
+  m.ctx.deadline.check('checking that Keeper accepts the write');
+  const entry = write(m, { ...m.step, phase: 'preparing', txn: 'probe', ...(inherited ? { inherited } : {}) });
+  try {
+    await vault.saveInTransaction(user, user.data);
+  } catch (err) {
+    if (refusedOutright(err) || (isRotateError(err) && err.code === 'DEADLINE_EXCEEDED')) {
+      // Nothing opened: leave the journal as it was before this run (an earlier run's leftover window included).
+      if (restore) journal.write(restore);
+      else journal.clear(user.uid);
+      throw err;
+    }
+    throw await fail(m, entry, err, []);
+  }
+  return entry;
+}
+
+/** Rolls the write check back; the record's revision may move, so the caller fetches it again. */
+async function releaseProbe(m: Machine, entry: JournalEntry, next: JournalStep): Promise<JournalEntry> {
+  await closeTransaction(m, entry, 'prepare');
+  return write(m, next);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Old and new side by side.
+
+/**
+ * Overlap targets: [write check → remove what the plan removes first →] create → save in a transaction → verify
+ * → finalize. Returns the new credential, saved, verified and finalized, with the journal cleared.
+ */
+export async function createAlongside(m: Machine, user: VaultRecord, plan: RotationPlan, pending: JournalEntry | undefined, verifyTimeoutMs: number): Promise<NewCredential> {
+  const { ctx, session } = m;
+  const { vault, log, deadline } = ctx;
+  const inherited = pending?.phase === 'creating' ? { since: pending.since, ...(pending.existing ? { existing: pending.existing } : {}) } : pending?.inherited;
+  const removed: string[] = [];
+  let entry: JournalEntry | undefined;
+  if (plan.removeBefore.length > 0) {
+    entry = await openProbe(m, user, inherited, pending);
+    try {
+      for (const c of plan.removeBefore) {
+        deadline.check(`removing ${c.id}`);
+        await removeCredential(session, c);
+        removed.push(c.id);
+        log.info('prepare', `removed ${c.id} (${c.reason})`);
+      }
+      entry = await releaseProbe(m, entry, { ...m.step, phase: 'creating' });
+    } catch (err) {
+      throw await fail(m, entry, err, removed);
+    }
+    user = await fetchOne(ctx, user.uid);
+  }
+  const present = (plan.present ?? []).filter((id) => !removed.includes(id));
+
+  deadline.check('creating the new credential');
+  try {
+    entry = write(m, { ...m.step, phase: 'creating', existing: present });
+  } catch (err) {
+    if (removed.length) throw withExit(asRotateError(err), ExitCode.Failed, `; nothing was created (${removed.join(', ')} had been removed before creating, as planned)`);
+    throw err;
+  }
+  let created: NewCredential;
+  try {
+    created = await session.create();
+  } catch (err) {
+    const base = asRotateError(err);
+    const before = removed.length ? ` (${removed.join(', ')} had been removed before creating, as planned)` : '';
+    if (refusedOutright(err) || (await removeLeftovers(m, present, err))) {
+      ctx.journal.clear(user.uid);
+      throw withExit(base, ExitCode.Failed, `; nothing of this run's remains on the target${before}: the record keeps its credential`);
+    }
+    throw withExit(base, ExitCode.NeedsAttention, `; the target may have made a credential anyway (the call's outcome is unknown): the record keeps its credential, and the next run removes what this one may have made${before}`);
+  }
+  log.info('create', `created ${created.id}`, { expires: created.expires });
+  const made = { ...m.step, credentialId: created.id, idField: created.idField };
+  const createdEntry: JournalEntry = { version: 2, ...made, phase: 'created', at: new Date().toISOString() };
+  try {
+    entry = write(m, { ...made, phase: 'created' });
+    const data = cloneData(user.data);
+    for (const [ref, value] of created.recordUpdates) writeText(data, ref, value);
+    deadline.check('saving the record');
+    entry = write(m, { ...made, phase: 'saving', txn: 'save' });
+    try {
+      await vault.saveInTransaction(user, data);
+    } catch (err) {
+      // A definite refusal opened no transaction: only the credential is ours to undo.
+      if (refusedOutright(err)) entry = write(m, { ...made, phase: 'created' });
+      throw err;
+    }
+  } catch (err) {
+    throw await fail(m, entry.phase === 'creating' ? createdEntry : entry, err, removed);
+  }
+  log.info('save', `saved ${created.id} in record ${user.uid} (rotation transaction open)`);
+
+  const verified = await verifyUntil(m, verifyTimeoutMs, created);
+  if (!verified.ok) {
+    throw await fail(m, entry, new RotateError('VERIFY_FAILED', `the new credential ${created.id} did not authenticate: ${verified.reason}`), removed);
+  }
+  log.info('verify', `${created.id} authenticates`, { attempts: verified.attempts });
+  try {
+    entry = write(m, { ...made, phase: 'verified', txn: 'save' });
+  } catch (err) {
+    // Finalizing now matters more: should this run die first, the next one rolls the save back, which is safe.
+    log.warn('save', `could not journal the verified state: ${redact(describeError(err))}`);
+  }
+
+  // A finalize that gets no definite answer is tried once more: the credential is saved and verified, and going
+  // forward loses nothing. Still no answer: nothing is retired and the journal stays, so the next run finalizes.
+  let finalized: boolean;
+  try {
+    finalized = await finalizeOnce(m);
+  } catch (err) {
+    log.warn('save', `finalizing record ${user.uid} failed (${redact(describeError(err))}); trying once more`);
+    await sleep(Math.min(SAVE_RETRY_MS, deadline.remaining()));
+    try {
+      finalized = await finalizeOnce(m);
+    } catch (again) {
+      throw new RotateError(
+        'KEEPER_FINALIZE_UNCERTAIN',
+        `${asRotateError(again).message}; ${created.id} is saved and verified, so nothing was removed (old and new credentials both work; the next run finalizes it and retires the old ones)`,
+        { cause: again },
+      );
+    }
+  }
+  // No transaction: someone completed it. Whether the record holds ours decides.
+  if (!finalized && (await settle(m, { ...createdEntry, at: new Date().toISOString() })) === 'undone') {
+    throw new RotateError('KEEPER_NO_TRANSACTION', `the update of record ${user.uid} was completed by someone else without ${created.id}; it was removed, and the record keeps the credential it holds`);
+  }
+  ctx.journal.clear(user.uid);
+  log.info('save', `finalized record ${user.uid}`);
+  return created;
+}
+
+/** Finalizes this run's transaction: true when done, false when Keeper had none open; throws on anything else. */
+async function finalizeOnce(m: Machine): Promise<boolean> {
+  try {
+    await m.ctx.vault.finalize(m.step.recordUid);
+    return true;
+  } catch (err) {
+    if (definite(err)) return false;
+    throw err;
+  }
+}
+
+/**
+ * A create that failed with a reply (a 5xx, an unreadable body) has run its course on the server: whatever it
+ * made is on the target now. Reads the target again and removes what is new since the plan's read and looks
+ * like this run's; true when that settled it. A create that got no reply (a timeout, a dropped connection) may
+ * still land later, so it stays the next run's to look for (false), as does anything that fails here.
+ */
+async function removeLeftovers(m: Machine, present: string[], err: unknown): Promise<boolean> {
+  if (!isRotateError(err) || err.status === undefined) return false;
+  try {
+    const again = await m.session.plan({ interrupted: { from: new Date(m.step.since), to: new Date(Date.now() + 60_000), existing: present } });
+    for (const c of again.removeBefore.filter((c) => c.leftover && !present.includes(c.id))) {
+      await removeCredential(m.session, c);
+      m.ctx.log.info('undo', `removed ${c.id}, which the failed create made after all`);
+    }
+    return true;
+  } catch (e) {
+    m.ctx.log.warn('undo', `could not check the target for what the failed create may have made: ${redact(describeError(e))}`);
+    return false;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// In place.
+
+/**
+ * The target swaps its one credential (no overlap, nothing to go back to): open the write check, replace while
+ * it is open, seal the new secret into the journal with a digest of what the record held, release the check,
+ * save with retries, verify, finalize. If Keeper refuses every save, the sealed secret waits on this gateway
+ * and a later run stores it, but only while the record still holds what it held before this run's replace.
+ */
+export async function replaceInPlace(m: Machine, user: VaultRecord, pending: JournalEntry | undefined, verifyTimeoutMs: number): Promise<NewCredential> {
+  const { ctx, session } = m;
+  const { log, journal, deadline } = ctx;
+  let entry = await openProbe(m, user, undefined, pending);
+  const resumeText = session.resumeState?.();
+  try {
+    deadline.check('replacing the credential');
+    entry = write(m, { ...m.step, phase: 'creating', txn: 'probe', ...(resumeText ? { resume: journal.sealText(user.uid, resumeText) } : {}) });
+  } catch (err) {
+    throw await fail(m, entry, err, []);
+  }
+  let created: NewCredential;
+  try {
+    created = await session.create();
+  } catch (err) {
+    const base = asRotateError(err);
+    const released = await closeTransaction(m, entry).then(
+      () => true,
+      () => false,
+    );
+    if (refusedOutright(err)) {
+      if (released) journal.clear(user.uid);
+      throw withExit(base, released ? ExitCode.Failed : ExitCode.NeedsAttention, `; the credential was not replaced${released ? '' : ' (the write check could not be rolled back; the next run does)'}`);
+    }
+    if (released) {
+      const { txn: _txn, ...rest } = entry;
+      journal.write(rest);
+    }
+    throw withExit(
+      base,
+      ExitCode.NeedsAttention,
+      `; the target may have replaced the credential anyway (the call's outcome is unknown), so the record's secret may no longer work: the next run replaces it again`,
+    );
+  }
+  const labels = created.recordUpdates.map(([ref]) => ref.label);
+  const before = journal.digest(user.uid, labels.map((l) => readText(user.data, l)));
+  let sealed = true;
+  const unsaved = { ...m.step, phase: 'unsaved' as const, credentialId: created.id, idField: created.idField, sealed: '', before };
+  try {
+    unsaved.sealed = journal.seal(user.uid, created.recordUpdates);
+    entry = journal.write({ ...unsaved, txn: 'probe' });
+  } catch (err) {
+    // The secret already replaced the old one: saving it to Keeper matters more than the journal that failed.
+    sealed = false;
+    log.warn('save', `could not seal the new secret on this gateway (${redact(describeError(err))}); saving it to Keeper anyway`);
+  }
+  log.info('create', `replaced the credential of ${created.id}; the previous one no longer works`, { expires: created.expires });
+
+  const pendingError = (err: unknown, what: string) => {
+    const base = asRotateError(err);
+    if (!sealed) return new RotateError(base.code, `${base.message}; the target's new secret could not be ${what} or sealed: make a new one in the target's console`, { cause: err, exitCode: ExitCode.NeedsAttention });
+    return new RotateError('RECOVERY_PENDING', `${base.message}; the new secret is sealed on this gateway and the next run stores it in record ${user.uid}`, { cause: err });
+  };
+  try {
+    await closeTransaction(m, { ...entry, txn: 'probe', phase: 'unsaved' });
+    if (sealed) entry = journal.write(unsaved);
+  } catch (err) {
+    throw pendingError(err, 'saved');
+  }
+
+  let saved: VaultRecord;
+  try {
+    saved = await saveWithRetries(m, user.uid, created.recordUpdates, sealed ? unsaved : undefined);
+  } catch (err) {
+    throw pendingError(err, 'saved');
+  }
+  log.info('save', `saved the new secret in record ${user.uid} (rotation transaction open)`);
+
+  // There is no old credential to return to, so a failed verification still finalizes: the record must hold
+  // the one secret the target may accept. Unless another run replaced the credential after this one and saved
+  // its own secret before this run's save: then that one works and ours never will, so ours is rolled back.
+  const verified = await verifyUntil(m, verifyTimeoutMs, created);
+  if (!verified.ok) await yieldToNewer(m, user, saved, created, verified.reason);
+  try {
+    await ctx.vault.finalize(user.uid);
+  } catch (err) {
+    if (!definite(err) || !holdsAll((await fetchOne(ctx, user.uid).catch(() => saved)).data, created.recordUpdates)) throw pendingError(err, 'finalized');
+  }
+  journal.clear(user.uid);
+  log.info('save', `finalized record ${user.uid}`);
+  if (!verified.ok) {
+    throw new RotateError('VERIFY_FAILED', `the new secret for ${created.id} was saved but did not authenticate: ${verified.reason}`, { exitCode: ExitCode.NeedsAttention });
+  }
+  log.info('verify', `${created.id} authenticates`, { attempts: verified.attempts });
+  return created;
+}
+
+/**
+ * Saves updates into a record in a rotation transaction, fetching it afresh each attempt (a conflict or a lost
+ * reply changes its revision). Leaves the transaction open; the caller finalizes. Returns the record as the
+ * save found it; throws the last error. `unsaved`: the journal entry that marks the save as sent.
+ */
+async function saveWithRetries(m: Machine, uid: string, updates: Array<[FieldRef, string]>, unsaved: JournalStep | undefined): Promise<VaultRecord> {
+  const { ctx } = m;
+  let last: unknown;
+  for (let attempt = 1; attempt <= SAVE_ATTEMPTS; attempt++) {
+    let sent = false;
+    try {
+      ctx.deadline.check(`saving record ${uid}`);
+      const record = await fetchOne(ctx, uid);
+      const data = cloneData(record.data);
+      for (const [ref, value] of updates) writeText(data, ref, value);
+      if (unsaved) ctx.journal.write({ ...unsaved, txn: 'save' });
+      sent = true;
+      await ctx.vault.saveInTransaction(record, data);
+      return record;
+    } catch (err) {
+      last = err;
+      if (isRotateError(err) && err.code === 'DEADLINE_EXCEEDED') break;
+      ctx.log.warn('save', `attempt ${attempt} to save record ${uid} failed: ${redact(describeError(err))}`);
+      // A reply lost after Keeper applied the save leaves our transaction open; closing it lets the retry in. A
+      // definite refusal opened nothing: a transaction in the way is another run's, and is left alone.
+      if (sent && !refusedOutright(err)) {
+        try {
+          await ctx.vault.rollback(uid);
+        } catch (rollbackError) {
+          if (!definite(rollbackError)) break;
+        }
+        if (unsaved) ctx.journal.write(unsaved);
+      } else if (sent && unsaved) ctx.journal.write(unsaved);
+      if (attempt < SAVE_ATTEMPTS) await sleep(Math.min(SAVE_RETRY_MS * 2 ** (attempt - 1), ctx.deadline.remaining()));
+    }
+  }
+  throw last;
+}
+
+/**
+ * Stores a sealed secret an earlier run left (its target already switched to it), for any record: close the
+ * transaction that run may have left, then save and finalize, but only while the record still holds what it
+ * held before that run replaced the credential. If it does not, someone saved a newer secret since (by hand,
+ * or another gateway's rotation), and storing ours over it would lose the working one: the sealed secret is
+ * dropped and RECOVERY_STALE says so (for another record's run: left alone, 'stale'). Returns 'stored', or 'held'
+ * when the record already had it.
+ */
+export async function storeSealed(m: Pick<Machine, 'ctx'>, entry: JournalEntry, own: boolean): Promise<'stored' | 'held' | 'stale'> {
+  const { ctx } = m;
+  const { journal, vault, log } = ctx;
+  const updates = journal.unseal(entry);
+  if (entry.txn) {
+    try {
+      await vault.rollback(entry.recordUid);
+    } catch (err) {
+      if (!definite(err)) throw err;
+    }
+    const { txn: _txn, ...rest } = entry;
+    entry = journal.write(rest);
+  }
+  const current = await fetchOne(ctx, entry.recordUid);
+  if (holdsAll(current.data, updates)) {
+    journal.clear(entry.recordUid);
+    return 'held';
+  }
+  const now = journal.digest(entry.recordUid, updates.map(([ref]) => readText(current.data, ref.label)));
+  if (now !== entry.before) {
+    // Another record's run leaves it to that record's own runs, whose exit code is the one its owner reads.
+    if (!own) return 'stale';
+    journal.clear(entry.recordUid);
+    log.warn('recover', `record ${entry.recordUid} changed since an earlier ${entry.target} run sealed its new secret; the sealed secret was dropped`);
+    throw new RotateError(
+      'RECOVERY_STALE',
+      `record ${entry.recordUid} no longer holds what it held when an earlier ${entry.target} run replaced the credential (someone saved another secret since, by hand or by another gateway's rotation), so that run's sealed secret was dropped instead of overwriting it; check that the record's secret signs in, and if not, make a new one in the target's console and save it in the record`,
+    );
+  }
+  const step = { runId: entry.runId, target: entry.target, recordUid: entry.recordUid, since: entry.since, phase: 'unsaved' as const, credentialId: entry.credentialId, idField: entry.idField, sealed: entry.sealed, before: entry.before };
+  await saveWithRetries({ ctx } as Machine, entry.recordUid, updates, step);
+  await vault.finalize(entry.recordUid);
+  journal.clear(entry.recordUid);
+  return 'stored';
+}
+
+/**
+ * An in-place replacement that did not verify: did another run (another gateway) replace the credential after
+ * this one and save its secret in the record before this run's save? `before` is the record as this run's save
+ * found it (its committed data, whatever the transaction model). When that data holds a secret other than the
+ * one this run started from (which this run replaced, so it cannot be the one Keeper should keep) and it signs
+ * in, this run's save is rolled back and the journal dropped (our secret is dead: nothing to store later), and
+ * the error thrown says the record keeps a working secret. Otherwise returns, and the caller finalizes.
+ */
+async function yieldToNewer(m: Machine, user: VaultRecord, before: VaultRecord, created: NewCredential, reason: string): Promise<void> {
+  const { ctx, session } = m;
+  const { vault, log, journal } = ctx;
+  if (!session.verifyRecord) return;
+  const changed = created.recordUpdates.some(([ref]) => readText(before.data, ref.label) !== readText(user.data, ref.label));
+  const ours = created.recordUpdates.every(([ref, value]) => readText(before.data, ref.label) === value);
+  if (!changed || ours) return;
+  let result: VerifyResult;
+  try {
+    result = await session.verifyRecord(before.data);
+  } catch (err) {
+    log.warn('verify', `could not check the secret record ${user.uid} held before this run's save: ${redact(describeError(err))}`);
+    return;
+  }
+  if (!result.ok) {
+    log.info('verify', `the secret record ${user.uid} held before this run's save does not sign in either (${result.reason})`);
+    return;
+  }
+  log.warn('verify', `another run replaced the credential of ${created.id} after this run did and saved its secret in record ${user.uid}; that secret signs in and this run's does not, so this run's save is rolled back`);
+  try {
+    // No sealed secret any more (ours is dead): if this run dies now, the next one only rolls the save back.
+    journal.write({ ...m.step, phase: 'saving', txn: 'save' });
+  } catch (err) {
+    log.warn('save', `could not update the journal: ${redact(describeError(err))}`);
+  }
+  const superseded = `another run replaced the secret of ${created.id} after this run did and saved it in record ${user.uid}, so this run's secret no longer signs in (${reason})`;
+  try {
+    await vault.rollback(user.uid);
+  } catch (err) {
+    if (!definite(err)) {
+      throw new RotateError(
+        'ROTATION_SUPERSEDED',
+        `${superseded}; rolling back this run's save failed (${redact(describeError(err))}): the record's open transaction holds this run's dead secret, and the next run on this gateway rolls it back`,
+        { cause: err, exitCode: ExitCode.NeedsAttention },
+      );
+    }
+  }
+  journal.clear(user.uid);
+  log.info('save', `rolled back the update of record ${user.uid}`);
+  throw new RotateError('ROTATION_SUPERSEDED', `${superseded}; this run's save was rolled back and the record keeps the other run's secret, which signs in`);
+}
+
+async function verifyUntil(m: Machine, timeoutMs: number, created: NewCredential): Promise<{ ok: true; attempts: number } | { ok: false; reason: string }> {
+  const { deadline, log } = m.ctx;
+  const giveUpAt = Date.now() + Math.min(timeoutMs, deadline.remaining());
+  let delay = VERIFY_FIRST_DELAY_MS;
+  for (let attempt = 1; ; attempt++) {
+    let result;
+    try {
+      result = await m.session.verify(created);
+    } catch (err) {
+      return { ok: false, reason: redact(describeError(err)) };
+    }
+    if (result.ok) return { ok: true, attempts: attempt };
+    if (attempt === 1) log.info('verify', `not accepted yet (${result.reason}); retrying for up to ${Math.round(timeoutMs / 1000)} s`);
+    if (Date.now() + delay >= giveUpAt) return { ok: false, reason: `${result.reason} (still after ${attempt} attempts)` };
+    await sleep(delay);
+    delay = Math.min(delay * 2, VERIFY_MAX_DELAY_MS);
+  }
+}
