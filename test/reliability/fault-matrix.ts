@@ -27,8 +27,8 @@ export type CaseKind = (typeof CASE_KINDS)[number];
  * Per-call timeout for the faulted runs, and how long a `delay` holds a call: the hang outlasts the client's
  * timeout, and the sandbox then applies the call anyway, as a real server does for a client that gave up.
  */
-const REQUEST_TIMEOUT_SECONDS = 2;
-const HANG_MS = 3_000;
+export const REQUEST_TIMEOUT_SECONDS = 2;
+export const HANG_MS = 3_000;
 const DEADLINE_SECONDS = 60;
 
 /** What the matrix needs to know about a target to judge a case from sandbox state alone. */
@@ -37,8 +37,8 @@ export interface TargetOracle {
   uid: string;
   /** Can the credential in this record data sign in on the target right now? */
   works(sb: Sandbox, data: RecordData): boolean;
-  /** The IDs of the credentials on the target now. */
-  credentials(sb: Sandbox): string[];
+  /** The IDs of the credentials on the target now (of the object `data` names, when the target reads it from the record). */
+  credentials(sb: Sandbox, data?: RecordData): string[];
   /** The credential IDs the record references (current and the ones retention keeps or still has to retire). */
   referenced(data: RecordData): string[];
   /** How many credentials the target may hold after a clean run. */
@@ -50,6 +50,8 @@ export interface TargetOracle {
 }
 
 const text = (data: RecordData, label: string) => readText(data, label);
+/** The app the record names: the demo app in the matrix, another one where the chaos tester points the record elsewhere. */
+const azureApp = (sb: Sandbox, data?: RecordData) => sb.azure.directory.getApp((data && text(data, 'application_object_id')) ?? DEMO.azure.targetObjectId);
 const list = (value: string | undefined) => (value ?? '').split(',').map((s) => s.trim()).filter(Boolean);
 
 export const ORACLES: Record<string, TargetOracle> = {
@@ -58,9 +60,10 @@ export const ORACLES: Record<string, TargetOracle> = {
     uid: DEMO.azure.userRecordUid,
     works: (sb, data) => {
       const secret = text(data, 'client_secret');
-      return secret !== undefined && sb.azure.directory.checkSecret(DEMO.azure.tenantId, DEMO.azure.targetAppId, secret);
+      const app = azureApp(sb, data);
+      return secret !== undefined && app !== undefined && sb.azure.directory.checkSecret(app.tenantId, app.appId, secret);
     },
-    credentials: (sb) => sb.azure.directory.getApp(DEMO.azure.targetObjectId)!.secrets.map((s) => s.keyId),
+    credentials: (sb, data) => azureApp(sb, data)?.secrets.map((s) => s.keyId) ?? [],
     referenced: (data) => [text(data, 'client_secret_id') ?? '', ...list(text(data, 'previous_client_secret_ids'))].filter(Boolean),
     // The current secret, one kept (keep_previous_secrets=1), and the demo app's secret nobody rotates.
     limit: 3,
@@ -153,18 +156,30 @@ export function buildScripts(dir?: string): { dir: string; cleanup(): void } {
 
 export const ORACLE_NAMES = Object.keys(ORACLES);
 
-function fixture(script: string): Record<string, unknown> {
+export function fixture(script: string): Record<string, unknown> {
   return JSON.parse(readFileSync(join(ROOT, 'fixtures', `${script}.json`), 'utf8')) as Record<string, unknown>;
 }
 
-function runBuilt(bundle: string, script: string, env: Record<string, string>, onSpawn?: (child: ChildProcess) => void): Promise<ScriptRun> {
+export interface RunLimits {
+  deadlineSeconds: number;
+  requestTimeoutSeconds: number;
+}
+
+/** Runs a built script as the gateway does: `node NAME.cjs`, the fixture's base64 line on stdin, only `env` (and PATH). */
+export function runBuilt(
+  bundle: string,
+  script: string,
+  env: Record<string, string>,
+  onSpawn?: (child: ChildProcess) => void,
+  limits: RunLimits = { deadlineSeconds: DEADLINE_SECONDS, requestTimeoutSeconds: REQUEST_TIMEOUT_SECONDS },
+): Promise<ScriptRun> {
   const child = spawn(process.execPath, [join(bundle, `${script}.cjs`)], {
     cwd: tmpdir(),
     env: {
       PATH: process.env.PATH ?? '',
       ...env,
-      KEEPER_ROTATE_DEADLINE_SECONDS: String(DEADLINE_SECONDS),
-      KEEPER_ROTATE_REQUEST_TIMEOUT_SECONDS: String(REQUEST_TIMEOUT_SECONDS),
+      KEEPER_ROTATE_DEADLINE_SECONDS: String(limits.deadlineSeconds),
+      KEEPER_ROTATE_REQUEST_TIMEOUT_SECONDS: String(limits.requestTimeoutSeconds),
     },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
@@ -174,7 +189,7 @@ function runBuilt(bundle: string, script: string, env: Record<string, string>, o
   child.stderr.on('data', (c: Buffer) => err.push(c));
   child.stdin.end(encodeGatewayInput(fixture(script)) + '\n');
   onSpawn?.(child);
-  const guard = setTimeout(() => child.kill('SIGKILL'), (DEADLINE_SECONDS + 30) * 1000);
+  const guard = setTimeout(() => child.kill('SIGKILL'), (limits.deadlineSeconds + 30) * 1000);
   return new Promise((done, fail) => {
     child.on('error', (e) => {
       clearTimeout(guard);
@@ -232,9 +247,10 @@ export async function scenariosFor(bundle: string, target: string): Promise<Arra
   return same ? [{ scenario: 'first', calls: first }] : [{ scenario: 'first', calls: first }, { scenario: 'steady', calls: steady }];
 }
 
-function faultFor(c: MatrixCase): FaultSpec {
-  const base = { service: c.call.service, operation: c.call.operation, nth: c.call.nth };
-  switch (c.kind) {
+/** The sandbox fault for a kind on a call (a `kill` is a drop after the call is applied; the caller kills on fire). */
+export function faultSpec(call: { service: string; operation: string; nth: number }, kind: CaseKind): FaultSpec {
+  const base = { service: call.service, operation: call.operation, nth: call.nth };
+  switch (kind) {
     case 'status':
       return { ...base, kind: 'status', status: 503, body: '' };
     case 'throttle':
@@ -253,33 +269,39 @@ function faultFor(c: MatrixCase): FaultSpec {
   }
 }
 
-/**
- * Journal entries of the gateway's state folder from which the next run restores a working credential on its
- * own: a sealed, unsaved secret, or (in place, self-rotating) the sealed token to replace the secret again.
- */
-function sealedJournals(stateDir: string): number {
-  let n = 0;
+function faultFor(c: MatrixCase): FaultSpec {
+  return faultSpec(c.call, c.kind);
+}
+
+/** Every journal entry in a gateway's state folder (its per-client subfolders included). */
+export function journalEntries(stateDir: string): Array<{ phase?: string; sealed?: string; resume?: string; recordUid?: string }> {
+  const out: Array<{ phase?: string; sealed?: string; resume?: string; recordUid?: string }> = [];
   const walk = (dir: string) => {
     if (!existsSync(dir)) return;
     for (const name of readdirSync(dir)) {
       const path = join(dir, name);
       if (statSync(path).isDirectory()) walk(path);
-      else if (name.endsWith('.journal.json')) {
-        const entry = JSON.parse(readFileSync(path, 'utf8')) as { phase?: string; sealed?: string; resume?: string };
-        if ((entry.phase === 'unsaved' && entry.sealed) || (entry.phase === 'creating' && entry.resume)) n += 1;
-      }
+      else if (name.endsWith('.journal.json')) out.push(JSON.parse(readFileSync(path, 'utf8')) as { phase?: string; sealed?: string; resume?: string });
     }
   };
   walk(stateDir);
-  return n;
+  return out;
+}
+
+/**
+ * Journal entries of the gateway's state folder from which the next run restores a working credential on its
+ * own: a sealed, unsaved secret, or (in place, self-rotating) the sealed token to replace the secret again.
+ */
+export function sealedJournals(stateDir: string): number {
+  return journalEntries(stateDir).filter((e) => (e.phase === 'unsaved' && e.sealed) || (e.phase === 'creating' && e.resume)).length;
 }
 
 /** Record data whose credential the record may end up holding: what it shows, and an open transaction's other side. */
-function possibleData(view: RecordView): RecordData[] {
+export function possibleData(view: RecordView): RecordData[] {
   return view.transaction ? [view.data, view.transaction.data] : [view.data];
 }
 
-const ERROR_LINE = /^keeper-rotate: ([A-Z_]+): /m;
+export const ERROR_LINE = /^keeper-rotate: ([A-Z_]+): /m;
 
 export async function runCase(bundle: string, c: MatrixCase): Promise<CaseResult> {
   const oracle = ORACLES[c.target]!;

@@ -1,0 +1,1006 @@
+// The history tester (`npm run chaos`, and a fixed set of seeds in chaos.test.ts): seeded random histories of
+// runs, faults, kills, overlapping gateways and what people do between runs, each against a fresh in-process
+// sandbox, judged after every step from the sandbox's own state and request log. The fault matrix proves one
+// fault in one run; real gateways see sequences: a kill, then a hand edit, then another gateway's run over the
+// first one's journal. A seed fixes the whole plan before anything runs (the PRNG is never consulted after a
+// run started), so `npm run chaos -- --seed N` replays the history a report printed.
+//
+// How overlapping runs stay repeatable: a run is held at a chosen call with a `delay` fault whose `release`
+// settles only when the run nested in it has ended (concurrency.test.ts does the same), so at any moment exactly
+// one run makes calls. That makes each request in the log, and each credential that appears or disappears on the
+// target, attributable to one run; and the sandbox's fault plan (which counts calls per service and operation,
+// from any client) is disarmed while a run is held and re-armed for it, counting on from where it stopped.
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { RecordData } from '../../src/keeper/record-data.js';
+import { cloneData, readText, writeText } from '../../src/keeper/record.js';
+import { DEMO } from '../../src/sandbox/demo-vault.js';
+import { FAULT_KINDS, type FaultKind, type FaultSpec, type RequestLogEntry } from '../../src/sandbox/faults.js';
+import { type RecordView, TRANSACTION_MODELS, type TransactionModel } from '../../src/sandbox/ksm/index.js';
+import { type Sandbox, startSandbox } from '../../src/sandbox/sandbox.js';
+import {
+  ORACLES,
+  ORACLE_NAMES,
+  REQUEST_TIMEOUT_SECONDS,
+  type RunLimits,
+  type TargetOracle,
+  faultSpec,
+  journalEntries,
+  possibleData,
+  runBuilt,
+  sealedJournals,
+} from './fault-matrix.js';
+
+// ---------------------------------------------------------------------------------------------------------------
+// Seeded choices.
+
+/** mulberry32: a tiny PRNG whose whole state is one 32-bit word, so a seed is all a history needs. */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export class Rng {
+  readonly #next: () => number;
+  constructor(seed: number) {
+    // Consecutive seeds would otherwise start from neighbouring states; one multiply spreads them.
+    this.#next = mulberry32(Math.imul(seed >>> 0, 0x9e3779b1) ^ 0x5bd1e995);
+  }
+  next(): number {
+    return this.#next();
+  }
+  chance(p: number): boolean {
+    return this.next() < p;
+  }
+  pick<T>(items: readonly T[]): T {
+    return items[Math.floor(this.next() * items.length)]!;
+  }
+  weighted<T>(items: ReadonlyArray<readonly [T, number]>): T {
+    const total = items.reduce((n, [, w]) => n + w, 0);
+    let r = this.next() * total;
+    for (const [item, w] of items) {
+      r -= w;
+      if (r < 0) return item;
+    }
+    return items[items.length - 1]![0];
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Plans: everything a history will do, fixed by the seed before it starts.
+
+export const CHAOS_TARGETS: readonly string[] = ORACLE_NAMES;
+export const MODELS: readonly TransactionModel[] = TRANSACTION_MODELS;
+export const GATEWAY_NAMES = ['A', 'B', 'C'] as const;
+export const DEFAULT_STEPS = 6;
+
+export interface Call {
+  service: string;
+  operation: string;
+  /** The nth call of this service and operation in the run (from its start), 1 = the first. */
+  nth: number;
+}
+
+export interface PlannedFault extends Call {
+  kind: FaultKind;
+}
+
+export interface PlannedRun {
+  gateway: string;
+  faults: PlannedFault[];
+  /** SIGKILL the script the moment this call arrives (the sandbox still applies it, as fault-matrix.ts does). */
+  kill?: Call;
+}
+
+export type HandAction =
+  /** A person makes a new credential on the target and saves it in the record (the old current one as previous). */
+  | { kind: 'replace' }
+  /** A person adds a credential on the target that the record does not name. */
+  | { kind: 'add' }
+  /** A person removes a credential on the target other than the record's current one. */
+  | { kind: 'remove' }
+  /** A person edits a field of the record no script reads. */
+  | { kind: 'edit' }
+  /** A person deletes a gateway's state folder (only when it holds no journal: the README says to keep it then). */
+  | { kind: 'wipe-state'; gateway: string }
+  /** Never planned from a seed: the control tests break the record's credential to prove the checker sees it. */
+  | { kind: 'sabotage' };
+
+export type Step =
+  | { kind: 'run'; run: PlannedRun }
+  /** runs[i] is held at holds[i] until runs[i + 1] (and whatever is nested in it) has ended. */
+  | { kind: 'overlap'; runs: PlannedRun[]; holds: Call[] }
+  | { kind: 'hand'; action: HandAction };
+
+export interface HistoryPlan {
+  seed: number;
+  target: string;
+  model: TransactionModel;
+  gateways: string[];
+  /** Settings written into the record before the first step. */
+  settings: Record<string, string>;
+  /** Azure: the record names an app open to personal accounts, which may hold two secrets at most. */
+  personalApp: boolean;
+  steps: Step[];
+}
+
+export interface PlanOptions {
+  target?: string;
+  model?: TransactionModel;
+  steps?: number;
+}
+
+/** Operations a rotation makes, recovery ones included, and how often a fault there is worth trying. */
+const OPERATIONS: Record<string, ReadonlyArray<readonly [readonly [string, string], number]>> = {
+  'azure-app-secret': [
+    [['ksm', 'get_secret'], 2],
+    [['azure', 'token'], 2],
+    [['azure', 'getApplication'], 1],
+    [['azure', 'addPassword'], 3],
+    [['ksm', 'update_secret'], 3],
+    [['ksm', 'finalize_secret_update'], 3],
+    [['ksm', 'rollback_secret_update'], 1],
+    [['azure', 'removePassword'], 2],
+  ],
+  'aws-iam-access-key': [
+    [['ksm', 'get_secret'], 2],
+    [['iam', 'ListAccessKeys'], 2],
+    [['iam', 'DeleteAccessKey'], 2],
+    [['iam', 'CreateAccessKey'], 3],
+    [['ksm', 'update_secret'], 3],
+    [['sts', 'GetCallerIdentity'], 2],
+    [['ksm', 'finalize_secret_update'], 3],
+    [['ksm', 'rollback_secret_update'], 1],
+    [['iam', 'UpdateAccessKey'], 1],
+  ],
+  'wiz-service-account': [
+    [['ksm', 'get_secret'], 2],
+    [['wiz-auth', 'token'], 2],
+    [['wiz-api', 'serviceAccounts'], 1],
+    [['ksm', 'update_secret'], 3],
+    [['ksm', 'rollback_secret_update'], 2],
+    [['wiz-api', 'rotateServiceAccountSecret'], 3],
+    [['ksm', 'finalize_secret_update'], 3],
+    [['wiz-api', 'updateServiceAccount'], 1],
+  ],
+};
+
+const HAND_ACTIONS: Record<string, ReadonlyArray<readonly [HandAction['kind'], number]>> = {
+  'azure-app-secret': [['replace', 30], ['add', 15], ['remove', 15], ['edit', 20], ['wipe-state', 20]],
+  'aws-iam-access-key': [['replace', 30], ['add', 15], ['remove', 15], ['edit', 20], ['wipe-state', 20]],
+  // One secret per account: nothing to add or remove beside it.
+  'wiz-service-account': [['replace', 40], ['edit', 30], ['wipe-state', 30]],
+};
+
+const callKey = (c: Call) => `${c.service} ${c.operation}#${c.nth}`;
+
+function planCall(rng: Rng, target: string): Call {
+  const [service, operation] = rng.weighted(OPERATIONS[target]!);
+  return { service, operation, nth: rng.weighted([[1, 70], [2, 22], [3, 8]] as const) };
+}
+
+/**
+ * A held run waits at its hold for the whole nested run, so it gets a request timeout longer than any nested
+ * run, and therefore no `delay` of its own: a hang past that timeout would cost a minute.
+ */
+function planRun(rng: Rng, target: string, gateway: string, hold?: Call): PlannedRun {
+  const taken = new Set<string>(hold ? [callKey(hold)] : []);
+  const kinds = hold ? FAULT_KINDS.filter((k) => k !== 'delay') : FAULT_KINDS;
+  const faults: PlannedFault[] = [];
+  const count = rng.weighted([[0, 35], [1, 40], [2, 20], [3, 5]] as const);
+  for (let i = 0; i < count; i++) {
+    const call = planCall(rng, target);
+    const kind = rng.pick(kinds);
+    if (taken.has(callKey(call))) continue;
+    taken.add(callKey(call));
+    faults.push({ ...call, kind });
+  }
+  const run: PlannedRun = { gateway, faults };
+  if (rng.chance(0.2)) {
+    const kill = planCall(rng, target);
+    if (!taken.has(callKey(kill))) run.kill = kill;
+  }
+  return run;
+}
+
+export function planHistory(seed: number, options: PlanOptions = {}): HistoryPlan {
+  const rng = new Rng(seed);
+  // Drawn even when forced, so that forcing the target does not shift every later choice of the seed.
+  const drawnTarget = rng.pick(CHAOS_TARGETS);
+  const drawnModel = rng.pick(MODELS);
+  const target = options.target ?? drawnTarget;
+  const model = options.model ?? drawnModel;
+  if (!CHAOS_TARGETS.includes(target)) throw new Error(`unknown target ${target}; one of ${CHAOS_TARGETS.join(', ')}`);
+  if (!MODELS.includes(model)) throw new Error(`unknown model ${model}; one of ${MODELS.join(', ')}`);
+  const gateways = GATEWAY_NAMES.slice(0, rng.weighted([[1, 25], [2, 45], [3, 30]] as const));
+  // Short enough that a verification that cannot succeed ends well inside a run's deadline.
+  const settings: Record<string, string> = { verify_timeout_seconds: '5' };
+  let personalApp = false;
+  if (target === 'aws-iam-access-key') {
+    if (rng.chance(0.4)) settings.delete_all_keys_before_rotating = 'true';
+    if (rng.chance(0.25)) settings.deactivate_previous_key = 'true';
+  } else if (target === 'azure-app-secret') {
+    personalApp = rng.chance(0.35);
+  }
+  const steps: Step[] = [];
+  const count = options.steps ?? DEFAULT_STEPS;
+  for (let i = 0; i < count; i++) {
+    const r = rng.next();
+    if (r < 0.45) {
+      steps.push({ kind: 'run', run: planRun(rng, target, rng.pick(gateways)) });
+    } else if (r < 0.7) {
+      const depth = gateways.length >= 3 && rng.chance(0.35) ? 3 : 2;
+      // Distinct gateways race through Keeper's revision check; one gateway fired twice meets its own lock.
+      const chosen: string[] = [];
+      for (let j = 0; j < depth; j++) {
+        const free = gateways.filter((g) => !chosen.includes(g));
+        const twice = chosen.length > 0 && rng.chance(0.1);
+        chosen.push(free.length > 0 && !twice ? rng.pick(free) : rng.pick(chosen));
+      }
+      const holds = chosen.slice(0, -1).map(() => planCall(rng, target));
+      const runs = chosen.map((g, j) => planRun(rng, target, g, holds[j]));
+      steps.push({ kind: 'overlap', runs, holds });
+    } else {
+      // A credential added by hand fills IAM's quota (or a personal-account app) for good unless a setting lets
+      // runs delete it: one is worth seeing, but it would turn the rest of most histories into refusals.
+      const blocks = (target === 'aws-iam-access-key' && settings.delete_all_keys_before_rotating !== 'true') || personalApp;
+      const kind = rng.weighted(HAND_ACTIONS[target]!.map(([k, w]) => [k, k === 'add' && blocks ? w / 5 : w] as const));
+      steps.push({ kind: 'hand', action: kind === 'wipe-state' ? { kind, gateway: rng.pick(gateways) } : ({ kind } as HandAction) });
+    }
+  }
+  return { seed, target, model, gateways, settings, personalApp, steps };
+}
+
+export function replayCommand(plan: HistoryPlan): string {
+  return `npm run chaos -- --seed ${plan.seed} --target ${plan.target} --model ${plan.model} --steps ${plan.steps.length}`;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Running a history.
+
+/** Ordinary runs: short, so histories are quick; a hang (fault-matrix's HANG_MS) outlasts the request timeout. */
+const RUN_LIMITS: RunLimits = { deadlineSeconds: 20, requestTimeoutSeconds: REQUEST_TIMEOUT_SECONDS };
+/** A held run waits at its hold for the runs nested in it; its request timeout must outlast them all. */
+const HELD_LIMITS: RunLimits = { deadlineSeconds: 150, requestTimeoutSeconds: 100 };
+const HOLD_CAP_MS = 90_000;
+/** How long to wait for the sandbox to finish faulted calls (a hang lands HANG_MS after it arrived). */
+const QUIET_CAP_MS = 30_000;
+
+const WRITES: Record<string, readonly string[]> = {
+  ksm: ['update_secret', 'finalize_secret_update', 'rollback_secret_update'],
+  azure: ['addPassword', 'removePassword'],
+  iam: ['CreateAccessKey', 'DeleteAccessKey', 'UpdateAccessKey'],
+  'wiz-api': ['rotateServiceAccountSecret', 'updateServiceAccount'],
+};
+const isWrite = (e: RequestLogEntry) => WRITES[e.service]?.includes(e.operation) ?? false;
+const CODE_LINE = /^keeper-rotate: ([A-Z][A-Z0-9_]*): /;
+const CALLS_PREFIX = '        requests: ';
+
+export interface RunOutcome {
+  /** Where in the history: `3`, `3b`, `final A`. */
+  label: string;
+  gateway: string;
+  plan: PlannedRun;
+  hold?: { call: Call; reached: boolean };
+  final: boolean;
+  exit: number | 'killed';
+  /** The CODE of each `keeper-rotate: CODE: message` line on stderr. */
+  codes: string[];
+  stdout: string;
+  stderr: string;
+  /** Every request the sandbox saw from this run. */
+  calls: RequestLogEntry[];
+  /** Credential IDs that appeared on the target while this run was the one running. */
+  created: string[];
+  /** Credential IDs that disappeared from the target while this run was the one running. */
+  removed: string[];
+  /** Values the target's sandbox issued while this run was the one running (Wiz: the secrets it switched to). */
+  issued: string[];
+  /** The transaction this run was last seen to open (see txKey), if any. */
+  openedTx?: string;
+  /** Faults (and the kill) that fired, as `service operation#nth kind`. */
+  fired: string[];
+  /** Credential IDs the record named (either side of an open transaction) when the run started. */
+  named: string[];
+}
+
+export interface HistoryResult {
+  plan: HistoryPlan;
+  /** The history as it happened, one line per step or run. */
+  lines: string[];
+  violations: string[];
+  /** States the checker accepted only because a run had said it needs attention (exit 5), or was killed mid-replace. */
+  excused: string[];
+  /** What looks wrong without breaking an invariant (see judgeRun). */
+  warnings: string[];
+  runs: number;
+  ms: number;
+}
+
+export interface HistoryOptions {
+  /** A folder with the built scripts (fault-matrix.ts's buildScripts). */
+  bundle: string;
+  /** Control tests only: change a run's outcome before it is judged, to prove the checker catches it. */
+  tamper?: (o: RunOutcome) => void;
+}
+
+interface Gateway {
+  name: string;
+  env: Record<string, string>;
+  stateDir: string;
+  /** How the gateway's last run ended. */
+  last?: number | 'killed';
+  /** Values the target issued during that run. */
+  lastIssued?: string[];
+  /** Values in its KSM config that must never be printed. */
+  secrets: string[];
+}
+
+interface Segment {
+  seq: number;
+  creds: Set<string>;
+  issued: number;
+  tx: string | undefined;
+}
+
+const text = (data: RecordData, label: string) => readText(data, label);
+/** Identifies an open transaction: its revision and data are fixed when it opens. */
+const txKey = (view: RecordView) => (view.transaction ? JSON.stringify([view.transaction.revision, view.transaction.data]) : undefined);
+/** Runs of an overlap (`3a`, `3b`) sit under their step's line. */
+const indent = (label: string) => (/^\d+[a-z]$/.test(label) ? '    ' : '  ');
+const exitText = (o: RunOutcome) => (o.exit === 'killed' ? 'killed' : `exit ${o.exit}${o.codes.length > 0 ? ` ${o.codes.join(' ')}` : ''}`);
+
+export function describeRun(run: PlannedRun, fired?: string[]): string {
+  const mark = (name: string) => (fired && !fired.includes(name) ? `${name} (not reached)` : name);
+  const faults = run.faults.map((f) => mark(`${callKey(f)} ${f.kind === 'status' ? '503' : f.kind}`));
+  const parts = [faults.length > 0 ? `faults: ${faults.join(', ')}` : 'no faults'];
+  if (run.kill) parts.push(`kill at ${callKey(run.kill)}${fired && !fired.includes(`${callKey(run.kill)} kill`) ? ' (not reached)' : ''}`);
+  return `${run.gateway} · ${parts.join(' · ')}`;
+}
+
+class History {
+  readonly lines: string[] = [];
+  readonly violations: string[] = [];
+  readonly excused: string[] = [];
+  readonly warnings: string[] = [];
+  runs = 0;
+  /** Credentials a run made (whoever's run), and credentials a person made. */
+  readonly ours = new Set<string>();
+  readonly hand = new Set<string>();
+  readonly gateways = new Map<string, Gateway>();
+  /** Runs held at a call while a nested run goes on. */
+  readonly inFlight: RunOutcome[] = [];
+  readonly oracle: TargetOracle;
+  #fired = 0;
+  #holdsWaiting = 0;
+  #edits = 0;
+  #tags = 0;
+  #max = 0;
+  /** A broken record was reported and has not worked since: what follows from it is traced, not counted again. */
+  #broken = false;
+
+  constructor(
+    readonly sb: Sandbox,
+    readonly dir: string,
+    readonly plan: HistoryPlan,
+    readonly options: HistoryOptions,
+  ) {
+    this.oracle = ORACLES[plan.target]!;
+    sb.faults.onFire(() => (this.#fired += 1));
+  }
+
+  record(): RecordView {
+    return this.sb.ksm.readRecord(this.oracle.uid)!;
+  }
+
+  creds(): string[] {
+    return this.oracle.credentials(this.sb, this.record().data);
+  }
+
+  /** The most credentials the target may hold at any moment (IAM's quota, Graph's personal-account limit). */
+  limit(): number | undefined {
+    if (this.plan.target === 'aws-iam-access-key') return 2;
+    if (this.plan.target === 'azure-app-secret' && this.plan.personalApp) return 2;
+    return undefined;
+  }
+
+  sampleLimit(): void {
+    this.#max = Math.max(this.#max, this.creds().length);
+  }
+
+  line(s: string): void {
+    this.lines.push(s);
+  }
+
+  violation(where: string, problem: string): void {
+    this.violations.push(`${where}: ${problem}`);
+    this.line(`      VIOLATION: ${problem}`);
+  }
+
+  warning(where: string, problem: string): void {
+    this.warnings.push(`${where}: ${problem}`);
+    this.line(`      warning: ${problem}`);
+  }
+
+  // --- setup ---------------------------------------------------------------------------------------------------
+
+  setup(): void {
+    const { sb, plan } = this;
+    for (const name of plan.gateways) {
+      let configPath = sb.env.KEEPER_GATEWAY_CONFIG!;
+      let config = sb.gatewayConfig;
+      if (name !== 'A') {
+        config = sb.ksm.createClient(new URL(sb.urls.ksm!).host);
+        configPath = join(this.dir, `gateway-${name}-config.json`);
+        writeFileSync(configPath, JSON.stringify(config, null, 2), { mode: 0o600 });
+      }
+      const stateDir = join(this.dir, `state-${name}`);
+      this.gateways.set(name, { name, stateDir, env: { ...sb.env, KEEPER_GATEWAY_CONFIG: configPath, KEEPER_ROTATE_STATE_DIR: stateDir }, secrets: [config.privateKey, config.appKey] });
+    }
+    const data = cloneData(this.record().data);
+    for (const [label, value] of Object.entries(plan.settings)) writeText(data, { label, kind: 'text' }, value);
+    if (plan.personalApp) {
+      const dir = sb.azure.directory;
+      const app = dir.createApp({ tenantId: DEMO.azure.tenantId, displayName: 'personal-accounts-app', signInAudience: 'AzureADandPersonalMicrosoftAccount', owners: [DEMO.azure.adminAppId] });
+      const current = dir.addSecret(app.objectId, { displayName: 'Client Secret Rotated by Keeper', startDateTime: new Date(Date.now() - 30 * 86_400_000) });
+      writeText(data, { label: 'application_object_id', kind: 'text' }, app.objectId);
+      writeText(data, { label: 'client_secret_id', kind: 'text' }, current.keyId);
+      writeText(data, { label: 'client_secret', kind: 'secret' }, current.secretText);
+      writeText(data, { label: 'expires', kind: 'text' }, current.endDateTime);
+    }
+    sb.ksm.editRecord(this.oracle.uid, data);
+    const settings = Object.entries(plan.settings).map(([k, v]) => `${k}=${v}`);
+    if (plan.personalApp) settings.push('an app open to personal accounts (two secrets at most)');
+    this.line(`seed ${plan.seed} · ${plan.target} · ${plan.model} transactions · gateways ${plan.gateways.join(', ')} · ${settings.join(', ')}`);
+  }
+
+  // --- attribution ---------------------------------------------------------------------------------------------
+
+  #issued(): string[] {
+    return [...this.oracle.issued(this.sb)];
+  }
+
+  #begin(): Segment {
+    return { seq: this.sb.log.entries().at(-1)?.seq ?? 0, creds: new Set(this.creds()), issued: this.#issued().length, tx: txKey(this.record()) };
+  }
+
+  #end(o: RunOutcome, seg: Segment): void {
+    const now = new Set(this.creds());
+    for (const id of now) {
+      if (seg.creds.has(id)) continue;
+      o.created.push(id);
+      this.ours.add(id);
+    }
+    for (const id of seg.creds) if (!now.has(id)) o.removed.push(id);
+    o.calls.push(...this.sb.log.entries().filter((e) => e.seq > seg.seq));
+    o.issued.push(...this.#issued().slice(seg.issued));
+    const tx = txKey(this.record());
+    if (tx !== undefined && tx !== seg.tx) o.openedTx = tx;
+  }
+
+  /** Waits until every faulted call the sandbox took has been handled (a hang lands after its client gave up). */
+  async quiet(): Promise<void> {
+    const until = Date.now() + QUIET_CAP_MS;
+    for (;;) {
+      const handled = this.sb.log.entries().filter((e) => e.fault !== undefined).length;
+      if (handled + this.#holdsWaiting >= this.#fired) return;
+      if (Date.now() > until) {
+        this.line('      (a faulted call was still unhandled in the sandbox after 30 s)');
+        return;
+      }
+      await sleep(20);
+    }
+  }
+
+  // --- runs ----------------------------------------------------------------------------------------------------
+
+  #tag(): Record<string, string> {
+    this.#tags += 1;
+    return { 'x-chaos': String(this.#tags) };
+  }
+
+  /** Arms a run's faults (and kill), counting from now; returns tag → name, to know which fired. */
+  #arm(run: PlannedRun, seen: Map<string, number>): Map<string, string> {
+    const names = new Map<string, string>();
+    const arm = (call: Call, kind: FaultKind | 'kill') => {
+      const nth = call.nth - (seen.get(`${call.service} ${call.operation}`) ?? 0);
+      if (nth < 1) return;
+      const headers = this.#tag();
+      const spec: FaultSpec = { ...faultSpec({ ...call, nth }, kind), headers };
+      names.set(headers['x-chaos']!, `${callKey(call)} ${kind === 'status' ? '503' : kind}`);
+      this.sb.faults.arm(spec);
+    };
+    for (const f of run.faults) arm(f, f.kind);
+    if (run.kill) arm(run.kill, 'kill');
+    return names;
+  }
+
+  async run(plan: PlannedRun, label: string, opts: { hold?: Call; inner?: () => Promise<void>; final?: boolean } = {}): Promise<RunOutcome> {
+    const gw = this.gateways.get(plan.gateway)!;
+    const before = this.record();
+    const o: RunOutcome = {
+      label,
+      gateway: gw.name,
+      plan,
+      final: opts.final ?? false,
+      exit: 1,
+      codes: [],
+      stdout: '',
+      stderr: '',
+      calls: [],
+      created: [],
+      removed: [],
+      issued: [],
+      fired: [],
+      named: possibleData(before).flatMap((d) => this.oracle.referenced(d)),
+      ...(opts.hold ? { hold: { call: opts.hold, reached: false } } : {}),
+    };
+    this.runs += 1;
+    const { sb } = this;
+    sb.faults.clear();
+    const names = this.#arm(plan, new Map());
+    let child: ChildProcess | undefined;
+    const offFired = sb.faults.onFire((f) => {
+      const tag = f.headers?.['x-chaos'];
+      const name = tag === undefined ? undefined : names.get(tag);
+      if (name === undefined) return;
+      o.fired.push(name);
+      if (name.endsWith(' kill')) child?.kill('SIGKILL');
+    });
+    let release = () => {};
+    let offHold = () => {};
+    const held = new Promise<void>((resolve) => {
+      if (!opts.hold) return;
+      const headers = this.#tag();
+      const released = new Promise<void>((r) => (release = r));
+      offHold = sb.faults.onFire((f) => {
+        if (f.headers?.['x-chaos'] === headers['x-chaos']) resolve();
+      });
+      sb.faults.arm({ ...opts.hold, kind: 'delay', delayMs: HOLD_CAP_MS, release: released, headers });
+    });
+    let seg = this.#begin();
+    const proc = runBuilt(this.options.bundle, this.oracle.script, gw.env, (c) => (child = c), opts.hold ? HELD_LIMITS : RUN_LIMITS);
+    if (opts.hold) {
+      const first = await Promise.race([held.then(() => 'held' as const), proc.then(() => 'ended' as const)]);
+      if (first === 'held') {
+        o.hold!.reached = true;
+        this.#holdsWaiting += 1;
+        await this.quiet();
+        this.#end(o, seg);
+        // The held call was taken by the fault plan but is not logged until it is handled: it counts as seen.
+        const seen = new Map<string, number>();
+        for (const e of o.calls) seen.set(`${e.service} ${e.operation}`, (seen.get(`${e.service} ${e.operation}`) ?? 0) + 1);
+        const heldKey = `${opts.hold.service} ${opts.hold.operation}`;
+        seen.set(heldKey, (seen.get(heldKey) ?? 0) + 1);
+        sb.faults.clear();
+        this.line(`${indent(label)}${label}. ${describeRun(plan)}: held at ${callKey(opts.hold)} until the run nested in it ends`);
+        this.inFlight.push(o);
+        try {
+          await opts.inner?.();
+        } finally {
+          this.inFlight.pop();
+          sb.faults.clear();
+          for (const [tag, name] of this.#arm(plan, seen)) names.set(tag, name);
+          seg = this.#begin();
+          this.#holdsWaiting -= 1;
+          release();
+        }
+      }
+    }
+    const result = await proc;
+    offFired();
+    offHold();
+    release();
+    await this.quiet();
+    this.#end(o, seg);
+    sb.faults.clear();
+    o.exit = result.code;
+    o.stdout = result.stdout;
+    o.stderr = result.stderr;
+    o.codes = result.stderr.split('\n').flatMap((l) => CODE_LINE.exec(l)?.[1] ?? []);
+    this.options.tamper?.(o);
+    const reached = o.hold?.reached !== false;
+    const heldNote = o.hold && reached ? ' released' : '';
+    const missed = o.hold && !reached ? ` (ended before its hold at ${callKey(o.hold.call)})` : '';
+    this.line(`${indent(label)}${label}. ${o.hold && reached ? `${gw.name}${heldNote}` : describeRun(plan, o.fired)}${missed} → ${exitText(o)}${o.hold && reached ? ` · fired: ${o.fired.join(', ') || 'none'}` : ''}`);
+    this.line(`${CALLS_PREFIX}${o.calls.map((e) => `${e.service} ${e.operation} ${e.status}${e.fault ? ` (${e.fault})` : ''}`).join(', ') || 'no requests'}`);
+    this.judgeRun(o);
+    gw.last = o.exit;
+    gw.lastIssued = o.issued;
+    if (o.exit === 5) this.line(`      needs attention: ${o.codes.join(' ')} (exit 5)`);
+    // The nested run never got to run beside it: it runs now, after it.
+    if (o.hold && !reached) await opts.inner?.();
+    return o;
+  }
+
+  /** runs[0] held at holds[0] while runs[1] (held at holds[1] while runs[2] ...) goes on. */
+  async overlap(runs: PlannedRun[], holds: Call[], step: number, depth = 0): Promise<void> {
+    const label = `${step}${'abc'[depth]}`;
+    const [first, ...rest] = runs;
+    if (!first) return;
+    if (rest.length === 0) {
+      await this.run(first, label);
+      return;
+    }
+    await this.run(first, label, { hold: holds[0]!, inner: () => this.overlap(rest, holds.slice(1), step, depth + 1) });
+  }
+
+  // --- what people do ------------------------------------------------------------------------------------------
+
+  /** What a credential is to the history, for the trace (IDs change from one replay to the next). */
+  role(id: string, data: RecordData): string {
+    const named = this.oracle.referenced(data);
+    if (named[0] === id) return 'the current one';
+    if (named.includes(id)) return 'a previous one the record names';
+    if (this.hand.has(id)) return 'a hand-made one';
+    if (this.ours.has(id)) return 'one of ours the record does not name';
+    return 'one that predates the history';
+  }
+
+  /** The credential a person removes: never the current one; hand-made ones first, then previous ones, then ours. */
+  #removable(ids: Array<{ id: string; at: string }>, data: RecordData): string | undefined {
+    const named = this.oracle.referenced(data);
+    const rank = (id: string) => (this.hand.has(id) && !named.includes(id) ? 0 : named.includes(id) ? 1 : this.ours.has(id) ? 2 : 3);
+    return ids
+      .filter((k) => k.id !== named[0])
+      .sort((a, b) => rank(a.id) - rank(b.id) || a.at.localeCompare(b.at))
+      .at(0)?.id;
+  }
+
+  act(action: HandAction): string {
+    const view = this.record();
+    if (action.kind === 'wipe-state') {
+      const gw = this.gateways.get(action.gateway)!;
+      if (journalEntries(gw.stateDir).length > 0) return `skipped deleting gateway ${gw.name}'s state folder: it holds a journal`;
+      rmSync(gw.stateDir, { recursive: true, force: true });
+      return `deleted gateway ${gw.name}'s state folder`;
+    }
+    // The record refuses every write while a rotation transaction is open; a person waits, as they would.
+    if (view.transaction && action.kind !== 'sabotage') return `skipped ${action.kind}: a rotation transaction is open on the record`;
+    const data = cloneData(view.data);
+    const save = () => this.sb.ksm.editRecord(this.oracle.uid, data);
+    if (action.kind === 'edit') {
+      writeText(data, { label: 'owner_team', kind: 'text' }, `team-${++this.#edits}`);
+      save();
+      return 'edited an unrelated field (owner_team)';
+    }
+    switch (this.plan.target) {
+      case 'aws-iam-access-key':
+        return this.#handAws(action, data, save);
+      case 'azure-app-secret':
+        return this.#handAzure(action, data, save);
+      default:
+        return this.#handWiz(action, data, save);
+    }
+  }
+
+  #handAws(action: HandAction, data: RecordData, save: () => void): string {
+    const aws = this.sb.aws;
+    const user = DEMO.aws.userName;
+    const keys = () => aws.listKeys(user).map((k) => ({ id: k.accessKeyId, at: k.createDate }));
+    const current = text(data, 'aws_access_key_id');
+    switch (action.kind) {
+      case 'replace': {
+        let removed = '';
+        if (keys().length >= 2) {
+          const victim = this.#removable(keys(), data);
+          if (!victim) return 'skipped replace: no key but CURRENT to make room with';
+          removed = `, after deleting ${this.role(victim, data)}`;
+          aws.deleteAccessKey(user, victim);
+        }
+        const key = aws.seedAccessKey(user);
+        this.hand.add(key.accessKeyId);
+        writeText(data, { label: 'aws_access_key_id', kind: 'text' }, key.accessKeyId);
+        writeText(data, { label: 'aws_secret_access_key', kind: 'secret' }, key.secretAccessKey);
+        writeText(data, { label: 'CreateDate', kind: 'text' }, key.createDate);
+        if (current && keys().some((k) => k.id === current)) writeText(data, { label: 'previous_aws_access_key_id', kind: 'text' }, current);
+        save();
+        return `replaced the key by hand: a new key saved as CURRENT, the old CURRENT as LAST${removed}`;
+      }
+      case 'add': {
+        if (keys().length >= 2) return 'skipped adding a key: the user has two';
+        // Made a day ago, so delete_all_keys_before_rotating may delete it (it spares young keys).
+        const key = aws.seedAccessKey(user, { createDate: new Date(Date.now() - 86_400_000) });
+        this.hand.add(key.accessKeyId);
+        return 'added a key by hand (not in the record)';
+      }
+      case 'remove': {
+        const victim = this.#removable(keys(), data);
+        if (!victim) return 'skipped deleting a key: the user has only CURRENT';
+        const role = this.role(victim, data);
+        aws.deleteAccessKey(user, victim);
+        return `deleted ${role} by hand`;
+      }
+      case 'sabotage':
+        if (current) aws.deleteAccessKey(user, current);
+        return "deleted the record's CURRENT key on the target (sabotage)";
+      default:
+        return `skipped ${action.kind}`;
+    }
+  }
+
+  #handAzure(action: HandAction, data: RecordData, save: () => void): string {
+    const dir = this.sb.azure.directory;
+    const objectId = text(data, 'application_object_id') ?? DEMO.azure.targetObjectId;
+    const secrets = () => dir.getApp(objectId)!.secrets.map((s) => ({ id: s.keyId, at: s.addedAt }));
+    const full = () => this.plan.personalApp && secrets().length >= 2;
+    const current = text(data, 'client_secret_id');
+    switch (action.kind) {
+      case 'replace': {
+        let removed = '';
+        if (full()) {
+          const victim = this.#removable(secrets(), data);
+          if (!victim) return 'skipped replace: no secret but the current one to make room with';
+          removed = `, after removing ${this.role(victim, data)}`;
+          dir.removePassword(objectId, victim);
+        }
+        const secret = dir.addSecret(objectId, { displayName: 'added by hand' });
+        this.hand.add(secret.keyId);
+        const previous = [current ?? '', ...(text(data, 'previous_client_secret_ids') ?? '').split(',')].map((s) => s.trim()).filter(Boolean);
+        writeText(data, { label: 'client_secret_id', kind: 'text' }, secret.keyId);
+        writeText(data, { label: 'client_secret', kind: 'secret' }, secret.secretText);
+        writeText(data, { label: 'expires', kind: 'text' }, secret.endDateTime);
+        writeText(data, { label: 'previous_client_secret_ids', kind: 'text' }, [...new Set(previous)].join(','));
+        save();
+        return `replaced the secret by hand: a new secret saved as current, the old one first among the previous${removed}`;
+      }
+      case 'add': {
+        if (full()) return 'skipped adding a secret: the app holds two';
+        this.hand.add(dir.addSecret(objectId, { displayName: 'added by hand' }).keyId);
+        return 'added a secret by hand (not in the record)';
+      }
+      case 'remove': {
+        const victim = this.#removable(secrets(), data);
+        if (!victim) return 'skipped removing a secret: the app holds only the current one';
+        const role = this.role(victim, data);
+        dir.removePassword(objectId, victim);
+        return `removed ${role} by hand`;
+      }
+      case 'sabotage':
+        if (current) dir.removePassword(objectId, current);
+        return "removed the record's current secret on the target (sabotage)";
+      default:
+        return `skipped ${action.kind}`;
+    }
+  }
+
+  #handWiz(action: HandAction, data: RecordData, save: () => void): string {
+    const wiz = this.sb.wiz;
+    switch (action.kind) {
+      case 'replace': {
+        const account = wiz.rotateSecret(DEMO.wiz.clientId);
+        writeText(data, { label: 'client_secret', kind: 'secret' }, account.clientSecret);
+        save();
+        return 'rotated the secret by hand in Wiz and saved it in the record';
+      }
+      case 'sabotage':
+        wiz.rotateSecret(DEMO.wiz.clientId);
+        return 'rotated the secret in Wiz without saving it (sabotage)';
+      default:
+        return `skipped ${action.kind}`;
+    }
+  }
+
+  // --- the checker ---------------------------------------------------------------------------------------------
+
+  leaks(output: string): number {
+    const values = new Set<string>([...this.sb.aws.issued, ...this.sb.azure.directory.issued, ...this.sb.wiz.issued]);
+    for (const gw of this.gateways.values()) for (const s of gw.secrets) values.add(s);
+    return [...values].filter((v) => v.length >= 8 && output.includes(v)).length;
+  }
+
+  /**
+   * Why a record whose credential does not work is accepted right now, if it is: a run said it needs attention
+   * (exit 5) and its gateway has not run since; or, in place (Wiz), a run was killed with the new secret (or
+   * the token to replace it again) sealed in its state folder, which that gateway's next run restores.
+   */
+  excuse(except?: string): string | undefined {
+    for (const gw of this.gateways.values()) {
+      if (gw.name === except) continue;
+      if (gw.last === 5) return `gateway ${gw.name}'s last run exited 5`;
+      // Killed after Wiz switched to a secret that run made: the gateway holds it (or the token to replace it) sealed.
+      const switched = this.oracle.inPlace && gw.lastIssued?.includes(this.sb.wiz.getServiceAccount(DEMO.wiz.clientId)?.clientSecret ?? '');
+      if (gw.last === 'killed' && switched && sealedJournals(gw.stateDir) > 0) return `gateway ${gw.name} was killed after Wiz switched to its new secret, which it holds sealed`;
+    }
+    return undefined;
+  }
+
+  #works(view: RecordView): { ok: boolean; note: string } {
+    const broken = possibleData(view).filter((d) => !this.oracle.works(this.sb, d));
+    return { ok: broken.length === 0, note: view.transaction ? ` (on ${broken.length === 2 ? 'both sides' : 'one side'} of its open transaction)` : '' };
+  }
+
+  judgeRun(o: RunOutcome): void {
+    const where = `step ${o.label} (gateway ${o.gateway}, ${exitText(o)})`;
+    const problem = (p: string) => this.violation(where, p);
+    const view = this.record();
+    const works = this.#works(view);
+    const inPlace = this.oracle.inPlace === true;
+    const current = inPlace ? text(view.data, 'client_secret') : this.oracle.referenced(view.data)[0];
+    const leftOpen = view.transaction !== undefined && txKey(view) === o.openedTx;
+
+    if (o.exit === 1) problem('exit 1: an internal error');
+    if (o.exit === 0 && o.codes.length > 0) problem(`exit 0 with an error line (${o.codes.join(', ')})`);
+    if (typeof o.exit === 'number' && o.exit !== 0 && o.codes.length !== 1) problem(`${o.codes.length} "keeper-rotate: CODE:" lines on stderr, not exactly one`);
+    const leaked = this.leaks(o.stdout + o.stderr);
+    if (leaked > 0) problem(`${leaked} secret value(s) a sandbox issued appear in the output`);
+
+    if (o.exit === 0 || o.exit === 4) {
+      const saved = current !== undefined && (inPlace ? o.issued.includes(current) : o.created.includes(current));
+      if (!saved) problem("the record does not hold a credential this run made");
+      if (leftOpen) problem('its Keeper transaction is left open');
+      if (!works.ok) problem(`the record's credential does not work${works.note}`);
+      else this.#broken = false;
+    }
+    if (o.exit === 2) {
+      const writes = o.calls.filter(isWrite);
+      if (writes.length > 0) problem(`rejected, yet it wrote: ${writes.map((e) => `${e.service} ${e.operation}`).join(', ')}`);
+    }
+    if (o.exit === 3) {
+      // Another gateway's run holding a replaced secret, or one that said it needs attention, broke it first.
+      const excuse = this.excuse(o.gateway) ?? (inPlace && this.inFlight.length > 0 ? 'a run that replaces in place is in flight' : undefined);
+      if (!works.ok && !excuse) this.#brokenRecord(where, works.note);
+      if (!inPlace) {
+        const now = new Set(this.creds());
+        const named = new Set(this.oracle.referenced(view.data));
+        const left = o.created.filter((id) => now.has(id) && !named.has(id));
+        if (left.length > 0) problem(`${left.length} credential(s) it created remain on the target, not named by the record`);
+        if (current !== undefined && o.created.includes(current)) problem('the record holds the credential this run made');
+      }
+      // Exit 3 promises nothing left on the target; a transaction left open is left in Keeper, where it stops
+      // every other gateway (KEEPER_TRANSACTION_OPEN) until this one runs again. Worth knowing, not a broken promise.
+      if (leftOpen) this.warning(where, 'exit 3 with its own Keeper transaction left open: other gateways get KEEPER_TRANSACTION_OPEN until this one runs again');
+    }
+    // Not in the exit-code table, but implied by every row of it: a run removes only what it made or what the
+    // record names (retention), unless a setting says otherwise.
+    if (!inPlace && this.plan.settings.delete_all_keys_before_rotating !== 'true') {
+      const named = new Set([...o.named, ...possibleData(view).flatMap((d) => this.oracle.referenced(d))]);
+      const foreign = o.removed.filter((id) => !this.ours.has(id) && !named.has(id));
+      if (foreign.length > 0) problem(`it removed ${foreign.length} credential(s) it did not make and the record did not name (${foreign.map((id) => this.role(id, view.data)).join(', ')})`);
+    }
+    this.#judgeLimit(where);
+  }
+
+  #judgeLimit(where: string): void {
+    const limit = this.limit();
+    this.sampleLimit();
+    if (limit !== undefined && this.#max > limit) this.violation(where, `the target held ${this.#max} credentials, over its limit of ${limit}`);
+    this.#max = 0;
+  }
+
+  /** After a whole step, with no run in flight. */
+  judgeState(where: string): void {
+    const view = this.record();
+    const works = this.#works(view);
+    if (!works.ok) {
+      const excuse = this.excuse();
+      if (excuse) {
+        this.excused.push(`${where}: the record's credential does not work${works.note}; accepted because ${excuse}`);
+        this.line(`      record does not work${works.note}: accepted, ${excuse}`);
+      } else this.#brokenRecord(where, works.note);
+    } else this.#broken = false;
+    this.#judgeLimit(where);
+  }
+
+  /** Counted once from the moment it breaks until it works again; the steps in between only say it still does not. */
+  #brokenRecord(where: string, note: string): void {
+    if (this.#broken) {
+      this.line(`      the record's credential still does not work${note}`);
+      return;
+    }
+    this.#broken = true;
+    this.violation(where, `the record's credential does not work${note}`);
+  }
+
+  /** A hand-made credential the record does not name fills the target, and no setting lets a run remove it. */
+  blockedByHand(): boolean {
+    const limit = this.limit();
+    const creds = this.creds();
+    if (limit === undefined || creds.length < limit) return false;
+    const named = this.oracle.referenced(this.record().data);
+    const foreign = creds.filter((id) => !this.ours.has(id) && !named.includes(id));
+    return foreign.length > 0 && this.plan.settings.delete_all_keys_before_rotating !== 'true';
+  }
+
+  async final(): Promise<void> {
+    // A gateway holding a journal finishes what it holds first; the others would meet its transaction.
+    const order = [...this.gateways.values()].sort((a, b) => Number(journalEntries(b.stateDir).length > 0) - Number(journalEntries(a.stateDir).length > 0) || a.name.localeCompare(b.name));
+    for (const gw of order) {
+      const blocked = this.blockedByHand();
+      const o = await this.run({ gateway: gw.name, faults: [] }, `final ${gw.name}`, { final: true });
+      if (o.exit === 0) continue;
+      if (blocked && o.exit === 3 && o.codes[0] === 'TARGET_LIMIT_REACHED') {
+        this.line('      a hand-made credential fills the target: TARGET_LIMIT_REACHED is the answer the README gives');
+        continue;
+      }
+      this.violation(`final run on gateway ${gw.name}`, `the clean run exited ${exitText(o).replace(/^exit /, '')}, not 0`);
+    }
+    const where = 'after the final runs';
+    const view = this.record();
+    if (view.transaction) this.violation(where, 'a Keeper transaction is still open');
+    const works = this.#works(view);
+    if (!works.ok) this.#brokenRecord(where, works.note);
+    if (!this.oracle.inPlace) {
+      const named = new Set(this.oracle.referenced(view.data));
+      const mine = this.creds().filter((id) => this.ours.has(id));
+      const orphans = mine.filter((id) => !named.has(id));
+      if (orphans.length > 0) this.violation(where, `${orphans.length} credential(s) of ours on the target that the record does not name`);
+      // keep_previous_secrets = 1 (Azure) and CURRENT + LAST (AWS): the new one and one before it.
+      if (mine.length > 2) this.violation(where, `${mine.length} credentials of ours on the target, more than the current one and one previous`);
+    }
+    for (const gw of this.gateways.values()) {
+      const left = journalEntries(gw.stateDir).length;
+      if (left > 0) this.violation(where, `gateway ${gw.name} still keeps ${left} journal(s) for the record`);
+    }
+  }
+}
+
+export async function runHistory(plan: HistoryPlan, options: HistoryOptions): Promise<HistoryResult> {
+  const started = Date.now();
+  const dir = mkdtempSync(join(tmpdir(), 'keeper-rotate-chaos-'));
+  let sb: Sandbox | undefined;
+  let h: History | undefined;
+  let sampler: NodeJS.Timeout | undefined;
+  try {
+    sb = await startSandbox({ dir, transactionModel: plan.model });
+    h = new History(sb, dir, plan, options);
+    h.setup();
+    const history = h;
+    // Between the judge's reads, a credential may come and go: sample the count while runs are going on.
+    sampler = setInterval(() => history.sampleLimit(), 5);
+    for (const [i, step] of plan.steps.entries()) {
+      const n = i + 1;
+      if (step.kind === 'run') {
+        await h.run(step.run, String(n));
+      } else if (step.kind === 'overlap') {
+        h.line(`  ${n}. overlap of ${step.runs.length} runs:`);
+        await h.overlap(step.runs, step.holds, n);
+      } else {
+        h.line(`  ${n}. hand: ${h.act(step.action)}`);
+      }
+      h.judgeState(`after step ${n}`);
+    }
+    h.line('  final: a clean run on every gateway, one after another');
+    await h.final();
+  } catch (err) {
+    const message = `the chaos engine failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`;
+    if (h) h.violation('engine', message);
+    else return { plan, lines: [], violations: [message], excused: [], warnings: [], runs: 0, ms: Date.now() - started };
+  } finally {
+    if (sampler) clearInterval(sampler);
+    sb?.faults.clear();
+    await sb?.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return { plan, lines: h!.lines, violations: h!.violations, excused: h!.excused, warnings: h!.warnings, runs: h!.runs, ms: Date.now() - started };
+}
+
+/** The whole history, its violations and how to replay it; `calls` adds each run's requests as the sandbox saw them. */
+export function formatHistory(r: HistoryResult, options: { calls?: boolean } = {}): string {
+  const out = r.lines.filter((l) => options.calls || !l.startsWith(CALLS_PREFIX));
+  if (r.violations.length > 0) out.push(`  ${r.violations.length} violation(s):`, ...r.violations.map((v) => `    - ${v}`));
+  if (r.warnings.length > 0) out.push(`  ${r.warnings.length} warning(s):`, ...r.warnings.map((v) => `    - ${v}`));
+  if (r.excused.length > 0) out.push(`  accepted after exit 5 / a sealed secret:`, ...r.excused.map((v) => `    - ${v}`));
+  out.push(`  replay: ${replayCommand(r.plan)}`);
+  return out.join('\n');
+}
+
+/** One line per history, for progress output. */
+export function historyLine(r: HistoryResult): string {
+  return `seed ${r.plan.seed} ${r.plan.target} ${r.plan.model} gateways=${r.plan.gateways.length}: ${r.runs} runs, ${r.violations.length} violation(s), ${(r.ms / 1000).toFixed(1)} s`;
+}
+
+export function summaryLine(results: HistoryResult[]): string {
+  const runs = results.reduce((n, r) => n + r.runs, 0);
+  const violations = results.reduce((n, r) => n + r.violations.length, 0);
+  return `chaos: ${results.length} histories, ${runs} runs, ${violations} violations`;
+}
