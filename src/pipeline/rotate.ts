@@ -81,7 +81,10 @@ async function rotateLocked<K extends string, S extends K, C>(target: Target<K, 
   // A secret that works only on its target and is not in Keeper comes before anything new, once this run's own
   // input is known to be good (a rejected run writes nothing) and unless this is a dry run.
   if (dryRun) {
-    if (pending?.phase === 'unsaved') log.info('plan', `would first store the secret an earlier run sealed for record ${own}`);
+    if (pending?.phase === 'unsaved') {
+      // The record's credential is the one the target replaced: a plan against the target means nothing yet.
+      return { exitCode: ExitCode.Ok, outcome: 'planned', message: `dry run: nothing was changed; a run would first store the secret an earlier ${pending.target} run sealed for record ${own}`, fields: {} };
+    }
   } else {
     // Another record's fetch makes this one's unsaveable (the SDK keeps only the last fetch's keys): read again.
     const storedOthers = await storeOthers(ctx, own);
@@ -97,7 +100,7 @@ async function rotateLocked<K extends string, S extends K, C>(target: Target<K, 
   log.info('admin', `using admin credentials from ${describeSource(admin.source)}`);
 
   deadline.check('connecting to the target');
-  const session = await target.connect(config, tctx);
+  let session = await target.connect(config, tctx);
   const m: Machine = {
     ctx,
     session,
@@ -112,7 +115,15 @@ async function rotateLocked<K extends string, S extends K, C>(target: Target<K, 
       planContext = await resume(m, pending);
       // What the earlier run leaves for this one (the window of a create whose outcome is unknown), if anything.
       pending = journal.read(own);
-      ({ user } = await fetchUser(ctx, target, [own]));
+      // Settling it may have changed the record (a finalized save names a new current credential, and may be
+      // the admin's own when the record rotates itself): validate and connect again from what it holds now, or
+      // the plan would take the credential just finalized for a stranger.
+      ({ user, provider } = await fetchUser(ctx, target, uids));
+      admin = resolveAdmin(target.admin, { input, user, provider });
+      tctx = { input, user, admin, env: ctx.env, log, deadline };
+      config = target.prepare(tctx);
+      session = await target.connect(config, tctx);
+      m.session = session;
     }
   }
   const plan = await session.plan(planContext);

@@ -1,0 +1,312 @@
+// Named histories: two or more events in one history (faults that compound, a fault during recovery, a second
+// gateway, a person acting between runs), each of which once broke "after any run the record holds a
+// credential that works, or the exit code is 5 and says why". Each case runs the real scripts against the
+// sandbox and judges from the sandbox's state: the record, the target's credentials, the open transaction,
+// the request log.
+import assert from 'node:assert/strict';
+import type { ChildProcess } from 'node:child_process';
+import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { cloneData, readText, writeText } from '../../src/keeper/record.js';
+import { DEMO } from '../../src/sandbox/demo-vault.js';
+import type { RequestLogEntry } from '../../src/sandbox/faults.js';
+import type { RecordView, TransactionModel } from '../../src/sandbox/ksm/index.js';
+import type { Sandbox } from '../../src/sandbox/sandbox.js';
+import { type RunOptions, type ScriptResult, type ScriptSandbox, loadFixture, runScript, startScriptSandbox } from '../helpers/run-script.js';
+
+type Script = 'azure-app-secret' | 'aws-iam-access-key' | 'wiz-service-account';
+const TEST = { timeout: 120_000 };
+const ERROR_LINE = /^keeper-rotate: ([A-Z_]+): /m;
+const HOLD_CAP_MS = 60_000;
+const WIZ_ID = DEMO.wiz.clientId;
+const KSM_WRITES = ['update_secret', 'finalize_secret_update', 'rollback_secret_update'];
+
+interface Run extends ScriptResult {
+  error: string | undefined;
+  calls: RequestLogEntry[];
+  after: RecordView;
+}
+
+interface Env {
+  s: ScriptSandbox;
+  sb: Sandbox;
+  uid: string;
+  run(options?: { params?: Record<string, unknown>; env?: Record<string, string>; run?: RunOptions }): Promise<Run>;
+}
+
+const UIDS: Record<Script, string> = { 'azure-app-secret': DEMO.azure.userRecordUid, 'aws-iam-access-key': DEMO.aws.userRecordUid, 'wiz-service-account': DEMO.wiz.userRecordUid };
+
+async function withSandbox(script: Script, fn: (env: Env) => Promise<void>): Promise<void> {
+  const s = await startScriptSandbox(script);
+  const uid = UIDS[script];
+  try {
+    await fn({
+      s,
+      sb: s.sandbox,
+      uid,
+      run: async (options = {}) => {
+        const mark = s.sandbox.log.entries().length;
+        const result = await runScript(script, options.params ?? loadFixture(script), { ...s.env, ...options.env }, options.run);
+        const run: Run = { ...result, error: ERROR_LINE.exec(result.stderr)?.[1], calls: s.sandbox.log.entries().slice(mark), after: s.sandbox.ksm.readRecord(uid)! };
+        assert.doesNotMatch(result.stderr, /keeper-rotate: INTERNAL/, describeRun(run));
+        return run;
+      },
+    });
+  } finally {
+    await s.close();
+  }
+}
+
+const describeRun = (run: ScriptResult) => `exit ${run.code}\n--- stdout\n${run.stdout}--- stderr\n${run.stderr}`;
+const text = (view: RecordView, label: string) => readText(view.data, label);
+const calls = (run: Run, service: string, operation?: string) => run.calls.filter((c) => c.service === service && (operation === undefined || c.operation === operation)).length;
+const ksmWrites = (run: Run) => run.calls.filter((c) => c.service === 'ksm' && KSM_WRITES.includes(c.operation)).length;
+
+function edit(sb: Sandbox, uid: string, changes: Record<string, string>): void {
+  const data = cloneData(sb.ksm.readRecord(uid)!.data);
+  for (const [label, value] of Object.entries(changes)) writeText(data, { label, kind: /secret/.test(label) ? 'secret' : 'text' }, value);
+  sb.ksm.editRecord(uid, data);
+}
+
+/** Journal files anywhere under a state folder. */
+function journalsUnder(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    return statSync(path).isDirectory() ? journalsUnder(path) : name.endsWith('.journal.json') ? [path] : [];
+  });
+}
+
+/** A second gateway: its own KSM application client and its own state folder. */
+function secondGateway(env: Env): Record<string, string> {
+  const config = join(env.s.dir, 'gateway-b-config.json');
+  writeFileSync(config, JSON.stringify(env.sb.ksm.createClient(new URL(env.sb.urls.ksm!).host), null, 2), { mode: 0o600 });
+  return { KEEPER_GATEWAY_CONFIG: config, KEEPER_ROTATE_STATE_DIR: join(env.s.dir, 'state-b') };
+}
+
+/** The Wiz fixture with an attached admin record, so a run can rotate while the record's own secret is dead. */
+function wizAdminParams(env: Env): Record<string, unknown> {
+  const admin = env.sb.wiz.listServiceAccounts().find((a) => a.name === 'keeper-rotate-admin') ?? env.sb.wiz.createServiceAccount({ name: 'keeper-rotate-admin' });
+  const p = loadFixture('wiz-service-account');
+  const attached = { uid: 'AttachedWizAdminRec001', title: 'Wiz rotation credential', wiz_client_id: admin.clientId, wiz_client_secret: admin.clientSecret };
+  return { ...p, records: [...(p.records as object[]), attached] };
+}
+
+/** Makes every Keeper save of the Wiz run after its write check fail: it ends RECOVERY_PENDING with its secret sealed. */
+async function sealedWizSecret(env: Env, params?: Record<string, unknown>): Promise<Run> {
+  env.sb.faults.arm({ service: 'ksm', operation: 'update_secret', nth: 2, times: 3, kind: 'status', status: 500, body: '{"error":"server_error","message":"boom"}' });
+  const run = await env.run(params ? { params } : {});
+  assert.equal(run.code, 5, describeRun(run));
+  assert.equal(run.error, 'RECOVERY_PENDING');
+  assert.equal(journalsUnder(join(env.s.dir, 'state')).length, 1);
+  return run;
+}
+
+describe('compound histories', { concurrency: 3 }, () => {
+  test('Wiz: a sealed secret is never stored over a newer one someone saved by hand (RECOVERY_STALE); the run after rotates', TEST, () =>
+    withSandbox('wiz-service-account', async (env) => {
+      await sealedWizSecret(env);
+      // A person replaces the secret in the Wiz console and saves it in the record, as the README advises.
+      const byHand = env.sb.wiz.rotateSecret(WIZ_ID).clientSecret;
+      edit(env.sb, env.uid, { client_secret: byHand });
+      const next = await env.run();
+      assert.equal(next.code, 5, describeRun(next));
+      assert.equal(next.error, 'RECOVERY_STALE');
+      assert.equal(text(next.after, 'client_secret'), byHand, 'the record keeps the secret saved by hand');
+      assert.ok(env.sb.wiz.checkSecret(WIZ_ID, byHand));
+      assert.equal(ksmWrites(next), 0, describeRun(next));
+      assert.deepEqual(journalsUnder(join(env.s.dir, 'state')), [], 'the stale sealed secret is dropped');
+      const after = await env.run();
+      assert.equal(after.code, 0, describeRun(after));
+      assert.ok(env.sb.wiz.checkSecret(WIZ_ID, text(after.after, 'client_secret')!));
+    }),
+  );
+
+  test('Wiz: a sealed secret is never stored over the secret another gateway rotated to since', TEST, () =>
+    withSandbox('wiz-service-account', async (env) => {
+      const params = wizAdminParams(env);
+      await sealedWizSecret(env, params);
+      const b = await env.run({ params, env: secondGateway(env) });
+      assert.equal(b.code, 0, describeRun(b));
+      const bSecret = text(b.after, 'client_secret')!;
+      assert.ok(env.sb.wiz.checkSecret(WIZ_ID, bSecret));
+      const a = await env.run({ params });
+      assert.equal(a.code, 5, describeRun(a));
+      assert.equal(a.error, 'RECOVERY_STALE');
+      assert.equal(text(a.after, 'client_secret'), bSecret);
+      assert.ok(env.sb.wiz.checkSecret(WIZ_ID, text(a.after, 'client_secret')!), "the record's secret still signs in");
+    }),
+  );
+
+  test('Wiz: a sealed secret is not stored by a run in dry run, nor by one whose record is rejected', TEST, () =>
+    withSandbox('wiz-service-account', async (env) => {
+      await sealedWizSecret(env);
+      edit(env.sb, env.uid, { dry_run: 'true' });
+      const dry = await env.run();
+      assert.equal(dry.code, 0, describeRun(dry));
+      assert.match(dry.stdout, /planned: dry run: nothing was changed; a run would first store the secret/);
+      assert.equal(dry.calls.filter((c) => c.service.startsWith('wiz')).length, 0, describeRun(dry));
+      assert.equal(ksmWrites(dry), 0, describeRun(dry));
+      edit(env.sb, env.uid, { dry_run: 'false', secret_lifetime_days: '0' });
+      const rejected = await env.run();
+      assert.equal(rejected.code, 2, describeRun(rejected));
+      assert.equal(ksmWrites(rejected), 0, describeRun(rejected));
+      assert.equal(journalsUnder(join(env.s.dir, 'state')).length, 1, 'the sealed secret still waits');
+      edit(env.sb, env.uid, { secret_lifetime_days: '30' });
+      const stored = await env.run();
+      assert.equal(stored.code, 0, describeRun(stored));
+      assert.match(stored.stderr, /storing the secret an earlier wiz-service-account run could not save/);
+      assert.ok(env.sb.wiz.checkSecret(WIZ_ID, text(stored.after, 'client_secret')!));
+    }),
+  );
+
+  test('Wiz: a replace applied but answered with a 500 on every attempt exits 5 (the old secret is dead), and the next run replaces it again', TEST, () =>
+    withSandbox('wiz-service-account', async (env) => {
+      const body = '{"errors":[{"message":"boom","extensions":{"code":"INTERNAL"}}]}';
+      env.sb.faults.arm({ service: 'wiz-api', operation: 'rotateServiceAccountSecret', kind: 'status', status: 500, after: true, times: 3, body });
+      const run = await env.run();
+      assert.equal(run.code, 5, describeRun(run));
+      assert.match(run.stderr, /may have replaced the credential anyway/);
+      assert.ok(!env.sb.wiz.checkSecret(WIZ_ID, text(run.after, 'client_secret')!), 'the secret the record holds was replaced');
+      assert.equal(run.after.transaction, undefined, 'the write check was rolled back');
+      const next = await env.run();
+      assert.equal(next.code, 0, describeRun(next));
+      assert.ok(env.sb.wiz.checkSecret(WIZ_ID, text(next.after, 'client_secret')!));
+    }),
+  );
+
+  for (const model of ['pending', 'immediate'] as TransactionModel[]) {
+    test(`Azure (${model}): killed at finalize, then a 503 on the next run's finalize: the verified secret is kept, nothing new is made, and the run after finishes`, TEST, () =>
+      withSandbox('azure-app-secret', async (env) => {
+        env.sb.ksm.setTransactionModel(model);
+        const app = () => env.sb.azure.directory.getApp(DEMO.azure.targetObjectId)!.secrets;
+        // The finalize never lands: the script is killed as it arrives, and the sandbox answers nobody.
+        env.sb.faults.arm({ service: 'ksm', operation: 'finalize_secret_update', kind: 'status', status: 500 });
+        let victim: ChildProcess | undefined;
+        const stop = env.sb.faults.onFire((f) => {
+          if (f.operation === 'finalize_secret_update') victim?.kill('SIGKILL');
+        });
+        const killed = await env.run({ run: { onSpawn: (child) => (victim = child) } });
+        stop();
+        assert.notEqual(killed.code, 0, describeRun(killed));
+        assert.ok(killed.after.transaction, 'the verified save waits in its transaction');
+        const saved = model === 'pending' ? killed.after.transaction!.data : killed.after.data;
+        const verifiedId = readText(saved, 'client_secret_id')!;
+
+        env.sb.faults.arm({ service: 'ksm', operation: 'finalize_secret_update', kind: 'status', status: 503, body: '' });
+        const failed = await env.run();
+        assert.equal(failed.code, 3, describeRun(failed));
+        assert.match(failed.stderr, /stopped at "verified" and finishing it failed/);
+        assert.ok(app().some((c) => c.keyId === verifiedId), 'the verified secret was not removed');
+        assert.equal(calls(failed, 'azure', 'addPassword'), 0, 'nothing new was made while the earlier run is unfinished');
+        assert.ok(failed.after.transaction, 'the transaction stays for the next run');
+        assert.equal(journalsUnder(join(env.s.dir, 'state')).length, 1, 'the journal stays');
+
+        const next = await env.run();
+        assert.equal(next.code, 0, describeRun(next));
+        assert.match(next.stderr, /recover: finalized/);
+        assert.equal(next.after.transaction, undefined);
+        const current = text(next.after, 'client_secret')!;
+        assert.ok(env.sb.azure.directory.checkSecret(DEMO.azure.tenantId, DEMO.azure.targetAppId, current));
+        const named = [text(next.after, 'client_secret_id'), ...(text(next.after, 'previous_client_secret_ids') ?? '').split(',')];
+        const orphans = app().filter((c) => !named.includes(c.keyId) && c.displayName?.startsWith('keeper-rotate'));
+        assert.deepEqual(orphans, [], `no orphan of ours\n${describeRun(next)}\n${JSON.stringify(next.after.data)}`);
+      }),
+    );
+  }
+
+  test('AWS (immediate): a run that reads another gateway\'s open transaction deletes nothing and changes nothing', TEST, () =>
+    withSandbox('aws-iam-access-key', async (env) => {
+      env.sb.ksm.setTransactionModel('immediate');
+      const user = DEMO.aws.userName;
+      const first = await env.run();
+      assert.equal(first.code, 0, describeRun(first));
+      // B deletes LAST, creates, saves (immediate: the record shows B's key now) and is held while verifying.
+      let release = () => {};
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      let held = () => {};
+      const waiting = new Promise<void>((resolve) => (held = resolve));
+      const off = env.sb.faults.onFire((f) => {
+        if (f.service === 'sts' && f.operation === 'GetCallerIdentity') held();
+      });
+      env.sb.faults.arm({ service: 'sts', operation: 'GetCallerIdentity', kind: 'delay', delayMs: HOLD_CAP_MS, release: gate });
+      const bRun = env.run({ env: secondGateway(env) });
+      await waiting;
+      off();
+      const committedCurrent = text(first.after, 'aws_access_key_id')!;
+      assert.notEqual(text(env.sb.ksm.readRecord(env.uid)!, 'aws_access_key_id'), committedCurrent, "the record shows B's uncommitted key");
+
+      const a = await env.run();
+      release();
+      assert.equal(a.code, 3, describeRun(a));
+      assert.equal(a.error, 'KEEPER_TRANSACTION_OPEN');
+      assert.equal(calls(a, 'iam', 'DeleteAccessKey') + calls(a, 'iam', 'CreateAccessKey') + calls(a, 'iam', 'UpdateAccessKey'), 0, describeRun(a));
+      assert.ok(env.sb.aws.listKeys(user).some((k) => k.accessKeyId === committedCurrent), 'the committed CURRENT key still exists');
+
+      const b = await bRun;
+      assert.equal(b.code, 0, describeRun(b));
+      const record = env.sb.ksm.readRecord(env.uid)!;
+      assert.ok(env.sb.aws.checkKey(text(record, 'aws_access_key_id')!, text(record, 'aws_secret_access_key')!));
+      assert.equal(record.transaction, undefined);
+    }),
+  );
+
+  test('AWS: a CreateAccessKey refused outright leaves no journal, so a key another tool adds later is never taken for a leftover', TEST, () =>
+    withSandbox('aws-iam-access-key', async (env) => {
+      const user = DEMO.aws.userName;
+      const admin = DEMO.aws.adminUserName;
+      env.sb.aws.setPermissions(admin, ['iam:ListAccessKeys', 'iam:DeleteAccessKey', 'iam:UpdateAccessKey']);
+      const refused = await env.run();
+      assert.equal(refused.code, 3, describeRun(refused));
+      assert.equal(refused.error, 'TARGET_PERMISSION_DENIED');
+      assert.deepEqual(journalsUnder(join(env.s.dir, 'state')), [], 'a refused create leaves no journal');
+      env.sb.aws.setPermissions(admin, ['iam:ListAccessKeys', 'iam:CreateAccessKey', 'iam:DeleteAccessKey', 'iam:UpdateAccessKey']);
+      // Another tool adds a key minutes later (well inside the old "interrupted run" window).
+      const theirs = env.sb.aws.createAccessKey(user).accessKeyId;
+      const next = await env.run();
+      assert.equal(next.code, 3, describeRun(next));
+      assert.equal(next.error, 'TARGET_LIMIT_REACHED');
+      assert.ok(env.sb.aws.listKeys(user).some((k) => k.accessKeyId === theirs), "the other tool's key is still there");
+      assert.equal(calls(next, 'iam', 'DeleteAccessKey'), 0, describeRun(next));
+    }),
+  );
+
+  test('AWS: a CreateAccessKey applied but answered with a 500 is found and removed at once: exit 3 is the truth', TEST, () =>
+    withSandbox('aws-iam-access-key', async (env) => {
+      const user = DEMO.aws.userName;
+      const before = env.sb.aws.listKeys(user).map((k) => k.accessKeyId);
+      const body = '<ErrorResponse><Error><Type>Receiver</Type><Code>ServiceFailure</Code><Message>boom</Message></Error></ErrorResponse>';
+      env.sb.faults.arm({ service: 'iam', operation: 'CreateAccessKey', kind: 'status', status: 500, after: true, body });
+      const run = await env.run();
+      assert.equal(run.code, 3, describeRun(run));
+      assert.match(run.stderr, /removed \S+, which the failed create made after all/);
+      assert.deepEqual(env.sb.aws.listKeys(user).map((k) => k.accessKeyId), before, 'the key the failed call made is gone');
+      assert.deepEqual(journalsUnder(join(env.s.dir, 'state')), []);
+      const next = await env.run();
+      assert.equal(next.code, 0, describeRun(next));
+    }),
+  );
+
+  test("AWS: deactivate_previous_key never deactivates the key the PAM configuration's admin signs with", TEST, () =>
+    withSandbox('aws-iam-access-key', async (env) => {
+      const user = DEMO.aws.userName;
+      env.sb.aws.setPermissions(user, 'self');
+      const record = env.sb.ksm.readRecord(env.uid)!;
+      const adminKey = text(record, 'aws_access_key_id')!;
+      const adminSecret = text(record, 'aws_secret_access_key')!;
+      // The PAM configuration signs with the very key the record holds as CURRENT.
+      const pam = cloneData(env.sb.ksm.readRecord(DEMO.aws.pamConfigurationUid)!.data);
+      writeText(pam, { label: 'accessKeyId', kind: 'text' }, adminKey);
+      writeText(pam, { label: 'accessSecretKey', kind: 'secret' }, adminSecret);
+      env.sb.ksm.editRecord(DEMO.aws.pamConfigurationUid, pam);
+      edit(env.sb, env.uid, { deactivate_previous_key: 'true' });
+      const run = await env.run();
+      assert.equal(run.code, 0, describeRun(run));
+      assert.match(run.stderr, /not deactivating \S+ \(it becomes LAST\): the admin credentials sign with it/);
+      assert.equal(env.sb.aws.getKey(adminKey)?.status, 'Active');
+      assert.ok(env.sb.aws.checkKey(adminKey, adminSecret), 'the admin key still signs');
+      assert.equal(calls(run, 'iam', 'UpdateAccessKey'), 0);
+    }),
+  );
+});
