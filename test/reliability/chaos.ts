@@ -81,7 +81,7 @@ export class Rng {
 export const CHAOS_TARGETS: readonly string[] = ORACLE_NAMES;
 export const MODELS: readonly TransactionModel[] = TRANSACTION_MODELS;
 export const GATEWAY_NAMES = ['A', 'B', 'C'] as const;
-export const DEFAULT_STEPS = 6;
+export const DEFAULT_STEPS = 8;
 
 export interface Call {
   service: string;
@@ -183,9 +183,9 @@ const HAND_ACTIONS: Record<string, ReadonlyArray<readonly [HandAction['kind'], n
 
 const callKey = (c: Call) => `${c.service} ${c.operation}#${c.nth}`;
 
-function planCall(rng: Rng, target: string): Call {
+function planCall(rng: Rng, target: string, nths: ReadonlyArray<readonly [number, number]> = [[1, 70], [2, 22], [3, 8]]): Call {
   const [service, operation] = rng.weighted(OPERATIONS[target]!);
-  return { service, operation, nth: rng.weighted([[1, 70], [2, 22], [3, 8]] as const) };
+  return { service, operation, nth: rng.weighted(nths) };
 }
 
 /**
@@ -246,7 +246,8 @@ export function planHistory(seed: number, options: PlanOptions = {}): HistoryPla
         const twice = chosen.length > 0 && rng.chance(0.1);
         chosen.push(free.length > 0 && !twice ? rng.pick(free) : rng.pick(chosen));
       }
-      const holds = chosen.slice(0, -1).map(() => planCall(rng, target));
+      // Mostly the first call of its kind, so that the hold is reached and the runs really overlap.
+      const holds = chosen.slice(0, -1).map(() => planCall(rng, target, [[1, 85], [2, 15]]));
       const runs = chosen.map((g, j) => planRun(rng, target, g, holds[j]));
       steps.push({ kind: 'overlap', runs, holds });
     } else {

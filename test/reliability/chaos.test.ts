@@ -1,0 +1,152 @@
+// The history tester under `npm test`: a fixed set of seeds (test/reliability/chaos.ts), each target under both
+// of Keeper's transaction models, every history judged after every step; and controls that feed the checker
+// histories known to be broken, so that a checker that stopped seeing anything would fail here too.
+//
+// Seeds were picked for breadth (see `the fixed seeds cover ...` below): between them they overlap two and three
+// gateways, fire one gateway twice, kill runs, inject every fault kind, and do every hand action.
+import assert from 'node:assert/strict';
+import { after, describe, test } from 'node:test';
+import type { TransactionModel } from '../../src/sandbox/ksm/index.js';
+import { CHAOS_TARGETS, MODELS, type HistoryPlan, type RunOutcome, type Step, formatHistory, planHistory, runHistory } from './chaos.js';
+import { buildScripts } from './fault-matrix.js';
+
+const built = buildScripts();
+after(() => built.cleanup());
+
+const SEEDS: Array<{ seed: number; target: string }> = [
+  // Three gateways nested three deep, one fired twice; an app open to personal accounts (two secrets at most).
+  { seed: 77, target: 'azure-app-secret' },
+  // Three gateways; secrets added, removed and replaced by hand; a state folder deleted.
+  { seed: 108, target: 'azure-app-secret' },
+  // One gateway fired twice; keys added, deleted and replaced by hand; delete_all_keys_before_rotating.
+  { seed: 301, target: 'aws-iam-access-key' },
+  // Three gateways nested three deep; deactivate_previous_key; keys deleted and replaced by hand.
+  { seed: 289, target: 'aws-iam-access-key' },
+  // Three gateways nested three deep, one fired twice; the secret rotated by hand in Wiz and saved.
+  { seed: 135, target: 'wiz-service-account' },
+  // Two gateways, one fired twice; a state folder deleted; hand rotations.
+  { seed: 132, target: 'wiz-service-account' },
+];
+const CASES = SEEDS.flatMap((s) => MODELS.map((model) => ({ ...s, model })));
+
+describe('chaos: seeded histories, judged after every step', { concurrency: 2 }, () => {
+  for (const c of CASES) {
+    test(`seed ${c.seed} · ${c.target} · ${c.model} transactions`, { timeout: 300_000 }, async () => {
+      const plan = planHistory(c.seed, { target: c.target, model: c.model });
+      const r = await runHistory(plan, { bundle: built.dir });
+      // A history that stopped early (an engine error, a sandbox that never started) must not pass as clean.
+      const planned = plan.steps.reduce((n, s) => n + (s.kind === 'run' ? 1 : s.kind === 'overlap' ? s.runs.length : 0), 0);
+      assert.equal(r.runs, planned + plan.gateways.length, `every planned run and one final run per gateway ran\n${formatHistory(r, { calls: true })}`);
+      assert.deepEqual(r.violations, [], formatHistory(r, { calls: true }));
+    });
+  }
+});
+
+test('a seed fixes the whole plan; the fixed seeds cover every target, model, fault kind and hand action', () => {
+  assert.deepEqual(planHistory(4242), planHistory(4242));
+  assert.notDeepEqual(planHistory(4242).steps, planHistory(4243).steps);
+  // Forcing the target or model changes only that: the steps are the seed's.
+  assert.deepEqual(planHistory(4242, { model: 'immediate' }).gateways, planHistory(4242, { model: 'pending' }).gateways);
+
+  const plans = CASES.map((c) => planHistory(c.seed, { target: c.target, model: c.model }));
+  const seen = new Set<string>();
+  for (const p of plans) {
+    seen.add(`target ${p.target}`).add(`model ${p.model}`).add(`gateways ${p.gateways.length}`);
+    if (p.personalApp) seen.add('personal-account app');
+    for (const k of Object.keys(p.settings)) seen.add(`setting ${k}`);
+    for (const s of p.steps) {
+      if (s.kind === 'hand') seen.add(`hand ${s.action.kind}`);
+      if (s.kind === 'overlap') {
+        seen.add(`overlap of ${s.runs.length}`);
+        if (new Set(s.runs.map((r) => r.gateway)).size < s.runs.length) seen.add('one gateway fired twice');
+      }
+      for (const run of s.kind === 'run' ? [s.run] : s.kind === 'overlap' ? s.runs : []) {
+        if (run.kill) seen.add('kill');
+        for (const f of run.faults) seen.add(`fault ${f.kind}`);
+      }
+    }
+  }
+  const wanted = [
+    ...CHAOS_TARGETS.map((t) => `target ${t}`),
+    ...MODELS.map((m) => `model ${m}`),
+    ...['status', 'throttle', 'delay', 'drop', 'corrupt'].map((k) => `fault ${k}`),
+    ...['replace', 'add', 'remove', 'edit', 'wipe-state'].map((k) => `hand ${k}`),
+    'kill',
+    'overlap of 2',
+    'overlap of 3',
+    'one gateway fired twice',
+    'gateways 1',
+    'gateways 3',
+    'personal-account app',
+    'setting delete_all_keys_before_rotating',
+    'setting deactivate_previous_key',
+  ];
+  assert.deepEqual(wanted.filter((w) => !seen.has(w)), []);
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// Controls: histories the checker must find broken.
+
+const controlPlan = (target: string, steps: Step[], model: TransactionModel = 'pending'): HistoryPlan => ({
+  seed: 0,
+  target,
+  model,
+  gateways: ['A'],
+  settings: { verify_timeout_seconds: '5' },
+  personalApp: false,
+  steps,
+});
+const cleanRun: Step = { kind: 'run', run: { gateway: 'A', faults: [] } };
+const violationsOf = async (plan: HistoryPlan, tamper?: (o: RunOutcome) => void) => {
+  const r = await runHistory(plan, { bundle: built.dir, ...(tamper ? { tamper } : {}) });
+  return { r, text: formatHistory(r, { calls: true }) };
+};
+/** Changes step 1's outcome only: the final clean run is judged as it happened. */
+const onStep1 = (change: (o: RunOutcome) => void) => (o: RunOutcome) => {
+  if (o.label === '1') change(o);
+};
+
+describe('controls: the checker reports a broken history', { concurrency: 2 }, () => {
+  for (const target of CHAOS_TARGETS) {
+    test(`${target}: the record's credential removed on the target by hand is a violation`, { timeout: 120_000 }, async () => {
+      const { r, text } = await violationsOf(controlPlan(target, [cleanRun, { kind: 'hand', action: { kind: 'sabotage' } }]));
+      assert.ok(
+        r.violations.some((v) => v.startsWith("after step 2: the record's credential does not work")),
+        `expected a violation after the sabotage\n${text}`,
+      );
+      assert.equal(r.violations.filter((v) => v.startsWith('step 1 ')).length, 0, `the clean run before it is not blamed\n${text}`);
+    });
+  }
+
+  test('exit 1 is a violation, and so is an exit without exactly one coded error line', { timeout: 120_000 }, async () => {
+    const { r, text } = await violationsOf(
+      controlPlan('aws-iam-access-key', [cleanRun]),
+      onStep1((o) => {
+        o.exit = 1;
+        o.stderr += 'keeper-rotate: INTERNAL: one\nkeeper-rotate: INTERNAL: two\n';
+        o.codes = ['INTERNAL', 'INTERNAL'];
+      }),
+    );
+    assert.ok(r.violations.some((v) => v.includes('exit 1: an internal error')), text);
+    assert.ok(r.violations.some((v) => v.includes('2 "keeper-rotate: CODE:" lines on stderr, not exactly one')), text);
+  });
+
+  test("a secret any sandbox issued, in a run's output, is a violation", { timeout: 120_000 }, async () => {
+    // The new secret the run made, as if a log line had carried it.
+    const { r, text } = await violationsOf(controlPlan('azure-app-secret', [cleanRun]), onStep1((o) => (o.stdout += `\n${o.issued[0] ?? ''}`)));
+    assert.ok(r.violations.some((v) => v.startsWith('step 1 ') && v.includes('secret value(s) a sandbox issued appear in the output')), text);
+  });
+
+  test('exit 2 after writes, exit 3 with the run\'s credential in the record, exit 0 without one: violations', { timeout: 120_000 }, async () => {
+    const rejected = await violationsOf(controlPlan('aws-iam-access-key', [cleanRun]), onStep1((o) => (o.exit = 2)));
+    assert.ok(rejected.r.violations.some((v) => v.includes('rejected, yet it wrote: iam CreateAccessKey')), rejected.text);
+
+    const failed = await violationsOf(controlPlan('aws-iam-access-key', [cleanRun]), onStep1((o) => (o.exit = 3)));
+    assert.ok(failed.r.violations.some((v) => v.includes('the record holds the credential this run made')), failed.text);
+
+    // A run refused on its first Keeper read saved nothing: claiming exit 0 for it is a lie the checker must see.
+    const refused: Step = { kind: 'run', run: { gateway: 'A', faults: [{ service: 'ksm', operation: 'get_secret', nth: 1, kind: 'status' }] } };
+    const claimed = await violationsOf(controlPlan('wiz-service-account', [refused]), onStep1((o) => ((o.exit = 0), (o.codes = []))));
+    assert.ok(claimed.r.violations.some((v) => v.includes('the record does not hold a credential this run made')), claimed.text);
+  });
+});
