@@ -112,11 +112,12 @@ async function closeTransaction(m: Machine, entry: JournalEntry, label?: string)
  */
 async function settle(m: Machine, entry: JournalEntry, cause?: RotateError): Promise<Settled> {
   const { journal, log, deadline } = m.ctx;
+  // A write Keeper did not answer in time may still land after the rollback and open a transaction then: give it
+  // one request timeout first, and leave a journal that rolls back one landing later still.
+  const late = cause?.code === 'KEEPER_TIMEOUT' ? entry.txn : undefined;
   let finalized = false;
   if (entry.txn) {
-    // A save Keeper did not answer in time may still land after the rollback and open a transaction then: give
-    // it one request timeout first, and leave a journal that rolls back one landing later still.
-    if (cause?.code === 'KEEPER_TIMEOUT' && entry.txn === 'save' && deadline.requestTimeoutMs < deadline.remaining() - 5_000) {
+    if (late && deadline.requestTimeoutMs < deadline.remaining() - 5_000) {
       log.info('undo', `Keeper did not answer in time; waiting ${Math.round(deadline.requestTimeoutMs / 1000)} s for a late update to land before rolling it back`);
       await sleep(deadline.requestTimeoutMs);
     }
@@ -126,8 +127,9 @@ async function settle(m: Machine, entry: JournalEntry, cause?: RotateError): Pro
   }
   if (entry.phase === 'creating') return 'pending-create';
   if (!entry.credentialId || !entry.idField) {
+    if (late) journal.write({ ...entry, txn: late });
     // An earlier run's unknown create, carried by this one: the next run must still look for its leftover.
-    if (entry.inherited) journal.write({ ...stepOf(entry), since: entry.inherited.since, phase: 'creating', ...(entry.inherited.existing ? { existing: entry.inherited.existing } : {}) });
+    else if (entry.inherited) journal.write({ ...stepOf(entry), since: entry.inherited.since, phase: 'creating', ...(entry.inherited.existing ? { existing: entry.inherited.existing } : {}) });
     else journal.clear(entry.recordUid);
     return 'undone';
   }
@@ -147,12 +149,9 @@ async function settle(m: Machine, entry: JournalEntry, cause?: RotateError): Pro
     throw withExit(asRotateError(err), ExitCode.NeedsAttention, `; could not remove ${entry.credentialId}, which the record does not hold (the record keeps its previous credential, and the next run removes it)`);
   }
   log.info(entry.runId === m.step.runId ? 'undo' : 'recover', `removed ${entry.credentialId}, which the record does not hold`);
-  if (cause?.code === 'KEEPER_TIMEOUT' && entry.phase !== 'created') {
-    // The credential is gone; the next run only has a late save's transaction to roll back.
-    journal.write({ ...stepOf(entry), phase: 'saving', txn: 'save' });
-  } else {
-    journal.clear(entry.recordUid);
-  }
+  // The credential is gone; the next run only has a late write's transaction to roll back.
+  if (late) journal.write({ ...stepOf(entry), phase: 'saving', txn: late });
+  else journal.clear(entry.recordUid);
   return 'undone';
 }
 
@@ -536,12 +535,19 @@ async function saveWithRetries(m: Machine, uid: string, updates: Array<[FieldRef
 /**
  * Stores a sealed secret an earlier run left (its target already switched to it), for any record: close the
  * transaction that run may have left, then save and finalize, but only while the record still holds what it
- * held before that run replaced the credential. If it does not, someone saved a newer secret since (by hand,
- * or another gateway's rotation), and storing ours over it would lose the working one: the sealed secret is
- * dropped and RECOVERY_STALE says so (for another record's run: left alone, 'stale'). Returns 'stored', or 'held'
- * when the record already had it.
+ * held before that run replaced the credential. If it does not, someone saved another secret since (by hand,
+ * or another gateway's rotation), and storing ours blindly could overwrite the one that works. For another
+ * record's sealed secret that is left to that record's own runs ('stale'). For this record, `check` (a sign-in
+ * with the record's data, the target's verifyRecord) decides: the record's secret signs in, so ours is dropped
+ * ('dropped'); only ours signs in, so it is stored after all; neither, or no way to tell: RECOVERY_STALE (exit 5).
+ * Returns 'stored', or 'held' when the record already had it.
  */
-export async function storeSealed(m: Pick<Machine, 'ctx'>, entry: JournalEntry, own: boolean): Promise<'stored' | 'held' | 'stale'> {
+export async function storeSealed(
+  m: Pick<Machine, 'ctx'>,
+  entry: JournalEntry,
+  own: boolean,
+  check?: (data: VaultRecord['data']) => Promise<VerifyResult>,
+): Promise<'stored' | 'held' | 'stale' | 'dropped'> {
   const { ctx } = m;
   const { journal, vault, log } = ctx;
   const updates = journal.unseal(entry);
@@ -563,12 +569,34 @@ export async function storeSealed(m: Pick<Machine, 'ctx'>, entry: JournalEntry, 
   if (now !== entry.before) {
     // Another record's run leaves it to that record's own runs, whose exit code is the one its owner reads.
     if (!own) return 'stale';
-    journal.clear(entry.recordUid);
-    log.warn('recover', `record ${entry.recordUid} changed since an earlier ${entry.target} run sealed its new secret; the sealed secret was dropped`);
-    throw new RotateError(
-      'RECOVERY_STALE',
-      `record ${entry.recordUid} no longer holds what it held when an earlier ${entry.target} run replaced the credential (someone saved another secret since, by hand or by another gateway's rotation), so that run's sealed secret was dropped instead of overwriting it; check that the record's secret signs in, and if not, make a new one in the target's console and save it in the record`,
-    );
+    const changed = `record ${entry.recordUid} changed since an earlier ${entry.target} run replaced the credential and sealed the new secret (someone saved another secret, by hand or by another gateway's rotation)`;
+    const stale = (why: string) =>
+      new RotateError('RECOVERY_STALE', `${changed}; ${why}; check that the record's secret signs in, and if not, make a new one in the target's console and save it in the record`);
+    if (!check) {
+      journal.clear(entry.recordUid);
+      throw stale('the sealed secret was dropped rather than stored over it');
+    }
+    const candidate = cloneData(current.data);
+    for (const [ref, value] of updates) writeText(candidate, ref, value);
+    let record: VerifyResult;
+    let sealed: VerifyResult;
+    try {
+      record = await check(current.data);
+      sealed = record.ok ? { ok: false, reason: 'not asked' } : await check(candidate);
+    } catch (err) {
+      // No answer either way: decide next time, with the sealed secret still here.
+      throw new RotateError('RECOVERY_PENDING', `${changed}; whether its secret or the sealed one signs in could not be checked (${redact(describeError(err))}); the next run checks again`, { cause: err });
+    }
+    if (record.ok) {
+      journal.clear(entry.recordUid);
+      log.warn('recover', `${changed}; the record's secret signs in, so the sealed one (which the target no longer holds) was dropped`);
+      return 'dropped';
+    }
+    if (!sealed.ok) {
+      journal.clear(entry.recordUid);
+      throw stale(`neither its secret (${record.reason}) nor the sealed one (${sealed.reason}) signs in, so the sealed one was dropped`);
+    }
+    log.warn('recover', `${changed}; its secret does not sign in (${record.reason}) and the sealed one does, so the sealed one is stored`);
   }
   const step = { runId: entry.runId, target: entry.target, recordUid: entry.recordUid, since: entry.since, phase: 'unsaved' as const, credentialId: entry.credentialId, idField: entry.idField, sealed: entry.sealed, before: entry.before };
   await saveWithRetries({ ctx } as Machine, entry.recordUid, updates, step);

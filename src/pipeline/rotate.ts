@@ -13,7 +13,8 @@ import { lockRecord } from '../state/lock.js';
 import { runDoctor } from './doctor.js';
 import { type Machine, createAlongside, removeCredential, replaceInPlace, resume, storeSealed } from './machine.js';
 import { parseSetting, type SettingSpec } from './settings.js';
-import type { CredentialInfo, PlanContext, Target, TargetContext } from './target.js';
+import type { CredentialInfo, PlanContext, Target, TargetContext, VerifyResult } from './target.js';
+import type { VaultRecord } from '../keeper/vault.js';
 
 /** Settings every target reads, besides its own. */
 export const COMMON_SETTINGS = {
@@ -89,7 +90,15 @@ async function rotateLocked<K extends string, S extends K, C>(target: Target<K, 
     // Another record's fetch makes this one's unsaveable (the SDK keeps only the last fetch's keys): read again.
     const storedOthers = await storeOthers(ctx, own);
     if (pending?.phase === 'unsaved' || storedOthers) {
-      if (pending?.phase === 'unsaved') await storeOwn(ctx, pending);
+      if (pending?.phase === 'unsaved') {
+        // Only asked when the record changed since the secret was sealed: which of the two signs in decides.
+        const check = async (data: VaultRecord['data']): Promise<VerifyResult> => {
+          const probe = await target.connect(config, tctx);
+          if (!probe.verifyRecord) return { ok: false, reason: `${target.name} cannot check a record's secret` };
+          return probe.verifyRecord(data);
+        };
+        await storeOwn(ctx, pending, check);
+      }
       pending = journal.read(own);
       ({ user, provider } = await fetchUser(ctx, target, uids));
       admin = resolveAdmin(target.admin, { input, user, provider });
@@ -180,12 +189,12 @@ async function rotateLocked<K extends string, S extends K, C>(target: Target<K, 
 }
 
 /** This record's sealed secret, before the target is connected (a self-rotating Wiz account signs in with it). */
-async function storeOwn(ctx: RunContext, entry: JournalEntry): Promise<void> {
+async function storeOwn(ctx: RunContext, entry: JournalEntry, check: (data: VaultRecord['data']) => Promise<VerifyResult>): Promise<void> {
   ctx.log.info('recover', `storing the secret an earlier ${entry.target} run could not save in record ${entry.recordUid}`);
   try {
-    await storeSealed({ ctx }, entry, true);
+    if ((await storeSealed({ ctx }, entry, true, check)) === 'dropped') return;
   } catch (err) {
-    if (isRotateError(err) && (err.code === 'RECOVERY_STALE' || err.code === 'RECOVERY_UNREADABLE')) throw err;
+    if (isRotateError(err) && ['RECOVERY_STALE', 'RECOVERY_UNREADABLE', 'RECOVERY_PENDING'].includes(err.code)) throw err;
     throw new RotateError(
       'RECOVERY_PENDING',
       `the secret for record ${entry.recordUid} (an earlier ${entry.target} run) is still not in Keeper: ${redact(describeError(err))}; it stays sealed on this gateway and the next run retries`,

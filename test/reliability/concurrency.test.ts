@@ -346,7 +346,8 @@ describe('two runs on one record at the same moment', { concurrency: 4 }, () => 
       // A removes the secret it retires anyway (to make room), creates its own and is held as it saves until B ends.
       const bDone = r.gate();
       const first = r.run(r.a);
-      await r.hold({ service: 'ksm', operation: 'update_secret', until: bDone.promise }, first);
+      // A's first update_secret is its write check (held open while it removes); the second is its save.
+      await r.hold({ service: 'ksm', operation: 'update_secret', nth: 2, until: bDone.promise }, first);
       const b = await r.run(r.b).finally(bDone.open);
       const a = await first;
       const { max } = tracked.stop();
@@ -355,8 +356,9 @@ describe('two runs on one record at the same moment', { concurrency: 4 }, () => 
       assert.equal(b.error, 'TARGET_LIMIT_REACHED', describeRun(b));
       const entries = sb.log.entries();
       assert.deepEqual(calls(entries, 'azure', 'addPassword').map((e) => e.status), [200], 'B never asked Graph for a third secret');
-      const save = calls(entries, 'ksm', 'update_secret').find((e) => e.status === 200)!;
-      assert.equal(calls(entries, 'ksm', 'get_secret').filter((e) => e.seq < save.seq).length, 2, "both runs read the record before A's save was applied");
+      const save = calls(entries, 'ksm', 'update_secret').filter((e) => e.status === 200)[1]!;
+      // A's first read, A's read after its write check, and B's read.
+      assert.equal(calls(entries, 'ksm', 'get_secret').filter((e) => e.seq < save.seq).length, 3, "both runs read the record before A's save was applied");
       assert.ok(max <= 2, `the app held ${max} secrets`);
       const record = r.record();
       const now = text(record, 'client_secret_id')!;
@@ -577,74 +579,62 @@ describe('two runs on one record at the same moment', { concurrency: 4 }, () => 
     }),
   );
 
-  // Wiz replaces in place: both runs can pass the write check (each opens and rolls back a transaction) before
-  // either saves, and then both replace the secret. The first replacement is dead as soon as the second lands, so
-  // whatever the order of the saves, the record must end with the secret Wiz holds, or a gateway must hold that
-  // one sealed and store it on its next run.
-  test('two gateways, wiz-service-account, self-rotating: both pass the write check and replace the secret; the first replacer saves last', TEST, (t) =>
-    withRace('wiz-service-account', async (r) => {
-      const { sb } = r;
-      const account = () => sb.wiz.getServiceAccount(DEMO.wiz.clientId)!.clientSecret;
-      editRecord(r, { verify_timeout_seconds: '1' });
-      const aSaving = r.gate();
-      const bDone = r.gate();
-      // B signs in, passes the write check and is held as it asks Wiz to replace the secret, until A is saving.
-      const second = r.run(r.b).finally(bDone.open);
-      await r.hold({ service: 'wiz-api', operation: 'rotateServiceAccountSecret', until: aSaving.promise }, second);
-      // A signs in with the same secret, passes the check and replaces the secret first ...
-      const first = r.run(r.a);
-      await r.hold({ service: 'wiz-api', operation: 'rotateServiceAccountSecret' }, first);
-      // ... and is held as it reads the record to save, until B has replaced the secret again and finished.
-      await r.hold({ service: 'ksm', operation: 'get_secret', until: bDone.promise }, first);
-      const secretA = account();
-      aSaving.open();
-      const b = await second;
-      assert.equal(b.code, 0, describeRun(b));
-      const secretB = account();
-      assert.notEqual(secretB, secretA);
-      assert.equal(text(r.record(), 'client_secret'), secretB, "B's secret is in the record when B ends");
-      const a = await first;
-      const entries = sb.log.entries();
-      const replaces = calls(entries, 'wiz-api', 'rotateServiceAccountSecret');
-      assert.deepEqual(replaces.map((e) => e.status), [200, 200], 'both runs replaced the secret');
-      assert.ok(replaces[0]!.t > replaces[1]!.t, "B asked first (and was held); A's replacement landed first");
-      const checks = calls(entries, 'ksm', 'rollback_secret_update');
-      assert.ok(checks.length === 3 && checks[1]!.seq < replaces[0]!.seq, 'both write checks passed before either replacement');
-      const aSave = calls(entries, 'ksm', 'get_secret').find((e) => e.fault === 'delay')!;
-      assert.ok(calls(entries, 'ksm', 'finalize_secret_update')[0]!.seq < aSave.seq, "A's save came after B finalized");
-      assert.ok(checks[2]!.status === 200 && checks[2]!.seq > aSave.seq, "the third rollback is A's, of its own save");
+  // Wiz replaces in place, so its write check stays open while it replaces: a second gateway that arrives then is
+  // refused by Keeper before it touches Wiz, whatever the transaction model.
+  for (const model of ['pending', 'immediate'] as const) {
+    test(`two gateways, wiz-service-account, self-rotating (${model}): B holds its write check open while it replaces the secret; A, arriving then, stops before touching Wiz`, TEST, () =>
+      withRace('wiz-service-account', async (r) => {
+        const { sb } = r;
+        sb.ksm.setTransactionModel(model);
+        const account = () => sb.wiz.getServiceAccount(DEMO.wiz.clientId)!.clientSecret;
+        const aDone = r.gate();
+        const second = r.run(r.b);
+        await r.hold({ service: 'wiz-api', operation: 'rotateServiceAccountSecret', until: aDone.promise }, second);
+        const mark = sb.log.entries().length;
+        const a = await r.run(r.a).finally(aDone.open);
+        const b = await second;
+        assert.equal(a.code, 3, both(a, b));
+        assert.equal(a.error, 'KEEPER_TRANSACTION_OPEN', describeRun(a));
+        const aCalls = sb.log.entries().slice(mark).filter((e) => e.seq < calls(sb.log.entries(), 'wiz-api', 'rotateServiceAccountSecret')[0]!.seq);
+        assert.deepEqual(aCalls.filter((e) => e.service === 'wiz-api' && e.operation === 'rotateServiceAccountSecret'), [], 'A never asked Wiz to replace the secret');
+        assert.equal(b.code, 0, both(a, b));
+        const record = r.record();
+        assert.equal(text(record, 'client_secret'), account(), "the record holds the secret Wiz holds");
+        assert.ok(recordWorks(sb, r.script, record));
+        assert.equal(record.transaction, undefined);
+        assertNoState(r, 'after the race');
+      }),
+    );
 
-      const after = r.record();
-      const sealed = [r.a, r.b].filter((gw) => journal(gw, r.uid)?.phase === 'unsaved').map((gw) => gw.name);
-      t.diagnostic(
-        `A exited ${a.code} ${a.error ?? ''}; B exited ${b.code}; the record holds ${text(after, 'client_secret') === secretA ? "A's (replaced) secret" : text(after, 'client_secret') === secretB ? "B's secret" : 'another secret'}, which ${recordWorks(sb, r.script, after) ? 'works' : 'does NOT sign in'}; sealed on: ${sealed.join(', ') || 'no gateway'}`,
-      );
-      // A's secret did not verify, and the record held B's newer one before A's save, which does: A rolls its save
-      // back and says so with exit 3 (the record keeps a working secret), leaving nothing on either gateway.
-      assert.equal(a.code, 3, describeRun(a));
-      assert.equal(a.error, 'ROTATION_SUPERSEDED', describeRun(a));
-      assert.match(a.stderr, /another run replaced the secret/);
-      assert.equal(text(after, 'client_secret'), secretB, "the record keeps B's secret");
-      assert.equal(account(), secretB, 'Wiz still holds B\'s secret');
-      assert.ok(recordWorks(sb, r.script, after), "the record's secret signs in once both runs have ended");
-      assert.equal(after.transaction, undefined, "A's transaction was rolled back, not left open");
-      assert.deepEqual(
-        calls(sb.log.entries(), 'ksm', 'finalize_secret_update').map((e) => e.status),
-        [200],
-        'only B finalized: A never finalized its dead secret',
-      );
-      assert.deepEqual(sealed, [], 'no gateway holds a sealed secret (A\'s is dead)');
-      assertNoState(r, 'after the race');
-      // Exit 0 only for the run whose secret is in the record and works.
-      for (const o of [a, b]) if (o.code === 0) assert.equal(o.gateway, 'B', `${o.gateway} exited 0 but its secret is not the record's\n${both(a, b)}`);
-
-      const next = await r.run(r.a);
-      assert.equal(next.code, 0, describeRun(next));
-      assert.ok(recordWorks(sb, r.script, r.record()), 'after one more clean run the record works');
-      assert.equal(text(r.record(), 'client_secret'), account());
-      assertNoState(r, 'after the next run');
-    }),
-  );
+    test(`two gateways, wiz-service-account, with an admin (${model}): A rotates between B's replacement and B's save; B's dead secret yields (ROTATION_SUPERSEDED) and the record keeps A's`, TEST, () =>
+      withRace('wiz-service-account', async (r) => {
+        const { sb } = r;
+        sb.ksm.setTransactionModel(model);
+        const admin = sb.wiz.createServiceAccount({ name: 'keeper-rotate-admin' });
+        const p = loadFixture(r.script);
+        const params = { ...p, records: [...(p.records as object[]), { uid: 'AttachedWizAdminRec001', title: 'Wiz rotation credential', wiz_client_id: admin.clientId, wiz_client_secret: admin.clientSecret }] };
+        editRecord(r, { verify_timeout_seconds: '1' });
+        const account = () => sb.wiz.getServiceAccount(DEMO.wiz.clientId)!.clientSecret;
+        // B replaces, releases its write check, and is held as it reads the record to save, until A has rotated.
+        const aDone = r.gate();
+        const second = r.run(r.b, params);
+        await r.hold({ service: 'ksm', operation: 'get_secret', nth: 2, until: aDone.promise }, second);
+        const secretB = account();
+        const a = await r.run(r.a, params).finally(aDone.open);
+        const b = await second;
+        assert.equal(a.code, 0, both(a, b));
+        const secretA = account();
+        assert.notEqual(secretA, secretB);
+        assert.equal(b.code, 3, both(a, b));
+        assert.equal(b.error, 'ROTATION_SUPERSEDED', describeRun(b));
+        const record = r.record();
+        assert.equal(text(record, 'client_secret'), secretA, "the record keeps A's secret");
+        assert.ok(recordWorks(sb, r.script, record));
+        assert.equal(record.transaction, undefined);
+        assertNoState(r, 'after the race');
+      }),
+    );
+  }
 
   // The check above must not roll back for a record that merely changed: only a secret that signs in wins over ours.
   test('wiz-service-account: the secret is replaced again and the record edited with one that does not sign in while A saves; A still finalizes its own (VERIFY_FAILED, exit 5)', TEST, () =>
@@ -671,64 +661,6 @@ describe('two runs on one record at the same moment', { concurrency: 4 }, () => 
     }),
   );
 
-  test('two gateways, wiz-service-account, self-rotating: both replace the secret and the first replacer saves first; after the next run of the gateway holding the sealed secret, the record works', TEST, (t) =>
-    withRace('wiz-service-account', async (r) => {
-      const { sb } = r;
-      const account = () => sb.wiz.getServiceAccount(DEMO.wiz.clientId)!.clientSecret;
-      editRecord(r, { verify_timeout_seconds: '1' });
-      const aSaving = r.gate();
-      const bSaving = r.gate();
-      const aVerifying = r.gate();
-      const bDone = r.gate();
-      // B passes the write check and is held at its replacement until A is saving; A replaces first.
-      const second = r.run(r.b).finally(bDone.open);
-      await r.hold({ service: 'wiz-api', operation: 'rotateServiceAccountSecret', until: aSaving.promise }, second);
-      const first = r.run(r.a);
-      await r.hold({ service: 'wiz-api', operation: 'rotateServiceAccountSecret' }, first);
-      // From here, in order: A's save waits for B's replacement (B's save read arrives after it); B's save waits
-      // until A's transaction is open and A is verifying; A's finalize waits until B has given up or finished.
-      let secretA = '';
-      const holds = [
-        r.hold({ service: 'ksm', operation: 'get_secret', nth: 1, until: bSaving.promise }, first).then(() => {
-          secretA = account();
-          aSaving.open();
-        }),
-        r.hold({ service: 'ksm', operation: 'get_secret', nth: 2, until: aVerifying.promise }, second).then(bSaving.open),
-        r.hold({ service: 'wiz-auth', operation: 'token' }, first).then(aVerifying.open),
-        r.hold({ service: 'ksm', operation: 'finalize_secret_update', until: bDone.promise }, first),
-      ];
-      const [a, b] = await Promise.all([first, second]);
-      await Promise.all(holds);
-      const secretB = account();
-      assert.notEqual(secretA, secretB);
-      const entries = sb.log.entries();
-      const replaces = calls(entries, 'wiz-api', 'rotateServiceAccountSecret');
-      assert.ok(replaces.length === 2 && replaces[0]!.t > replaces[1]!.t, "B asked first (and was held); A's replacement landed first");
-      const saves = calls(entries, 'ksm', 'update_secret').filter((e) => e.seq > replaces[1]!.seq);
-      assert.equal(saves[0]!.status, 200, "A's save (the first after B's replacement) was accepted");
-      assert.ok(saves.length > 1 && saves.slice(1).every((e) => e.status !== 200), "B's saves were refused while A's transaction was open");
-      assert.deepEqual(
-        calls(entries, 'ksm', 'rollback_secret_update').map((e) => e.status),
-        [200, 200],
-        "the only rollbacks are the two write checks': no run rolled back the other's transaction",
-      );
-
-      const after = r.record();
-      const sealed = [r.a, r.b].filter((gw) => journal(gw, r.uid)?.phase === 'unsaved');
-      t.diagnostic(`A exited ${a.code} ${a.error ?? ''}; B exited ${b.code} ${b.error ?? ''}; the record holds ${text(after, 'client_secret') === secretA ? "A's (replaced) secret" : "B's secret"}; sealed on: ${sealed.map((g) => g.name).join(', ') || 'no gateway'}`);
-      assert.equal(a.code, 5, describeRun(a));
-      assert.equal(a.error, 'VERIFY_FAILED', 'A saved and finalized a secret that no longer signs in, and says so');
-      assert.equal(b.code, 5, describeRun(b));
-      assert.equal(b.error, 'RECOVERY_PENDING', 'B could not save the secret Wiz holds, and sealed it');
-      assert.deepEqual(sealed.map((g) => g.name), ['B'], 'B holds the sealed secret');
-      const next = await r.run(r.b);
-      assert.equal(next.code, 0, describeRun(next));
-      assert.ok(recordWorks(sb, r.script, r.record()), 'after the next run on the gateway holding the sealed secret, the record works');
-      assertNoState(r, 'after the next run');
-    }),
-  );
-
-  // One gateway fired twice: the local lock stops the second run before it makes any request.
   for (const script of SCRIPTS) {
     test(`one gateway, ${script}: the second run stops with ROTATION_IN_PROGRESS before any request; the first completes`, TEST, () =>
       withRace(script, async (r) => {

@@ -104,22 +104,43 @@ async function sealedWizSecret(env: Env, params?: Record<string, unknown>): Prom
 }
 
 describe('compound histories', { concurrency: 3 }, () => {
-  test('Wiz: a sealed secret is never stored over a newer one someone saved by hand (RECOVERY_STALE); the run after rotates', TEST, () =>
+  test('Wiz: a sealed secret is never stored over a newer one someone saved by hand: it is dropped because the record\'s signs in, and the run rotates', TEST, () =>
     withSandbox('wiz-service-account', async (env) => {
       await sealedWizSecret(env);
       // A person replaces the secret in the Wiz console and saves it in the record, as the README advises.
       const byHand = env.sb.wiz.rotateSecret(WIZ_ID).clientSecret;
       edit(env.sb, env.uid, { client_secret: byHand });
       const next = await env.run();
+      assert.equal(next.code, 0, describeRun(next));
+      assert.match(next.stderr, /the record's secret signs in, so the sealed one \(which the target no longer holds\) was dropped/);
+      assert.ok(env.sb.wiz.checkSecret(WIZ_ID, text(next.after, 'client_secret')!));
+      assert.deepEqual(journalsUnder(join(env.s.dir, 'state')), [], 'the stale sealed secret is gone');
+    }),
+  );
+
+  test('Wiz: a record edited since with a secret that does not sign in gets the sealed one after all', TEST, () =>
+    withSandbox('wiz-service-account', async (env) => {
+      await sealedWizSecret(env);
+      edit(env.sb, env.uid, { client_secret: 'pasted-by-hand-and-wrong' });
+      const next = await env.run();
+      assert.equal(next.code, 0, describeRun(next));
+      assert.match(next.stderr, /its secret does not sign in \(.*\) and the sealed one does, so the sealed one is stored/);
+      assert.ok(env.sb.wiz.checkSecret(WIZ_ID, text(next.after, 'client_secret')!));
+      assert.ok(calls(next, 'ksm', 'update_secret') >= 2, 'stored, then rotated');
+    }),
+  );
+
+  test('Wiz: neither the edited record nor the sealed secret signs in: RECOVERY_STALE (exit 5), nothing stored', TEST, () =>
+    withSandbox('wiz-service-account', async (env) => {
+      await sealedWizSecret(env);
+      env.sb.wiz.rotateSecret(WIZ_ID); // a third secret nobody saved
+      edit(env.sb, env.uid, { client_secret: 'pasted-by-hand-and-wrong' });
+      const next = await env.run();
       assert.equal(next.code, 5, describeRun(next));
       assert.equal(next.error, 'RECOVERY_STALE');
-      assert.equal(text(next.after, 'client_secret'), byHand, 'the record keeps the secret saved by hand');
-      assert.ok(env.sb.wiz.checkSecret(WIZ_ID, byHand));
+      assert.match(next.stderr, /neither its secret .* nor the sealed one .* signs in/);
       assert.equal(ksmWrites(next), 0, describeRun(next));
-      assert.deepEqual(journalsUnder(join(env.s.dir, 'state')), [], 'the stale sealed secret is dropped');
-      const after = await env.run();
-      assert.equal(after.code, 0, describeRun(after));
-      assert.ok(env.sb.wiz.checkSecret(WIZ_ID, text(after.after, 'client_secret')!));
+      assert.equal(text(next.after, 'client_secret'), 'pasted-by-hand-and-wrong');
     }),
   );
 
@@ -131,11 +152,14 @@ describe('compound histories', { concurrency: 3 }, () => {
       assert.equal(b.code, 0, describeRun(b));
       const bSecret = text(b.after, 'client_secret')!;
       assert.ok(env.sb.wiz.checkSecret(WIZ_ID, bSecret));
+      // Gateway B stores nothing of A's: A's sealed secret is on A's host.
+      assert.match(b.stderr, /^(?![\s\S]*storing the secret)/);
       const a = await env.run({ params });
-      assert.equal(a.code, 5, describeRun(a));
-      assert.equal(a.error, 'RECOVERY_STALE');
-      assert.equal(text(a.after, 'client_secret'), bSecret);
-      assert.ok(env.sb.wiz.checkSecret(WIZ_ID, text(a.after, 'client_secret')!), "the record's secret still signs in");
+      assert.equal(a.code, 0, describeRun(a));
+      assert.match(a.stderr, /the record's secret signs in, so the sealed one \(which the target no longer holds\) was dropped/);
+      const updates = a.calls.filter((c) => c.service === 'ksm' && c.operation === 'update_secret');
+      assert.ok(updates.length >= 1 && a.calls.findIndex((c) => c.operation === 'rotateServiceAccountSecret') < a.calls.indexOf(updates[updates.length - 1]!), "A's only saves are its own rotation's");
+      assert.ok(env.sb.wiz.checkSecret(WIZ_ID, text(a.after, 'client_secret')!), "the record's secret signs in");
     }),
   );
 
@@ -237,14 +261,13 @@ describe('compound histories', { concurrency: 3 }, () => {
       const committedCurrent = text(first.after, 'aws_access_key_id')!;
       assert.notEqual(text(env.sb.ksm.readRecord(env.uid)!, 'aws_access_key_id'), committedCurrent, "the record shows B's uncommitted key");
 
-      const a = await env.run();
-      release();
+      const a = await env.run().finally(release);
+      const b = await bRun;
       assert.equal(a.code, 3, describeRun(a));
       assert.equal(a.error, 'KEEPER_TRANSACTION_OPEN');
       assert.equal(calls(a, 'iam', 'DeleteAccessKey') + calls(a, 'iam', 'CreateAccessKey') + calls(a, 'iam', 'UpdateAccessKey'), 0, describeRun(a));
       assert.ok(env.sb.aws.listKeys(user).some((k) => k.accessKeyId === committedCurrent), 'the committed CURRENT key still exists');
 
-      const b = await bRun;
       assert.equal(b.code, 0, describeRun(b));
       const record = env.sb.ksm.readRecord(env.uid)!;
       assert.ok(env.sb.aws.checkKey(text(record, 'aws_access_key_id')!, text(record, 'aws_secret_access_key')!));
