@@ -83,3 +83,63 @@ test('a resume token is sealed like a secret: only this gateway opens it, and a 
   assert.equal(journal.unsealText(UID, 'not-sealed-at-all'), undefined);
   journal.clear(UID);
 });
+
+test('an entry edited by hand, or copied under another record, fails its integrity check and stops only that record', () => {
+  const dir = openStateDir(config('integrity-key', 'client-integrity'), { env, platform: 'linux' });
+  const journal = new Journal(dir, config('integrity-key', 'client-integrity'));
+  const OTHER = 'JournalTestRecordUid02';
+  journal.write({ runId: 'r', target: 'azure-app-secret', recordUid: UID, since: new Date().toISOString(), phase: 'saving', txn: 'save', credentialId: 'id-1', idField: 'f' });
+  const path = join(dir, `${UID}.journal.json`);
+  const original = readFileSync(path, 'utf8');
+  const edited = JSON.parse(original) as Record<string, unknown>;
+  edited.phase = 'verified';
+  writeFileSync(path, JSON.stringify(edited));
+  assert.throws(() => journal.read(UID), (err) => isRotateError(err) && err.code === 'STATE_DIR_UNAVAILABLE' && /integrity/.test(err.message));
+  // The same bytes under another record's name: refused too (the entry names its record, under the MAC).
+  writeFileSync(path, original);
+  writeFileSync(join(dir, `${OTHER}.journal.json`), original.replace(UID, OTHER));
+  assert.throws(() => journal.read(OTHER), (err) => isRotateError(err) && err.code === 'STATE_DIR_UNAVAILABLE');
+  assert.equal(journal.read(UID)?.phase, 'saving', 'the untouched entry still reads');
+  // Listing sealed secrets skips the bad file and names it, so one bad journal does not stop every record.
+  journal.write({ runId: 'r', target: 'wiz-service-account', recordUid: UID, since: new Date().toISOString(), phase: 'unsaved', sealed: journal.seal(UID, [[{ label: 'client_secret', kind: 'secret' }, SECRET]]) });
+  const listed = journal.unsaved();
+  assert.deepEqual(listed.entries.map((e) => e.recordUid), [UID]);
+  assert.deepEqual(listed.unreadable, [OTHER]);
+  // A journal written by another gateway key fails the check as well.
+  assert.throws(() => new Journal(dir, config('another-key', 'client-integrity')).read(UID), (err) => isRotateError(err) && err.code === 'STATE_DIR_UNAVAILABLE');
+  journal.clear(UID);
+  rmSync(join(dir, `${OTHER}.journal.json`));
+});
+
+test("a sealed secret opens only for the record it was sealed for", () => {
+  const dir = openStateDir(config('bind-key', 'client-bind'), { env, platform: 'linux' });
+  const journal = new Journal(dir, config('bind-key', 'client-bind'));
+  const sealed = journal.seal(UID, [[{ label: 'client_secret', kind: 'secret' }, SECRET]]);
+  assert.equal(journal.unsealText('JournalTestRecordUid03', sealed), undefined);
+  // Even inside a well-formed entry of the other record (written, so MACed, by this gateway).
+  const moved = journal.write({ runId: 'r', target: 'wiz-service-account', recordUid: 'JournalTestRecordUid03', since: new Date().toISOString(), phase: 'unsaved', sealed });
+  assert.throws(() => journal.unseal(moved), (err) => isRotateError(err) && err.code === 'RECOVERY_UNREADABLE');
+  journal.clear('JournalTestRecordUid03');
+});
+
+test('the digest of what a record held compares equal only for the same values of the same record', () => {
+  const journal = new Journal(root, config('digest-key'));
+  const d = journal.digest(UID, ['a', undefined]);
+  assert.equal(journal.digest(UID, ['a', undefined]), d);
+  assert.notEqual(journal.digest(UID, ['b', undefined]), d);
+  assert.notEqual(journal.digest('JournalTestRecordUid04', ['a', undefined]), d);
+  assert.notEqual(new Journal(root, config('other-digest-key')).digest(UID, ['a', undefined]), d, 'keyed: no value can be tested against it without the gateway key');
+  assert.ok(!d.includes('a'));
+});
+
+test("another registration's journal for a record is listed, so its loss is reported, not silent", () => {
+  const old = openStateDir(config('old-key', 'client-old-registration'), { env, platform: 'linux' });
+  const current = openStateDir(config('new-key', 'client-new-registration'), { env, platform: 'linux' });
+  const before = new Journal(old, config('old-key', 'client-old-registration'));
+  before.write({ runId: 'r', target: 'wiz-service-account', recordUid: UID, since: new Date().toISOString(), phase: 'unsaved', sealed: before.seal(UID, [[{ label: 'client_secret', kind: 'secret' }, SECRET]]) });
+  const now = new Journal(current, config('new-key', 'client-new-registration'));
+  assert.deepEqual(now.foreignSealed(UID), [old]);
+  assert.deepEqual(now.foreignSealed('JournalTestRecordUid05'), []);
+  before.clear(UID);
+  assert.deepEqual(now.foreignSealed(UID), []);
+});
