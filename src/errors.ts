@@ -4,6 +4,7 @@
 // and the logger scrubs any registered secret as a second line of defence. A RotateError never keeps an SDK's
 // error as it was thrown: its cause is a scrubbed copy (secret.ts `scrubError`), because SDKs attach the bodies
 // they sent and received to their errors, and anything that inspects the error would print them.
+import { escapeControls } from './log.js';
 import { redact, scrubError } from './secret.js';
 
 /** What the exit code tells the gateway (and the person reading its log). */
@@ -41,6 +42,9 @@ export const ERROR_CODES = {
   SETTING_INVALID: ExitCode.Rejected,
   ADMIN_CREDENTIALS_NOT_FOUND: ExitCode.Rejected,
   ADMIN_CREDENTIALS_INVALID: ExitCode.Rejected,
+  RECORD_WRONG_SCRIPT: ExitCode.Rejected,
+  TARGET_IS_ADMIN: ExitCode.Rejected,
+  TARGET_NOT_ALLOWED: ExitCode.Rejected,
   KEEPER_REQUEST_FAILED: ExitCode.Failed,
   KEEPER_ACCESS_DENIED: ExitCode.Failed,
   KEEPER_THROTTLED: ExitCode.Failed,
@@ -100,9 +104,12 @@ export class RotateError extends Error {
     this.status = options.status;
   }
 
-  /** The one line the gateway log gets: no newlines, whatever the message held. */
+  /**
+   * The one line the gateway log gets: no raw line break or other control character, whatever the message held
+   * (it may quote a record's type or a target's name), each written as a visible escape instead.
+   */
   toLine(): string {
-    return `keeper-rotate: ${this.code}: ${this.message.replace(/\s+/g, ' ').trim()}`;
+    return escapeControls(`keeper-rotate: ${this.code}: ${this.message.trim()}`);
   }
 }
 

@@ -7,7 +7,7 @@ import { type GatewayConfig, loadGatewayConfig } from '../keeper/config.js';
 import { KeeperVault } from '../keeper/vault.js';
 import { openStateDir } from '../state/dir.js';
 import { Journal } from '../state/journal.js';
-import { type LogFormat, Logger, type Writable } from '../log.js';
+import { type LogFormat, Logger, type Writable, escapeControls } from '../log.js';
 import { redact } from '../secret.js';
 import { VERSION } from '../version.js';
 
@@ -171,7 +171,8 @@ export async function runScript(script: ScriptDefinition, io: ScriptIo): Promise
     return outcome.exitCode;
   } catch (err) {
     const error = isRotateError(err) ? err : new RotateError('INTERNAL', `unexpected error: ${describe(err)}`, { cause: err });
-    io.stderr.write(redact(error.toLine()) + '\n');
+    // Escaped again after scrubbing: this line bypasses the logger, and it may quote anything a thrown value held.
+    io.stderr.write(escapeControls(redact(error.toLine())) + '\n');
     log.result('failed', error.code, { exit: error.exitCode });
     return error.exitCode;
   } finally {

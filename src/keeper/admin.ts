@@ -22,6 +22,12 @@ export interface AdminFieldNames<K extends string, S extends K = never> {
   /** Keys whose values are secrets: they are handed over as `Secret`, never as strings. */
   secrets?: readonly S[];
   /**
+   * Checks that the PAM User record was made for this target before any place is searched: the record's own
+   * fields are one of the places, and a record made for another target must never lend its secret as this
+   * target's admin credentials (the Wiz script would send an Azure record's client_secret to Wiz).
+   */
+  checkRecord?: (user: VaultRecord) => void;
+  /**
    * What the target falls back to when no record has credentials, e.g. "the gateway host's AWS credential
    * chain"; omit for targets that need explicit credentials. The values are then all undefined.
    */
@@ -93,6 +99,7 @@ export function resolveAdmin<K extends string, S extends K = never>(
   names: AdminFieldNames<K, S>,
   { input, user, provider }: AdminResolutionInput,
 ): ResolvedAdmin<K, S> {
+  names.checkRecord?.(user);
   const optional = names.optional ?? [];
   const providerUid = input.providerRecordUid;
   for (const record of input.records) {

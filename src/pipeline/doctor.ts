@@ -12,7 +12,7 @@ import { describeSource, resolveAdmin, type ResolvedAdmin } from '../keeper/admi
 import { type GatewayConfig, loadGatewayConfig } from '../keeper/config.js';
 import { readText } from '../keeper/record.js';
 import { KeeperVault, type VaultRecord } from '../keeper/vault.js';
-import type { Writable } from '../log.js';
+import { type Writable, escapeControls } from '../log.js';
 import { redact } from '../secret.js';
 import { openStateDir } from '../state/dir.js';
 import { Journal } from '../state/journal.js';
@@ -36,7 +36,10 @@ interface CheckResult {
   error?: RotateError;
 }
 
-/** Prints each check as it finishes and keeps score. Every line is scrubbed of known secrets. */
+/**
+ * Prints each check as it finishes and keeps score. Every line is scrubbed of known secrets, then its control
+ * characters escaped: details quote record titles and types and target names, which come from outside.
+ */
 export class DoctorReport {
   readonly #out: Writable;
   readonly #results: CheckResult[] = [];
@@ -47,7 +50,7 @@ export class DoctorReport {
 
   #print(status: Status, name: string, text: string, notes: readonly string[] = []): void {
     const lines = [`${status.padEnd(6)}${name}: ${text}`, ...notes.map((n) => `${' '.repeat(6)}- ${n}`)];
-    this.#out.write(lines.map((l) => redact(l).replace(/[\r\n]+/g, ' ')).join('\n') + '\n');
+    this.#out.write(lines.map((l) => escapeControls(redact(l))).join('\n') + '\n');
   }
 
   /** Whether a check ran and passed (a warning passes). */
@@ -94,6 +97,7 @@ const CHECK = {
   input: 'gateway input',
   config: 'gateway config',
   state: 'state folder',
+  allowList: 'allow-list',
   record: 'PAM User record',
   provider: 'PAM configuration',
   fields: 'record fields',
@@ -118,6 +122,9 @@ export async function runDoctor<K extends string, S extends K, C>(target: Target
     return { value, detail: `${value.source} (Keeper host ${value.hostname})` };
   });
   await report.check(CHECK.state, [CHECK.config], async () => checkStateDir(config!, input, io));
+  // The gateway owner's, from the environment only: what this gateway may rotate, whatever any record says.
+  const allowList = target.allowList;
+  if (allowList) await report.check(CHECK.allowList, [], async () => ({ value: true, detail: allowList(env) }));
 
   let vault: KeeperVault | undefined;
   try {
@@ -148,7 +155,7 @@ export async function runDoctor<K extends string, S extends K, C>(target: Target
       return { value, detail: `from ${describeSource(value.source)}` };
     });
     const tctx = (): TargetContext<K, S> => ({ input: input!, user: user!, admin: admin as ResolvedAdmin<K, S>, env, log, deadline });
-    const prepared = await report.check(CHECK.settings, [CHECK.fields, CHECK.admin], async () => checkSettings(target, tctx(), user!));
+    const prepared = await report.check(CHECK.settings, [CHECK.fields, CHECK.admin, ...(allowList ? [CHECK.allowList] : [])], async () => checkSettings(target, tctx(), user!));
     await report.check(CHECK.target, [CHECK.settings], async () => {
       deadline.check('connecting to the target');
       const session = await target.connect(prepared!.config, tctx());
@@ -223,8 +230,12 @@ async function checkStateDir(config: GatewayConfig, input: GatewayInput | undefi
   return { value: dir, detail: dir, notes, warn };
 }
 
-/** Every field the target declares as required holds a value, read the way the target reads it. */
-async function checkFields(target: Pick<Target, 'fields'>, user: VaultRecord): Promise<{ value: true } & CheckFinding> {
+/**
+ * The record was made for this target (no other target's fields), and every field the target declares as
+ * required holds a value, read the way the target reads it.
+ */
+async function checkFields(target: Pick<Target, 'fields'> & { admin: { checkRecord?: (user: VaultRecord) => void } }, user: VaultRecord): Promise<{ value: true } & CheckFinding> {
+  target.admin.checkRecord?.(user);
   const required = target.fields.filter((f) => f.required);
   const missing = required.filter((f) => readText(user.data, f.label) === undefined).map((f) => f.label);
   if (missing.length > 0) {

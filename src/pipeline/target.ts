@@ -133,6 +133,11 @@ export interface Target<K extends string = string, S extends K = never, C = unkn
   /** How long verification may keep retrying, from the config. */
   verifyTimeoutMs(config: C): number;
   /**
+   * The gateway owner's allow-list for this target (from the environment only), as one line for `--doctor`:
+   * what this gateway may rotate. Throws SETTING_INVALID when the list is malformed, as `prepare` does.
+   */
+  allowList?(env: NodeJS.ProcessEnv): string;
+  /**
    * `overlap` (default): old and new credentials live side by side, so a failed run removes the new one and the
    * record keeps the old. `in-place`: creating replaces the credential on the target at once (Wiz), so there
    * is nothing to go back to; the pipeline checks that Keeper accepts the write first and never drops the new one,

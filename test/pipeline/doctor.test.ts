@@ -13,12 +13,12 @@ import { openStateDir } from '../../src/state/dir.js';
 import { Journal } from '../../src/state/journal.js';
 import { type ScriptResult, type ScriptSandbox, loadFixture, startScriptSandbox } from '../helpers/run-script.js';
 
-const CHECKS = ['gateway input', 'gateway config', 'state folder', 'PAM User record', 'PAM configuration', 'record fields', 'admin credentials', 'settings', 'target'];
+const CHECKS = ['gateway input', 'gateway config', 'state folder', 'allow-list', 'PAM User record', 'PAM configuration', 'record fields', 'admin credentials', 'settings', 'target'];
 
 /** Every operation that only reads, per sandbox service. Anything else a doctor run sends is a failure. */
 const READS: Record<string, readonly string[]> = {
   ksm: ['get_secret', 'get_folders'],
-  azure: ['openidConfiguration', 'token', 'getApplication'],
+  azure: ['openidConfiguration', 'token', 'getApplication', 'listOwners'],
   iam: ['ListAccessKeys', 'GetAccessKeyLastUsed', 'GetUser'],
   sts: ['GetCallerIdentity'],
   'wiz-auth': ['token'],
@@ -167,7 +167,7 @@ describe('--doctor finds what a rotation would stop at', () => {
       assert.equal(status(r, 'admin credentials'), 'ok');
       assert.deepEqual(found.get('settings'), { status: 'skip', detail: 'needs record fields' });
       assert.deepEqual(found.get('target'), { status: 'skip', detail: 'needs settings' });
-      assert.match(r.stdout, /^doctor: 9 checks, 6 ok, 1 failed, 2 skipped$/m);
+      assert.match(r.stdout, /^doctor: 10 checks, 7 ok, 1 failed, 2 skipped$/m);
       assert.deepEqual(s.sandbox.log.entries({ service: 'azure' }), []);
       assertOnlyReads(s.sandbox);
       assert.equal(snapshot(s.sandbox), before);
@@ -199,7 +199,7 @@ describe('--doctor finds what a rotation would stop at', () => {
       for (const name of CHECKS.slice(0, -1)) assert.equal(found.get(name)?.status, 'ok', `${name}: ${found.get(name)?.detail}`);
       assert.equal(found.get('target')?.status, 'FAIL');
       assert.match(found.get('target')!.detail, /^TARGET_AUTH_FAILED: /);
-      assert.match(r.stdout, /^doctor: 9 checks, 8 ok, 1 failed$/m);
+      assert.match(r.stdout, /^doctor: 10 checks, 9 ok, 1 failed$/m);
       assert.ok(s.sandbox.log.entries({ service: 'azure', operation: 'token' }).length > 0, 'doctor never tried to sign in');
       assertOnlyReads(s.sandbox);
       assert.equal(snapshot(s.sandbox), before);
@@ -229,8 +229,8 @@ describe('--doctor finds what a rotation would stop at', () => {
       const found = checks(r.stdout);
       assert.equal(found.get('PAM User record')?.status, 'FAIL');
       assert.match(found.get('PAM User record')!.detail, /^RECORD_NOT_FOUND: .*NoSuchRecord0000000000/);
-      for (const name of CHECKS.slice(4)) assert.equal(found.get(name)?.status, 'skip', name);
-      assert.match(r.stdout, /^doctor: 9 checks, 3 ok, 1 failed, 5 skipped$/m);
+      for (const name of CHECKS.slice(5)) assert.equal(found.get(name)?.status, 'skip', name);
+      assert.match(r.stdout, /^doctor: 10 checks, 4 ok, 1 failed, 5 skipped$/m);
       assert.deepEqual(s.sandbox.log.entries({ service: 'azure' }), []);
       assertOnlyReads(s.sandbox);
     }));
@@ -273,7 +273,7 @@ describe('--doctor finds what a rotation would stop at', () => {
       assert.equal(status(r, 'state folder'), 'warn');
       assert.match(r.stdout, /stopped at "created".*finishes or undoes it first/);
       assert.equal(status(r, 'target'), 'ok');
-      assert.match(r.stdout, /^doctor: 9 checks, 8 ok, 0 failed, 1 warning\(s\)$/m);
+      assert.match(r.stdout, /^doctor: 10 checks, 9 ok, 0 failed, 1 warning\(s\)$/m);
       assert.equal(readFileSync(path, 'utf8'), journal);
       assert.deepEqual(stateFiles(s.env), [path]);
       assertOnlyReads(s.sandbox);

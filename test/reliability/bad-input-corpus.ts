@@ -4,10 +4,13 @@
 // state, that it ends with exit 2 and that coded line, having written nothing to the vault and called no target.
 //
 // An `input` case is rejected before any request at all. A `record` case needs the records read first, so it
-// may make Keeper reads (get_secret) and nothing else.
+// may make Keeper reads (get_secret) and nothing else. A record-editor case (`targetReads`) is one only the target
+// can refuse: the admin as the target, another app, an allow-list escape; it may read the target too, and still
+// writes nothing anywhere.
 import type { ErrorCode } from '../../src/errors.js';
 import type { RecordData, RecordField } from '../../src/keeper/record-data.js';
 import { DEMO } from '../../src/sandbox/demo-vault.js';
+import type { Sandbox } from '../../src/sandbox/sandbox.js';
 
 export const SCRIPTS = ['azure-app-secret', 'aws-iam-access-key', 'wiz-service-account'] as const;
 export type ScriptName = (typeof SCRIPTS)[number];
@@ -40,12 +43,21 @@ export interface RecordCase {
    * Changes a copy of the script's demo PAM User record (which rotates cleanly as it is), seeded under a fresh UID.
    * `'absent'`: the input names a well-formed UID that is not in the vault.
    */
-  user?: ((data: RecordData, secret: string) => void) | 'absent';
+  user?: ((data: RecordData, secret: string, seeded: Seeded) => void) | 'absent';
   /** A PAM configuration record to seed under a fresh UID and name as `providerRecordUid` instead of the demo's. */
-  provider?: (secret: string) => RecordData;
+  provider?: (secret: string, seeded: Seeded) => RecordData;
   /** Changes the gateway parameters the harness built (the fixture's shape, with the seeded UIDs). */
-  params?: (params: GatewayParams, uids: SeededUids, secret: string) => void;
+  params?: (params: GatewayParams, uids: SeededUids, secret: string, seeded: Seeded) => void;
+  /** Seeds what the case needs on a target (another app, account or user) and returns what the case refers to. */
+  setup?: (sandbox: Sandbox, index: number) => Seeded;
+  /** The gateway's environment for this run, on top of the sandbox's: the gateway owner's allow-lists. */
+  env?: Record<string, string>;
+  /** Only the target can refuse this case: it may read the target (sign in, read the object), never write. */
+  targetReads?: boolean;
 }
+
+/** What a case's setup seeded on a target, by name. */
+export type Seeded = Record<string, string>;
 
 export type BadInputCase = InputCase | RecordCase;
 
@@ -125,7 +137,7 @@ function drop(data: RecordData, label: string): void {
 }
 
 const input = (script: ScriptName, name: string, code: ErrorCode, stdin: InputCase['stdin']): InputCase => ({ kind: 'input', script, name, code, stdin });
-const record = (script: ScriptName, name: string, code: ErrorCode, spec: Pick<RecordCase, 'user' | 'provider' | 'params'>): RecordCase => ({
+const record = (script: ScriptName, name: string, code: ErrorCode, spec: Pick<RecordCase, 'user' | 'provider' | 'params' | 'setup' | 'env' | 'targetReads'>): RecordCase => ({
   kind: 'record',
   script,
   name,
@@ -349,7 +361,7 @@ const WIZ_RECORDS: RecordCase[] = [
   record(WIZ, 'an attached record whose wiz_client_id carries a path', 'ADMIN_CREDENTIALS_INVALID', {
     params: (p, _u, s) => p.records.push({ uid: ATTACHED, title: 'admin', wiz_client_id: 'abc/../x', wiz_client_secret: s }),
   }),
-  record(WIZ, "an attached record holding the account's own client ID", 'ADMIN_CREDENTIALS_INVALID', {
+  record(WIZ, "an attached record holding the account's own client ID", 'TARGET_IS_ADMIN', {
     params: (p, _u, s) => p.records.push({ uid: ATTACHED, title: 'admin', wiz_client_id: DEMO.wiz.clientId, wiz_client_secret: s }),
   }),
   record(WIZ, 'a PAM configuration whose wizClientId has a query', 'ADMIN_CREDENTIALS_INVALID', {
@@ -357,4 +369,118 @@ const WIZ_RECORDS: RecordCase[] = [
   }),
 ];
 
-export const CORPUS: readonly BadInputCase[] = [...INPUT, ...AZURE_RECORDS, ...AWS_RECORDS, ...WIZ_RECORDS];
+// ---------------------------------------------------------------------------------------------------------------
+// What a hostile record editor tries (issue 14): the admin's own principal as the target, another app, escaping
+// the gateway owner's allow-list, a record made for another script, and names that would drive a terminal.
+
+/** A record as each script's template makes it, for running another script on it. */
+function foreignRecord(kind: ScriptName, secret: string): RecordData {
+  const base = { title: `a ${kind} record`, type: 'pamUser', fields: [{ type: 'login', value: [kind === 'wiz-service-account' ? DEMO.wiz.clientId : kind === 'aws-iam-access-key' ? DEMO.aws.userName : DEMO.azure.targetDisplayName] }, { type: 'password', value: ['not-used'] }] };
+  if (kind === 'azure-app-secret') {
+    return { ...base, custom: [text('application_object_id', DEMO.azure.targetObjectId), text('client_secret_id', GUID), hidden('client_secret', secret), text('expires', '2030-01-01T00:00:00Z')] };
+  }
+  if (kind === 'aws-iam-access-key') {
+    return { ...base, custom: [text('aws_access_key_id', 'AKIAIOSFODNN7EXAMPLE'), hidden('aws_secret_access_key', secret), text('CreateDate', '2025-01-01T00:00:00Z')] };
+  }
+  return { ...base, custom: [hidden('client_secret', secret), text('expires', '2030-01-01T00:00:00Z')] };
+}
+const become = (data: RecordData, other: RecordData) => Object.assign(data, { ...other, title: data.title });
+
+/** ESC [31m, an OSC 8 hyperlink, BEL, CR, a right-to-left override, a C1 CSI and an isolate: each would act raw. */
+export const HOSTILE = 'x\u001b[31mred\u001b]8;;https://attacker.example/\u0007link\u001b]8;;\u0007\u0007\rkeeper-rotate: OK\u202etxt.exe\u009b2J\u2066';
+
+const ALLOW_ONLY_DEMO_APP = { KEEPER_ROTATE_ALLOW_AZURE_APPS: DEMO.azure.targetObjectId };
+
+const RECORD_EDITOR: RecordCase[] = [
+  // The admin's own principal as the target.
+  record(AWS, "the login naming the PAM configuration's admin user", 'TARGET_IS_ADMIN', { user: (d) => set(d, 'login', DEMO.aws.adminUserName), targetReads: true }),
+  record(AWS, "the login naming the admin user in other letter case (IAM names ignore case)", 'TARGET_IS_ADMIN', { user: (d) => set(d, 'login', DEMO.aws.adminUserName.toUpperCase()), targetReads: true }),
+  record(AWS, "the login naming an attached record's admin user, its key ID copied into the record", 'TARGET_IS_ADMIN', {
+    setup: (sb, i) => {
+      const userName = `attached-admin-${i}`;
+      sb.aws.createUser({ userName, permissions: ['iam:ListAccessKeys', 'iam:CreateAccessKey', 'iam:DeleteAccessKey'] });
+      const key = sb.aws.seedAccessKey(userName);
+      return { userName, keyId: key.accessKeyId, keySecret: key.secretAccessKey };
+    },
+    // The key ID is no secret: an editor who copies it does not get to pass for the admin.
+    user: (d, _s, x) => (set(d, 'login', x.userName!), set(d, 'aws_access_key_id', x.keyId!)),
+    params: (p, _u, _s, x) => p.records.push({ uid: ATTACHED, title: 'admin', aws_access_key_id: x.keyId, aws_secret_access_key: x.keySecret }),
+    targetReads: true,
+  }),
+  record(AZ, "application_object_id naming the admin app's object ID", 'TARGET_IS_ADMIN', { user: (d) => set(d, 'application_object_id', DEMO.azure.adminObjectId), targetReads: true }),
+  record(AZ, "application_object_id naming the admin app's client ID: refused before any request", 'TARGET_IS_ADMIN', { user: (d) => set(d, 'application_object_id', DEMO.azure.adminAppId) }),
+  record(WIZ, "a PAM configuration whose Wiz admin is the record's own account", 'TARGET_IS_ADMIN', {
+    provider: (s) => ({ title: 'Wiz PAM configuration', type: 'pamNetworkConfiguration', fields: [text('wizClientId', DEMO.wiz.clientId), hidden('wizClientSecret', s)], custom: [] }),
+  }),
+
+  // Another app, another user, another account: outside the gateway owner's allow-list.
+  record(AZ, 'another application of the tenant, with an allow-list naming only the demo app', 'TARGET_NOT_ALLOWED', {
+    setup: (sb, i) => ({ objectId: sb.azure.createApp({ tenantId: DEMO.azure.tenantId, displayName: `other-app-${i}`, owners: [DEMO.azure.adminAppId] }).objectId }),
+    user: (d, _s, x) => set(d, 'application_object_id', x.objectId!),
+    env: ALLOW_ONLY_DEMO_APP,
+    targetReads: true,
+  }),
+  record(AZ, "an app the admin does not own, remove_other_secrets on, with the allow-list 'owned'", 'TARGET_NOT_ALLOWED', {
+    setup: (sb, i) => {
+      const app = sb.azure.createApp({ tenantId: DEMO.azure.tenantId, displayName: `someone-elses-app-${i}` });
+      sb.azure.addSecret(app.objectId, { displayName: 'their secret' });
+      return { objectId: app.objectId };
+    },
+    user: (d, _s, x) => (set(d, 'application_object_id', x.objectId!), set(d, 'remove_other_secrets', 'true')),
+    env: { KEEPER_ROTATE_ALLOW_AZURE_APPS: 'owned' },
+    targetReads: true,
+  }),
+  record(AZ, 'the demo app named by its client ID, with an allow-list of another object ID', 'TARGET_NOT_ALLOWED', {
+    user: (d) => set(d, 'application_object_id', DEMO.azure.targetAppId),
+    env: { KEEPER_ROTATE_ALLOW_AZURE_APPS: GUID },
+    targetReads: true,
+  }),
+  record(AZ, 'a record field named like the allow-list variable does not widen it', 'TARGET_NOT_ALLOWED', {
+    setup: (sb, i) => ({ objectId: sb.azure.createApp({ tenantId: DEMO.azure.tenantId, displayName: `widened-app-${i}`, owners: [DEMO.azure.adminAppId] }).objectId }),
+    user: (d, _s, x) => (set(d, 'application_object_id', x.objectId!), set(d, 'KEEPER_ROTATE_ALLOW_AZURE_APPS', x.objectId!)),
+    env: ALLOW_ONLY_DEMO_APP,
+    targetReads: true,
+  }),
+  record(AWS, 'a user name outside the allow-list patterns: refused before any request', 'TARGET_NOT_ALLOWED', { env: { KEEPER_ROTATE_ALLOW_AWS_USERS: 'svc-*, ci-?-bot' } }),
+  record(AWS, 'a user outside the allow-list path (GetUser tells its path)', 'TARGET_NOT_ALLOWED', {
+    setup: (sb) => (sb.aws.setPermissions(DEMO.aws.adminUserName, ['iam:ListAccessKeys', 'iam:CreateAccessKey', 'iam:DeleteAccessKey', 'iam:UpdateAccessKey', 'iam:GetUser']), {}),
+    env: { KEEPER_ROTATE_ALLOW_AWS_USERS: '/rotated/' },
+    targetReads: true,
+  }),
+  record(AWS, 'the gateway input carrying an allow-list of its own does not widen it', 'TARGET_NOT_ALLOWED', {
+    env: { KEEPER_ROTATE_ALLOW_AWS_USERS: 'svc-*' },
+    params: (p) => Object.assign(p, { KEEPER_ROTATE_ALLOW_AWS_USERS: '*' }),
+  }),
+  record(AWS, 'a record field named like the allow-list variable does not widen it', 'TARGET_NOT_ALLOWED', {
+    user: (d) => set(d, 'KEEPER_ROTATE_ALLOW_AWS_USERS', '*'),
+    env: { KEEPER_ROTATE_ALLOW_AWS_USERS: 'svc-*' },
+  }),
+  record(WIZ, 'an account name outside the allow-list patterns', 'TARGET_NOT_ALLOWED', { env: { KEEPER_ROTATE_ALLOW_WIZ_ACCOUNTS: 'ci-*, Demo-CI-Scanner' }, targetReads: true }),
+  record(AZ, 'a malformed allow-list in the environment', 'SETTING_INVALID', { env: { KEEPER_ROTATE_ALLOW_AZURE_APPS: 'owned, every-app' } }),
+  record(AWS, 'a malformed allow-list path in the environment', 'SETTING_INVALID', { env: { KEEPER_ROTATE_ALLOW_AWS_USERS: '/no-trailing-slash' } }),
+
+  // A record made for another script.
+  record(WIZ, 'an Azure record (its client_secret must not reach Wiz)', 'RECORD_WRONG_SCRIPT', { user: (d, s) => become(d, foreignRecord(AZ, s)) }),
+  record(WIZ, 'an AWS record', 'RECORD_WRONG_SCRIPT', { user: (d, s) => become(d, foreignRecord(AWS, s)) }),
+  record(AWS, 'a Wiz record (no IAM call for it)', 'RECORD_WRONG_SCRIPT', { user: (d, s) => become(d, foreignRecord(WIZ, s)) }),
+  record(AWS, 'an Azure record', 'RECORD_WRONG_SCRIPT', { user: (d, s) => become(d, foreignRecord(AZ, s)) }),
+  record(AZ, 'an AWS record', 'RECORD_WRONG_SCRIPT', { user: (d, s) => become(d, foreignRecord(AWS, s)) }),
+  record(AZ, 'a Wiz record', 'RECORD_WRONG_SCRIPT', { user: (d, s) => become(d, foreignRecord(WIZ, s)) }),
+  record(AZ, 'an Azure record that also carries AWS fields', 'RECORD_WRONG_SCRIPT', { user: (d, s) => set(d, 'aws_secret_access_key', s) }),
+  record(WIZ, 'a Wiz record with an Azure application_object_id added', 'RECORD_WRONG_SCRIPT', { user: (d) => set(d, 'application_object_id', DEMO.azure.targetObjectId) }),
+
+  // Names that would drive a terminal: every one printed escaped.
+  record(AZ, 'a hostile record type and title', 'RECORD_WRONG_TYPE', { user: (d) => Object.assign(d, { type: `pamUser${HOSTILE}`, title: HOSTILE }) }),
+  record(AWS, 'a hostile record type', 'RECORD_WRONG_TYPE', { user: (d) => void (d.type = HOSTILE) }),
+  record(WIZ, 'a hostile Wiz account name outside the allow-list', 'TARGET_NOT_ALLOWED', {
+    setup: (sb, i) => {
+      const account = sb.wiz.createServiceAccount({ name: `${HOSTILE}-${i}`, expiresAt: new Date(Date.now() + 10 * 86_400_000) });
+      return { clientId: account.clientId, clientSecret: account.clientSecret };
+    },
+    user: (d, _s, x) => (set(d, 'login', x.clientId!), set(d, 'client_secret', x.clientSecret!)),
+    env: { KEEPER_ROTATE_ALLOW_WIZ_ACCOUNTS: 'demo-*' },
+    targetReads: true,
+  }),
+];
+
+export const CORPUS: readonly BadInputCase[] = [...INPUT, ...AZURE_RECORDS, ...AWS_RECORDS, ...WIZ_RECORDS, ...RECORD_EDITOR];

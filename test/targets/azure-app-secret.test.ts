@@ -169,8 +169,14 @@ function checkInvariant(env: Env, run: Run, appRef: string, expect: 'rotated' | 
   assert.ok(run.error, `the error line has no CODE\n${why}`);
   assert.match(run.stdout, /: failed: /, why);
   if (run.code === 2) {
-    // Rejected before any network call to the target: nothing touched.
-    assert.equal(count(run.calls, 'azure'), 0, `exit 2 after talking to Azure\n${why}`);
+    // Rejected before any change. Only the application read tells that it is the admin app, or outside the
+    // allow-list: those refusals read Azure first; every other one is made before any request to Azure.
+    if (run.error === 'TARGET_IS_ADMIN' || run.error === 'TARGET_NOT_ALLOWED') {
+      assert.equal(count(run.calls, 'azure', 'addPassword') + count(run.calls, 'azure', 'removePassword'), 0, `exit 2 after changing the app\n${why}`);
+    } else {
+      assert.equal(count(run.calls, 'azure'), 0, `exit 2 after talking to Azure\n${why}`);
+    }
+    assert.equal(count(run.calls, 'ksm', 'finalize_secret_update') + count(run.calls, 'ksm', 'rollback_secret_update'), 0, `exit 2 after a Keeper transaction\n${why}`);
     assert.equal(count(run.calls, 'ksm', 'update_secret'), 0, `exit 2 after writing to the vault\n${why}`);
     assert.equal(run.after.revision, run.before.revision);
     assert.deepEqual(run.after.data, run.before.data);
@@ -588,7 +594,7 @@ describe('azure-app-secret end to end', { concurrency: CONCURRENCY }, () => {
     );
   }
 
-  test("an app rotated with its own credentials from the PAM configuration keeps the secret the configuration holds", TEST, () =>
+  test("the PAM configuration's own app named by the record is the admin app: TARGET_IS_ADMIN, exit 2, nothing written", TEST, () =>
     withSandbox(async (env) => {
       const { sb, dir } = env;
       const appId = randomUUID();
@@ -613,10 +619,21 @@ describe('azure-app-secret end to end', { concurrency: CONCURRENCY }, () => {
       // Retention and remove_other_secrets would both take the configuration's secret.
       edit(sb, UID, { keep_previous_secrets: '0', remove_other_secrets: 'true' });
       const params = { ...loadFixture(SCRIPT), providerRecordUid: provider, records: [{ uid: provider, title: 'PAM configuration of the app itself', clientId: appId, tenantId: env.tenant }] };
+      // The record's editor would get the admin app's new secret, and retention would take the configuration's.
       const run = await rotate(env, { app: app.objectId, params });
-      assert.equal(run.code, 0, describeRun(run));
-      assert.match(run.stderr, new RegExp(`keeping ${configSecret.keyId}: the admin credentials authenticate with it`));
-      assert.deepEqual(keyIds(run.appAfter), [configSecret.keyId, text(run.after, 'client_secret_id')!].sort(), describeRun(run));
+      assert.equal(run.code, 2, describeRun(run));
+      assert.equal(run.error, 'TARGET_IS_ADMIN');
+      assert.deepEqual(keyIds(run.appAfter), keyIds(run.appBefore));
+      assert.equal(count(run.calls, 'azure', 'getApplication'), 1, 'refused once the application read named its client ID');
+      assert.equal(count(run.calls, 'ksm', 'update_secret'), 0);
+      assert.ok(dir.checkSecret(env.tenant, appId, configSecret.secretText), "the PAM configuration's secret still works");
+
+      // The same app, when the configuration holds the very secret the record holds: the editor already has it,
+      // so the app rotates itself, and the secret the configuration signs in with is kept.
+      pointRecordAt(env, app, configSecret);
+      const own = await rotate(env, { app: app.objectId, params });
+      assert.equal(own.code, 0, describeRun(own));
+      assert.match(own.stderr, new RegExp(`keeping ${configSecret.keyId}: the admin credentials authenticate with it`));
       assert.ok(dir.checkSecret(env.tenant, appId, configSecret.secretText), "the PAM configuration's secret still works");
     }),
   );

@@ -385,7 +385,7 @@ describe('wiz-service-account end to end', { concurrency: CONCURRENCY }, () => {
       const own = env.wiz.getServiceAccount(CLIENT_ID)!;
       const run = await rotate(env, { params: withAttachedAdmin(own) });
       assert.equal(run.code, 2, describeRun(run));
-      assert.equal(run.error, 'ADMIN_CREDENTIALS_INVALID');
+      assert.equal(run.error, 'TARGET_IS_ADMIN');
       assert.match(run.stderr, /stop working/);
     }),
   );

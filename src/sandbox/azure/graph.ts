@@ -1,12 +1,12 @@
 // Microsoft Graph v1.0 as far as a secret rotator uses it: read an application (by object id or by appId, with
-// $select), addPassword, removePassword. Bearer tokens come from entra.ts; errors use Graph's OData envelope
+// $select), list its owners, addPassword, removePassword. Bearer tokens come from entra.ts; errors use Graph's OData envelope
 // `{"error":{"code","message","innerError":{"date","request-id","client-request-id"}}}`.
 import type { Reply, SandboxRequest } from '../service.js';
 import { type AppState, type Directory, DirectoryError, invalidId, invalidProperty, notFound, type SecretState } from './directory.js';
 import { graphInnerDate, isGuid, newGuid } from './formats.js';
 import type { TokenClaims, TokenIssuer } from './tokens.js';
 
-export type GraphAction = 'getApplication' | 'addPassword' | 'removePassword';
+export type GraphAction = 'getApplication' | 'listOwners' | 'addPassword' | 'removePassword';
 
 export interface GraphTarget {
   action: GraphAction;
@@ -17,9 +17,9 @@ export interface GraphTarget {
 }
 
 const APPLICATION_PATH =
-  /^\/(v1\.0|beta)\/applications(?:\/([^/()]+)|\(appId='([^']*)'\))(?:\/(?:microsoft\.graph\.)?(addPassword|removePassword))?\/?$/i;
+  /^\/(v1\.0|beta)\/applications(?:\/([^/()]+)|\(appId='([^']*)'\))(?:\/(?:microsoft\.graph\.)?(addPassword|removePassword)|\/(owners))?\/?$/i;
 
-/** Parses `/v1.0/applications/{id}[/action]` and `/v1.0/applications(appId='{appId}')[/action]`. */
+/** Parses `/v1.0/applications/{id}[/action]` and `/v1.0/applications(appId='{appId}')[/action]`, and `/owners`. */
 export function parseGraphPath(path: string): GraphTarget | undefined {
   let decoded: string;
   try {
@@ -29,9 +29,9 @@ export function parseGraphPath(path: string): GraphTarget | undefined {
   }
   const m = APPLICATION_PATH.exec(decoded);
   if (!m) return undefined;
-  const [, version, objectId, appId, action] = m;
+  const [, version, objectId, appId, action, owners] = m;
   // Graph matches action names case-insensitively; the operation name must not depend on the caller's casing.
-  const normalized: GraphAction = !action ? 'getApplication' : action.toLowerCase() === 'addpassword' ? 'addPassword' : 'removePassword';
+  const normalized: GraphAction = owners ? 'listOwners' : !action ? 'getApplication' : action.toLowerCase() === 'addpassword' ? 'addPassword' : 'removePassword';
   return objectId !== undefined
     ? { action: normalized, version: version!, id: objectId, by: 'objectId' }
     : { action: normalized, version: version!, id: appId ?? '', by: 'appId' };
@@ -168,7 +168,7 @@ function dispatch(ctx: GraphContext, req: SandboxRequest, target: GraphTarget, d
   // Graph checks the token before it looks at anything else, so a request without one learns nothing.
   const caller = authenticate(ctx, req, deps.tokens);
   if ('status' in caller) return caller;
-  const expected = target.action === 'getApplication' ? 'GET' : 'POST';
+  const expected = target.action === 'getApplication' || target.action === 'listOwners' ? 'GET' : 'POST';
   if (req.method !== expected) return graphError(ctx, 405, 'Request_BadRequest', 'Specified HTTP method is not allowed for the request target.');
   if (!isGuid(target.id)) throw invalidId(target.id);
   const roles = new Set(caller.roles);
@@ -179,12 +179,14 @@ function dispatch(ctx: GraphContext, req: SandboxRequest, target: GraphTarget, d
   // Another tenant's app is invisible, not forbidden: the caller's token only reaches its own directory.
   if (!app || app.tenantId !== caller.tid) throw notFound(target.id);
   // OwnedBy can read every application in the tenant (as the live service does) but only change the ones it owns.
-  if (target.action !== 'getApplication' && !all && !app.owners.includes(caller.appid)) {
+  if ((target.action === 'addPassword' || target.action === 'removePassword') && !all && !app.owners.includes(caller.appid)) {
     return graphError(ctx, 403, 'Authorization_RequestDenied', 'Insufficient privileges to complete the operation.');
   }
   switch (target.action) {
     case 'getApplication':
       return getApplication(ctx, req, target, app);
+    case 'listOwners':
+      return listOwners(ctx, target, app, all, deps.directory);
     case 'addPassword':
       return addPassword(ctx, req, target, app, deps.directory);
     case 'removePassword':
@@ -205,6 +207,30 @@ function getApplication(ctx: GraphContext, req: SandboxRequest, target: GraphTar
     out[name] = full[name];
   }
   return ok(ctx, 200, out);
+}
+
+/**
+ * GET /applications/{id}/owners: the owners as directoryObjects. Application owners here are always service
+ * principals (the sandbox has no users), and the sandbox's service principal of an app is the app's object id,
+ * as in the tokens it issues (tokens.ts, `oid`). Microsoft documents Application.ReadWrite.OwnedBy as enough to
+ * list the owners of an application (https://learn.microsoft.com/en-us/graph/api/application-list-owners,
+ * "Permissions"), and that a caller without permission to read a member's type gets that member "with limited
+ * information": only `@odata.type` and `id`, every other property null (same page, and "Limited information
+ * returned for inaccessible member objects" in the Graph docs). Whether OwnedBy may read service principals is
+ * not documented, so the sandbox takes the narrower reading: with OwnedBy alone, owners come back as type and id.
+ */
+function listOwners(ctx: GraphContext, target: GraphTarget, app: AppState, readsServicePrincipals: boolean, directory: Directory): Reply {
+  const value = app.owners.map((appId) => {
+    const owner = directory.findApp({ appId });
+    const id = owner?.objectId ?? appId;
+    return {
+      '@odata.type': '#microsoft.graph.servicePrincipal',
+      id,
+      appId: readsServicePrincipals ? appId : null,
+      displayName: readsServicePrincipals ? (owner?.displayName ?? null) : null,
+    };
+  });
+  return ok(ctx, 200, { '@odata.context': `${ctx.baseUrl}/${target.version}/$metadata#directoryObjects`, value });
 }
 
 function addPassword(ctx: GraphContext, req: SandboxRequest, target: GraphTarget, app: AppState, directory: Directory): Reply {

@@ -21,7 +21,7 @@ import { newGuid } from './formats.js';
 import { TokenIssuer } from './tokens.js';
 
 export const AZURE_SERVICE = 'azure';
-export const AZURE_OPERATIONS = ['openidConfiguration', 'token', 'getApplication', 'addPassword', 'removePassword'] as const;
+export const AZURE_OPERATIONS = ['openidConfiguration', 'token', 'getApplication', 'listOwners', 'addPassword', 'removePassword'] as const;
 export type AzureOperation = (typeof AZURE_OPERATIONS)[number];
 
 /** Entra's usual app-only token lifetime. */

@@ -5,6 +5,7 @@
 import {
   CreateAccessKeyCommand,
   DeleteAccessKeyCommand,
+  GetUserCommand,
   IAMClient,
   ListAccessKeysCommand,
   UpdateAccessKeyCommand,
@@ -128,6 +129,32 @@ export class IamAccessKeys {
       return (out.AccessKeyMetadata ?? []).map((k) => ({ accessKeyId: k.AccessKeyId ?? '', status: k.Status ?? 'Active', createDate: k.CreateDate }));
     } catch (err) {
       throw awsError(`ListAccessKeys for user ${userName}`, err);
+    }
+  }
+
+  /** GetUser: where the user sits in IAM's path hierarchy (ListAccessKeys does not say). */
+  async userPath(userName: string): Promise<string> {
+    try {
+      const out = await this.#reads.send(new GetUserCommand({ UserName: userName }), this.#signal());
+      return out.User?.Path ?? '/';
+    } catch (err) {
+      throw awsError(`GetUser ${userName}`, err);
+    }
+  }
+
+  /**
+   * The key these clients sign with, as the SDK resolved it: for the host's credential chain, the only way to know
+   * whose key it is without a request. Temporary credentials (a role) come back too, with an ASIA key ID that is
+   * no user's.
+   */
+  async signingKeys(): Promise<StaticKeys | undefined> {
+    try {
+      const provider = this.#reads.config.credentials as unknown;
+      const creds = (typeof provider === 'function' ? await (provider as () => Promise<unknown>)() : provider) as { accessKeyId?: string; secretAccessKey?: string } | undefined;
+      if (!creds?.accessKeyId || !creds.secretAccessKey) return undefined;
+      return { accessKeyId: creds.accessKeyId, secretAccessKey: new Secret(creds.secretAccessKey) };
+    } catch (err) {
+      throw awsError("resolving the host's AWS credentials", err);
     }
   }
 

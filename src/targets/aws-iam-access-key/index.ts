@@ -2,11 +2,15 @@
 // keep working: same field names, the IAM user name in the login field. The key the record held stays active as
 // LAST, so jobs that fetched it before the rotation keep running; the next rotation deletes it.
 import { HARD_STOP_GRACE_MS } from '../../cli/main.js';
+import { timingSafeEqual } from 'node:crypto';
 import { RotateError } from '../../errors.js';
-import { readUnambiguous } from '../../keeper/record.js';
+import { describeSource } from '../../keeper/admin.js';
+import { readText, readUnambiguous } from '../../keeper/record.js';
 import { parseSettings, type SettingSpec } from '../../pipeline/settings.js';
 import type { NewCredential, PlanContext, RecordFieldSpec, Target, TargetContext, TargetSession, VerifyResult } from '../../pipeline/target.js';
-import type { Secret } from '../../secret.js';
+import { Secret } from '../../secret.js';
+import { ALLOW_AWS_USERS, globMatcher, notAllowed, readEntries } from '../allow-list.js';
+import { checkRecordShape } from '../record-shape.js';
 import type { AwsEndpoints, IamAccessKeys, StaticKeys } from './iam.js';
 import { type KeyPlan, planKeys } from './plan.js';
 
@@ -15,6 +19,47 @@ const USER_NAME = /^[\w+=,.@-]{1,64}$/;
 const ACCESS_KEY_ID = /^[A-Z0-9]{16,128}$/;
 const ROLE_ARN = /^arn:aws(?:-[a-z]+)*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/;
 const REGION = /^[a-z]{2}(?:-[a-z]+)+-\d{1,2}$/;
+/** An IAM path prefix in the allow-list: IAM's path characters, less the comma that separates entries. */
+const PATH_ENTRY = /^\/(?:[\x21-\x2b\x2d-\x7e]+\/)?$/;
+/** A user name pattern in the allow-list: IAM's name characters (less the comma) and the wildcards * and ?. */
+const NAME_ENTRY = /^[\w+=.@*?-]{1,128}$/;
+
+interface AwsAllowList {
+  entries: string[];
+  /** IAM user names are unique regardless of case, so `Admin` is `admin`: names match case-insensitively. */
+  names: Array<(name: string) => boolean>;
+  paths: string[];
+}
+
+function awsAllowList(env: NodeJS.ProcessEnv): AwsAllowList | undefined {
+  const entries = readEntries(env, ALLOW_AWS_USERS);
+  if (!entries) return undefined;
+  const list: AwsAllowList = { entries, names: [], paths: [] };
+  for (const e of entries) {
+    if (e.startsWith('/')) {
+      if (!PATH_ENTRY.test(e)) throw new RotateError('SETTING_INVALID', `${ALLOW_AWS_USERS}: "${e}" is not an IAM path prefix such as /rotated/ (it starts and ends with /)`);
+      list.paths.push(e);
+    } else if (NAME_ENTRY.test(e)) list.names.push(globMatcher(e, true));
+    else throw new RotateError('SETTING_INVALID', `${ALLOW_AWS_USERS}: "${e}" is neither an IAM path prefix (/path/) nor a user name pattern (letters, digits, +=.@_- and the wildcards * and ?)`);
+  }
+  return list;
+}
+
+function describeAllowList(env: NodeJS.ProcessEnv): string {
+  const list = awsAllowList(env);
+  if (!list) return `${ALLOW_AWS_USERS} is not set: any IAM user the admin credentials can manage, except the admin's own`;
+  const parts = [
+    ...(list.names.length ? [`user names matching ${list.entries.filter((e) => !e.startsWith('/')).join(', ')}`] : []),
+    ...(list.paths.length ? [`users under the path ${list.paths.join(', ')} (one IAM GetUser per run)`] : []),
+  ];
+  return `${ALLOW_AWS_USERS}: only ${parts.join(', or ')}; never the admin's own user`;
+}
+
+function sameSecret(a: Secret, b: Secret): boolean {
+  const x = Buffer.from(a.reveal(), 'utf8');
+  const y = Buffer.from(b.reveal(), 'utf8');
+  return x.length === y.length && timingSafeEqual(x, y);
+}
 
 export const FIELDS = {
   login: { label: 'login', kind: 'text', required: true, standard: true, example: 'iam-user-name', description: 'The IAM user name (the record\'s login).' },
@@ -48,6 +93,12 @@ interface AwsConfig {
   admin: StaticKeys | undefined;
   roleArn: string | undefined;
   adminIsSelf: boolean;
+  /** Where the admin credentials came from, for messages. */
+  adminSource: string;
+  /** The record's CURRENT secret: when the admin signs with CURRENT itself, the record already holds the admin key. */
+  currentSecret: Secret | undefined;
+  /** Set when the user name matched no pattern of the allow-list, so the user's path decides (GetUser). */
+  allowPaths: { entries: string[]; paths: string[] } | undefined;
   /** Unknown keys made since then may be another run's new key: never deleted (plan.ts `freshSince`). */
   freshSince: Date;
 }
@@ -80,6 +131,14 @@ function prepare(ctx: TargetContext<AdminKey, 'secretAccessKey'>): AwsConfig {
   const currentId = keyId(FIELDS.keyId.label);
   const lastId = keyId(FIELDS.lastKeyId.label);
   const settings = parseSettings(SETTINGS, data);
+  // The name needs no request; a path does (GetUser), so only a name no pattern matches is left to the plan.
+  const allow = awsAllowList(ctx.env);
+  let allowPaths: AwsConfig['allowPaths'];
+  if (allow && !allow.names.some((matches) => matches(userName))) {
+    if (allow.paths.length === 0) throw notAllowed(ALLOW_AWS_USERS, `IAM user ${userName}`, allow.entries);
+    allowPaths = { entries: allow.entries, paths: allow.paths };
+  }
+  const currentSecretText = readText(data, FIELDS.secret.label);
   const region = settings.region ?? ctx.env.AWS_REGION ?? ctx.env.AWS_DEFAULT_REGION ?? 'us-east-1';
   if (!REGION.test(region)) throw new RotateError('SETTING_INVALID', 'AWS_REGION must be an AWS region such as us-east-1');
 
@@ -103,6 +162,9 @@ function prepare(ctx: TargetContext<AdminKey, 'secretAccessKey'>): AwsConfig {
     admin: useHost ? undefined : { accessKeyId: accessKeyId!, secretAccessKey: secretAccessKey! as Secret },
     roleArn: useHost && source === 'self' ? undefined : roleArn,
     adminIsSelf: source === 'self' && !useHost,
+    adminSource: useHost ? awsIamAccessKey.admin.ambient! : describeSource(ctx.admin.source),
+    currentSecret: currentSecretText && currentSecretText !== FIELDS.secret.example ? new Secret(currentSecretText) : undefined,
+    allowPaths,
     // This run started (and read the record) no earlier than endsAt - totalMs; another run lasts at most totalMs + grace.
     freshSince: new Date(ctx.deadline.endsAt() - ctx.deadline.totalMs - (ctx.deadline.totalMs + HARD_STOP_GRACE_MS)),
   };
@@ -134,7 +196,13 @@ class AwsSession implements TargetSession {
 
   async plan(context: PlanContext): Promise<KeyPlan> {
     const c = this.config;
+    if (c.allowPaths) {
+      const path = await this.#iam.userPath(c.userName);
+      // IAM paths are case-sensitive, unlike user names.
+      if (!c.allowPaths.paths.some((p) => path.startsWith(p))) throw notAllowed(ALLOW_AWS_USERS, `IAM user ${c.userName} (path ${path})`, c.allowPaths.entries);
+    }
     const keys = await this.#iam.list(c.userName);
+    await this.#refuseAdmin(keys.map((k) => k.accessKeyId));
     const plan = planKeys({
       userName: c.userName,
       keys,
@@ -149,6 +217,25 @@ class AwsSession implements TargetSession {
     });
     this.#plan = plan;
     return plan;
+  }
+
+  /**
+   * The admin's own user is never the target: its new key would be saved in a record its editor can read. The
+   * key the admin signs with (or assumes its role with) is one of the rotated user's keys exactly when that user
+   * is the admin's, so the key list the plan reads anyway answers it, with no request of its own (STS
+   * GetCallerIdentity would cost one per run). Role sessions from the host (an instance role) are no user's.
+   */
+  async #refuseAdmin(userKeys: string[]): Promise<void> {
+    const c = this.config;
+    if (c.adminIsSelf) return;
+    const signer = c.admin ?? (await this.#iam.signingKeys());
+    if (!signer || !userKeys.includes(signer.accessKeyId)) return;
+    // The record already holds this very key and its secret: the run gives its editor nothing new.
+    if (c.currentId === signer.accessKeyId && c.currentSecret && sameSecret(c.currentSecret, signer.secretAccessKey)) return;
+    throw new RotateError(
+      'TARGET_IS_ADMIN',
+      `IAM user ${c.userName} is the admin's own user: the admin key ${signer.accessKeyId} (${c.adminSource}) is one of its keys, and its new key would be saved in this record. Rotate the admin's key from a record that holds it (its own key as admin credentials), never from another record`,
+    );
   }
 
   async create(): Promise<NewCredential> {
@@ -204,6 +291,7 @@ export const awsIamAccessKey: Target<AdminKey, 'secretAccessKey', AwsConfig> = {
     optional: ['roleArn'],
     secrets: ['secretAccessKey'],
     ambient: "the gateway host's AWS credential chain (environment, profile, instance or task role)",
+    checkRecord: (user) => checkRecordShape('aws-iam-access-key', user.uid, user.data),
   },
   prepare,
   connect: async (config, ctx) => {
@@ -213,4 +301,5 @@ export const awsIamAccessKey: Target<AdminKey, 'secretAccessKey', AwsConfig> = {
     return new AwsSession(config, admin, ctx, sdk);
   },
   verifyTimeoutMs: (config) => config.verifyTimeoutMs,
+  allowList: describeAllowList,
 };

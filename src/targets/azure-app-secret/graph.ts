@@ -25,6 +25,13 @@ export interface Application {
   passwordCredentials: PasswordCredential[];
 }
 
+/** An owner of an application, as Graph lists it; `appId` is null when the caller may not read service principals. */
+export interface DirectoryObject {
+  id: string;
+  type: string | undefined;
+  appId: string | undefined;
+}
+
 const AADSTS = /AADSTS(\d+)/;
 
 /** Maps an @azure/identity failure to a code; `invalid secret` is the propagation case for verification. */
@@ -68,10 +75,14 @@ export function newCredential(tenantId: string, clientId: string, secret: Secret
 export class GraphApplications {
   readonly #client: Client;
   readonly #deadline: Deadline;
+  readonly #credential: ClientSecretCredential;
+  readonly #host: string;
 
   constructor(credential: ClientSecretCredential, endpoints: AzureEndpoints, deadline: Deadline) {
     this.#deadline = deadline;
+    this.#credential = credential;
     const host = new URL(endpoints.graphEndpoint).hostname;
+    this.#host = host;
     this.#client = Client.initWithMiddleware({
       // Not the SDK's TokenCredentialAuthenticationProvider: it asks for the token with no abort signal, so a
       // hung token endpoint would hold the run until its deadline. Each token request gets the per-call bound.
@@ -126,6 +137,45 @@ export class GraphApplications {
         throw new RotateError('TARGET_NOT_FOUND', `no application has object ID or client ID ${id} in this tenant (or the admin app may not see it)`, { cause: err });
       }
       throw err;
+    }
+  }
+
+  /** GET /applications/{id}/owners, every page of it. */
+  async listOwners(objectId: string): Promise<DirectoryObject[]> {
+    const out: DirectoryObject[] = [];
+    let page: { value?: Array<Record<string, unknown>>; '@odata.nextLink'?: string } = await this.#call(`listing the owners of application ${objectId}`, () =>
+      this.#bounded(this.#client.api(`/applications/${objectId}/owners`)).get(),
+    );
+    for (let pages = 1; ; pages += 1) {
+      for (const o of page.value ?? []) {
+        if (typeof o.id !== 'string') continue;
+        out.push({ id: o.id, type: typeof o['@odata.type'] === 'string' ? o['@odata.type'] : undefined, appId: typeof o.appId === 'string' ? o.appId : undefined });
+      }
+      const next = page['@odata.nextLink'];
+      if (!next || pages >= 20) break;
+      // Only on Graph's own host: the client attaches the admin's token to whatever link it is given.
+      if (new URL(next).hostname !== this.#host) throw new RotateError('TARGET_REQUEST_FAILED', `Graph listed the owners of application ${objectId} with a next page on another host`);
+      page = await this.#call(`listing the owners of application ${objectId}`, () => this.#bounded(this.#client.api(next)).get());
+    }
+    return out;
+  }
+
+  /**
+   * The admin's service principal object ID, from the `oid` claim of the token Graph is called with (MSAL's cache
+   * answers, no request). An owner listed without permission to read service principals has only its ID, so this
+   * is what tells the admin among the owners. Undefined when the token is not a readable JWT: Microsoft reserves
+   * the right to change its format, and then only owners listed with their appId are recognised.
+   */
+  async callerObjectId(): Promise<string | undefined> {
+    try {
+      const token = await this.#credential.getToken(GRAPH_SCOPE, { abortSignal: AbortSignal.timeout(this.#deadline.timeout()) });
+      const payload = token?.token.split('.')[1];
+      if (!payload) return undefined;
+      const claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { oid?: unknown };
+      return typeof claims.oid === 'string' ? claims.oid.toLowerCase() : undefined;
+    } catch (err) {
+      if (err instanceof SyntaxError) return undefined;
+      throw graphError('reading the admin token', err);
     }
   }
 

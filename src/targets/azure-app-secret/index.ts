@@ -1,11 +1,15 @@
 // Azure app client secret rotation (Microsoft Graph). Records made from Keeper's template keep working:
 // same field names, and `application_object_id` may hold the client ID that Keeper's guide tells users to
 // paste there by mistake.
+import { timingSafeEqual } from 'node:crypto';
 import { RotateError } from '../../errors.js';
-import { readUnambiguous } from '../../keeper/record.js';
+import { describeSource } from '../../keeper/admin.js';
+import { readText, readUnambiguous } from '../../keeper/record.js';
 import { parseSettings, type SettingSpec } from '../../pipeline/settings.js';
 import type { NewCredential, PlanContext, RecordFieldSpec, Target, TargetContext, TargetSession, VerifyResult } from '../../pipeline/target.js';
 import { Secret } from '../../secret.js';
+import { ALLOW_AZURE_APPS, notAllowed, readEntries } from '../allow-list.js';
+import { checkRecordShape } from '../record-shape.js';
 import type { AzureEndpoints, Application, GraphApplications } from './graph.js';
 import { isOurs, planSecrets, secretDisplayName, type SecretPlan } from './plan.js';
 
@@ -49,6 +53,42 @@ export const SETTINGS = {
 
 type AdminKey = 'tenantId' | 'clientId' | 'clientSecret';
 
+interface AzureAllowList {
+  entries: string[];
+  /** Object IDs and client IDs, lower case: either one names the application. */
+  ids: Set<string>;
+  /** `owned`: applications whose owners include the admin's service principal. */
+  owned: boolean;
+}
+
+function azureAllowList(env: NodeJS.ProcessEnv): AzureAllowList | undefined {
+  const entries = readEntries(env, ALLOW_AZURE_APPS);
+  if (!entries) return undefined;
+  const list: AzureAllowList = { entries, ids: new Set(), owned: false };
+  for (const e of entries) {
+    if (e.toLowerCase() === 'owned') list.owned = true;
+    else if (GUID.test(e)) list.ids.add(e.toLowerCase());
+    else throw new RotateError('SETTING_INVALID', `${ALLOW_AZURE_APPS}: "${e}" is neither an application's object ID or client ID (a GUID) nor the word owned`);
+  }
+  return list;
+}
+
+function describeAllowList(env: NodeJS.ProcessEnv): string {
+  const list = azureAllowList(env);
+  if (!list) return `${ALLOW_AZURE_APPS} is not set: any application the admin app may change, except the admin app itself`;
+  const parts = [
+    ...(list.ids.size ? [`the application(s) ${[...list.ids].join(', ')}`] : []),
+    ...(list.owned ? ["applications the admin app owns (one Graph request per run for an application not listed by ID)"] : []),
+  ];
+  return `${ALLOW_AZURE_APPS}: only ${parts.join(', and ')}; never the admin app itself`;
+}
+
+function sameSecret(a: Secret, b: Secret): boolean {
+  const x = Buffer.from(a.reveal(), 'utf8');
+  const y = Buffer.from(b.reveal(), 'utf8');
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
 interface AzureConfig {
   recordUid: string;
   appRef: string;
@@ -63,8 +103,21 @@ interface AzureConfig {
   adminClientId: string;
   adminSecret: Secret;
   adminIsSelf: boolean;
+  /**
+   * The record holds the admin's secret as its own client_secret: wherever the admin credentials were found, the
+   * record's editor already has them, so an app rotating itself with them gives nothing away.
+   */
+  adminHeldByRecord: boolean;
+  adminSource: string;
+  allow: AzureAllowList | undefined;
   orphanAfterMs: number;
 }
+
+const adminRefusal = (app: string, source: string) =>
+  new RotateError(
+    'TARGET_IS_ADMIN',
+    `${app} is the admin app itself (the admin credentials from ${source}); its new secret would be saved in this record, and retiring old secrets could remove the one the admin signs in with. An app rotates its own secret only from a record that holds its credentials (tenant_id, application_client_id, client_secret on the record itself)`,
+  );
 
 function prepare(ctx: TargetContext<AdminKey, 'clientSecret'>): AzureConfig {
   const data = ctx.user.data;
@@ -82,6 +135,14 @@ function prepare(ctx: TargetContext<AdminKey, 'clientSecret'>): AzureConfig {
   if (!tenantId || !TENANT.test(tenantId)) throw new RotateError('ADMIN_CREDENTIALS_INVALID', 'the admin tenant ID must be a GUID or a domain name');
   if (!clientId || !GUID.test(clientId)) throw new RotateError('ADMIN_CREDENTIALS_INVALID', 'the admin client ID must be a GUID');
   if (!clientSecret) throw new RotateError('ADMIN_CREDENTIALS_INVALID', 'the admin client secret is empty');
+  const adminIsSelf = ctx.admin.source.kind === 'self';
+  const recordSecret = readText(data, FIELDS.secret.label);
+  const adminHeldByRecord = adminIsSelf || (recordSecret !== undefined && sameSecret(new Secret(recordSecret), clientSecret));
+  const adminSource = describeSource(ctx.admin.source);
+  // The record names the admin app by its client ID: refused before its secret is sent anywhere. By object ID,
+  // only the application read tells (plan).
+  if (!adminHeldByRecord && appRef.toLowerCase() === clientId.toLowerCase()) throw adminRefusal(`application with client ID ${appRef}`, adminSource);
+  const allow = azureAllowList(ctx.env);
   const envUrl = (name: string, fallback: string) => {
     const v = ctx.env[name];
     if (!v) return fallback;
@@ -104,7 +165,10 @@ function prepare(ctx: TargetContext<AdminKey, 'clientSecret'>): AzureConfig {
     tenantId,
     adminClientId: clientId.toLowerCase(),
     adminSecret: clientSecret,
-    adminIsSelf: ctx.admin.source.kind === 'self',
+    adminIsSelf,
+    adminHeldByRecord,
+    adminSource,
+    allow,
     // A run still in progress cannot be older than its deadline: only older unreferenced secrets are orphans.
     orphanAfterMs: ctx.deadline.totalMs + 60_000,
   };
@@ -135,11 +199,26 @@ class AzureSession implements TargetSession {
     return this.#app?.appId.toLowerCase() === this.config.adminClientId;
   }
 
+  /** The gateway owner's allow-list, before anything changes: by ID, else (with `owned`) by the app's owners. */
+  async #checkAllowed(app: Application): Promise<void> {
+    const list = this.config.allow;
+    if (!list || list.ids.has(app.id.toLowerCase()) || list.ids.has(app.appId.toLowerCase())) return;
+    if (list.owned) {
+      const me = await this.#graph.callerObjectId();
+      const owners = await this.#graph.listOwners(app.id);
+      const admin = this.config.adminClientId;
+      if (owners.some((o) => o.appId?.toLowerCase() === admin || (me !== undefined && o.id.toLowerCase() === me))) return;
+    }
+    throw notAllowed(ALLOW_AZURE_APPS, `${this.describe()}${list.owned ? ', which the admin app does not own,' : ''}`, list.entries);
+  }
+
   async plan(context: PlanContext): Promise<SecretPlan> {
     const app = await this.#graph.getApplication(this.config.appRef);
     this.#app = app;
     const c = this.config;
     const selfRotating = this.#selfRotating();
+    if (selfRotating && !c.adminHeldByRecord) throw adminRefusal(this.describe(), c.adminSource);
+    await this.#checkAllowed(app);
     // Rotating itself with a secret the record does not hold (from an attached record or the PAM
     // configuration): that secret must outlive the run, or the next run cannot sign in.
     const protectedHints = selfRotating && !c.adminIsSelf ? [c.adminSecret.reveal().slice(0, 3)] : [];
@@ -228,8 +307,10 @@ export const azureAppSecret: Target<AdminKey, 'clientSecret', AzureConfig> = {
     pamConfiguration: { tenantId: 'tenantId', clientId: 'clientId', clientSecret: 'clientSecret' },
     self: { tenantId: 'tenant_id', clientId: 'application_client_id', clientSecret: 'client_secret' },
     secrets: ['clientSecret'],
+    checkRecord: (user) => checkRecordShape('azure-app-secret', user.uid, user.data),
   },
   prepare,
+  allowList: describeAllowList,
   // @azure/identity and the Graph client are most of the bundle: load them only for a run that gets this far.
   connect: async (config, ctx) => new AzureSession(config, ctx, await import('./graph.js')),
   verifyTimeoutMs: (config) => config.verifyTimeoutMs,

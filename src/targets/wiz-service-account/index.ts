@@ -11,6 +11,8 @@ import type { RecordData } from '../../keeper/record-data.js';
 import { parseSettings, type SettingSpec } from '../../pipeline/settings.js';
 import type { NewCredential, PlanContext, RecordFieldSpec, RotationPlan, Target, TargetContext, TargetSession, VerifyResult } from '../../pipeline/target.js';
 import { Secret, redact } from '../../secret.js';
+import { ALLOW_WIZ_ACCOUNTS, globMatcher, notAllowed, readEntries } from '../allow-list.js';
+import { checkRecordShape } from '../record-shape.js';
 import { decideRotation, formatSpan, isExpired, newExpiry, sameInstant } from './schedule.js';
 import { type CallOptions, DEFAULT_AUTH_URL, REQUIRED_SCOPES, type ServiceAccount, WizCallError, WizGraphql, type WizToken, apiUrlFor, requestToken } from './wiz-api.js';
 
@@ -70,6 +72,18 @@ ${REQUIRED_SCOPES.join(' and ')}.
 
 type AdminKey = 'clientId' | 'clientSecret';
 
+/** Account names are free text that Wiz admins set: patterns match them as written, case included. */
+function wizAllowList(env: NodeJS.ProcessEnv): { entries: string[]; matches: Array<(name: string) => boolean> } | undefined {
+  const entries = readEntries(env, ALLOW_WIZ_ACCOUNTS);
+  return entries && { entries, matches: entries.map((e) => globMatcher(e, false)) };
+}
+
+function describeAllowList(env: NodeJS.ProcessEnv): string {
+  const list = wizAllowList(env);
+  if (!list) return `${ALLOW_WIZ_ACCOUNTS} is not set: any service account the admin account can rotate, except the admin account itself`;
+  return `${ALLOW_WIZ_ACCOUNTS}: only service accounts named ${list.entries.join(', ')}; never the admin account itself`;
+}
+
 interface WizConfig {
   clientId: string;
   recordExpires: string | undefined;
@@ -83,6 +97,7 @@ interface WizConfig {
   adminSecret: Secret;
   adminIsSelf: boolean;
   adminSource: string;
+  allow: ReturnType<typeof wizAllowList>;
 }
 
 function envUrl(env: NodeJS.ProcessEnv, name: string): string | undefined {
@@ -114,9 +129,10 @@ function prepare(ctx: TargetContext<AdminKey, 'clientSecret'>): WizConfig {
   if (!adminSecret) throw new RotateError('ADMIN_CREDENTIALS_INVALID', 'the admin client secret is empty');
   const adminIsSelf = ctx.admin.source.kind === 'self';
   if (!adminIsSelf && adminClientId === clientId) {
-    // Rotating would break the secret that other record holds, and nothing would ever update it.
+    // Rotating would break the secret that other record holds, and nothing would ever update it; and this record's
+    // editor would get the admin account's new secret.
     throw new RotateError(
-      'ADMIN_CREDENTIALS_INVALID',
+      'TARGET_IS_ADMIN',
       `the admin credentials from ${describeSource(ctx.admin.source)} are this service account's own; the rotation would make the secret stored there stop working. Remove them there, and the account rotates itself from this record`,
     );
   }
@@ -132,6 +148,7 @@ function prepare(ctx: TargetContext<AdminKey, 'clientSecret'>): WizConfig {
     adminSecret,
     adminIsSelf,
     adminSource: describeSource(ctx.admin.source),
+    allow: wizAllowList(ctx.env),
   };
 }
 
@@ -233,6 +250,8 @@ class WizSession implements TargetSession {
     const account = await this.#api.findServiceAccount(c.clientId);
     if (!account) throw new RotateError('TARGET_NOT_FOUND', `no Wiz service account has client ID ${c.clientId}${c.adminIsSelf ? '' : ' (or the admin account cannot see it)'}`);
     this.#account = account;
+    // The name is the account's, not the record's: only reading the account tells, and nothing has changed yet.
+    if (c.allow && !c.allow.matches.some((matches) => matches(account.name))) throw notAllowed(ALLOW_WIZ_ACCOUNTS, this.describe(), c.allow.entries);
     const now = new Date();
     // An account that cannot get tokens would take a new secret that no check can prove: refuse before replacing it.
     if (!account.enabled) throw new RotateError('TARGET_AUTH_FAILED', `${this.describe()} is disabled, so it cannot get tokens; enable it in Wiz, then run again`);
@@ -344,8 +363,10 @@ export const wizServiceAccount: Target<AdminKey, 'clientSecret', WizConfig> = {
     pamConfiguration: { clientId: 'wizClientId', clientSecret: 'wizClientSecret' },
     self: { clientId: 'login', clientSecret: 'client_secret' },
     secrets: ['clientSecret'],
+    checkRecord: (user) => checkRecordShape('wiz-service-account', user.uid, user.data),
   },
   prepare,
+  allowList: describeAllowList,
   connect: async (config, ctx) => new WizSession(config, ctx),
   verifyTimeoutMs: (config) => config.verifyTimeoutMs,
   mode: 'in-place',
