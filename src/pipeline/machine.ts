@@ -250,10 +250,13 @@ async function openProbe(m: Machine, user: VaultRecord, inherited: JournalEntry[
   return entry;
 }
 
-/** Rolls the write check back; the record's revision may move, so the caller fetches it again. */
-async function releaseProbe(m: Machine, entry: JournalEntry, next: JournalStep): Promise<JournalEntry> {
+/**
+ * Rolls the write check back once what the plan removes first is gone (an earlier run's leftovers with it, so
+ * nothing is inherited any more); the record's revision may move, so the caller fetches it again.
+ */
+async function releaseProbe(m: Machine, entry: JournalEntry): Promise<void> {
   await closeTransaction(m, entry, 'prepare');
-  return write(m, next);
+  m.ctx.journal.clear(entry.recordUid);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -278,7 +281,7 @@ export async function createAlongside(m: Machine, user: VaultRecord, plan: Rotat
         removed.push(c.id);
         log.info('prepare', `removed ${c.id} (${c.reason})`);
       }
-      entry = await releaseProbe(m, entry, { ...m.step, phase: 'creating' });
+      await releaseProbe(m, entry);
     } catch (err) {
       throw await fail(m, entry, err, removed);
     }

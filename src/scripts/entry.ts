@@ -1,7 +1,8 @@
 // Process glue shared by every script: wire runScript to the real process, and make sure the process ends.
 import { setFlagsFromString } from 'node:v8';
 import { DEFAULT_DEADLINE_SECONDS, HARD_STOP_GRACE_MS, runScript, type ScriptDefinition } from '../cli/main.js';
-import { currentStep } from '../state/journal.js';
+import { escapeControls } from '../log.js';
+import { type JournalEntry, currentStep } from '../state/journal.js';
 
 export function startScript(script: ScriptDefinition): void {
   // Node's fetch (Graph, Wiz) parses HTTP with a WebAssembly build of llhttp. V8's optimizing tier compiles the
@@ -12,14 +13,10 @@ export function startScript(script: ScriptDefinition): void {
   // A client call with no timeout of its own must not hold the gateway's slot forever. Ending here is safe at
   // any point: the pipeline never leaves the record without a working credential between two steps.
   const hardStop = setTimeout(() => {
-    // The exit code tells the truth from the journal: before anything was made (or with only this run's write
-    // check open) the record's credential is untouched; past that, something of this run's may remain, or (in
-    // place) the target may have switched already, and the next run settles it from the journal.
-    const step = currentStep();
-    const untouched = !step || step.phase === 'preparing';
-    const where = step ? ` at "${step.phase}"${step.credentialId ? ` with ${step.credentialId}` : ''}; the next run settles it from the journal` : '';
-    process.stderr.write(`keeper-rotate: DEADLINE_EXCEEDED: the run did not finish within ${seconds} s; stopped${where}\n`);
-    process.exit(untouched ? 3 : 5);
+    const verdict = hardStopVerdict(currentStep(), seconds);
+    // Written past the logger: the credential ID came from the target, so it is escaped like any logged value.
+    process.stderr.write(escapeControls(verdict.line) + '\n');
+    process.exit(verdict.exitCode);
   }, seconds * 1000 + HARD_STOP_GRACE_MS);
   hardStop.unref();
   runScript(script, {
@@ -33,4 +30,15 @@ export function startScript(script: ScriptDefinition): void {
     // Idle keep-alive connections would hold the process open for seconds; the work is done.
     process.stdout.write('', () => process.exit(code));
   });
+}
+
+/**
+ * The hard stop's exit code, from the journal: before anything was made (or with only this run's write check
+ * open) the record's credential is untouched (3); past that, something of this run's may remain, or (in place)
+ * the target may have switched already (5), and the next run settles it from the journal.
+ */
+export function hardStopVerdict(step: JournalEntry | undefined, seconds: number): { exitCode: 3 | 5; line: string } {
+  const untouched = !step || step.phase === 'preparing';
+  const where = step ? ` at "${step.phase}"${step.credentialId ? ` with ${step.credentialId}` : ''}; the next run settles it from the journal` : '';
+  return { exitCode: untouched ? 3 : 5, line: `keeper-rotate: DEADLINE_EXCEEDED: the run did not finish within ${seconds} s; stopped${where}` };
 }
