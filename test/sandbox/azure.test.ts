@@ -420,6 +420,29 @@ describe('Graph applications', () => {
     assert.equal(azure.getApp(notOwned.objectId)!.secrets.length, 0);
   });
 
+  test("GET /applications/{id}/owners lists service principals: whole for Application.ReadWrite.All, type and id only for OwnedBy; the id is the token's oid", async () => {
+    const limited = newTarget({ displayName: 'owner-rotator', permission: 'Application.ReadWrite.OwnedBy' });
+    const limitedSecret = azure.addSecret(limited.objectId).secretText;
+    const app = newTarget({ owners: [limited.appId, admin.appId] });
+    const before = count('listOwners');
+    type Owners = { '@odata.context': string; value: Array<Record<string, unknown>> };
+    const full = (await adminGraph().api(`/applications/${app.objectId}/owners`).get()) as Owners;
+    assert.match(full['@odata.context'], /\/v1\.0\/\$metadata#directoryObjects$/);
+    assert.deepEqual(full.value, [
+      { '@odata.type': '#microsoft.graph.servicePrincipal', id: limited.objectId, appId: limited.appId, displayName: 'owner-rotator' },
+      { '@odata.type': '#microsoft.graph.servicePrincipal', id: admin.objectId, appId: admin.appId, displayName: 'rotator' },
+    ]);
+    const cred = credential(tenant.tenantId, limited.appId, limitedSecret);
+    const brief = (await graph(cred).api(`/applications(appId='${app.appId}')/owners`).get()) as Owners;
+    assert.deepEqual(brief.value.map((o) => [o.id, o.appId, o.displayName]), [[limited.objectId, null, null], [admin.objectId, null, null]]);
+    const token = (await cred.getToken(SCOPE))!.token;
+    const oid = (JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString('utf8')) as { oid: string }).oid;
+    assert.equal(oid, limited.objectId, "the caller finds itself among the owners by its token's oid");
+    assert.equal(count('listOwners'), before + 2);
+    const err = await graphRejection(adminGraph().api(`/applications/${app.objectId}/owners`).post({}));
+    assert.equal(err.statusCode, 405);
+  });
+
   test('an app without an Application permission is refused even reads (403)', async () => {
     const plain = newTarget();
     const secret = azure.addSecret(plain.objectId).secretText;
