@@ -57,7 +57,9 @@ const TARGETS: BenchTarget[] = [
     minimum: [
       KSM_GET,
       { service: 'azure', operation: 'token', why: 'client-credentials token for Graph with the admin secret' },
-      { service: 'azure', operation: 'getApplication', why: "read the application's password credentials (to plan what to keep and retire)" },
+      // The same read gives the appId the admin guard compares with the admin's client ID. An allow-list of
+      // `owned` (KEEPER_ROTATE_ALLOW_AZURE_APPS) adds one GET /applications/{id}/owners; the bench sets none.
+      { service: 'azure', operation: 'getApplication', why: "read the application's password credentials (to plan what to keep and retire) and its appId" },
       { service: 'azure', operation: 'addPassword', why: 'create the new secret' },
       KSM_SAVE,
       { service: 'azure', operation: 'token', why: 'verify: a token with the new secret (the only proof it signs in)' },
@@ -81,7 +83,10 @@ const TARGETS: BenchTarget[] = [
     script: 'aws-iam-access-key',
     minimum: [
       KSM_GET,
-      { service: 'iam', operation: 'ListAccessKeys', why: "list the user's keys (quota of two, which key is LAST)" },
+      // The same list also tells whether the admin's own key is among the user's (TARGET_IS_ADMIN): the admin guard
+      // costs no request, where asking STS GetCallerIdentity who the admin is would cost one per run. A gateway
+      // allow-list of IAM paths (KEEPER_ROTATE_ALLOW_AWS_USERS=/path/) adds one GetUser; the bench sets none.
+      { service: 'iam', operation: 'ListAccessKeys', why: "list the user's keys (quota of two, which key is LAST, whether one is the admin's)" },
       { service: 'iam', operation: 'DeleteAccessKey', why: 'delete LAST, only once two keys exist', steadyOnly: true },
       { service: 'iam', operation: 'CreateAccessKey', why: 'create the new key' },
       KSM_SAVE,
@@ -100,7 +105,8 @@ const TARGETS: BenchTarget[] = [
     minimum: [
       KSM_GET,
       { service: 'wiz-auth', operation: 'token', why: 'token with the current secret (the account rotates itself)' },
-      { service: 'wiz-api', operation: 'serviceAccounts', why: 'read the account: enabled, expiry, whether it is time' },
+      // The account's name, for KEEPER_ROTATE_ALLOW_WIZ_ACCOUNTS, comes with this read: no request of its own.
+      { service: 'wiz-api', operation: 'serviceAccounts', why: 'read the account: enabled, expiry, whether it is time, its name' },
       { service: 'ksm', operation: 'update_secret', why: 'write check: Wiz replaces in place, so prove Keeper takes the write before rotating' },
       { service: 'ksm', operation: 'rollback_secret_update', why: 'close the write check' },
       { service: 'wiz-api', operation: 'rotateServiceAccountSecret', why: 'replace the secret (the old one stops working)' },
