@@ -131,6 +131,9 @@ Environment:
   KEEPER_ROTATE_STDIN_TIMEOUT_SECONDS  how long stdin may stay silent (default ${DEFAULT_STDIN_TIMEOUT_SECONDS})
   KEEPER_ROTATE_STATE_DIR         folder for locks and journals (default: the user's state folder);
                                   it must be the user's own, mode 0700, and not a symbolic link
+  KEEPER_ROTATE_ALLOW_AWS_USERS, KEEPER_ROTATE_ALLOW_AZURE_APPS, KEEPER_ROTATE_ALLOW_WIZ_ACCOUNTS
+                                  what this gateway may rotate, whatever a record names (comma-separated;
+                                  see "Security model" in the README); --doctor shows the one in force
 
 ${script.help}
 Exit codes: 0 done (or nothing to do), 1 internal error, 2 rejected before any change, 3 failed and the
