@@ -14,7 +14,7 @@ import type { RecordData } from '../../src/keeper/record-data.js';
 import { readText } from '../../src/keeper/record.js';
 import { DEMO } from '../../src/sandbox/demo-vault.js';
 import type { FaultKind, FaultSpec, RequestLogEntry } from '../../src/sandbox/faults.js';
-import type { RecordView } from '../../src/sandbox/ksm/index.js';
+import { TRANSACTION_MODELS, type RecordView, type TransactionModel } from '../../src/sandbox/ksm/index.js';
 import { type Sandbox, startSandbox } from '../../src/sandbox/sandbox.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
@@ -119,6 +119,8 @@ export interface MatrixCase {
   scenario: Scenario;
   call: CallRef;
   kind: CaseKind;
+  /** Keeper's transaction model for the case (undocumented, so both are modelled: src/sandbox/ksm/vault.ts). */
+  model: TransactionModel;
 }
 
 export interface CaseResult extends MatrixCase {
@@ -133,7 +135,12 @@ export interface CaseResult extends MatrixCase {
    * work, but the gateway held the new secret (or the token to replace it again) sealed, the run said so (exit
    * 5, or it was killed), and the clean run restored a working secret; every other check passed.
    */
-  verdict: 'held' | 'sealed' | 'lost';
+  /**
+   * `unfired`: the fault never fired because the run ended before it reached the call: the case proved nothing
+   * either way. Told apart from `lost` so a harness miss (a run that stopped early on a loaded machine) is not
+   * read as a product failure, and retried once by the callers; a second miss fails the case all the same.
+   */
+  verdict: 'held' | 'sealed' | 'lost' | 'unfired';
   /** Why the case did not hold (empty when it did). */
   problems: string[];
   ms: number;
@@ -235,8 +242,15 @@ export async function discoverCalls(bundle: string, target: string, scenario: Sc
   });
 }
 
-export function casesFor(target: string, scenario: Scenario, calls: CallRef[], kinds: readonly CaseKind[] = CASE_KINDS): MatrixCase[] {
-  return calls.flatMap((call) => kinds.map((kind) => ({ target, scenario, call, kind })));
+/**
+ * Every call × every kind under the pending model, and under the immediate model from the first Keeper write on
+ * (before it, the two models cannot differ: nothing is in a transaction yet).
+ */
+export function casesFor(target: string, scenario: Scenario, calls: CallRef[], kinds: readonly CaseKind[] = CASE_KINDS, models: readonly TransactionModel[] = TRANSACTION_MODELS): MatrixCase[] {
+  const firstWrite = calls.find((c) => c.service === 'ksm' && c.operation === 'update_secret')?.index ?? Infinity;
+  return models.flatMap((model) =>
+    calls.filter((call) => model === 'pending' || call.index >= firstWrite).flatMap((call) => kinds.map((kind) => ({ target, scenario, call, kind, model }))),
+  );
 }
 
 /** The scenarios worth running for a target: `steady` only when its calls differ from the first rotation's. */
@@ -303,10 +317,17 @@ export function possibleData(view: RecordView): RecordData[] {
 
 export const ERROR_LINE = /^keeper-rotate: ([A-Z_]+): /m;
 
+/** A case, run again once when its fault never fired (the run ended before the call: a harness miss, not a verdict). */
 export async function runCase(bundle: string, c: MatrixCase): Promise<CaseResult> {
+  const first = await runCaseOnce(bundle, c);
+  return first.verdict === 'unfired' ? runCaseOnce(bundle, c) : first;
+}
+
+async function runCaseOnce(bundle: string, c: MatrixCase): Promise<CaseResult> {
   const oracle = ORACLES[c.target]!;
   const started = Date.now();
   return withSandbox(async (sb) => {
+    sb.ksm.setTransactionModel(c.model);
     if (c.scenario === 'steady') await warmUp(bundle, oracle.script, sb);
     const problems: string[] = [];
     const before = sb.ksm.readRecord(oracle.uid)!;
@@ -321,7 +342,10 @@ export async function runCase(bundle: string, c: MatrixCase): Promise<CaseResult
     unsubscribe();
     unsubscribeKill();
     sb.faults.clear();
-    if (firedAt === undefined) problems.push(`the fault on call ${c.call.index} never fired: the rotation did not reach it`);
+    if (firedAt === undefined) {
+      const why = ERROR_LINE.exec(run.stderr)?.[0] ?? `exit ${run.code}`;
+      return { ...c, exit: run.code, error: ERROR_LINE.exec(run.stderr)?.[1], cleanExit: -1, verdict: 'unfired', problems: [`the fault on call ${c.call.index} never fired: the run ended first (${why.slice(0, 200)})`], ms: Date.now() - started };
+    }
     // A hung call is applied when the hang ends, perhaps after the script gave up on it and even after it
     // exited. Judge the state once that has happened: a late write is exactly what can break a record.
     if (c.kind === 'delay' && firedAt !== undefined) await sleep(Math.max(0, firedAt + HANG_MS + 500 - Date.now()));
@@ -396,8 +420,9 @@ export function callName(call: CallRef): string {
 /** One table per target: a row per call, a column per kind, each cell the faulted run's exit and the verdict. */
 export function formatTables(results: CaseResult[]): string {
   const lines: string[] = [];
-  for (const group of [...new Set(results.map((r) => `${r.target} (${r.scenario} rotation)`))]) {
-    const rows = results.filter((r) => `${r.target} (${r.scenario} rotation)` === group);
+  const groupOf = (r: CaseResult) => `${r.target} (${r.scenario} rotation, ${r.model} transactions)`;
+  for (const group of [...new Set(results.map(groupOf))]) {
+    const rows = results.filter((r) => groupOf(r) === group);
     const calls = [...new Map(rows.map((r) => [r.call.index, r.call])).values()].sort((a, b) => a.index - b.index);
     const kinds = CASE_KINDS.filter((k) => rows.some((r) => r.kind === k));
     const width = Math.max(4, ...calls.map((c) => `${c.index}. ${callName(c)}`.length));
@@ -406,7 +431,7 @@ export function formatTables(results: CaseResult[]): string {
       const cells = kinds.map((k) => {
         const r = rows.find((x) => x.call.index === call.index && x.kind === k);
         if (!r) return '-'.padEnd(10);
-        const mark = r.verdict === 'held' ? 'ok' : r.verdict === 'sealed' ? 'sealed' : 'LOST';
+        const mark = r.verdict === 'held' ? 'ok' : r.verdict === 'sealed' ? 'sealed' : r.verdict === 'unfired' ? 'UNFIRED' : 'LOST';
         return `${r.exit === 'killed' ? 'K' : r.exit} ${mark}`.padEnd(10);
       });
       lines.push(`${`${call.index}. ${callName(call)}`.padEnd(width)}  ${cells.join('')}`);
@@ -416,6 +441,8 @@ export function formatTables(results: CaseResult[]): string {
 }
 
 export function summaryLine(results: CaseResult[]): string {
-  const held = results.filter((r) => r.verdict !== 'lost').length;
-  return `faults: ${results.length} cases, ${held} held, ${results.length - held} lost`;
+  const held = results.filter((r) => r.verdict === 'held' || r.verdict === 'sealed').length;
+  const lost = results.filter((r) => r.verdict === 'lost').length;
+  const unfired = results.length - held - lost;
+  return `faults: ${results.length} cases, ${held} held, ${lost} lost${unfired ? `, ${unfired} never fired` : ''}`;
 }

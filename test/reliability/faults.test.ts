@@ -19,9 +19,10 @@ for (const { target, scenarios } of plans) {
         assert.ok(calls.some((c) => c.service === 'ksm' && c.operation === 'finalize_secret_update'), 'the rotation never finalized');
       });
       for (const c of casesFor(target, scenario, calls, CASE_KINDS)) {
-        test(`${c.call.index}. ${callName(c.call)} · ${c.kind}`, { timeout: 180_000 }, async () => {
+        test(`${c.call.index}. ${callName(c.call)} · ${c.kind} · ${c.model}`, { timeout: 240_000 }, async () => {
           const r = await runCase(built.dir, c);
           results.push(r);
+          assert.notEqual(r.verdict, 'unfired', `the harness never fired the fault (twice): ${r.problems.join('; ')}`);
           assert.deepEqual(r.problems, [], `exit ${r.exit}${r.error ? ` ${r.error}` : ''}, then the clean run exited ${r.cleanExit}`);
           assert.notEqual(r.verdict, 'lost');
         });
@@ -31,7 +32,7 @@ for (const { target, scenarios } of plans) {
 }
 
 test('summary: no case lost a working credential', () => {
-  const expected = plans.reduce((n, p) => n + p.scenarios.reduce((m, s) => m + s.calls.length * CASE_KINDS.length, 0), 0);
+  const expected = plans.reduce((n, p) => n + p.scenarios.reduce((m, s) => m + casesFor(p.target, s.scenario, s.calls, CASE_KINDS).length, 0), 0);
   assert.equal(results.length, expected, 'some cases did not run');
   assert.match(summaryLine(results), new RegExp(`^faults: ${expected} cases, ${expected} held, 0 lost$`));
 });
