@@ -128,7 +128,9 @@ function prepare(ctx: TargetContext<AdminKey, 'clientSecret'>): WizConfig {
   if (!adminClientId || !CLIENT_ID.test(adminClientId)) throw new RotateError('ADMIN_CREDENTIALS_INVALID', 'the admin client ID must be 1 to 128 letters, digits, _ or -');
   if (!adminSecret) throw new RotateError('ADMIN_CREDENTIALS_INVALID', 'the admin client secret is empty');
   const adminIsSelf = ctx.admin.source.kind === 'self';
-  if (!adminIsSelf && adminClientId === clientId) {
+  // Compared without case as well: whether Wiz matches client IDs by case is not documented, and the plan
+  // checks again against the account Wiz returns.
+  if (!adminIsSelf && adminClientId.toLowerCase() === clientId.toLowerCase()) {
     // Rotating would break the secret that other record holds, and nothing would ever update it; and this record's
     // editor would get the admin account's new secret.
     throw new RotateError(
@@ -250,6 +252,9 @@ class WizSession implements TargetSession {
     const account = await this.#api.findServiceAccount(c.clientId);
     if (!account) throw new RotateError('TARGET_NOT_FOUND', `no Wiz service account has client ID ${c.clientId}${c.adminIsSelf ? '' : ' (or the admin account cannot see it)'}`);
     this.#account = account;
+    if (!c.adminIsSelf && account.clientId.toLowerCase() === c.adminClientId.toLowerCase()) {
+      throw new RotateError('TARGET_IS_ADMIN', `${this.describe()} is the admin account (the admin credentials from ${c.adminSource}); its new secret would be saved in this record`);
+    }
     // The name is the account's, not the record's: only reading the account tells, and nothing has changed yet.
     if (c.allow && !c.allow.matches.some((matches) => matches(account.name))) throw notAllowed(ALLOW_WIZ_ACCOUNTS, this.describe(), c.allow.entries);
     const now = new Date();
