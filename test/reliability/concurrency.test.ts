@@ -17,7 +17,7 @@ import { describe, test } from 'node:test';
 import { cloneData, readText, writeText } from '../../src/keeper/record.js';
 import { DEMO } from '../../src/sandbox/demo-vault.js';
 import type { RequestLogEntry } from '../../src/sandbox/faults.js';
-import type { RecordView } from '../../src/sandbox/ksm/index.js';
+import { TRANSACTION_MODELS, type RecordView, type TransactionModel } from '../../src/sandbox/ksm/index.js';
 import type { Sandbox } from '../../src/sandbox/sandbox.js';
 import { type ScriptResult, type ScriptSandbox, loadFixture, runScript, startScriptSandbox } from '../helpers/run-script.js';
 
@@ -73,9 +73,10 @@ interface Gate {
   open(): void;
 }
 
-async function withRace(script: Script, fn: (r: Race) => Promise<void>): Promise<void> {
+async function withModelRace(model: TransactionModel, script: Script, fn: (r: Race) => Promise<void>): Promise<void> {
   const s = await startScriptSandbox(script);
   const sb = s.sandbox;
+  sb.ksm.setTransactionModel(model);
   const cleanups: Array<() => void> = [];
   try {
     const gateway = (name: string, configPath: string): Gateway => {
@@ -241,7 +242,11 @@ function revisionCheckDecided(entries: RequestLogEntry[]): void {
  * Tests run side by side, each with a sandbox of its own; more at once only slows every child process down (and
  * makes Keeper's idle connections more likely to go stale mid-run: see transport.ts in the report).
  */
-describe('two runs on one record at the same moment', { concurrency: 4 }, () => {
+// Every race under both of Keeper's transaction models: 'pending' keeps a save invisible until finalize,
+// 'immediate' shows it at once (so another run may read uncommitted data) and rolls it back on request.
+for (const model of TRANSACTION_MODELS) {
+const withRace = (script: Script, fn: (r: Race) => Promise<void>) => withModelRace(model, script, fn);
+describe(`two runs on one record at the same moment (${model} transactions)`, { concurrency: 4 }, () => {
   // Two gateways: the revision check (or the target's limit) decides, and the loser leaves nothing behind.
 
   test('two gateways, azure-app-secret: both read the record and create a secret before either saves; B rotates, A is refused and removes its secret', TEST, () =>
@@ -581,11 +586,10 @@ describe('two runs on one record at the same moment', { concurrency: 4 }, () => 
 
   // Wiz replaces in place, so its write check stays open while it replaces: a second gateway that arrives then is
   // refused by Keeper before it touches Wiz, whatever the transaction model.
-  for (const model of ['pending', 'immediate'] as const) {
-    test(`two gateways, wiz-service-account, self-rotating (${model}): B holds its write check open while it replaces the secret; A, arriving then, stops before touching Wiz`, TEST, () =>
+  {
+    test(`two gateways, wiz-service-account, self-rotating: B holds its write check open while it replaces the secret; A, arriving then, stops before touching Wiz`, TEST, () =>
       withRace('wiz-service-account', async (r) => {
         const { sb } = r;
-        sb.ksm.setTransactionModel(model);
         const account = () => sb.wiz.getServiceAccount(DEMO.wiz.clientId)!.clientSecret;
         const aDone = r.gate();
         const second = r.run(r.b);
@@ -606,10 +610,9 @@ describe('two runs on one record at the same moment', { concurrency: 4 }, () => 
       }),
     );
 
-    test(`two gateways, wiz-service-account, with an admin (${model}): A rotates between B's replacement and B's save; B's dead secret yields (ROTATION_SUPERSEDED) and the record keeps A's`, TEST, () =>
+    test(`two gateways, wiz-service-account, with an admin: A rotates between B's replacement and B's save; B's dead secret yields (ROTATION_SUPERSEDED) and the record keeps A's`, TEST, () =>
       withRace('wiz-service-account', async (r) => {
         const { sb } = r;
-        sb.ksm.setTransactionModel(model);
         const admin = sb.wiz.createServiceAccount({ name: 'keeper-rotate-admin' });
         const p = loadFixture(r.script);
         const params = { ...p, records: [...(p.records as object[]), { uid: 'AttachedWizAdminRec001', title: 'Wiz rotation credential', wiz_client_id: admin.clientId, wiz_client_secret: admin.clientSecret }] };
@@ -691,3 +694,4 @@ describe('two runs on one record at the same moment', { concurrency: 4 }, () => 
     );
   }
 });
+}
