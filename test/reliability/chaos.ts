@@ -31,7 +31,6 @@ import {
   journalEntries,
   possibleData,
   runBuilt,
-  sealedJournals,
 } from './fault-matrix.js';
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -312,6 +311,13 @@ export interface RunOutcome {
   fired: string[];
   /** Credential IDs the record named (either side of an open transaction) when the run started. */
   named: string[];
+  /**
+   * Held runs: whether the record held a credential this run made (no transaction of its own open) when it was
+   * held, and what the runs nested in the hold saved: a run held while it retires old credentials finds, once
+   * released, a newer rotation in the record, which is no broken promise.
+   */
+  savedBeforeHold?: boolean;
+  savedByNested?: string[];
 }
 
 export interface HistoryResult {
@@ -338,10 +344,11 @@ interface Gateway {
   name: string;
   env: Record<string, string>;
   stateDir: string;
-  /** How the gateway's last run ended. */
-  last?: number | 'killed';
-  /** Values the target issued during that run. */
-  lastIssued?: string[];
+  /**
+   * Why the record may not work until this gateway's next run ends (see excuse()); kept across runs of it that
+   * are killed, which finish nothing.
+   */
+  pending?: string;
   /** Values in its KSM config that must never be printed. */
   secrets: string[];
 }
@@ -380,6 +387,7 @@ class History {
   readonly gateways = new Map<string, Gateway>();
   /** Runs held at a call while a nested run goes on. */
   readonly inFlight: RunOutcome[] = [];
+  readonly outcomes: RunOutcome[] = [];
   readonly oracle: TargetOracle;
   #fired = 0;
   #holdsWaiting = 0;
@@ -583,11 +591,14 @@ class History {
         const heldKey = `${opts.hold.service} ${opts.hold.operation}`;
         seen.set(heldKey, (seen.get(heldKey) ?? 0) + 1);
         sb.faults.clear();
+        o.savedBeforeHold = this.#holdsOwn(o, this.record());
+        const nestedFrom = this.outcomes.length;
         this.line(`${indent(label)}${label}. ${describeRun(plan)}: held at ${callKey(opts.hold)} until the run nested in it ends`);
         this.inFlight.push(o);
         try {
           await opts.inner?.();
         } finally {
+          o.savedByNested = this.outcomes.slice(nestedFrom).flatMap((n) => (n.exit === 0 || n.exit === 4 ? [...n.created, ...n.issued] : []));
           this.inFlight.pop();
           sb.faults.clear();
           for (const [tag, name] of this.#arm(plan, seen)) names.set(tag, name);
@@ -614,9 +625,9 @@ class History {
     const missed = o.hold && !reached ? ` (ended before its hold at ${callKey(o.hold.call)})` : '';
     this.line(`${indent(label)}${label}. ${o.hold && reached ? `${gw.name}${heldNote}` : describeRun(plan, o.fired)}${missed} → ${exitText(o)}${o.hold && reached ? ` · fired: ${o.fired.join(', ') || 'none'}` : ''}`);
     this.line(`${CALLS_PREFIX}${o.calls.map((e) => `${e.service} ${e.operation} ${e.status}${e.fault ? ` (${e.fault})` : ''}`).join(', ') || 'no requests'}`);
+    this.outcomes.push(o);
     this.judgeRun(o);
-    gw.last = o.exit;
-    gw.lastIssued = o.issued;
+    gw.pending = this.#pending(gw, o);
     if (o.exit === 5) this.line(`      needs attention: ${o.codes.join(' ')} (exit 5)`);
     // The nested run never got to run beside it: it runs now, after it.
     if (o.hold && !reached) await opts.inner?.();
@@ -805,14 +816,24 @@ class History {
    * the token to replace it again) sealed in its state folder, which that gateway's next run restores.
    */
   excuse(except?: string): string | undefined {
-    for (const gw of this.gateways.values()) {
-      if (gw.name === except) continue;
-      if (gw.last === 5) return `gateway ${gw.name}'s last run exited 5`;
-      // Killed after Wiz switched to a secret that run made: the gateway holds it (or the token to replace it) sealed.
-      const switched = this.oracle.inPlace && gw.lastIssued?.includes(this.sb.wiz.getServiceAccount(DEMO.wiz.clientId)?.clientSecret ?? '');
-      if (gw.last === 'killed' && switched && sealedJournals(gw.stateDir) > 0) return `gateway ${gw.name} was killed after Wiz switched to its new secret, which it holds sealed`;
-    }
+    for (const gw of this.gateways.values()) if (gw.name !== except && gw.pending) return `gateway ${gw.name} ${gw.pending}`;
     return undefined;
+  }
+
+  #pending(gw: Gateway, o: RunOutcome): string | undefined {
+    if (o.exit === 5) return `said it needs attention (exit 5, ${o.codes.join(' ')}) and has not run since`;
+    if (o.exit !== 'killed') return undefined;
+    // Killed after Wiz switched to a secret that run made: the gateway holds it (or the token to replace it) sealed.
+    const switched = this.oracle.inPlace && o.issued.includes(this.sb.wiz.getServiceAccount(DEMO.wiz.clientId)?.clientSecret ?? '');
+    if (switched && journalEntries(gw.stateDir).some((e) => e.sealed !== undefined || e.resume !== undefined)) return 'was killed after Wiz switched to its new secret, which it holds sealed, and has not run since';
+    return gw.pending;
+  }
+
+  /** Does the record hold a credential this run made, with no transaction of this run's open on it? */
+  #holdsOwn(o: RunOutcome, view: RecordView): boolean {
+    const current = this.oracle.inPlace ? text(view.data, 'client_secret') : this.oracle.referenced(view.data)[0];
+    const mine = current !== undefined && (this.oracle.inPlace ? o.issued.includes(current) : o.created.includes(current));
+    return mine && !(view.transaction !== undefined && txKey(view) === o.openedTx);
   }
 
   #works(view: RecordView): { ok: boolean; note: string } {
@@ -836,8 +857,8 @@ class History {
     if (leaked > 0) problem(`${leaked} secret value(s) a sandbox issued appear in the output`);
 
     if (o.exit === 0 || o.exit === 4) {
-      const saved = current !== undefined && (inPlace ? o.issued.includes(current) : o.created.includes(current));
-      if (!saved) problem("the record does not hold a credential this run made");
+      const superseded = o.savedBeforeHold === true && current !== undefined && (o.savedByNested ?? []).includes(current);
+      if (!this.#holdsOwn(o, view) && !superseded) problem('the record does not hold a credential this run made');
       if (leftOpen) problem('its Keeper transaction is left open');
       if (!works.ok) problem(`the record's credential does not work${works.note}`);
       else this.#broken = false;
@@ -913,8 +934,14 @@ class History {
   }
 
   async final(): Promise<void> {
-    // A gateway holding a journal finishes what it holds first; the others would meet its transaction.
-    const order = [...this.gateways.values()].sort((a, b) => Number(journalEntries(b.stateDir).length > 0) - Number(journalEntries(a.stateDir).length > 0) || a.name.localeCompare(b.name));
+    // The gateway whose journal may hold a Keeper transaction open goes first (every other one would stop at it
+    // with KEEPER_TRANSACTION_OPEN, by design), then the others holding a journal, then the rest.
+    const rank = (gw: Gateway) => {
+      const entries = journalEntries(gw.stateDir);
+      if (entries.some((e) => e.txn !== undefined || ['preparing', 'saving', 'verified', 'unsaved'].includes(e.phase ?? ''))) return 0;
+      return entries.length > 0 ? 1 : 2;
+    };
+    const order = [...this.gateways.values()].sort((a, b) => rank(a) - rank(b) || a.name.localeCompare(b.name));
     for (const gw of order) {
       const blocked = this.blockedByHand();
       const o = await this.run({ gateway: gw.name, faults: [] }, `final ${gw.name}`, { final: true });
@@ -997,7 +1024,8 @@ export function formatHistory(r: HistoryResult, options: { calls?: boolean } = {
 
 /** One line per history, for progress output. */
 export function historyLine(r: HistoryResult): string {
-  return `seed ${r.plan.seed} ${r.plan.target} ${r.plan.model} gateways=${r.plan.gateways.length}: ${r.runs} runs, ${r.violations.length} violation(s), ${(r.ms / 1000).toFixed(1)} s`;
+  const extra = [r.excused.length > 0 ? `${r.excused.length} accepted after exit 5` : '', r.warnings.length > 0 ? `${r.warnings.length} warning(s)` : ''].filter(Boolean);
+  return `seed ${r.plan.seed} ${r.plan.target} ${r.plan.model} gateways=${r.plan.gateways.length}: ${r.runs} runs, ${r.violations.length} violation(s)${extra.map((e) => `, ${e}`).join('')}, ${(r.ms / 1000).toFixed(1)} s`;
 }
 
 export function summaryLine(results: HistoryResult[]): string {

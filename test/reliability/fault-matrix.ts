@@ -288,8 +288,8 @@ function faultFor(c: MatrixCase): FaultSpec {
 }
 
 /** Every journal entry in a gateway's state folder (its per-client subfolders included). */
-export function journalEntries(stateDir: string): Array<{ phase?: string; sealed?: string; resume?: string; recordUid?: string }> {
-  const out: Array<{ phase?: string; sealed?: string; resume?: string; recordUid?: string }> = [];
+export function journalEntries(stateDir: string): Array<{ phase?: string; sealed?: string; resume?: string; recordUid?: string; txn?: string }> {
+  const out: Array<{ phase?: string; sealed?: string; resume?: string; recordUid?: string; txn?: string }> = [];
   const walk = (dir: string) => {
     if (!existsSync(dir)) return;
     for (const name of readdirSync(dir)) {
