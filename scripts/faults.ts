@@ -1,4 +1,4 @@
-// `npm run faults [-- --target NAME] [--kind KIND] [--model pending|immediate] [--jobs N] [--bundle DIR]`: the fault matrix
+// `npm run faults [-- --target NAME] [--kind KIND] [--model pending|immediate] [--replies] [--jobs N] [--bundle DIR]`: the fault matrix
 // (test/reliability/fault-matrix.ts) over the built scripts: every call of each target's rotation × every fault
 // kind, plus a kill after each call. Prints one table per target and ends with
 // `faults: N cases, N held, M lost`; exits 1 when M is not 0.
@@ -8,21 +8,24 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { TRANSACTION_MODELS, type TransactionModel } from '../src/sandbox/ksm/index.js';
 import { SANDBOX_TLS_DIR_ENV, generateTlsMaterial } from '../src/sandbox/tls.js';
-import { CASE_KINDS, type CaseKind, type CaseResult, ORACLE_NAMES, buildScripts, callName, casesFor, formatTables, scenariosFor, pool, runCase, summaryLine } from '../test/reliability/fault-matrix.js';
+import { type AnyKind, CASE_KINDS, REPLY_KINDS, type CaseResult, ORACLE_NAMES, buildScripts, callName, casesFor, formatTables, scenariosFor, pool, runCase, summaryLine } from '../test/reliability/fault-matrix.js';
 
 const { values } = parseArgs({
   options: {
     target: { type: 'string', multiple: true },
     kind: { type: 'string', multiple: true },
     model: { type: 'string', multiple: true },
+    replies: { type: 'boolean', default: false },
     jobs: { type: 'string', default: '2' },
     bundle: { type: 'string' },
   },
 });
 const targets = values.target ?? ORACLE_NAMES;
-const kinds = (values.kind ?? [...CASE_KINDS]) as CaseKind[];
+// --replies: the reply corpus (bad replies) instead of the transport faults.
+const known: readonly AnyKind[] = values.replies ? REPLY_KINDS : CASE_KINDS;
+const kinds = (values.kind ?? [...known]) as AnyKind[];
 for (const t of targets) if (!ORACLE_NAMES.includes(t)) throw new Error(`unknown target ${t}; one of ${ORACLE_NAMES.join(', ')}`);
-for (const k of kinds) if (!CASE_KINDS.includes(k)) throw new Error(`unknown kind ${k}; one of ${CASE_KINDS.join(', ')}`);
+for (const k of kinds) if (!known.includes(k)) throw new Error(`unknown kind ${k}; one of ${known.join(', ')}`);
 const models = (values.model ?? [...TRANSACTION_MODELS]) as TransactionModel[];
 for (const m of models) if (!TRANSACTION_MODELS.includes(m)) throw new Error(`unknown model ${m}; one of ${TRANSACTION_MODELS.join(', ')}`);
 

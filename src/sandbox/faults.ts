@@ -2,7 +2,9 @@
 // endpoint, the Graph action, the IAM Action, the GraphQL field), so one plan format covers all of them and the
 // fault matrix can walk "every call of a rotation" without knowing any protocol.
 
-export const FAULT_KINDS = ['status', 'throttle', 'delay', 'drop', 'corrupt'] as const;
+/** Faults of the call itself (the reply-corpus kinds below are about what comes back). */
+export const TRANSPORT_FAULT_KINDS = ['status', 'throttle', 'delay', 'drop', 'corrupt'] as const;
+export const FAULT_KINDS = [...TRANSPORT_FAULT_KINDS, 'truncate', 'trickle', 'oversize'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
 export interface FaultSpec {
@@ -39,6 +41,18 @@ export interface FaultSpec {
   after?: boolean;
   /** For `throttle`: the retry-after value the service advertises, in seconds. */
   retryAfterSeconds?: number;
+  /**
+   * For `status`: answer with the service's own reply body (the call is applied first), under `status` and
+   * `headers`: a success body behind an error status, or behind the wrong content type.
+   */
+  replyBody?: boolean;
+  /**
+   * For `oversize`: how many bytes of body to stream (default 64 MiB), in chunks as fast as the client takes
+   * them; the log entry records how many it took before it hung up. `truncate` applies the call and sends half
+   * its reply under the full Content-Length, then closes the connection; `trickle` sends a 200 whose body comes
+   * one byte at a time and never ends.
+   */
+  bytes?: number;
 }
 
 interface ArmedFault {
@@ -107,6 +121,8 @@ export interface RequestLogEntry {
   status: number;
   fault?: FaultKind;
   at: string;
+  /** Reply body bytes the client took (for `oversize`, `trickle` and `truncate` faults). */
+  bytes?: number;
   /**
    * performance.now() in the sandbox's process when the request arrived (when it was logged, if the service did
    * not say): a monotonic, sub-millisecond clock the bench, which runs the sandbox in-process, shares.

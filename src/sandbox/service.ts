@@ -109,6 +109,11 @@ export async function serve(options: ServeOptions): Promise<RunningService> {
       return;
     }
     const fault = faults.take(service.name, route.operation);
+    if (fault && (fault.kind === 'truncate' || fault.kind === 'trickle' || fault.kind === 'oversize')) {
+      const bytes = await stream(fault, route, res);
+      log.record({ service: service.name, operation: route.operation, status: fault.kind === 'truncate' ? 0 : 200, t, fault: fault.kind, bytes });
+      return;
+    }
     const reply = await applyFault(fault, route, service, res, request);
     log.record({ service: service.name, operation: route.operation, status: reply?.status ?? 0, t, ...(fault ? { fault: fault.kind } : {}) });
     if (reply && !res.destroyed) write(res, reply);
@@ -152,6 +157,47 @@ export async function serve(options: ServeOptions): Promise<RunningService> {
   };
 }
 
+/**
+ * Replies that go wrong in transit or never end: `truncate` (the call applied, half its reply sent under the full
+ * Content-Length, then the connection closed, as a proxy that dies mid-reply leaves it), `trickle` (a 200 whose
+ * JSON body arrives a byte every 100 ms, forever), `oversize` (a 200 streaming `bytes` of JSON as fast as the
+ * client reads). Resolves with the body bytes the client took before it hung up.
+ */
+async function stream(fault: FaultSpec, route: Route, res: ServerResponse): Promise<number> {
+  let sent = 0;
+  const closed = new Promise<void>((resolve) => res.once('close', () => resolve()));
+  const put = async (chunk: Buffer): Promise<boolean> => {
+    if (res.destroyed || res.writableEnded) return false;
+    const ok = res.write(chunk);
+    sent += chunk.length;
+    if (!ok) await Promise.race([new Promise((resolve) => res.once('drain', resolve)), closed]);
+    return !res.destroyed;
+  };
+  if (fault.kind === 'truncate') {
+    const reply = await route.handle();
+    const body = Buffer.from(reply.body ?? '');
+    res.writeHead(reply.status, { ...reply.headers, 'content-length': String(body.length) });
+    await put(body.subarray(0, Math.floor(body.length / 2)));
+    res.socket?.destroy();
+    return sent;
+  }
+  res.writeHead(200, { 'content-type': 'application/json' });
+  if (fault.kind === 'trickle') {
+    await put(Buffer.from('{'));
+    while (!res.destroyed) {
+      await Promise.race([sleep(100), closed]);
+      if (!(await put(Buffer.from(' ')))) break;
+    }
+    return sent;
+  }
+  const total = fault.bytes ?? 64 * 1024 * 1024;
+  const chunk = Buffer.alloc(64 * 1024, 0x20);
+  if (!(await put(Buffer.from('{"filler":"')))) return sent;
+  while (sent < total) if (!(await put(chunk))) return sent;
+  res.end('"}');
+  return sent;
+}
+
 /** A `delay` fault's wait: `delayMs`, or until its `release` settles if that comes first. */
 async function hold(fault: FaultSpec): Promise<void> {
   if (!fault.release) return sleep(fault.delayMs ?? 0);
@@ -173,7 +219,8 @@ async function applyFault(fault: FaultSpec | undefined, route: Route, service: S
     case 'throttle':
       return service.throttleReply(fault.retryAfterSeconds ?? 1);
     case 'status': {
-      const made = fault.after ? await route.handle() : undefined;
+      const made = fault.after || fault.replyBody ? await route.handle() : undefined;
+      if (fault.replyBody) return { status: fault.status ?? 500, headers: { ...made!.headers, ...fault.headers }, body: made!.body ?? '' };
       const text = (b: Buffer | string | undefined) => (b === undefined ? '' : Buffer.from(b).toString('utf8'));
       // A function replacement: `$&` and friends in a body must stay literal. `:json` escapes for a JSON string.
       const body = (fault.body ?? '').replace(/\{\{(request|reply)(:json)?\}\}/g, (_, which: string, asJson: string | undefined) => {
@@ -190,5 +237,9 @@ async function applyFault(fault: FaultSpec | undefined, route: Route, service: S
       const reply = await route.handle();
       return (service.corruptReply ?? defaultCorrupt)(reply);
     }
+    case 'truncate':
+    case 'trickle':
+    case 'oversize':
+      throw new Error(`${fault.kind} is streamed, not answered`);
   }
 }

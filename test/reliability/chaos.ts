@@ -18,10 +18,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { RecordData } from '../../src/keeper/record-data.js';
 import { cloneData, readText, writeText } from '../../src/keeper/record.js';
 import { DEMO } from '../../src/sandbox/demo-vault.js';
-import { FAULT_KINDS, type FaultKind, type FaultSpec, type RequestLogEntry } from '../../src/sandbox/faults.js';
+import { TRANSPORT_FAULT_KINDS as FAULT_KINDS, type FaultSpec, type RequestLogEntry } from '../../src/sandbox/faults.js';
 import { type RecordView, TRANSACTION_MODELS, type TransactionModel } from '../../src/sandbox/ksm/index.js';
 import { type Sandbox, startSandbox } from '../../src/sandbox/sandbox.js';
 import {
+  type CaseKind,
   ORACLES,
   ORACLE_NAMES,
   REQUEST_TIMEOUT_SECONDS,
@@ -90,7 +91,7 @@ export interface Call {
 }
 
 export interface PlannedFault extends Call {
-  kind: FaultKind;
+  kind: (typeof FAULT_KINDS)[number];
 }
 
 export interface PlannedRun {
@@ -520,7 +521,7 @@ class History {
   /** Arms a run's faults (and kill), counting from now; returns tag → name, to know which fired. */
   #arm(run: PlannedRun, seen: Map<string, number>): Map<string, string> {
     const names = new Map<string, string>();
-    const arm = (call: Call, kind: FaultKind | 'kill') => {
+    const arm = (call: Call, kind: CaseKind) => {
       const nth = call.nth - (seen.get(`${call.service} ${call.operation}`) ?? 0);
       if (nth < 1) return;
       const headers = this.#tag();

@@ -24,6 +24,83 @@ export const CASE_KINDS = ['status', 'throttle', 'delay', 'drop', 'corrupt', 'ki
 export type CaseKind = (typeof CASE_KINDS)[number];
 
 /**
+ * The reply corpus: what a service (or a proxy, a load balancer, something in the middle) answers when it answers
+ * badly, armed on one call at a time, in the service's own error format where it has one:
+ * - `html`: a proxy's 502 page; `redirect`: a 307 to another origin (never followed there);
+ * - `markup`: a 400 in the service's format whose message carries markup (raw, for XML), quotes, terminal escapes,
+ *   a bidi override and a line break;
+ * - `shape`: a 200 whose body parses but has an unexpected shape; `error-200`: the service's error body under 200;
+ * - `success-500`: the call applied, its real reply under a 500; `wrong-type`: the real reply as text/html;
+ * - `truncate`: applied, then cut off halfway; `trickle`: a 200 that never ends; `oversize`: a 200 of 64 MiB.
+ */
+export const REPLY_KINDS = ['html', 'redirect', 'markup', 'shape', 'error-200', 'success-500', 'wrong-type', 'truncate', 'trickle', 'oversize'] as const;
+export type ReplyKind = (typeof REPLY_KINDS)[number];
+export type AnyKind = CaseKind | ReplyKind;
+
+/** A reply-corpus message: markup, quotes, an ANSI colour, a bidi override, a line break. */
+export const RAW_HOSTILE = 'bad <b>value</b> & "quoted" \u001b[31mred\u001b[0m \u202eevil\u202c\nsecond <script>x</script>';
+
+const isXml = (service: string) => service === 'iam' || service === 'sts';
+const isOauth = (service: string, operation: string) => service === 'wiz-auth' || (service === 'azure' && (operation === 'token' || operation === 'openidConfiguration'));
+
+/** The service's own error body (and its content type) with `message` in it. */
+function errorReply(service: string, operation: string, message: string): { body: string; type: string } {
+  const j = (v: unknown) => ({ body: JSON.stringify(v), type: 'application/json' });
+  if (isXml(service)) {
+    // Raw, not escaped: the hostile case a reply parser must survive.
+    return { body: `<ErrorResponse xmlns="https://${service}.amazonaws.com/doc/2010-05-08/"><Error><Type>Sender</Type><Code>ValidationError</Code><Message>${message}</Message></Error><RequestId>0f0e0d0c-0000-4000-8000-000000000000</RequestId></ErrorResponse>`, type: 'text/xml' };
+  }
+  if (isOauth(service, operation)) return j({ error: 'invalid_request', error_description: message, error_codes: [90014] });
+  if (service === 'azure') return j({ error: { code: 'Request_BadRequest', message, innerError: { 'request-id': '0f0e0d0c-0000-4000-8000-000000000000' } } });
+  if (service === 'wiz-api') return j({ errors: [{ message, extensions: { code: 'BAD_USER_INPUT' } }], data: null });
+  return j({ path: `https://keeper/api/rest/sm/v1/${operation}, POST`, additional_info: '', location: 'default exception manager', error: 'bad_request', message });
+}
+
+/** The sandbox fault for a reply-corpus kind on a call. */
+export function replySpec(call: { service: string; operation: string; nth: number }, kind: ReplyKind): FaultSpec {
+  const base = { service: call.service, operation: call.operation, nth: call.nth };
+  switch (kind) {
+    case 'html':
+      return { ...base, kind: 'status', status: 502, headers: { 'content-type': 'text/html' }, body: '<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>' };
+    case 'redirect':
+      return { ...base, kind: 'status', status: 307, headers: { location: 'https://127.0.0.1:9/elsewhere', 'content-type': 'text/plain' }, body: '' };
+    case 'markup': {
+      const e = errorReply(call.service, call.operation, RAW_HOSTILE);
+      return { ...base, kind: 'status', status: 400, headers: { 'content-type': e.type }, body: e.body };
+    }
+    case 'shape':
+      return isXml(call.service)
+        ? { ...base, kind: 'status', status: 200, headers: { 'content-type': 'text/xml' }, body: '<?xml version="1.0"?><UnexpectedResponse><Foo>1</Foo></UnexpectedResponse>' }
+        : { ...base, kind: 'status', status: 200, body: '{"unexpected":{"shape":[1,2,3]}}' };
+    case 'error-200': {
+      const e = errorReply(call.service, call.operation, 'the request failed');
+      return { ...base, kind: 'status', status: 200, headers: { 'content-type': e.type }, body: e.body };
+    }
+    case 'success-500':
+      return { ...base, kind: 'status', status: 500, replyBody: true };
+    case 'wrong-type':
+      return { ...base, kind: 'status', status: 200, replyBody: true, headers: { 'content-type': 'text/html' } };
+    case 'truncate':
+    case 'trickle':
+    case 'oversize':
+      return { ...base, kind };
+  }
+}
+
+export const isReplyKind = (kind: string): kind is ReplyKind => (REPLY_KINDS as readonly string[]).includes(kind);
+/** Raw control characters and bidi controls that must never reach a terminal from outside data. */
+export const RAW_CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
+/** How each service's failures must be named in the error line. */
+const SERVICE_WORDS: Record<string, RegExp> = {
+  ksm: /Keeper/,
+  azure: /Graph|Entra|Azure|token/i,
+  iam: /AWS|IAM/,
+  sts: /AWS|STS/,
+  'wiz-auth': /Wiz/,
+  'wiz-api': /Wiz/,
+};
+
+/**
  * Per-call timeout for the faulted runs, and how long a `delay` holds a call: the hang outlasts the client's
  * timeout, and the sandbox then applies the call anyway, as a real server does for a client that gave up.
  */
@@ -118,7 +195,7 @@ export interface MatrixCase {
   target: string;
   scenario: Scenario;
   call: CallRef;
-  kind: CaseKind;
+  kind: AnyKind;
   /** Keeper's transaction model for the case (undocumented, so both are modelled: src/sandbox/ksm/vault.ts). */
   model: TransactionModel;
 }
@@ -246,7 +323,7 @@ export async function discoverCalls(bundle: string, target: string, scenario: Sc
  * Every call × every kind under the pending model, and under the immediate model from the first Keeper write on
  * (before it, the two models cannot differ: nothing is in a transaction yet).
  */
-export function casesFor(target: string, scenario: Scenario, calls: CallRef[], kinds: readonly CaseKind[] = CASE_KINDS, models: readonly TransactionModel[] = TRANSACTION_MODELS): MatrixCase[] {
+export function casesFor(target: string, scenario: Scenario, calls: CallRef[], kinds: readonly AnyKind[] = CASE_KINDS, models: readonly TransactionModel[] = TRANSACTION_MODELS): MatrixCase[] {
   const firstWrite = calls.find((c) => c.service === 'ksm' && c.operation === 'update_secret')?.index ?? Infinity;
   return models.flatMap((model) =>
     calls.filter((call) => model === 'pending' || call.index >= firstWrite).flatMap((call) => kinds.map((kind) => ({ target, scenario, call, kind, model }))),
@@ -284,7 +361,18 @@ export function faultSpec(call: { service: string; operation: string; nth: numbe
 }
 
 function faultFor(c: MatrixCase): FaultSpec {
-  return faultSpec(c.call, c.kind);
+  return isReplyKind(c.kind) ? replySpec(c.call, c.kind) : faultSpec(c.call, c.kind);
+}
+
+/** One call per distinct service operation (its first), for the reply corpus under `npm test`. */
+export function distinctOperations(calls: CallRef[]): CallRef[] {
+  const seen = new Set<string>();
+  return calls.filter((c) => {
+    const key = `${c.service} ${c.operation}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
 }
 
 /** Every journal entry in a gateway's state folder (its per-client subfolders included). */
@@ -371,6 +459,19 @@ async function runCaseOnce(bundle: string, c: MatrixCase): Promise<CaseResult> {
     } else if (run.code !== 'killed' && !error) {
       problems.push(`exit ${run.code} without a coded error line`);
     }
+    // Anything a service can send is a failure this tool expects: never "a bug".
+    if (run.code === 1) problems.push(`exit 1 (${error ?? 'no code'}): a reply a service can send is not a bug`);
+    if (RAW_CONTROL.test(run.stdout + run.stderr)) problems.push('a raw control character reached the output');
+    if (isReplyKind(c.kind) && run.code !== 0 && run.code !== 'killed') {
+      const line = ERROR_LINE.exec(run.stderr) ? run.stderr.split('\n').find((l) => l.startsWith('keeper-rotate: ')) ?? '' : '';
+      const faulted = sb.log.entries().find((e) => e.fault !== undefined);
+      // The line names what failed: the service (or, when a later step failed because of it, at least a service).
+      if (faulted && !SERVICE_WORDS[faulted.service]!.test(line) && !Object.values(SERVICE_WORDS).some((w) => w.test(line))) problems.push(`the error line names no service: ${line.slice(0, 200)}`);
+    }
+    if (c.kind === 'oversize') {
+      const took = sb.log.entries().find((e) => e.fault === 'oversize')?.bytes ?? 0;
+      if (took > 16 * 1024 * 1024) problems.push(`the client read ${Math.round(took / 1048576)} MiB of an endless reply: no size cap`);
+    }
 
     // 3. No secret value, from any side, in what the script printed.
     const output = run.stdout + run.stderr;
@@ -424,15 +525,15 @@ export function formatTables(results: CaseResult[]): string {
   for (const group of [...new Set(results.map(groupOf))]) {
     const rows = results.filter((r) => groupOf(r) === group);
     const calls = [...new Map(rows.map((r) => [r.call.index, r.call])).values()].sort((a, b) => a.index - b.index);
-    const kinds = CASE_KINDS.filter((k) => rows.some((r) => r.kind === k));
+    const kinds = [...CASE_KINDS, ...REPLY_KINDS].filter((k) => rows.some((r) => r.kind === k));
     const width = Math.max(4, ...calls.map((c) => `${c.index}. ${callName(c)}`.length));
-    lines.push('', `${group}: ${calls.length} calls × ${kinds.length} faults`, `${'call'.padEnd(width)}  ${kinds.map((k) => k.padEnd(10)).join('')}`);
+    lines.push('', `${group}: ${calls.length} calls × ${kinds.length} faults`, `${'call'.padEnd(width)}  ${kinds.map((k) => k.padEnd(12)).join('')}`);
     for (const call of calls) {
       const cells = kinds.map((k) => {
         const r = rows.find((x) => x.call.index === call.index && x.kind === k);
-        if (!r) return '-'.padEnd(10);
+        if (!r) return '-'.padEnd(12);
         const mark = r.verdict === 'held' ? 'ok' : r.verdict === 'sealed' ? 'sealed' : r.verdict === 'unfired' ? 'UNFIRED' : 'LOST';
-        return `${r.exit === 'killed' ? 'K' : r.exit} ${mark}`.padEnd(10);
+        return `${r.exit === 'killed' ? 'K' : r.exit} ${mark}`.padEnd(12);
       });
       lines.push(`${`${call.index}. ${callName(call)}`.padEnd(width)}  ${cells.join('')}`);
     }
