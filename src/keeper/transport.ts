@@ -6,6 +6,7 @@
 import { Agent, request } from 'node:https';
 import type { EncryptedPayload, KeeperHttpResponse, TransmissionKey } from '@keeper-security/secrets-manager-core';
 import type { Deadline } from '../deadline.js';
+import { MAX_REPLY_BYTES, ReplyTooLargeError } from '../http/reply-limit.js';
 
 /** A KSM request that did not complete in time; the SDK passes it through unchanged. */
 export class KsmTimeoutError extends Error {
@@ -81,7 +82,16 @@ export function createKsmTransport(options: KsmTransportOptions): { query: Query
       req.on('response', (res) => {
         gotResponse = true;
         const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
+        let size = 0;
+        res.on('data', (c: Buffer) => {
+          size += c.length;
+          if (size > MAX_REPLY_BYTES) {
+            clearTimeout(timer);
+            req.destroy();
+            return reject(new KsmConnectionError(new ReplyTooLargeError(`KSM ${endpoint}`).message));
+          }
+          chunks.push(c);
+        });
         res.on('end', () => {
           clearTimeout(timer);
           if (!res.complete) return reject(new KsmConnectionError(`KSM ${endpoint}: the connection closed mid-answer`));

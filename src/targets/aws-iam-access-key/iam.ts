@@ -11,7 +11,10 @@ import {
   UpdateAccessKeyCommand,
 } from '@aws-sdk/client-iam';
 import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
+import type { Readable } from 'node:stream';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { Deadline } from '../../deadline.js';
+import { capStream } from '../../http/reply-limit.js';
 import { RotateError, type ErrorCode } from '../../errors.js';
 import { Secret, redact } from '../../secret.js';
 import type { AccessKeyInfo } from './plan.js';
@@ -66,14 +69,37 @@ export function awsError(action: string, err: unknown): RotateError {
 
 interface BaseConfig {
   region: string;
+  requestHandler: NodeHttpHandler;
   endpoint?: string;
   credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+}
+
+/**
+ * The SDK's own Node HTTP handler, with every reply body capped (src/http/reply-limit.ts): the SDK reads a body
+ * whole before it parses it. A subclass rather than a wrapper, so the SDK's handler configuration still applies.
+ */
+type Handled = Awaited<ReturnType<NodeHttpHandler['handle']>>;
+
+class CappedHttpHandler extends NodeHttpHandler {
+  override async handle(...args: Parameters<NodeHttpHandler['handle']>): Promise<Handled> {
+    const [request] = args;
+    const out = await super.handle(...args);
+    const body = out.response.body as Readable | undefined;
+    if (body && typeof body.pipe === 'function') {
+      const capped = capStream(`AWS ${request.hostname}`);
+      body.on('error', (err) => capped.destroy(err));
+      capped.on('error', () => body.destroy());
+      out.response.body = body.pipe(capped);
+    }
+    return out;
+  }
 }
 
 function baseConfig(endpoints: AwsEndpoints, service: 'iam' | 'sts', credentials: StaticKeys | undefined): BaseConfig {
   const endpoint = endpoints[service];
   return {
     region: endpoints.region,
+    requestHandler: new CappedHttpHandler(),
     ...(endpoint ? { endpoint } : {}),
     // Undefined credentials: the SDK's default chain (environment, profile, instance or task role).
     ...(credentials
@@ -126,7 +152,12 @@ export class IamAccessKeys {
   async list(userName: string): Promise<AccessKeyInfo[]> {
     try {
       const out = await this.#reads.send(new ListAccessKeysCommand({ UserName: userName }), this.#signal());
-      return (out.AccessKeyMetadata ?? []).map((k) => ({ accessKeyId: k.AccessKeyId ?? '', status: k.Status ?? 'Active', createDate: k.CreateDate }));
+      // A user with no keys still gets an (empty) AccessKeyMetadata element. A 200 without one is not IAM's
+      // answer (an error body, a proxy's page): read as "no keys", it would orphan CURRENT and LAST.
+      if (!Array.isArray(out.AccessKeyMetadata) || out.AccessKeyMetadata.some((k) => !k.AccessKeyId)) {
+        throw new RotateError('TARGET_REQUEST_FAILED', `AWS ListAccessKeys for user ${userName}: HTTP 200, but the reply lists no AccessKeyMetadata`, { status: 200 });
+      }
+      return out.AccessKeyMetadata.map((k) => ({ accessKeyId: k.AccessKeyId!, status: k.Status ?? 'Active', createDate: k.CreateDate }));
     } catch (err) {
       throw awsError(`ListAccessKeys for user ${userName}`, err);
     }
@@ -162,7 +193,8 @@ export class IamAccessKeys {
     try {
       const out = await this.#writes.send(new CreateAccessKeyCommand({ UserName: userName }), this.#signal());
       const k = out.AccessKey;
-      if (!k?.AccessKeyId || !k.SecretAccessKey) throw new RotateError('TARGET_REQUEST_FAILED', `CreateAccessKey for ${userName} returned no key`);
+      // Answered, so whatever IAM made is on the user now: the caller looks for it (status set).
+      if (!k?.AccessKeyId || !k.SecretAccessKey) throw new RotateError('TARGET_REQUEST_FAILED', `AWS CreateAccessKey for user ${userName}: HTTP 200, but the reply holds no key; IAM may have made one anyway`, { status: 200 });
       return { accessKeyId: k.AccessKeyId, secret: new Secret(k.SecretAccessKey), createDate: k.CreateDate ?? new Date() };
     } catch (err) {
       throw awsError(`CreateAccessKey for user ${userName}`, err);
@@ -199,7 +231,8 @@ export async function callerIdentity(endpoints: AwsEndpoints, keys: StaticKeys, 
   const sts = new STSClient({ ...baseConfig(endpoints, 'sts', keys), maxAttempts: 1 });
   try {
     const out = await sts.send(new GetCallerIdentityCommand({}), { abortSignal: AbortSignal.timeout(deadline.timeout()) });
-    return { ok: true, arn: out.Arn ?? '' };
+    if (!out.Arn) throw new RotateError('TARGET_REQUEST_FAILED', 'AWS STS GetCallerIdentity with the new key: HTTP 200, but the reply names no Arn', { status: 200 });
+    return { ok: true, arn: out.Arn };
   } catch (err) {
     const name = (err as SdkError).name ?? '';
     if (NOT_YET.has(name)) return { ok: false, reason: `STS does not accept it yet (${name})` };

@@ -2,10 +2,22 @@
 // application's passwords. This module turns their errors into our codes and bounds every call by a timeout
 // and the run's deadline (neither client has a deadline of its own, and Graph's retry honours Retry-After up
 // to three minutes).
-import { ClientSecretCredential } from '@azure/identity';
-import { Client, GraphError, RetryHandlerOptions, type GraphRequest } from '@microsoft/microsoft-graph-client';
+import { type AccessToken, ClientSecretCredential } from '@azure/identity';
+import {
+  AuthenticationHandler,
+  Client,
+  type Context,
+  GraphError,
+  HTTPMessageHandler,
+  type Middleware,
+  RetryHandler,
+  RetryHandlerOptions,
+  TelemetryHandler,
+  type GraphRequest,
+} from '@microsoft/microsoft-graph-client';
 import type { Deadline } from '../../deadline.js';
 import { RotateError, describe, type ErrorCode } from '../../errors.js';
+import { ReplyTooLargeError, readCapped } from '../../http/reply-limit.js';
 import { type Secret, redact } from '../../secret.js';
 import type { PasswordCredential } from './plan.js';
 
@@ -63,13 +75,88 @@ function graphError(action: string, err: unknown): RotateError {
     return new RotateError(mapped, `Graph ${action}: ${what}: ${redact(err.message).slice(0, 200)}`, { cause: err, refused, status: err.statusCode });
   }
   const token = classifyTokenError(err);
-  return new RotateError(token.code, `Graph ${action}: ${token.message}`, { cause: err });
+  return new RotateError(token.code, `Graph ${action}: Entra ID token request failed: ${token.message}`, { cause: err });
+}
+
+/**
+ * A Graph token from Entra ID, bounded by the per-call timeout however the credential's own HTTP client behaves:
+ * MSAL's authority discovery does not follow the abort signal, so a reply that never ends (a proxy trickling a
+ * body) held a run until its hard stop. The request may go on in the background; the run does not wait for it.
+ */
+export async function boundedToken(credential: ClientSecretCredential, deadline: Deadline): Promise<AccessToken | null> {
+  const ms = deadline.timeout();
+  const signal = AbortSignal.timeout(ms);
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new RotateError('TARGET_TIMEOUT', `Entra ID token request: no complete reply within ${Math.round(ms / 1000)} s`)), ms + 250);
+    timer.unref();
+  });
+  try {
+    return await Promise.race([credential.getToken(GRAPH_SCOPE, { abortSignal: signal }), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Links middleware the way the Graph client expects: each one's setNext, the first returned. */
+function chain(handlers: Middleware[]): Middleware {
+  for (let i = 0; i < handlers.length - 1; i++) handlers[i]!.setNext?.(handlers[i + 1]!);
+  return handlers[0]!;
+}
+
+/** Reads every Graph reply body at most up to the cap (src/http/reply-limit.ts), and never follows a redirect. */
+function capReplies(host: string): Middleware {
+  let next: Middleware | undefined;
+  return {
+    setNext: (n: Middleware) => {
+      next = n;
+    },
+    execute: async (context: Context) => {
+      context.options = { ...context.options, redirect: 'manual' };
+      await next!.execute(context);
+      const res = context.response;
+      if (!res) return;
+      const body = await readCapped(res.body, `Graph ${host}`).catch((err: unknown) => {
+        throw err instanceof ReplyTooLargeError ? new RotateError('TARGET_REQUEST_FAILED', `${err.message} (HTTP ${res.status})`, { status: res.status }) : err;
+      });
+      context.response = new Response(body.length > 0 ? body : null, { status: res.status, statusText: res.statusText, headers: res.headers });
+    },
+  };
+}
+
+/** What a reply held, for a message: its keys, never its values. */
+function shapeOf(reply: unknown): string {
+  if (reply === null || typeof reply !== 'object') return `a ${reply === null ? 'null' : typeof reply}`;
+  const keys = Object.keys(reply).slice(0, 5).map((k) => JSON.stringify(k.slice(0, 30)));
+  return keys.length ? `an object with ${keys.join(', ')}` : 'an empty object';
+}
+
+/**
+ * A Graph reply that claims to be an application, checked before anything reads it: a 200 of another shape (a
+ * proxy's page, an error body) must end as a coded error, not as a TypeError deep in the plan.
+ */
+function asApplication(what: string, reply: unknown): Application {
+  const r = (reply ?? {}) as Record<string, unknown>;
+  const creds = r.passwordCredentials;
+  const ok =
+    typeof r.id === 'string' &&
+    typeof r.appId === 'string' &&
+    (creds === undefined || creds === null || (Array.isArray(creds) && creds.every((c) => c !== null && typeof c === 'object' && typeof (c as { keyId?: unknown }).keyId === 'string')));
+  if (!ok) throw new RotateError('TARGET_REQUEST_FAILED', `Graph ${what}: HTTP 200, but the reply is not an application (${shapeOf(reply)})`, { status: 200 });
+  return {
+    id: r.id as string,
+    appId: r.appId as string,
+    displayName: typeof r.displayName === 'string' ? r.displayName : '',
+    signInAudience: typeof r.signInAudience === 'string' ? r.signInAudience : undefined,
+    passwordCredentials: (creds ?? []) as PasswordCredential[],
+  };
 }
 
 export function newCredential(tenantId: string, clientId: string, secret: Secret, endpoints: AzureEndpoints): ClientSecretCredential {
   // Instance discovery asks login.microsoftonline.com to vouch for the authority: one more round trip per
   // credential, and impossible for national clouds and the sandbox. The authority is the user's setting.
-  return new ClientSecretCredential(tenantId, clientId, secret.reveal(), { authorityHost: endpoints.authorityHost, disableInstanceDiscovery: true });
+  // No redirects: a token request sends the secret, and a 3xx must not carry it to wherever it points.
+  return new ClientSecretCredential(tenantId, clientId, secret.reveal(), { authorityHost: endpoints.authorityHost, disableInstanceDiscovery: true, redirectOptions: { maxRetries: 0 } });
 }
 
 export class GraphApplications {
@@ -83,16 +170,19 @@ export class GraphApplications {
     this.#credential = credential;
     const host = new URL(endpoints.graphEndpoint).hostname;
     this.#host = host;
-    this.#client = Client.initWithMiddleware({
-      // Not the SDK's TokenCredentialAuthenticationProvider: it asks for the token with no abort signal, so a
-      // hung token endpoint would hold the run until its deadline. Each token request gets the per-call bound.
-      authProvider: {
-        getAccessToken: async () => {
-          const token = await credential.getToken(GRAPH_SCOPE, { abortSignal: AbortSignal.timeout(deadline.timeout()) });
-          if (!token) throw new RotateError('TARGET_AUTH_FAILED', 'Entra ID issued no token for Microsoft Graph');
-          return token.token;
-        },
+    // Not the SDK's TokenCredentialAuthenticationProvider: it asks for the token with no abort signal, so a
+    // hung token endpoint would hold the run until its deadline. Each token request gets the per-call bound.
+    const authProvider = {
+      getAccessToken: async () => {
+        const token = await boundedToken(credential, deadline);
+        if (!token) throw new RotateError('TARGET_AUTH_FAILED', 'Entra ID issued no token for Microsoft Graph');
+        return token.token;
       },
+    };
+    this.#client = Client.initWithMiddleware({
+      // The SDK's default chain without its redirect handler (a redirect is an answer to report, never one to
+      // follow with the admin's token), and with every reply body capped before anything parses it.
+      middleware: chain([new AuthenticationHandler(authProvider), new RetryHandler(new RetryHandlerOptions()), new TelemetryHandler(), capReplies(host), new HTTPMessageHandler()]),
       baseUrl: endpoints.graphEndpoint,
       // The client only attaches the token for Microsoft's hosts and the ones listed here.
       customHosts: new Set([host]),
@@ -126,12 +216,13 @@ export class GraphApplications {
   async getApplication(id: string): Promise<Application> {
     const select = 'id,appId,displayName,signInAudience,passwordCredentials';
     try {
-      return await this.#call(`reading application ${id}`, () => this.#bounded(this.#client.api(`/applications/${id}`).select(select)).get());
+      return asApplication(`reading application ${id}`, await this.#call(`reading application ${id}`, () => this.#bounded(this.#client.api(`/applications/${id}`).select(select)).get()));
     } catch (err) {
       if (!(err instanceof RotateError) || err.code !== 'TARGET_NOT_FOUND') throw err;
     }
     try {
-      return await this.#call(`reading application with client ID ${id}`, () => this.#bounded(this.#client.api(`/applications(appId='${id}')`).select(select)).get());
+      const what = `reading application with client ID ${id}`;
+      return asApplication(what, await this.#call(what, () => this.#bounded(this.#client.api(`/applications(appId='${id}')`).select(select)).get()));
     } catch (err) {
       if (err instanceof RotateError && err.code === 'TARGET_NOT_FOUND') {
         throw new RotateError('TARGET_NOT_FOUND', `no application has object ID or client ID ${id} in this tenant (or the admin app may not see it)`, { cause: err });
@@ -168,7 +259,7 @@ export class GraphApplications {
    */
   async callerObjectId(): Promise<string | undefined> {
     try {
-      const token = await this.#credential.getToken(GRAPH_SCOPE, { abortSignal: AbortSignal.timeout(this.#deadline.timeout()) });
+      const token = await boundedToken(this.#credential, this.#deadline);
       const payload = token?.token.split('.')[1];
       if (!payload) return undefined;
       const claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { oid?: unknown };
@@ -180,9 +271,16 @@ export class GraphApplications {
   }
 
   async addPassword(objectId: string, displayName: string, endDateTime: string): Promise<{ keyId: string; secretText: string; endDateTime: string }> {
-    return this.#call(`adding a client secret to application ${objectId}`, () =>
+    const what = `adding a client secret to application ${objectId}`;
+    const reply: unknown = await this.#call(what, () =>
       this.#bounded(this.#client.api(`/applications/${objectId}/addPassword`), true).post({ passwordCredential: { displayName, endDateTime } }),
     );
+    const r = (reply ?? {}) as Record<string, unknown>;
+    if (typeof r.keyId !== 'string' || typeof r.secretText !== 'string' || !r.secretText) {
+      // Answered, so whatever it made is on the app now: the caller looks for it (status set).
+      throw new RotateError('TARGET_REQUEST_FAILED', `Graph ${what}: the reply has no keyId and secretText (${shapeOf(reply)}); Graph may have added a secret anyway`, { status: 200 });
+    }
+    return { keyId: r.keyId, secretText: r.secretText, endDateTime: typeof r.endDateTime === 'string' ? r.endDateTime : endDateTime };
   }
 
   async removePassword(objectId: string, keyId: string): Promise<void> {

@@ -261,15 +261,16 @@ class AzureSession implements TargetSession {
 
   async verify(credential: NewCredential): Promise<VerifyResult> {
     // A fresh credential each time: a credential caches its token, which would prove nothing.
-    const { GRAPH_SCOPE, classifyTokenError, newCredential } = this.g;
+    const { boundedToken, classifyTokenError, newCredential } = this.g;
     const probe = newCredential(this.config.tenantId, this.#app!.appId, credential.secret, this.config.endpoints);
     try {
-      await probe.getToken(GRAPH_SCOPE, { abortSignal: AbortSignal.timeout(this.ctx.deadline.timeout()) });
+      await boundedToken(probe, this.ctx.deadline);
       return { ok: true };
     } catch (err) {
+      if (err instanceof RotateError) throw err;
       const why = classifyTokenError(err);
       if (why.invalidSecret) return { ok: false, reason: 'Entra does not accept it yet (AADSTS7000215)' };
-      throw new RotateError(why.code, `signing in with the new secret failed: ${why.message}`, { cause: err });
+      throw new RotateError(why.code, `Entra ID token request with the new secret failed: ${why.message}`, { cause: err });
     }
   }
 

@@ -6,6 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Deadline } from '../../deadline.js';
 import { RotateError, describe, type ErrorCode } from '../../errors.js';
 import { Secret, redact } from '../../secret.js';
+import { ReplyTooLargeError, readCapped } from '../../http/reply-limit.js';
 
 export const DEFAULT_AUTH_URL = 'https://auth.app.wiz.io/oauth/token';
 /** What the account that authenticates needs: reading the account, rotating it and setting its expiry. */
@@ -114,9 +115,10 @@ async function send(what: string, url: string, init: RequestInit, deadline: Dead
   let res: Response;
   let text: string;
   try {
-    res = await fetch(url, { ...init, redirect: 'error', signal: AbortSignal.timeout(deadline.timeout()) });
-    text = await res.text();
+    res = await fetch(url, { ...init, redirect: 'manual', signal: AbortSignal.timeout(deadline.timeout()) });
+    text = Buffer.from(await readCapped(res.body, `${what}: ${new URL(url).host}`)).toString('utf8');
   } catch (err) {
+    if (err instanceof ReplyTooLargeError) throw new WizCallError('TARGET_REQUEST_FAILED', err.message, false, undefined, err);
     const name = err instanceof Error ? err.name : '';
     if (name === 'TimeoutError' || name === 'AbortError') throw new WizCallError('TARGET_TIMEOUT', `${what}: no answer from ${new URL(url).host} in time`, true, undefined, err);
     const cause = (err as { cause?: { code?: unknown; message?: unknown } }).cause;
