@@ -160,6 +160,7 @@ async function rotateLocked<K extends string, S extends K, C>(target: Target<K, 
     adoptError = err;
   }
   const failed: string[] = [];
+  let firstFailure = '';
   for (const c of plan.removeAfter) {
     try {
       deadline.check(`removing ${c.id}`);
@@ -167,6 +168,7 @@ async function rotateLocked<K extends string, S extends K, C>(target: Target<K, 
       log.info('retire', `${c.deactivate ? 'deactivated' : 'removed'} ${c.id} (${c.reason})`);
     } catch (err) {
       failed.push(c.id);
+      firstFailure ||= redact(describeError(err)).replace(/^RotateError: /, '');
       log.warn('retire', `could not remove ${c.id}; the next run retries: ${redact(describeError(err))}`);
     }
   }
@@ -183,7 +185,7 @@ async function rotateLocked<K extends string, S extends K, C>(target: Target<K, 
     ...(done.some((c) => c.deactivate) ? { deactivated: ids(done.filter((c) => c.deactivate)) } : {}),
   };
   if (failed.length) {
-    throw new RotateError('CLEANUP_INCOMPLETE', `rotated to ${created.id} and saved it, but could not remove ${failed.join(', ')}; the next run retries`);
+    throw new RotateError('CLEANUP_INCOMPLETE', `rotated to ${created.id} and saved it, but could not remove ${failed.join(', ')} (${firstFailure}); the next run retries`);
   }
   return { exitCode: ExitCode.Ok, outcome: 'rotated', message: `rotated to ${created.id}`, fields };
 }

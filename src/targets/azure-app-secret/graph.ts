@@ -2,6 +2,7 @@
 // application's passwords. This module turns their errors into our codes and bounds every call by a timeout
 // and the run's deadline (neither client has a deadline of its own, and Graph's retry honours Retry-After up
 // to three minutes).
+import { type HttpClient, type PipelineRequest, type PipelineResponse, createDefaultHttpClient } from '@azure/core-rest-pipeline';
 import { type AccessToken, ClientSecretCredential } from '@azure/identity';
 import {
   AuthenticationHandler,
@@ -17,7 +18,7 @@ import {
 } from '@microsoft/microsoft-graph-client';
 import type { Deadline } from '../../deadline.js';
 import { RotateError, describe, type ErrorCode } from '../../errors.js';
-import { ReplyTooLargeError, readCapped } from '../../http/reply-limit.js';
+import { MAX_REPLY_BYTES, ReplyTooLargeError, readCapped } from '../../http/reply-limit.js';
 import { type Secret, redact } from '../../secret.js';
 import type { PasswordCredential } from './plan.js';
 
@@ -98,6 +99,35 @@ export async function boundedToken(credential: ClientSecretCredential, deadline:
   }
 }
 
+/**
+ * Entra's HTTP client: the identity library's own default client, with every reply read as a stream and capped
+ * (src/http/reply-limit.ts) before the library parses it from `bodyAsText`.
+ */
+function cappedIdentityClient(): HttpClient {
+  const inner = createDefaultHttpClient();
+  return {
+    sendRequest: async (request: PipelineRequest): Promise<PipelineResponse> => {
+      request.streamResponseStatusCodes = new Set([Number.POSITIVE_INFINITY]);
+      const response = await inner.sendRequest(request);
+      const stream = response.readableStreamBody;
+      if (!stream) return response;
+      const chunks: Buffer[] = [];
+      let seen = 0;
+      for await (const chunk of stream as AsyncIterable<Buffer | string>) {
+        seen += chunk.length;
+        if (seen > MAX_REPLY_BYTES) {
+          (stream as { destroy?: () => void }).destroy?.();
+          throw new ReplyTooLargeError(`Entra ID ${new URL(request.url).host}`);
+        }
+        chunks.push(Buffer.from(chunk));
+      }
+      response.readableStreamBody = undefined;
+      response.bodyAsText = Buffer.concat(chunks).toString('utf8');
+      return response;
+    },
+  };
+}
+
 /** Links middleware the way the Graph client expects: each one's setNext, the first returned. */
 function chain(handlers: Middleware[]): Middleware {
   for (let i = 0; i < handlers.length - 1; i++) handlers[i]!.setNext?.(handlers[i + 1]!);
@@ -156,7 +186,12 @@ export function newCredential(tenantId: string, clientId: string, secret: Secret
   // Instance discovery asks login.microsoftonline.com to vouch for the authority: one more round trip per
   // credential, and impossible for national clouds and the sandbox. The authority is the user's setting.
   // No redirects: a token request sends the secret, and a 3xx must not carry it to wherever it points.
-  return new ClientSecretCredential(tenantId, clientId, secret.reveal(), { authorityHost: endpoints.authorityHost, disableInstanceDiscovery: true, redirectOptions: { maxRetries: 0 } });
+  return new ClientSecretCredential(tenantId, clientId, secret.reveal(), {
+    authorityHost: endpoints.authorityHost,
+    disableInstanceDiscovery: true,
+    redirectOptions: { maxRetries: 0 },
+    httpClient: cappedIdentityClient(),
+  });
 }
 
 export class GraphApplications {
