@@ -46,9 +46,34 @@ async function rotate<K extends string, S extends K, C>(target: Target<K, S, C>,
   const lock = lockRecord(ctx.stateDir, ctx.input.userRecordUid, ctx.deadline.endsAt() + HARD_STOP_GRACE_MS);
   try {
     return await rotateLocked(target, ctx, lock.runId);
+  } catch (err) {
+    throw withPendingSecret(target, ctx, err);
   } finally {
     lock.release();
   }
+}
+
+/**
+ * A run that fails while this gateway holds the record's new secret sealed (Wiz switched, Keeper has not taken
+ * it) or while a replace's outcome is unknown: whatever stopped it, the record's secret may not sign in until a
+ * later run stores or replaces it, so the exit code is 5 and the message says so. Judged from the journal as the
+ * run leaves it.
+ */
+function withPendingSecret(target: Pick<Target, 'mode'>, ctx: RunContext, err: unknown): unknown {
+  if (!isRotateError(err) || err.exitCode === ExitCode.NeedsAttention || err.exitCode === ExitCode.Internal) return err;
+  let entry: JournalEntry | undefined;
+  try {
+    entry = ctx.journal.read(ctx.input.userRecordUid);
+  } catch {
+    return err;
+  }
+  const sealed = entry?.phase === 'unsaved';
+  const replacing = target.mode === 'in-place' && entry?.phase === 'creating';
+  if (!sealed && !replacing) return err;
+  const why = sealed
+    ? `the record's secret may not sign in until the new one sealed on this gateway is stored in it (the next run does, before anything else)`
+    : `an earlier run's replace of the credential has an unknown outcome, so the record's secret may not sign in until the next run replaces it again`;
+  return new RotateError(err.code, `${err.message}; meanwhile ${why}`, { cause: err, exitCode: ExitCode.NeedsAttention });
 }
 
 /** The run's one read of the PAM User record (and the PAM configuration); doctor.ts makes the same read. */
