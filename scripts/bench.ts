@@ -87,7 +87,10 @@ const TARGETS: BenchTarget[] = [
       // costs no request, where asking STS GetCallerIdentity who the admin is would cost one per run. A gateway
       // allow-list of IAM paths (KEEPER_ROTATE_ALLOW_AWS_USERS=/path/) adds one GetUser; the bench sets none.
       { service: 'iam', operation: 'ListAccessKeys', why: "list the user's keys (quota of two, which key is LAST, whether one is the admin's)" },
+      { service: 'ksm', operation: 'update_secret', why: 'write check before deleting LAST: prove the record is what Keeper holds and keep other writers out while deleting', steadyOnly: true },
       { service: 'iam', operation: 'DeleteAccessKey', why: 'delete LAST, only once two keys exist', steadyOnly: true },
+      { service: 'ksm', operation: 'rollback_secret_update', why: 'close the write check', steadyOnly: true },
+      { service: 'ksm', operation: 'get_secret', why: 'read the record again: the rollback may have changed its revision', steadyOnly: true },
       { service: 'iam', operation: 'CreateAccessKey', why: 'create the new key' },
       KSM_SAVE,
       { service: 'sts', operation: 'GetCallerIdentity', why: 'verify: the new key signs a request, as the right user' },
