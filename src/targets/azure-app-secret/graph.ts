@@ -57,6 +57,23 @@ export function classifyTokenError(err: unknown): { code: ErrorCode; invalidSecr
   return { code: 'TARGET_REQUEST_FAILED', invalidSecret: false, message };
 }
 
+/**
+ * What a failed Graph reply said, for the error line: Graph's own error code and message when the body was
+ * Graph's, else what the body was (empty, HTML from a proxy, not JSON), never a parser's complaint.
+ */
+function describeGraphBody(err: GraphError): string {
+  const headers = err.headers as Headers | undefined;
+  const type = headers?.get?.('content-type') ?? undefined;
+  if (err.code && err.code !== 'SyntaxError' && err.message) return ` ${err.code}: ${redact(err.message).slice(0, 200)}`;
+  // The client keeps a body it could not read as Graph's error in `body` (a string, or what it parsed), and a
+  // parser's SyntaxError when the JSON was cut short or empty.
+  const length = headers?.get?.('content-length');
+  const body = err.code === 'SyntaxError' ? '' : typeof err.body === 'string' ? err.body : err.body == null ? '' : String(JSON.stringify(err.body) ?? '');
+  if (length === '0' || (err.code !== 'SyntaxError' && body.trim() === '' && !length)) return ', empty body';
+  const facts = [type, length ? `${length} bytes` : undefined].filter(Boolean);
+  return `, a body that is not a Graph error${facts.length ? ` (${facts.join(', ')})` : ''}`;
+}
+
 function graphError(action: string, err: unknown): RotateError {
   if (err instanceof RotateError) return err;
   // The Graph client wraps token and network failures as GraphError with statusCode -1.
@@ -69,11 +86,11 @@ function graphError(action: string, err: unknown): RotateError {
     else if (err.statusCode === 429) mapped = 'TARGET_THROTTLED';
     else if (code === 'TooManyAppPasswords') mapped = 'TARGET_LIMIT_REACHED';
     else if (/AsPerAppPolicy$/.test(code)) mapped = 'TARGET_POLICY_REJECTED';
-    const what = err.statusCode > 0 ? `HTTP ${err.statusCode} ${code}` : code || 'error';
+    const what = `HTTP ${err.statusCode}${describeGraphBody(err)}`;
     // A 4xx is Graph refusing the request: it was not applied. (The retry handler repeats writes on 429 only,
     // which is a refusal too, so every attempt of a refused call was refused.)
     const refused = err.statusCode >= 400 && err.statusCode < 500 && err.statusCode !== 408;
-    return new RotateError(mapped, `Graph ${action}: ${what}: ${redact(err.message).slice(0, 200)}`, { cause: err, refused, status: err.statusCode });
+    return new RotateError(mapped, `Graph ${action}: ${what}`, { cause: err, refused, status: err.statusCode });
   }
   const token = classifyTokenError(err);
   return new RotateError(token.code, `Graph ${action}: Entra ID token request failed: ${token.message}`, { cause: err });
