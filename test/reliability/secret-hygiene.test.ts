@@ -670,7 +670,7 @@ const RUN_CASES: RunCase[] = [
     name: 'Azure: addPassword answers a mangled 200 after making the secret',
     script: 'azure-app-secret',
     hits: ['azure', 'addPassword'],
-    shows: /keeper-rotate: TARGET_REQUEST_FAILED: Graph adding a client secret .*HTTP 200 SyntaxError/,
+    shows: /keeper-rotate: TARGET_REQUEST_FAILED: Graph adding a client secret .*HTTP 200, a body that is not a Graph error/,
     arm: (sb) => sb.faults.arm({ service: 'azure', operation: 'addPassword', kind: 'status', status: 200, after: true, body: '\u001f\u008b{{reply}}' }),
     secrets: (sb) => newAzureSecrets(sb),
   },
