@@ -157,8 +157,13 @@ export class Journal {
   }
 
   clear(uid: string): void {
-    rmSync(this.#path(uid), { force: true });
     if (current?.recordUid === uid) current = undefined;
+    try {
+      rmSync(this.#path(uid), { force: true });
+    } catch {
+      // A journal that cannot be removed stays for the next run, which settles it again: every step it names is
+      // safe to take twice. Failing here would turn a settled run into a failed one.
+    }
   }
 
   /**

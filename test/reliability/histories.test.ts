@@ -5,7 +5,7 @@
 // the request log.
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { cloneData, readText, writeText } from '../../src/keeper/record.js';
@@ -163,7 +163,7 @@ describe('compound histories', { concurrency: 3 }, () => {
     }),
   );
 
-  test('Wiz: a sealed secret is not stored by a run in dry run, nor by one whose record is rejected', TEST, () =>
+  test('Wiz: a sealed secret is not stored by a run in dry run, nor by one whose record is rejected (exit 5: the record is still broken)', TEST, () =>
     withSandbox('wiz-service-account', async (env) => {
       await sealedWizSecret(env);
       edit(env.sb, env.uid, { dry_run: 'true' });
@@ -173,8 +173,11 @@ describe('compound histories', { concurrency: 3 }, () => {
       assert.equal(dry.calls.filter((c) => c.service.startsWith('wiz')).length, 0, describeRun(dry));
       assert.equal(ksmWrites(dry), 0, describeRun(dry));
       edit(env.sb, env.uid, { dry_run: 'false', secret_lifetime_days: '0' });
+      // Rejected before any change, but the record's secret is the one Wiz replaced: exit 5 says both.
       const rejected = await env.run();
-      assert.equal(rejected.code, 2, describeRun(rejected));
+      assert.equal(rejected.code, 5, describeRun(rejected));
+      assert.equal(rejected.error, 'SETTING_INVALID');
+      assert.match(rejected.stderr, /meanwhile the record's secret may not sign in until the new one sealed on this gateway is stored/);
       assert.equal(ksmWrites(rejected), 0, describeRun(rejected));
       assert.equal(journalsUnder(join(env.s.dir, 'state')).length, 1, 'the sealed secret still waits');
       edit(env.sb, env.uid, { secret_lifetime_days: '30' });
@@ -308,6 +311,32 @@ describe('compound histories', { concurrency: 3 }, () => {
       assert.deepEqual(journalsUnder(join(env.s.dir, 'state')), []);
       const next = await env.run();
       assert.equal(next.code, 0, describeRun(next));
+    }),
+  );
+
+  test('Azure: the journal cannot be written once the new secret exists: the secret is removed again, exit 3 (not 2, "rejected before any change")', TEST, () =>
+    withSandbox('azure-app-secret', async (env) => {
+      const secrets = () => env.sb.azure.directory.getApp(DEMO.azure.targetObjectId)!.secrets.map((c) => c.keyId);
+      const before = secrets();
+      // Held as it asks Graph for the secret; meanwhile the journal's path becomes a folder, so the next entry
+      // (the secret exists) cannot be written.
+      let release = () => {};
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      const off = env.sb.faults.onFire((f) => {
+        if (f.operation !== 'addPassword') return;
+        const [path] = journalsUnder(join(env.s.dir, 'state'));
+        rmSync(path!);
+        mkdirSync(join(path!, 'blocked'), { recursive: true });
+        release();
+      });
+      env.sb.faults.arm({ service: 'azure', operation: 'addPassword', kind: 'delay', delayMs: HOLD_CAP_MS, release: gate });
+      const run = await env.run();
+      off();
+      assert.equal(run.code, 3, describeRun(run));
+      assert.equal(run.error, 'STATE_DIR_UNAVAILABLE');
+      assert.match(run.stderr, /undone: the record keeps its previous credential/);
+      assert.deepEqual(secrets(), before, 'the secret this run made was removed again');
+      assert.equal(calls(run, 'ksm', 'update_secret'), 0, 'nothing was saved');
     }),
   );
 
