@@ -72,7 +72,7 @@ function withPendingSecret(target: Pick<Target, 'mode'>, ctx: RunContext, err: u
   if (!sealed && !replacing) return err;
   const why = sealed
     ? `the record's secret may not sign in until the new one sealed on this gateway is stored in it (the next run does, before anything else)`
-    : `an earlier run's replace of the credential has an unknown outcome, so the record's secret may not sign in until the next run replaces it again`;
+    : `the record's secret may not sign in: an earlier run's replace of the credential has an unknown outcome`;
   return new RotateError(err.code, `${err.message}; meanwhile ${why}`, { cause: err, exitCode: ExitCode.NeedsAttention });
 }
 

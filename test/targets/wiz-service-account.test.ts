@@ -759,8 +759,10 @@ describe('wiz-service-account end to end', { concurrency: CONCURRENCY }, () => {
       const token = JSON.parse(journal.unsealText(UID, real.resume!)!) as Record<string, unknown>;
       journal.write({ ...real, resume: journal.sealText(UID, JSON.stringify({ ...token, expiresAt: Date.now() - 1000 })) });
       const next = await rotate(env, { stale: true });
-      assert.equal(next.code, 3, describeRun(next));
+      // Exit 5, not 3: the record's secret is the one Wiz replaced, and a person has to act.
+      assert.equal(next.code, 5, describeRun(next));
       assert.equal(next.error, 'TARGET_AUTH_FAILED');
+      assert.match(next.stderr, /the record's secret may not sign in: an earlier run's replace of the credential has an unknown outcome/);
       assert.match(next.stderr, /make a new secret for the account in the Wiz console/);
       assert.equal(count(next.calls, 'wiz-api'), 0);
     }),
