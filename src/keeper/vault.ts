@@ -69,7 +69,7 @@ function ksmError(action: string, err: unknown, status?: number): RotateError {
   const refused = code === 'KEEPER_THROTTLED' || (status !== undefined && status >= 400 && status < 500 && status !== 408);
   const detail = redact(describe(err)).replace(/^Error: /, '');
   const what = status === undefined ? detail || 'no reply' : `HTTP ${status}${detail ? `: ${detail}` : ', empty body'}`;
-  return new RotateError(code, `Keeper ${action} failed: ${what}`, { cause: err, refused });
+  return new RotateError(code, `Keeper ${action} failed: ${what}`, { cause: err, refused, ...(status !== undefined ? { status } : {}) });
 }
 
 export class KeeperVault {

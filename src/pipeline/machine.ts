@@ -28,7 +28,7 @@ import { ExitCode, RotateError, describe as describeError, isRotateError, refuse
 import { cloneData, readText, writeText, type FieldRef } from '../keeper/record.js';
 import type { VaultRecord } from '../keeper/vault.js';
 import { redact } from '../secret.js';
-import type { JournalEntry, JournalStep } from '../state/journal.js';
+import { type JournalEntry, type JournalStep, noteFinalized } from '../state/journal.js';
 import type { CredentialInfo, NewCredential, PlanContext, RotationPlan, TargetSession, VerifyResult } from './target.js';
 
 const VERIFY_FIRST_DELAY_MS = 250;
@@ -112,24 +112,35 @@ async function closeTransaction(m: Machine, entry: JournalEntry, label?: string)
  */
 async function settle(m: Machine, entry: JournalEntry, cause?: RotateError): Promise<Settled> {
   const { journal, log, deadline } = m.ctx;
-  // A write Keeper did not answer in time may still land after the rollback and open a transaction then: give it
-  // one request timeout first, and leave a journal that rolls back one landing later still.
-  const late = cause?.code === 'KEEPER_TIMEOUT' ? entry.txn : undefined;
+  // A write Keeper never answered (a timeout, a lost connection) may still land after the rollback and open a
+  // transaction then: give it one request timeout first. If the rollback then finds nothing open, it may land
+  // later still: its transaction stays in the journal, and so does the credential it names (removing it now
+  // would leave a record that names a deleted credential the moment the save lands).
+  const late = cause && entry.txn && cause.code.startsWith('KEEPER_') && !cause.refused && cause.status === undefined ? entry.txn : undefined;
   let finalized = false;
   if (entry.txn) {
     if (late && deadline.requestTimeoutMs < deadline.remaining() - 5_000) {
-      log.info('undo', `Keeper did not answer in time; waiting ${Math.round(deadline.requestTimeoutMs / 1000)} s for a late update to land before rolling it back`);
+      log.info('undo', `Keeper did not answer; waiting ${Math.round(deadline.requestTimeoutMs / 1000)} s for a late update to land before rolling it back`);
       await sleep(deadline.requestTimeoutMs);
     }
-    finalized = (await closeTransaction(m, entry)) && entry.phase === 'verified';
+    const closed = await closeTransaction(m, entry);
+    finalized = closed && entry.phase === 'verified';
+    if (late && !closed) {
+      // Nothing open yet: the write may still land. Keep everything; the next run settles it.
+      if (entry.credentialId) {
+        throw new RotateError(cause!.code, `Keeper did not confirm the save of ${entry.credentialId} and has not opened it yet, so it may still land: ${entry.credentialId} was kept (the record's credential and the new one both work), and the next run rolls back or settles it`, {
+          exitCode: ExitCode.NeedsAttention,
+        });
+      }
+      return 'undone';
+    }
     const { txn: _txn, ...rest } = entry;
     entry = journal.write(entry.phase === 'verified' ? { ...rest, phase: 'created' } : rest);
   }
   if (entry.phase === 'creating') return 'pending-create';
   if (!entry.credentialId || !entry.idField) {
-    if (late) journal.write({ ...entry, txn: late });
     // An earlier run's unknown create, carried by this one: the next run must still look for its leftover.
-    else if (entry.inherited) journal.write({ ...stepOf(entry), since: entry.inherited.since, phase: 'creating', ...(entry.inherited.existing ? { existing: entry.inherited.existing } : {}) });
+    if (entry.inherited) journal.write(inheritedEntry(entry));
     else journal.clear(entry.recordUid);
     return 'undone';
   }
@@ -149,10 +160,20 @@ async function settle(m: Machine, entry: JournalEntry, cause?: RotateError): Pro
     throw withExit(asRotateError(err), ExitCode.NeedsAttention, `; could not remove ${entry.credentialId}, which the record does not hold (the record keeps its previous credential, and the next run removes it)`);
   }
   log.info(entry.runId === m.step.runId ? 'undo' : 'recover', `removed ${entry.credentialId}, which the record does not hold`);
-  // The credential is gone; the next run only has a late write's transaction to roll back.
-  if (late) journal.write({ ...stepOf(entry), phase: 'saving', txn: late });
-  else journal.clear(entry.recordUid);
+  journal.clear(entry.recordUid);
   return 'undone';
+}
+
+/** The earlier run's unknown create (or replace) that an entry carries, as that run's own entry again. */
+function inheritedEntry(entry: JournalEntry): JournalStep {
+  const i = entry.inherited!;
+  return { ...stepOf(entry), since: i.since, phase: 'creating', ...(i.existing ? { existing: i.existing } : {}), ...(i.resume ? { resume: i.resume } : {}) };
+}
+
+/** What an entry of an earlier unknown create (or replace) hands on, so a run that fails first does not forget it. */
+function inheritFrom(pending: JournalEntry | undefined): JournalEntry['inherited'] {
+  if (pending?.phase === 'creating') return { since: pending.since, ...(pending.existing ? { existing: pending.existing } : {}), ...(pending.resume ? { resume: pending.resume } : {}) };
+  return pending?.inherited;
 }
 
 function stepOf(entry: JournalEntry): RunStep {
@@ -213,7 +234,8 @@ export async function resume(m: Machine, entry: JournalEntry): Promise<PlanConte
   // The create's outcome was never known: a credential made in its window that was not there before and that
   // the record does not name is its leftover. The journal stays until this run's plan has removed it.
   const from = new Date(window.since);
-  const sealedResume = entry.phase === 'creating' && entry.resume ? journal.unsealText(entry.recordUid, entry.resume) : undefined;
+  const sealedToken = entry.phase === 'creating' ? entry.resume : entry.inherited?.resume;
+  const sealedResume = sealedToken ? journal.unsealText(entry.recordUid, sealedToken) : undefined;
   return {
     interrupted: {
       from,
@@ -269,7 +291,7 @@ async function releaseProbe(m: Machine, entry: JournalEntry): Promise<void> {
 export async function createAlongside(m: Machine, user: VaultRecord, plan: RotationPlan, pending: JournalEntry | undefined, verifyTimeoutMs: number): Promise<NewCredential> {
   const { ctx, session } = m;
   const { vault, log, deadline } = ctx;
-  const inherited = pending?.phase === 'creating' ? { since: pending.since, ...(pending.existing ? { existing: pending.existing } : {}) } : pending?.inherited;
+  const inherited = inheritFrom(pending);
   const removed: string[] = [];
   let entry: JournalEntry | undefined;
   if (plan.removeBefore.length > 0) {
@@ -302,7 +324,7 @@ export async function createAlongside(m: Machine, user: VaultRecord, plan: Rotat
   } catch (err) {
     const base = asRotateError(err);
     const before = removed.length ? ` (${removed.join(', ')} had been removed before creating, as planned)` : '';
-    if (refusedOutright(err) || (await removeLeftovers(m, present, err))) {
+    if (refusedOutright(err) || (await removeLeftovers(m, user, present, err, entry))) {
       ctx.journal.clear(user.uid);
       throw withExit(base, ExitCode.Failed, `; nothing of this run's remains on the target${before}: the record keeps its credential`);
     }
@@ -359,6 +381,7 @@ export async function createAlongside(m: Machine, user: VaultRecord, plan: Rotat
       );
     }
   }
+  if (finalized) noteFinalized();
   // No transaction: someone completed it. Whether the record holds ours decides.
   if (!finalized && (await settle(m, { ...createdEntry, at: new Date().toISOString() })) === 'undone') {
     throw new RotateError('KEEPER_NO_TRANSACTION', `the update of record ${user.uid} was completed by someone else without ${created.id}; it was removed, and the record keeps the credential it holds`);
@@ -385,17 +408,25 @@ async function finalizeOnce(m: Machine): Promise<boolean> {
  * like this run's; true when that settled it. A create that got no reply (a timeout, a dropped connection) may
  * still land later, so it stays the next run's to look for (false), as does anything that fails here.
  */
-async function removeLeftovers(m: Machine, present: string[], err: unknown): Promise<boolean> {
+async function removeLeftovers(m: Machine, user: VaultRecord, present: string[], err: unknown, creating: JournalEntry): Promise<boolean> {
   if (!isRotateError(err) || err.status === undefined) return false;
+  let probe: JournalEntry | undefined;
   try {
+    // Another gateway may have made a credential in this same window and hold it in its open save: only under
+    // this run's own write check is a credential that is new since the plan's list, and that the record does not
+    // name, this run's to remove.
+    probe = await openProbe(m, await fetchOne(m.ctx, user.uid), { since: m.step.since, existing: present }, creating);
     const again = await m.session.plan({ interrupted: { from: new Date(m.step.since), to: new Date(Date.now() + 60_000), existing: present } });
     for (const c of again.removeBefore.filter((c) => c.leftover && !present.includes(c.id))) {
       await removeCredential(m.session, c);
       m.ctx.log.info('undo', `removed ${c.id}, which the failed create made after all`);
     }
+    await releaseProbe(m, probe);
     return true;
   } catch (e) {
     m.ctx.log.warn('undo', `could not check the target for what the failed create may have made: ${redact(describeError(e))}`);
+    // Still open: roll the write check back; the journal keeps the window for the next run either way.
+    if (probe && m.ctx.journal.read(user.uid)?.txn === 'probe') await fail(m, probe, e, []);
     return false;
   }
 }
@@ -412,11 +443,13 @@ async function removeLeftovers(m: Machine, present: string[], err: unknown): Pro
 export async function replaceInPlace(m: Machine, user: VaultRecord, pending: JournalEntry | undefined, verifyTimeoutMs: number): Promise<NewCredential> {
   const { ctx, session } = m;
   const { log, journal, deadline } = ctx;
-  let entry = await openProbe(m, user, undefined, pending);
+  // An earlier replace whose outcome is unknown stays in the journal (with its sealed token) until this run's
+  // own replace supersedes it: a write check that fails must not make the next run forget it.
+  let entry = await openProbe(m, user, inheritFrom(pending), pending);
   const resumeText = session.resumeState?.();
   try {
     deadline.check('replacing the credential');
-    entry = write(m, { ...m.step, phase: 'creating', txn: 'probe', ...(resumeText ? { resume: journal.sealText(user.uid, resumeText) } : {}) });
+    entry = write(m, { ...m.step, phase: 'creating', txn: 'probe', ...(resumeText ? { resume: journal.sealText(user.uid, resumeText) } : {}), ...(entry.inherited ? { inherited: entry.inherited } : {}) });
   } catch (err) {
     throw await fail(m, entry, err, []);
   }
@@ -430,7 +463,11 @@ export async function replaceInPlace(m: Machine, user: VaultRecord, pending: Jou
       () => false,
     );
     if (refusedOutright(err)) {
-      if (released) journal.clear(user.uid);
+      // Nothing replaced by this run; an earlier replace of unknown outcome stays for the next run.
+      if (released) {
+        if (entry.inherited) journal.write(inheritedEntry(entry));
+        else journal.clear(user.uid);
+      }
       throw withExit(base, released ? ExitCode.Failed : ExitCode.NeedsAttention, `; the credential was not replaced${released ? '' : ' (the write check could not be rolled back; the next run does)'}`);
     }
     if (released) {
@@ -487,6 +524,7 @@ export async function replaceInPlace(m: Machine, user: VaultRecord, pending: Jou
   } catch (err) {
     if (!definite(err) || !holdsAll((await fetchOne(ctx, user.uid).catch(() => saved)).data, created.recordUpdates)) throw pendingError(err, 'finalized');
   }
+  noteFinalized();
   journal.clear(user.uid);
   log.info('save', `finalized record ${user.uid}`);
   if (!verified.ok) {
@@ -541,9 +579,10 @@ async function saveWithRetries(m: Machine, uid: string, updates: Array<[FieldRef
  * held before that run replaced the credential. If it does not, someone saved another secret since (by hand,
  * or another gateway's rotation), and storing ours blindly could overwrite the one that works. For another
  * record's sealed secret that is left to that record's own runs ('stale'). For this record, `check` (a sign-in
- * with the record's data, the target's verifyRecord) decides: the record's secret signs in, so ours is dropped
- * ('dropped'); only ours signs in, so it is stored after all; neither, or no way to tell: RECOVERY_STALE (exit 5).
- * Returns 'stored', or 'held' when the record already had it.
+ * with record data, the target's verifyRecord) decides every time, since the sealed secret itself may have been
+ * replaced since: it signs in, so it is stored; it does not and the record's does, so it is dropped ('dropped');
+ * neither: RECOVERY_STALE (exit 5); no answer: RECOVERY_PENDING, kept. Returns 'stored', or 'held' when the
+ * record already had it.
  */
 export async function storeSealed(
   m: Pick<Machine, 'ctx'>,
@@ -569,37 +608,37 @@ export async function storeSealed(
     return 'held';
   }
   const now = journal.digest(entry.recordUid, updates.map(([ref]) => readText(current.data, ref.label)));
-  if (now !== entry.before) {
-    // Another record's run leaves it to that record's own runs, whose exit code is the one its owner reads.
-    if (!own) return 'stale';
-    const changed = `record ${entry.recordUid} changed since an earlier ${entry.target} run replaced the credential and sealed the new secret (someone saved another secret, by hand or by another gateway's rotation)`;
-    const stale = (why: string) =>
-      new RotateError('RECOVERY_STALE', `${changed}; ${why}; check that the record's secret signs in, and if not, make a new one in the target's console and save it in the record`);
-    if (!check) {
-      journal.clear(entry.recordUid);
-      throw stale('the sealed secret was dropped rather than stored over it');
-    }
+  const changed = `record ${entry.recordUid} changed since an earlier ${entry.target} run replaced the credential and sealed the new secret (someone saved another secret, by hand or by another gateway's rotation)`;
+  const stale = (why: string) =>
+    new RotateError('RECOVERY_STALE', `${why}; check that the record's secret signs in, and if not, make a new one in the target's console and save it in the record`);
+  if (own && check) {
+    // The target says which secret is its own now: the sealed one may have been replaced since (another gateway
+    // replaced again), and a digest of the record cannot tell.
     const candidate = cloneData(current.data);
     for (const [ref, value] of updates) writeText(candidate, ref, value);
-    let record: VerifyResult;
     let sealed: VerifyResult;
+    let record: VerifyResult = { ok: false, reason: 'not asked' };
     try {
-      record = await check(current.data);
-      sealed = record.ok ? { ok: false, reason: 'not asked' } : await check(candidate);
+      sealed = await check(candidate);
+      if (!sealed.ok) record = await check(current.data);
     } catch (err) {
       // No answer either way: decide next time, with the sealed secret still here.
-      throw new RotateError('RECOVERY_PENDING', `${changed}; whether its secret or the sealed one signs in could not be checked (${redact(describeError(err))}); the next run checks again`, { cause: err });
-    }
-    if (record.ok) {
-      journal.clear(entry.recordUid);
-      log.warn('recover', `${changed}; the record's secret signs in, so the sealed one (which the target no longer holds) was dropped`);
-      return 'dropped';
+      throw new RotateError('RECOVERY_PENDING', `whether the secret sealed for record ${entry.recordUid} or the record's own signs in could not be checked (${redact(describeError(err))}); the next run checks again`, { cause: err });
     }
     if (!sealed.ok) {
       journal.clear(entry.recordUid);
-      throw stale(`neither its secret (${record.reason}) nor the sealed one (${sealed.reason}) signs in, so the sealed one was dropped`);
+      if (record.ok) {
+        log.warn('recover', `the secret an earlier ${entry.target} run sealed for record ${entry.recordUid} no longer signs in (${sealed.reason}) and the record's does, so the sealed one was dropped`);
+        return 'dropped';
+      }
+      throw stale(`neither the secret an earlier ${entry.target} run sealed for record ${entry.recordUid} (${sealed.reason}) nor the record's own (${record.reason}) signs in, so the sealed one was dropped`);
     }
-    log.warn('recover', `${changed}; its secret does not sign in (${record.reason}) and the sealed one does, so the sealed one is stored`);
+    if (now !== entry.before) log.warn('recover', `${changed}; the sealed secret is the one that signs in, so it is stored`);
+  } else if (now !== entry.before) {
+    // Another record's run leaves it to that record's own runs, whose exit code is the one its owner reads.
+    if (!own) return 'stale';
+    journal.clear(entry.recordUid);
+    throw stale(`${changed}; the sealed secret was dropped rather than stored over it`);
   }
   const step = { runId: entry.runId, target: entry.target, recordUid: entry.recordUid, since: entry.since, phase: 'unsaved' as const, credentialId: entry.credentialId, idField: entry.idField, sealed: entry.sealed, before: entry.before };
   await saveWithRetries({ ctx } as Machine, entry.recordUid, updates, step);

@@ -2,7 +2,7 @@
 import { setFlagsFromString } from 'node:v8';
 import { DEFAULT_DEADLINE_SECONDS, HARD_STOP_GRACE_MS, runScript, type ScriptDefinition } from '../cli/main.js';
 import { escapeControls } from '../log.js';
-import { type JournalEntry, currentStep } from '../state/journal.js';
+import { type JournalEntry, currentStep, rotationFinalized } from '../state/journal.js';
 
 export function startScript(script: ScriptDefinition): void {
   // Node's fetch (Graph, Wiz) parses HTTP with a WebAssembly build of llhttp. V8's optimizing tier compiles the
@@ -13,7 +13,7 @@ export function startScript(script: ScriptDefinition): void {
   // A client call with no timeout of its own must not hold the gateway's slot forever. Ending here is safe at
   // any point: the pipeline never leaves the record without a working credential between two steps.
   const hardStop = setTimeout(() => {
-    const verdict = hardStopVerdict(currentStep(), seconds);
+    const verdict = hardStopVerdict(currentStep(), seconds, rotationFinalized());
     // Written past the logger: the credential ID came from the target, so it is escaped like any logged value.
     process.stderr.write(escapeControls(verdict.line) + '\n');
     process.exit(verdict.exitCode);
@@ -37,7 +37,9 @@ export function startScript(script: ScriptDefinition): void {
  * open) the record's credential is untouched (3); past that, something of this run's may remain, or (in place)
  * the target may have switched already (5), and the next run settles it from the journal.
  */
-export function hardStopVerdict(step: JournalEntry | undefined, seconds: number): { exitCode: 3 | 5; line: string } {
+export function hardStopVerdict(step: JournalEntry | undefined, seconds: number, finalized = false): { exitCode: 3 | 4 | 5; line: string } {
+  // Past finalize the record holds the new, verified credential: only retiring (or adopting) was cut short.
+  if (finalized && !step) return { exitCode: 4, line: `keeper-rotate: DEADLINE_EXCEEDED: the run did not finish within ${seconds} s; the new credential was saved, verified and finalized, and retiring old ones did not finish (the next run does)` };
   const untouched = !step || step.phase === 'preparing';
   const where = step ? ` at "${step.phase}"${step.credentialId ? ` with ${step.credentialId}` : ''}; the next run settles it from the journal` : '';
   return { exitCode: untouched ? 3 : 5, line: `keeper-rotate: DEADLINE_EXCEEDED: the run did not finish within ${seconds} s; stopped${where}` };

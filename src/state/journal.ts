@@ -50,7 +50,7 @@ export interface JournalEntry {
    * An earlier interrupted run's window, carried until this run's plan has removed what that run left (a run
    * killed while removing it would otherwise forget it).
    */
-  inherited?: { since: string; existing?: string[] };
+  inherited?: { since: string; existing?: string[]; resume?: string };
   /** `unsaved`: the record updates, sealed. */
   sealed?: string;
   /**
@@ -73,10 +73,20 @@ export type JournalStep = Omit<JournalEntry, 'version' | 'at' | 'mac'>;
 
 const UID_FILE = /^([A-Za-z0-9_-]{22})\.journal\.json$/;
 
-/** The phase the last entry this process wrote is in, or undefined once cleared: the hard stop reports from it. */
+/**
+ * The record's state as this process last knew it (the entry it read at the start, or the last it wrote;
+ * undefined once cleared), and whether this run finalized a rotation: the hard stop reports from both.
+ */
 let current: JournalEntry | undefined;
+let finalized = false;
 export function currentStep(): JournalEntry | undefined {
   return current;
+}
+export function rotationFinalized(): boolean {
+  return finalized;
+}
+export function noteFinalized(): void {
+  finalized = true;
 }
 
 function canonical(entry: Omit<JournalEntry, 'mac'>): string {
@@ -121,7 +131,10 @@ export class Journal {
       const { mac, ...rest } = entry;
       const want = Buffer.from(this.#mac(rest), 'base64');
       const got = Buffer.from(mac, 'base64');
-      if (want.length === got.length && timingSafeEqual(want, got)) return entry;
+      if (want.length === got.length && timingSafeEqual(want, got)) {
+        current ??= entry;
+        return entry;
+      }
     }
     // A journal we cannot trust is reported, not silently dropped (it may hold a sealed secret), and stops only
     // this record: it may be foreign (another registration's), edited or cut short.

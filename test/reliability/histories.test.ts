@@ -112,7 +112,7 @@ describe('compound histories', { concurrency: 3 }, () => {
       edit(env.sb, env.uid, { client_secret: byHand });
       const next = await env.run();
       assert.equal(next.code, 0, describeRun(next));
-      assert.match(next.stderr, /the record's secret signs in, so the sealed one \(which the target no longer holds\) was dropped/);
+      assert.match(next.stderr, /no longer signs in \(.*\) and the record's does, so the sealed one was dropped/);
       assert.ok(env.sb.wiz.checkSecret(WIZ_ID, text(next.after, 'client_secret')!));
       assert.deepEqual(journalsUnder(join(env.s.dir, 'state')), [], 'the stale sealed secret is gone');
     }),
@@ -124,7 +124,7 @@ describe('compound histories', { concurrency: 3 }, () => {
       edit(env.sb, env.uid, { client_secret: 'pasted-by-hand-and-wrong' });
       const next = await env.run();
       assert.equal(next.code, 0, describeRun(next));
-      assert.match(next.stderr, /its secret does not sign in \(.*\) and the sealed one does, so the sealed one is stored/);
+      assert.match(next.stderr, /changed since .*; the sealed secret is the one that signs in, so it is stored/);
       assert.ok(env.sb.wiz.checkSecret(WIZ_ID, text(next.after, 'client_secret')!));
       assert.ok(calls(next, 'ksm', 'update_secret') >= 2, 'stored, then rotated');
     }),
@@ -138,7 +138,7 @@ describe('compound histories', { concurrency: 3 }, () => {
       const next = await env.run();
       assert.equal(next.code, 5, describeRun(next));
       assert.equal(next.error, 'RECOVERY_STALE');
-      assert.match(next.stderr, /neither its secret .* nor the sealed one .* signs in/);
+      assert.match(next.stderr, /neither the secret an earlier wiz-service-account run sealed .* nor the record's own .* signs in/);
       assert.equal(ksmWrites(next), 0, describeRun(next));
       assert.equal(text(next.after, 'client_secret'), 'pasted-by-hand-and-wrong');
     }),
@@ -156,10 +156,69 @@ describe('compound histories', { concurrency: 3 }, () => {
       assert.match(b.stderr, /^(?![\s\S]*storing the secret)/);
       const a = await env.run({ params });
       assert.equal(a.code, 0, describeRun(a));
-      assert.match(a.stderr, /the record's secret signs in, so the sealed one \(which the target no longer holds\) was dropped/);
+      assert.match(a.stderr, /no longer signs in \(.*\) and the record's does, so the sealed one was dropped/);
       const updates = a.calls.filter((c) => c.service === 'ksm' && c.operation === 'update_secret');
       assert.ok(updates.length >= 1 && a.calls.findIndex((c) => c.operation === 'rotateServiceAccountSecret') < a.calls.indexOf(updates[updates.length - 1]!), "A's only saves are its own rotation's");
       assert.ok(env.sb.wiz.checkSecret(WIZ_ID, text(a.after, 'client_secret')!), "the record's secret signs in");
+    }),
+  );
+
+  test("Wiz: a sealed secret another gateway's replacement has killed since is never stored; that gateway's own is", TEST, () =>
+    withSandbox('wiz-service-account', async (env) => {
+      const params = wizAdminParams(env);
+      await sealedWizSecret(env, params);
+      // Gateway B replaces the secret again (A's sealed one dies) and Keeper refuses its saves too.
+      const b = secondGateway(env);
+      env.sb.faults.arm({ service: 'ksm', operation: 'update_secret', nth: 2, times: 3, kind: 'status', status: 500, body: '{"error":"server_error","message":"boom"}' });
+      const bRun = await env.run({ params, env: b });
+      assert.equal(bRun.code, 5, describeRun(bRun));
+      assert.equal(bRun.error, 'RECOVERY_PENDING');
+      const record = text(bRun.after, 'client_secret');
+      // A's next run: its sealed secret no longer signs in, nor does the record's: it stores nothing.
+      const a = await env.run({ params });
+      assert.equal(a.code, 5, describeRun(a));
+      assert.equal(a.error, 'RECOVERY_STALE');
+      assert.equal(text(a.after, 'client_secret'), record, 'A stored nothing over the record');
+      assert.equal(ksmWrites(a), 0, describeRun(a));
+      // B's next run stores the one Wiz holds.
+      const healed = await env.run({ params, env: b });
+      assert.equal(healed.code, 0, describeRun(healed));
+      assert.ok(env.sb.wiz.checkSecret(WIZ_ID, text(healed.after, 'client_secret')!));
+    }),
+  );
+
+  test("Azure: a create applied but answered with a 500 never removes another gateway's new secret held in its open save", TEST, () =>
+    withSandbox('azure-app-secret', async (env) => {
+      const app = () => env.sb.azure.directory.getApp(DEMO.azure.targetObjectId)!.secrets.map((c) => c.keyId);
+      let release = () => {};
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      let held = () => {};
+      const waiting = new Promise<void>((resolve) => (held = resolve));
+      const off = env.sb.faults.onFire((f) => {
+        if (f.operation === 'token' && f.kind === 'delay') held();
+      });
+      // B creates, saves (its transaction open) and is held as it verifies its secret.
+      env.sb.faults.arm({ service: 'azure', operation: 'token', nth: 2, kind: 'delay', delayMs: HOLD_CAP_MS, release: gate });
+      const bRun = env.run({ env: secondGateway(env) });
+      await waiting;
+      off();
+      const withB = app();
+      // A's create is applied, but its reply is a 500: A looks for what it made, under its own write check.
+      env.sb.faults.arm({ service: 'azure', operation: 'addPassword', kind: 'status', status: 500, after: true, body: '{"error":{"code":"InternalServerError","message":"boom"}}' });
+      const a = await env.run().finally(release);
+      const b = await bRun;
+      assert.equal(a.code, 5, describeRun(a));
+      for (const id of withB) assert.ok(app().includes(id), `A removed ${id}`);
+      assert.equal(b.code, 0, describeRun(b));
+      const record = env.sb.ksm.readRecord(env.uid)!;
+      assert.ok(app().includes(text(record, 'client_secret_id')!), "B's secret, in the record, still exists");
+      assert.ok(env.sb.azure.directory.checkSecret(DEMO.azure.tenantId, DEMO.azure.targetAppId, text(record, 'client_secret')!));
+      // A's next run removes its own leftover (under its write check) and rotates.
+      const next = await env.run();
+      assert.equal(next.code, 0, describeRun(next));
+      const after = env.sb.ksm.readRecord(env.uid)!;
+      const named = [text(after, 'client_secret_id'), ...(text(after, 'previous_client_secret_ids') ?? '').split(',')];
+      assert.deepEqual(env.sb.azure.directory.getApp(DEMO.azure.targetObjectId)!.secrets.filter((c) => !named.includes(c.keyId) && c.displayName?.startsWith('keeper-rotate')), [], 'no orphan of ours');
     }),
   );
 

@@ -27,3 +27,9 @@ test('stuck mid-create, mid-replace, mid-save or with a sealed secret: exit 5, a
     assert.match(verdict.line, new RegExp(`^keeper-rotate: DEADLINE_EXCEEDED: .* at "${phase}" with cred-1; the next run settles it`));
   }
 });
+
+test('stuck after finalize (retiring or adopting): exit 4, the rotation happened', () => {
+  const verdict = hardStopVerdict(undefined, 600, true);
+  assert.equal(verdict.exitCode, 4);
+  assert.match(verdict.line, /saved, verified and finalized/);
+});
