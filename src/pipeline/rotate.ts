@@ -44,10 +44,17 @@ const ids = (list: CredentialInfo[]) => list.map((c) => c.id);
 async function rotate<K extends string, S extends K, C>(target: Target<K, S, C>, ctx: RunContext): Promise<ScriptOutcome> {
   // Local, before any network call: a second run on this record stops here having touched nothing.
   const lock = lockRecord(ctx.stateDir, ctx.input.userRecordUid, ctx.deadline.endsAt() + HARD_STOP_GRACE_MS);
+  const progress = { wrote: false };
   try {
-    return await rotateLocked(target, ctx, lock.runId);
+    return await rotateLocked(target, ctx, lock.runId, progress);
   } catch (err) {
-    throw withPendingSecret(target, ctx, err);
+    // Exit 2 promises nothing was written: a run that first stored a sealed secret or settled an earlier run
+    // and is then rejected (a setting, the admin guard) did write, so it says 3.
+    const rejectedAfterWrites = progress.wrote && isRotateError(err) && err.exitCode === ExitCode.Rejected;
+    const base = rejectedAfterWrites
+      ? new RotateError(err.code, `${err.message} (after finishing what an earlier run left, which is done)`, { cause: err, exitCode: ExitCode.Failed })
+      : err;
+    throw withPendingSecret(target, ctx, base);
   } finally {
     lock.release();
   }
@@ -89,7 +96,7 @@ export async function fetchUser(ctx: Pick<RunContext, 'vault' | 'input'>, target
   return { user, provider: ctx.input.providerRecordUid ? records.get(ctx.input.providerRecordUid) : undefined };
 }
 
-async function rotateLocked<K extends string, S extends K, C>(target: Target<K, S, C>, ctx: RunContext, runId: string): Promise<ScriptOutcome> {
+async function rotateLocked<K extends string, S extends K, C>(target: Target<K, S, C>, ctx: RunContext, runId: string, progress: { wrote: boolean }): Promise<ScriptOutcome> {
   const { input, log, deadline, journal } = ctx;
   const own = input.userRecordUid;
   const uids = [own, ...(input.providerRecordUid ? [input.providerRecordUid] : [])];
@@ -114,6 +121,7 @@ async function rotateLocked<K extends string, S extends K, C>(target: Target<K, 
   } else {
     // Another record's fetch makes this one's unsaveable (the SDK keeps only the last fetch's keys): read again.
     const storedOthers = await storeOthers(ctx, own);
+    progress.wrote ||= storedOthers;
     if (pending?.phase === 'unsaved' || storedOthers) {
       if (pending?.phase === 'unsaved') {
         // Only asked when the record changed since the secret was sealed: which of the two signs in decides.
@@ -122,6 +130,7 @@ async function rotateLocked<K extends string, S extends K, C>(target: Target<K, 
           if (!probe.verifyRecord) return { ok: false, reason: `${target.name} cannot check a record's secret` };
           return probe.verifyRecord(data);
         };
+        progress.wrote = true;
         await storeOwn(ctx, pending, check);
       }
       pending = journal.read(own);
@@ -146,6 +155,7 @@ async function rotateLocked<K extends string, S extends K, C>(target: Target<K, 
     if (dryRun) {
       log.info('plan', `would first finish an earlier run that stopped at "${pending.phase}"`);
     } else {
+      progress.wrote = true;
       planContext = await resume(m, pending);
       // What the earlier run leaves for this one (the window of a create whose outcome is unknown), if anything.
       pending = journal.read(own);
