@@ -206,7 +206,7 @@ describe('--doctor finds what a rotation would stop at', () => {
       assertNoSecret(r, [wrong, ...knownSecrets(s.sandbox)]);
     }));
 
-  test("the Wiz account's own secret is wrong: TARGET_AUTH_FAILED, exit 3, nothing rotated", () =>
+  test("the Wiz account's own secret is wrong: TARGET_AUTH_FAILED, exit 5 (the record holds nothing that works), nothing rotated", () =>
     withSandbox('wiz-service-account', async (s) => {
       editRecord(s.sandbox, DEMO.wiz.userRecordUid, (d) => {
         for (const f of d.custom ?? []) if (f.label === 'client_secret') f.value = ['not-the-secret-wiz-holds'];
@@ -214,7 +214,7 @@ describe('--doctor finds what a rotation would stop at', () => {
       const before = snapshot(s.sandbox);
       s.sandbox.log.clear();
       const r = await doctor(s, loadFixture('wiz-service-account'));
-      assert.equal(r.code, 3, r.stdout + r.stderr);
+      assert.equal(r.code, 5, r.stdout + r.stderr);
       assert.equal(status(r, 'target'), 'FAIL');
       assert.match(checks(r.stdout).get('target')!.detail, /^TARGET_AUTH_FAILED: /);
       assertOnlyReads(s.sandbox);

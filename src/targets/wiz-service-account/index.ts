@@ -193,7 +193,9 @@ class WizSession implements TargetSession {
       const lost = context.interrupted
         ? '; an earlier run stopped while Wiz was replacing the secret, so Wiz may hold a secret nobody knows: make a new secret for the account in the Wiz console, put it in the record\'s client_secret, then run again'
         : '';
-      throw new RotateError('TARGET_AUTH_FAILED', `the record's client_secret does not sign in as ${c.clientId}: ${result.reason}${lost}`);
+      // The record's own secret was refused: exit 3 would promise a record that works, and this proves it does
+      // not (another gateway may hold the token that repairs it, or a person has to).
+      throw new RotateError('TARGET_AUTH_FAILED', `the record's client_secret does not sign in as ${c.clientId}: ${result.reason}${lost}`, { exitCode: 5 });
     }
     const token = result.token;
     const missing = token.scopes === undefined ? [] : REQUIRED_SCOPES.filter((s) => !token.scopes!.includes(s));
