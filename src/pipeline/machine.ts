@@ -118,6 +118,13 @@ async function settle(m: Machine, entry: JournalEntry, cause?: RotateError): Pro
   // would leave a record that names a deleted credential the moment the save lands).
   const late = cause && entry.txn && cause.code.startsWith('KEEPER_') && !cause.refused && cause.status === undefined ? entry.txn : undefined;
   let finalized = false;
+  if (late === 'probe') {
+    // A write check whose reply was lost holds only the record's own data, so leaving it open costs nothing but a
+    // wait for other writers; rolling back now could undo another gateway's transaction instead (Keeper does not
+    // say whose is open, and other runs are most likely in flight exactly now). The next run of this gateway
+    // rolls it back from the journal.
+    return 'undone';
+  }
   if (entry.txn) {
     if (late && deadline.requestTimeoutMs < deadline.remaining() - 5_000) {
       log.info('undo', `Keeper did not answer; waiting ${Math.round(deadline.requestTimeoutMs / 1000)} s for a late update to land before rolling it back`);

@@ -75,7 +75,8 @@ function withPendingSecret(target: Pick<Target, 'mode'>, ctx: RunContext, err: u
     return err;
   }
   const sealed = entry?.phase === 'unsaved';
-  const replacing = target.mode === 'in-place' && entry?.phase === 'creating';
+  // An in-place replace of unknown outcome, this run's or one it carries from an earlier run (`inherited`).
+  const replacing = target.mode === 'in-place' && (entry?.phase === 'creating' || entry?.inherited !== undefined);
   if (!sealed && !replacing) return err;
   const why = sealed
     ? `the record's secret may not sign in until the new one sealed on this gateway is stored in it (the next run does, before anything else)`
