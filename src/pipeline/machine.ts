@@ -204,14 +204,6 @@ async function fail(m: Machine, entry: JournalEntry, cause: unknown, removedBefo
   return withExit(base, ExitCode.Failed, `; undone: the record keeps its previous credential${removed}`);
 }
 
-/**
- * A journal write in the middle of a rotation. It throws STATE_DIR_UNAVAILABLE (exit 2) as it is; a caller past
- * the first change settles from the last phase that was written, which turns it into a 3 or a 5.
- */
-function write(m: Machine, step: JournalStep): JournalEntry {
-  return m.ctx.journal.write(step);
-}
-
 // ---------------------------------------------------------------------------------------------------------------
 // Resuming an earlier run of this record, at the start of a run.
 
@@ -264,7 +256,7 @@ export async function resume(m: Machine, entry: JournalEntry): Promise<PlanConte
 async function openProbe(m: Machine, user: VaultRecord, inherited: JournalEntry['inherited'], restore: JournalEntry | undefined): Promise<JournalEntry> {
   const { vault, journal } = m.ctx;
   m.ctx.deadline.check('checking that Keeper accepts the write');
-  const entry = write(m, { ...m.step, phase: 'preparing', txn: 'probe', ...(inherited ? { inherited } : {}) });
+  const entry = m.ctx.journal.write({ ...m.step, phase: 'preparing', txn: 'probe', ...(inherited ? { inherited } : {}) });
   try {
     await vault.saveInTransaction(user, user.data);
   } catch (err) {
@@ -320,7 +312,7 @@ export async function createAlongside(m: Machine, user: VaultRecord, plan: Rotat
 
   deadline.check('creating the new credential');
   try {
-    entry = write(m, { ...m.step, phase: 'creating', existing: present });
+    entry = m.ctx.journal.write({ ...m.step, phase: 'creating', existing: present });
   } catch (err) {
     if (removed.length) throw withExit(asRotateError(err), ExitCode.Failed, `; nothing was created (${removed.join(', ')} had been removed before creating, as planned)`);
     throw err;
@@ -341,16 +333,16 @@ export async function createAlongside(m: Machine, user: VaultRecord, plan: Rotat
   const made = { ...m.step, credentialId: created.id, idField: created.idField };
   const createdEntry: JournalEntry = { version: 2, ...made, phase: 'created', at: new Date().toISOString() };
   try {
-    entry = write(m, { ...made, phase: 'created' });
+    entry = m.ctx.journal.write({ ...made, phase: 'created' });
     const data = cloneData(user.data);
     for (const [ref, value] of created.recordUpdates) writeText(data, ref, value);
     deadline.check('saving the record');
-    entry = write(m, { ...made, phase: 'saving', txn: 'save' });
+    entry = m.ctx.journal.write({ ...made, phase: 'saving', txn: 'save' });
     try {
       await vault.saveInTransaction(user, data);
     } catch (err) {
       // A definite refusal opened no transaction: only the credential is ours to undo.
-      if (refusedOutright(err)) entry = write(m, { ...made, phase: 'created' });
+      if (refusedOutright(err)) entry = m.ctx.journal.write({ ...made, phase: 'created' });
       throw err;
     }
   } catch (err) {
@@ -364,7 +356,7 @@ export async function createAlongside(m: Machine, user: VaultRecord, plan: Rotat
   }
   log.info('verify', `${created.id} authenticates`, { attempts: verified.attempts });
   try {
-    entry = write(m, { ...made, phase: 'verified', txn: 'save' });
+    entry = m.ctx.journal.write({ ...made, phase: 'verified', txn: 'save' });
   } catch (err) {
     // Finalizing now matters more: should this run die first, the next one rolls the save back, which is safe.
     log.warn('save', `could not journal the verified state: ${redact(describeError(err))}`);
@@ -456,7 +448,7 @@ export async function replaceInPlace(m: Machine, user: VaultRecord, pending: Jou
   const resumeText = session.resumeState?.();
   try {
     deadline.check('replacing the credential');
-    entry = write(m, { ...m.step, phase: 'creating', txn: 'probe', ...(resumeText ? { resume: journal.sealText(user.uid, resumeText) } : {}), ...(entry.inherited ? { inherited: entry.inherited } : {}) });
+    entry = m.ctx.journal.write({ ...m.step, phase: 'creating', txn: 'probe', ...(resumeText ? { resume: journal.sealText(user.uid, resumeText) } : {}), ...(entry.inherited ? { inherited: entry.inherited } : {}) });
   } catch (err) {
     throw await fail(m, entry, err, []);
   }
@@ -647,8 +639,8 @@ export async function storeSealed(
     journal.clear(entry.recordUid);
     throw stale(`${changed}; the sealed secret was dropped rather than stored over it`);
   }
-  const step = { runId: entry.runId, target: entry.target, recordUid: entry.recordUid, since: entry.since, phase: 'unsaved' as const, credentialId: entry.credentialId, idField: entry.idField, sealed: entry.sealed, before: entry.before };
-  await saveWithRetries({ ctx } as Machine, entry.recordUid, updates, step);
+  // (entry has no txn here: it was closed above.)
+  await saveWithRetries({ ctx } as Machine, entry.recordUid, updates, entry);
   await vault.finalize(entry.recordUid);
   journal.clear(entry.recordUid);
   return 'stored';

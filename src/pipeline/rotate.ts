@@ -103,10 +103,15 @@ async function rotateLocked<K extends string, S extends K, C>(target: Target<K, 
   const uids = [own, ...(input.providerRecordUid ? [input.providerRecordUid] : [])];
   // Unreadable or forged: this record stops here, before any write (exit 2).
   let pending = journal.read(own);
-  let { user, provider } = await fetchUser(ctx, target, uids);
-  let admin = resolveAdmin(target.admin, { input, user, provider });
-  let tctx: TargetContext<K, S> = { input, user, admin, env: ctx.env, log, deadline };
-  let config = target.prepare(tctx);
+  // The one read of the record (and the PAM configuration), validated into the target's config: again whenever
+  // this run itself changed the record first (a sealed secret stored, an earlier run settled).
+  const readRecord = async () => {
+    const { user, provider } = await fetchUser(ctx, target, uids);
+    const admin = resolveAdmin(target.admin, { input, user, provider });
+    const tctx: TargetContext<K, S> = { input, user, admin, env: ctx.env, log, deadline };
+    return { user, admin, tctx, config: target.prepare(tctx) };
+  };
+  let { user, admin, tctx, config } = await readRecord();
   const dryRun = ctx.dryRun || parseSetting(COMMON_SETTINGS.dryRun, user.data);
   for (const dir of journal.foreignSealed(own)) {
     log.warn('recover', `another registration of this gateway left a journal for record ${own} in ${dir}; it cannot be opened with this gateway's config (see RECOVERY_UNREADABLE in the README)`);
@@ -125,7 +130,7 @@ async function rotateLocked<K extends string, S extends K, C>(target: Target<K, 
     progress.wrote ||= storedOthers;
     if (pending?.phase === 'unsaved' || storedOthers) {
       if (pending?.phase === 'unsaved') {
-        // Only asked when the record changed since the secret was sealed: which of the two signs in decides.
+        // Whether the sealed secret, or else the record's own, signs in decides what is stored (machine.ts storeSealed).
         const check = async (data: VaultRecord['data']): Promise<VerifyResult> => {
           const probe = await target.connect(config, tctx);
           if (!probe.verifyRecord) return { ok: false, reason: `${target.name} cannot check a record's secret` };
@@ -135,10 +140,7 @@ async function rotateLocked<K extends string, S extends K, C>(target: Target<K, 
         await storeOwn(ctx, pending, check);
       }
       pending = journal.read(own);
-      ({ user, provider } = await fetchUser(ctx, target, uids));
-      admin = resolveAdmin(target.admin, { input, user, provider });
-      tctx = { input, user, admin, env: ctx.env, log, deadline };
-      config = target.prepare(tctx);
+      ({ user, admin, tctx, config } = await readRecord());
     }
   }
   log.info('admin', `using admin credentials from ${describeSource(admin.source)}`);
@@ -163,10 +165,7 @@ async function rotateLocked<K extends string, S extends K, C>(target: Target<K, 
       // Settling it may have changed the record (a finalized save names a new current credential, and may be
       // the admin's own when the record rotates itself): validate and connect again from what it holds now, or
       // the plan would take the credential just finalized for a stranger.
-      ({ user, provider } = await fetchUser(ctx, target, uids));
-      admin = resolveAdmin(target.admin, { input, user, provider });
-      tctx = { input, user, admin, env: ctx.env, log, deadline };
-      config = target.prepare(tctx);
+      ({ user, admin, tctx, config } = await readRecord());
       session = await target.connect(config, tctx);
       m.session = session;
     }

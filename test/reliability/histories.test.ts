@@ -103,6 +103,31 @@ async function sealedWizSecret(env: Env, params?: Record<string, unknown>): Prom
   return run;
 }
 
+/**
+ * Holds the next call of an operation (or its nth) until `release()`; `reached` resolves once a client waits
+ * on it, however slow the machine is. `onHeld` runs at that moment, before anything else does.
+ */
+function holdCall(env: Env, service: string, operation: string, options: { nth?: number; onHeld?: () => void } = {}) {
+  let release = () => {};
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  let reached = () => {};
+  const waiting = new Promise<void>((resolve) => (reached = resolve));
+  const off = env.sb.faults.onFire((f) => {
+    if (f.kind !== 'delay' || f.service !== service || f.operation !== operation) return;
+    off();
+    options.onHeld?.();
+    reached();
+  });
+  env.sb.faults.arm({ service, operation, ...(options.nth ? { nth: options.nth } : {}), kind: 'delay', delayMs: HOLD_CAP_MS, release: gate });
+  return { reached: waiting, release };
+}
+
+/** Azure secrets of ours on the demo app that the record names neither as current nor as kept. */
+function azureOrphans(env: Env, record: RecordView) {
+  const named = [text(record, 'client_secret_id'), ...(text(record, 'previous_client_secret_ids') ?? '').split(',')];
+  return env.sb.azure.directory.getApp(DEMO.azure.targetObjectId)!.secrets.filter((c) => !named.includes(c.keyId) && c.displayName?.startsWith('keeper-rotate'));
+}
+
 describe('compound histories', { concurrency: 3 }, () => {
   test('Wiz: a sealed secret is never stored over a newer one someone saved by hand: it is dropped because the record\'s signs in, and the run rotates', TEST, () =>
     withSandbox('wiz-service-account', async (env) => {
@@ -190,22 +215,14 @@ describe('compound histories', { concurrency: 3 }, () => {
   test("Azure: a create applied but answered with a 500 never removes another gateway's new secret held in its open save", TEST, () =>
     withSandbox('azure-app-secret', async (env) => {
       const app = () => env.sb.azure.directory.getApp(DEMO.azure.targetObjectId)!.secrets.map((c) => c.keyId);
-      let release = () => {};
-      const gate = new Promise<void>((resolve) => (release = resolve));
-      let held = () => {};
-      const waiting = new Promise<void>((resolve) => (held = resolve));
-      const off = env.sb.faults.onFire((f) => {
-        if (f.operation === 'token' && f.kind === 'delay') held();
-      });
       // B creates, saves (its transaction open) and is held as it verifies its secret.
-      env.sb.faults.arm({ service: 'azure', operation: 'token', nth: 2, kind: 'delay', delayMs: HOLD_CAP_MS, release: gate });
+      const hold = holdCall(env, 'azure', 'token', { nth: 2 });
       const bRun = env.run({ env: secondGateway(env) });
-      await waiting;
-      off();
+      await hold.reached;
       const withB = app();
       // A's create is applied, but its reply is a 500: A looks for what it made, under its own write check.
       env.sb.faults.arm({ service: 'azure', operation: 'addPassword', kind: 'status', status: 500, after: true, body: '{"error":{"code":"InternalServerError","message":"boom"}}' });
-      const a = await env.run().finally(release);
+      const a = await env.run().finally(hold.release);
       const b = await bRun;
       assert.equal(a.code, 5, describeRun(a));
       for (const id of withB) assert.ok(app().includes(id), `A removed ${id}`);
@@ -216,9 +233,7 @@ describe('compound histories', { concurrency: 3 }, () => {
       // A's next run removes its own leftover (under its write check) and rotates.
       const next = await env.run();
       assert.equal(next.code, 0, describeRun(next));
-      const after = env.sb.ksm.readRecord(env.uid)!;
-      const named = [text(after, 'client_secret_id'), ...(text(after, 'previous_client_secret_ids') ?? '').split(',')];
-      assert.deepEqual(env.sb.azure.directory.getApp(DEMO.azure.targetObjectId)!.secrets.filter((c) => !named.includes(c.keyId) && c.displayName?.startsWith('keeper-rotate')), [], 'no orphan of ours');
+      assert.deepEqual(azureOrphans(env, env.sb.ksm.readRecord(env.uid)!), [], 'no orphan of ours');
     }),
   );
 
@@ -295,9 +310,7 @@ describe('compound histories', { concurrency: 3 }, () => {
         assert.equal(next.after.transaction, undefined);
         const current = text(next.after, 'client_secret')!;
         assert.ok(env.sb.azure.directory.checkSecret(DEMO.azure.tenantId, DEMO.azure.targetAppId, current));
-        const named = [text(next.after, 'client_secret_id'), ...(text(next.after, 'previous_client_secret_ids') ?? '').split(',')];
-        const orphans = app().filter((c) => !named.includes(c.keyId) && c.displayName?.startsWith('keeper-rotate'));
-        assert.deepEqual(orphans, [], `no orphan of ours\n${describeRun(next)}\n${JSON.stringify(next.after.data)}`);
+        assert.deepEqual(azureOrphans(env, next.after), [], `no orphan of ours\n${describeRun(next)}\n${JSON.stringify(next.after.data)}`);
       }),
     );
   }
@@ -309,21 +322,13 @@ describe('compound histories', { concurrency: 3 }, () => {
       const first = await env.run();
       assert.equal(first.code, 0, describeRun(first));
       // B deletes LAST, creates, saves (immediate: the record shows B's key now) and is held while verifying.
-      let release = () => {};
-      const gate = new Promise<void>((resolve) => (release = resolve));
-      let held = () => {};
-      const waiting = new Promise<void>((resolve) => (held = resolve));
-      const off = env.sb.faults.onFire((f) => {
-        if (f.service === 'sts' && f.operation === 'GetCallerIdentity') held();
-      });
-      env.sb.faults.arm({ service: 'sts', operation: 'GetCallerIdentity', kind: 'delay', delayMs: HOLD_CAP_MS, release: gate });
+      const hold = holdCall(env, 'sts', 'GetCallerIdentity');
       const bRun = env.run({ env: secondGateway(env) });
-      await waiting;
-      off();
+      await hold.reached;
       const committedCurrent = text(first.after, 'aws_access_key_id')!;
       assert.notEqual(text(env.sb.ksm.readRecord(env.uid)!, 'aws_access_key_id'), committedCurrent, "the record shows B's uncommitted key");
 
-      const a = await env.run().finally(release);
+      const a = await env.run().finally(hold.release);
       const b = await bRun;
       assert.equal(a.code, 3, describeRun(a));
       assert.equal(a.error, 'KEEPER_TRANSACTION_OPEN');
@@ -379,18 +384,15 @@ describe('compound histories', { concurrency: 3 }, () => {
       const before = secrets();
       // Held as it asks Graph for the secret; meanwhile the journal's path becomes a folder, so the next entry
       // (the secret exists) cannot be written.
-      let release = () => {};
-      const gate = new Promise<void>((resolve) => (release = resolve));
-      const off = env.sb.faults.onFire((f) => {
-        if (f.operation !== 'addPassword') return;
-        const [path] = journalsUnder(join(env.s.dir, 'state'));
-        rmSync(path!);
-        mkdirSync(join(path!, 'blocked'), { recursive: true });
-        release();
+      const hold = holdCall(env, 'azure', 'addPassword', {
+        onHeld: () => {
+          const [path] = journalsUnder(join(env.s.dir, 'state'));
+          rmSync(path!);
+          mkdirSync(join(path!, 'blocked'), { recursive: true });
+          hold.release();
+        },
       });
-      env.sb.faults.arm({ service: 'azure', operation: 'addPassword', kind: 'delay', delayMs: HOLD_CAP_MS, release: gate });
       const run = await env.run();
-      off();
       assert.equal(run.code, 3, describeRun(run));
       assert.equal(run.error, 'STATE_DIR_UNAVAILABLE');
       assert.match(run.stderr, /undone: the record keeps its previous credential/);
