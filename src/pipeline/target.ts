@@ -63,8 +63,12 @@ export interface NewCredential {
   recordUpdates: Array<[FieldRef, string]>;
 }
 
-/** Verification says "not yet" for propagation delays, and throws for anything that will not fix itself. */
-export type VerifyResult = { ok: true } | { ok: false; reason: string };
+/**
+ * Verification says "not yet" for propagation delays and for a throttled reply (429, AADSTS50196, STS
+ * `Throttling`, Wiz `RATE_LIMIT_EXCEEDED`), and throws for anything that will not fix itself. `retryAfterMs` is
+ * what the service asked for (its Retry-After); the verify loop waits at least that long before the next try.
+ */
+export type VerifyResult = { ok: true } | { ok: false; reason: string; throttled?: boolean; retryAfterMs?: number };
 
 export interface PlanContext {
   /**
