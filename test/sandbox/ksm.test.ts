@@ -566,6 +566,154 @@ describe('raw protocol', () => {
     });
   });
 
+  /**
+   * A record shared to the app directly, read over raw get_secret: its key (unwrapped with the app key), data and
+   * revision, so a raw update_secret can be built as each SDK builds it.
+   */
+  async function rawRead(uid: string, getPayload: object, indent?: number): Promise<{ key: Buffer; data: RecordData; revision: number }> {
+    const reply = await rawCall(config, 'get_secret', indent ? Buffer.from(JSON.stringify(getPayload, null, indent)) : getPayload);
+    assert.equal(reply.status, 200, reply.body.toString('utf8'));
+    const response = JSON.parse(gcmDecrypt(reply.transmissionKey, reply.body).toString('utf8'));
+    const entry = (response.records as Array<{ recordUid: string; recordKey: string; data: string; revision: number }>).find((r) => r.recordUid === uid);
+    assert.ok(entry, `get_secret returned record ${uid}`);
+    const key = gcmDecrypt(fromBase64(config.appKey), fromBase64(entry.recordKey));
+    return { key, data: JSON.parse(gcmDecrypt(key, fromBase64(entry.data)).toString('utf8')) as RecordData, revision: entry.revision };
+  }
+
+  const withPassword = (data: RecordData, password: string): RecordData => ({
+    ...data,
+    fields: data.fields.map((f) => (f.type === 'password' ? { ...f, value: [password] } : f)),
+  });
+  const status = (reply: RawReply) => [reply.status, reply.body.length && reply.status !== 200 ? JSON.parse(reply.body.toString('utf8')).message : ''];
+
+  // Each official SDK's payloads as its builder serializes them (Keeper-Security/secrets-manager @ 8a93aa7, and
+  // Keeper-Security/secrets-manager-go @ c7603d6). Python sends every optional field as null and indents its JSON
+  // (sdk/python/core/keeper_secrets_manager_core/dto/payload.py GetPayload/UpdatePayload, core.py
+  // prepare_update_payload, utils.dict_to_json); Rust sends GetPayload's optionals as null (sdk/rust/src/dto/
+  // payload.rs); Go sends requestedRecords/requestedFolders null, omits an empty transactionType and encodes data
+  // URL-safe without padding (core/payload.go, core/core.go prepareUpdatePayload); Java, .NET, JS and Ruby omit
+  // what they do not set, Java sending an empty links2Remove list when given one (sdk/java/core/.../
+  // SecretsManager.kt UpdatePayload, sdk/dotNet/SecretsManager/SecretsManagerClient.cs, sdk/javascript/packages/
+  // core/src/keeper.ts prepareUpdatePayload, sdk/ruby/lib/keeper_secrets_manager/dto/payload.rb).
+  const sdkShapes: Array<{ sdk: string; indent?: number; get: (uid: string) => object; update: (u: { uid: string; data: string; revision: number }) => object; encode: (b: Buffer) => string }> = [
+    {
+      sdk: 'Python',
+      indent: 4,
+      get: (uid) => ({ clientVersion: 'mp17.3.0', clientId: config.clientId, publicKey: null, requestedRecords: [uid], requestedFolders: null, requestLinks: null }),
+      update: (u) => ({ clientVersion: 'mp17.3.0', clientId: config.clientId, recordUid: u.uid, data: u.data, revision: u.revision, transactionType: null, links2Remove: null }),
+      encode: (b) => b.toString('base64'),
+    },
+    {
+      sdk: 'Rust',
+      get: (uid) => ({ clientVersion: 'mr17.1.0', clientId: config.clientId, publicKey: null, requestedRecords: [uid], requestedFolders: null, requestLinks: null }),
+      update: (u) => ({ clientVersion: 'mr17.1.0', clientId: config.clientId, recordUid: u.uid, revision: u.revision, data: u.data }),
+      encode: (b) => b.toString('base64url'),
+    },
+    {
+      sdk: 'Go',
+      get: (uid) => ({ clientVersion: 'mg16.6.6', clientId: config.clientId, requestedRecords: [uid], requestedFolders: null }),
+      update: (u) => ({ clientVersion: 'mg16.6.6', clientId: config.clientId, recordUid: u.uid, revision: u.revision, data: u.data }),
+      encode: (b) => b.toString('base64url'),
+    },
+    {
+      sdk: 'Java',
+      get: (uid) => ({ clientVersion: 'mj17.3.0', clientId: config.clientId, requestedRecords: [uid], requestLinks: false }),
+      update: (u) => ({ clientVersion: 'mj17.3.0', clientId: config.clientId, recordUid: u.uid, data: u.data, revision: u.revision, links2Remove: [] }),
+      encode: (b) => b.toString('base64url'),
+    },
+    {
+      sdk: '.NET',
+      get: (uid) => ({ clientVersion: 'mn17.1.0', clientId: config.clientId, requestedRecords: [uid], requestLinks: true }),
+      update: (u) => ({ clientVersion: 'mn17.1.0', clientId: config.clientId, recordUid: u.uid, data: u.data, revision: u.revision }),
+      encode: (b) => b.toString('base64url'),
+    },
+  ];
+
+  for (const shape of sdkShapes) {
+    test(`${shape.sdk}'s get_secret and plain save are accepted as that SDK sends them`, async () => {
+      const seeded = seed('before', { folderUid: undefined });
+      const read = await rawRead(seeded.uid, shape.get(seeded.uid), shape.indent);
+      assert.equal(read.revision, seeded.revision);
+      const data = shape.encode(gcmEncrypt(read.key, Buffer.from(JSON.stringify(withPassword(read.data, `${shape.sdk} save`)))));
+      const payload = shape.update({ uid: seeded.uid, data, revision: read.revision });
+      const reply = await rawCall(config, 'update_secret', shape.indent ? Buffer.from(JSON.stringify(payload, null, shape.indent)) : payload);
+      assert.deepEqual(status(reply), [200, '']);
+      const stored = ksm.readRecord(seeded.uid)!;
+      assert.equal(passwordOf(stored.data), `${shape.sdk} save`);
+      assert.ok(stored.revision > seeded.revision);
+      assert.equal(stored.transaction, undefined, 'a save without a transaction type opens no transaction');
+    });
+  }
+
+  test("Python's rotation save, finalize and rollback (links2Remove null) work under both transaction models", async () => {
+    for (const model of ['pending', 'immediate'] as const) {
+      ksm.setTransactionModel(model);
+      for (const end of ['finalize_secret_update', 'rollback_secret_update'] as const) {
+        const seeded = seed('old', { folderUid: undefined });
+        const python = shapeOf('Python');
+        const read = await rawRead(seeded.uid, python.get(seeded.uid), 4);
+        const data = python.encode(gcmEncrypt(read.key, Buffer.from(JSON.stringify(withPassword(read.data, 'new')))));
+        const save = { ...python.update({ uid: seeded.uid, data, revision: read.revision }), transactionType: 'rotation' };
+        assert.deepEqual(status(await rawCall(config, 'update_secret', Buffer.from(JSON.stringify(save, null, 4)))), [200, '']);
+        assert.equal(ksm.readRecord(seeded.uid)!.transaction?.type, 'rotation');
+        assert.equal(ksm.readRecord(seeded.uid)!.transaction?.model, model);
+        const complete = { clientVersion: 'mp17.3.0', clientId: config.clientId, recordUid: seeded.uid };
+        assert.deepEqual(status(await rawCall(config, end, Buffer.from(JSON.stringify(complete, null, 4)))), [200, '']);
+        const done = ksm.readRecord(seeded.uid)!;
+        assert.equal(done.transaction, undefined);
+        assert.equal(passwordOf(done.data), end === 'finalize_secret_update' ? 'new' : 'old', `${model} ${end}`);
+      }
+    }
+  });
+
+  test('malformed optional fields are still refused with 400 bad_request, and nothing changes', async () => {
+    const seeded = seed('kept', { folderUid: undefined });
+    const read = await rawRead(seeded.uid, shapeOf('Go').get(seeded.uid));
+    const data = gcmEncrypt(read.key, Buffer.from(JSON.stringify(withPassword(read.data, 'changed')))).toString('base64');
+    const base = { clientVersion: 'ms17.5.0', clientId: config.clientId, recordUid: seeded.uid, data, revision: read.revision };
+    const updates: Array<[string, object]> = [
+      ['transactionType "bogus"', { ...base, transactionType: 'bogus' }],
+      ['transactionType 1', { ...base, transactionType: 1 }],
+      // No SDK sends an empty type: Go and Rust leave "no transaction" out of the JSON (omitempty, skip_serializing_if).
+      ['transactionType ""', { ...base, transactionType: '' }],
+      ['links2Remove a string', { ...base, links2Remove: 'file-uid' }],
+      ['links2Remove of numbers', { ...base, links2Remove: [1] }],
+      ['recordUid null', { ...base, recordUid: null }],
+      ['revision null', { ...base, revision: null }],
+      ['data null', { ...base, data: null }],
+    ];
+    for (const [what, payload] of updates) {
+      const reply = await rawCall(config, 'update_secret', payload);
+      assert.equal(reply.status, 400, `update_secret with ${what}`);
+      assert.equal(JSON.parse(reply.body.toString('utf8')).error, 'bad_request', what);
+    }
+    const gets: Array<[string, object]> = [
+      ['requestLinks "yes"', { clientVersion: 'ms17.5.0', clientId: config.clientId, requestLinks: 'yes' }],
+      ['requestedRecords a string', { clientVersion: 'ms17.5.0', clientId: config.clientId, requestedRecords: seeded.uid }],
+      ['requestedFolders of numbers', { clientVersion: 'ms17.5.0', clientId: config.clientId, requestedFolders: [1] }],
+      ['publicKey a number', { clientVersion: 'ms17.5.0', clientId: config.clientId, publicKey: 7 }],
+    ];
+    for (const [what, payload] of gets) {
+      const reply = await rawCall(config, 'get_secret', payload);
+      assert.equal(reply.status, 400, `get_secret with ${what}`);
+      assert.equal(JSON.parse(reply.body.toString('utf8')).error, 'bad_request', what);
+    }
+    for (const end of ['finalize_secret_update', 'rollback_secret_update']) {
+      const reply = await rawCall(config, end, { clientVersion: 'ms17.5.0', clientId: config.clientId, recordUid: null });
+      assert.equal(reply.status, 400, `${end} without a recordUid`);
+    }
+    const stored = ksm.readRecord(seeded.uid)!;
+    assert.equal(passwordOf(stored.data), 'kept');
+    assert.equal(stored.revision, seeded.revision);
+    assert.equal(stored.transaction, undefined);
+  });
+
+  function shapeOf(sdk: string) {
+    const shape = sdkShapes.find((s) => s.sdk === sdk);
+    assert.ok(shape);
+    return shape;
+  }
+
   test('an endpoint the sandbox does not serve is a 404', async () => {
     const reply = await rawCall(config, 'create_secret', { clientVersion: 'ms17.5.0', clientId: config.clientId });
     assert.equal(reply.status, 404);

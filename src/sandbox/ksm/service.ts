@@ -150,6 +150,10 @@ export class KsmService implements SandboxService {
   #dispatch(endpoint: KsmEndpoint, payload: Record<string, unknown>, client: AppClient): unknown {
     switch (endpoint) {
       case 'get_secret':
+        // publicKey only matters when binding (sandbox clients are bound from the start) and requestLinks asks for
+        // linked records, which sandbox records do not have; both are still checked for type.
+        optionalField(payload, 'publicKey', 'a string', (v) => typeof v === 'string');
+        optionalField(payload, 'requestLinks', 'a boolean', (v) => typeof v === 'boolean');
         return getSecretResponse(this.#vault, client, {
           ...optionalUidList(payload, 'requestedRecords'),
           ...optionalUidList(payload, 'requestedFolders'),
@@ -178,12 +182,14 @@ export class KsmService implements SandboxService {
   }
 
   #updateSecret(payload: Record<string, unknown>, client: AppClient): void {
-    const { data, revision, transactionType } = payload;
+    const { data, revision } = payload;
     if (typeof data !== 'string' || !data) throw badRequest('data is required');
     if (typeof revision !== 'number' || !Number.isSafeInteger(revision)) throw badRequest('revision must be an integer');
-    if (transactionType !== undefined && transactionType !== 'general' && transactionType !== 'rotation') {
-      throw badRequest('transactionType must be "general" or "rotation"');
-    }
+    // Absent and null both mean "no transaction": the Python SDK sends null for every option it was not given.
+    const transactionType = optionalField(payload, 'transactionType', '"general" or "rotation"', (v) => v === 'general' || v === 'rotation');
+    // File links to drop from the record (the SDKs send the fileRef UIDs they also removed from the data).
+    // Sandbox records carry no file attachments, so there is nothing to unlink; the shape is still checked.
+    optionalUidList(payload, 'links2Remove');
     const record = this.#editableRecord(payload, client);
     let recordData: unknown;
     try {
@@ -211,11 +217,39 @@ function checkModel(model: string): TransactionModel {
   return model as TransactionModel;
 }
 
-function optionalUidList(payload: Record<string, unknown>, key: 'requestedRecords' | 'requestedFolders'): Partial<Record<typeof key, string[]>> {
+/*
+ * Payload fields. Every official SDK sends the same JSON names, but not the same shape for what it leaves out:
+ *   - Python sends every optional field as null and indents its JSON: GetPayload {publicKey, requestedRecords,
+ *     requestedFolders, requestLinks} and UpdatePayload {transactionType, links2Remove} start as None and are
+ *     serialized as they are (sdk/python/core/keeper_secrets_manager_core/dto/payload.py; core.py
+ *     prepare_get_payload, prepare_update_payload, encrypt_and_sign_payload; utils.py dict_to_json).
+ *   - Rust sends GetPayload's optionals as null (no skip_serializing_if) and omits UpdatePayload's
+ *     (sdk/rust/src/dto/payload.rs).
+ *   - Go sends requestedRecords/requestedFolders as null when unset, omits an empty transactionType (omitempty) and
+ *     encodes data URL-safe without padding (secrets-manager-go core/payload.go, core/core.go prepareUpdatePayload).
+ *   - Java omits unset optionals (kotlinx.serialization leaves defaults out) but sends links2Remove as given, an
+ *     empty list included, and requestLinks false; it encodes data URL-safe (sdk/java/core/src/main/kotlin/com/
+ *     keepersecurity/secretsManager/core/SecretsManager.kt GetPayload, UpdatePayload, prepareUpdatePayload).
+ *   - .NET omits nulls (JsonIgnoreCondition.WhenWritingDefault) and may send requestLinks false
+ *     (sdk/dotNet/SecretsManager/JsonUtils.cs, SecretsManagerClient.cs GetPayload, UpdatePayload).
+ *   - JavaScript and Ruby omit what they do not set (sdk/javascript/packages/core/src/keeper.ts prepareGetPayload,
+ *     prepareUpdatePayload, prepareCompleteTransactionPayload; sdk/ruby/lib/keeper_secrets_manager/dto/payload.rb).
+ * (Keeper-Security/secrets-manager at 8a93aa7, Keeper-Security/secrets-manager-go at c7603d6.) So absent and null
+ * are the same here, as they are to the real server, which the Python SDK's ordinary save proves; a value of the
+ * wrong type is still a bad request.
+ */
+
+/** An optional field: undefined when absent or null, else the value if `ok` accepts it, else a 400. */
+function optionalField(payload: Record<string, unknown>, key: string, what: string, ok: (value: unknown) => boolean): unknown {
   const value = payload[key];
-  if (value === undefined || value === null) return {};
-  if (!Array.isArray(value) || !value.every((v) => typeof v === 'string')) throw badRequest(`${key} must be an array of UIDs`);
-  return { [key]: value as string[] };
+  if (value === undefined || value === null) return undefined;
+  if (!ok(value)) throw badRequest(`${key} must be ${what}`);
+  return value;
+}
+
+function optionalUidList<K extends 'requestedRecords' | 'requestedFolders' | 'links2Remove'>(payload: Record<string, unknown>, key: K): Partial<Record<K, string[]>> {
+  const value = optionalField(payload, key, 'an array of UIDs', (v) => Array.isArray(v) && v.every((uid) => typeof uid === 'string'));
+  return value === undefined ? {} : ({ [key]: value as string[] } as Partial<Record<K, string[]>>);
 }
 
 function headerValue(req: SandboxRequest, name: string): string | undefined {
