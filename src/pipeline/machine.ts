@@ -30,10 +30,8 @@ import type { VaultRecord } from '../keeper/vault.js';
 import { redact } from '../secret.js';
 import { type JournalEntry, type JournalStep, noteFinalized } from '../state/journal.js';
 import type { CredentialInfo, NewCredential, PlanContext, RotationPlan, TargetSession, VerifyResult } from './target.js';
+import { VERIFY_POLICY, verifyGapMs } from './verify-schedule.js';
 
-const VERIFY_FIRST_DELAY_MS = 250;
-/** Polls at most this far apart, so a run waits at most about this long past the moment a credential works. */
-export const VERIFY_MAX_DELAY_MS = 500;
 const SAVE_ATTEMPTS = 3;
 const SAVE_RETRY_MS = 500;
 
@@ -698,8 +696,9 @@ async function yieldToNewer(m: Machine, user: VaultRecord, before: VaultRecord, 
 
 async function verifyUntil(m: Machine, timeoutMs: number, created: NewCredential): Promise<{ ok: true; attempts: number } | { ok: false; reason: string }> {
   const { deadline, log } = m.ctx;
-  const giveUpAt = Date.now() + Math.min(timeoutMs, deadline.remaining());
-  let delay = VERIFY_FIRST_DELAY_MS;
+  const started = Date.now();
+  const giveUpAt = started + Math.min(timeoutMs, deadline.remaining());
+  let throttled = 0;
   for (let attempt = 1; ; attempt++) {
     let result;
     try {
@@ -708,9 +707,15 @@ async function verifyUntil(m: Machine, timeoutMs: number, created: NewCredential
       return { ok: false, reason: redact(describeError(err)) };
     }
     if (result.ok) return { ok: true, attempts: attempt };
-    if (attempt === 1) log.info('verify', `not accepted yet (${result.reason}); retrying for up to ${Math.round(timeoutMs / 1000)} s`);
-    if (Date.now() + delay >= giveUpAt) return { ok: false, reason: `${result.reason} (still after ${attempt} attempts)` };
-    await sleep(delay);
-    delay = Math.min(delay * 2, VERIFY_MAX_DELAY_MS);
+    if (result.throttled) throttled++;
+    if (result.throttled && throttled === 1) log.info('verify', `throttled (${result.reason}); waiting as the service asks, for up to ${Math.round(timeoutMs / 1000)} s in all`);
+    else if (attempt === 1) log.info('verify', `not accepted yet (${result.reason}); retrying for up to ${Math.round(timeoutMs / 1000)} s`);
+    const tried = `${attempt} attempt(s)${throttled ? `, ${throttled} throttled` : ''}`;
+    if (attempt >= VERIFY_POLICY.maxAttempts) return { ok: false, reason: `${result.reason} (still after ${tried}, the most one verification makes)` };
+    // A throttled reply's Retry-After is the floor: trying sooner only earns another refusal. The last try comes
+    // at the timeout rather than a whole gap before it.
+    const remaining = giveUpAt - Date.now();
+    if (remaining <= 0 || (result.retryAfterMs ?? 0) > remaining) return { ok: false, reason: `${result.reason} (still after ${tried})` };
+    await sleep(Math.min(remaining, Math.max(verifyGapMs(attempt, Date.now() - started), result.retryAfterMs ?? 0)));
   }
 }

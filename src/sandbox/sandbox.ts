@@ -10,6 +10,7 @@ import { type RunningService, type SandboxService, serve } from './service.js';
 import { type TlsMaterial, sandboxTlsMaterial } from './tls.js';
 import { seedDemoVault, type DemoVault } from './demo-vault.js';
 import { AzureService } from './azure/index.js';
+import type { SandboxCloud } from './azure/tokens.js';
 import { AwsAccount, IamService, StsService, registerAwsControl } from './aws/index.js';
 import { WizApiService, WizAuthService, WizTenant, registerWizControl } from './wiz/index.js';
 
@@ -20,6 +21,8 @@ export interface SandboxOptions {
   transactionModel?: TransactionModel;
   /** Seed the demo vault and target state (default true). */
   demo?: boolean;
+  /** The Microsoft cloud the Azure service serves as (default `public`); the env then names it for the scripts. */
+  azureCloud?: SandboxCloud;
 }
 
 export interface Sandbox {
@@ -48,7 +51,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   const log = new RequestLog();
   const control = new ControlApi(faults, log);
   const ksm = new KsmService(options.transactionModel ? { transactionModel: options.transactionModel } : {});
-  const azure = new AzureService();
+  const azure = new AzureService(options.azureCloud ? { cloud: options.azureCloud } : {});
   const aws = new AwsAccount();
   const wiz = new WizTenant();
   // Every service speaks TLS, as the real ones do; clients trust the sandbox certificate (NODE_EXTRA_CA_CERTS).
@@ -81,6 +84,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     KEEPER_ROTATE_WIZ_AUTH_URL: `${urls['wiz-auth']!}/oauth/token`,
     KEEPER_ROTATE_WIZ_API_URL: `${urls['wiz-api']!}/graphql`,
     KEEPER_ROTATE_SANDBOX_CONTROL: controlServer.url,
+    // The scripts reach the sandbox by its own URL, so which cloud's Graph to ask tokens for must be said.
+    ...(options.azureCloud && options.azureCloud !== 'public' ? { KEEPER_ROTATE_AZURE_CLOUD: options.azureCloud } : {}),
   };
   if (options.dir) {
     mkdirSync(options.dir, { recursive: true });

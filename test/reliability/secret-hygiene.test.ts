@@ -306,7 +306,7 @@ describe('Part B: SDK errors that carry a secret never reach our errors', { conc
   const faulted = (service: string, operation: string) => sb.log.entries({ service, operation }).filter((e) => e.fault).length;
 
   // Azure ----------------------------------------------------------------------------------------------------
-  const azureEndpoints = () => ({ authorityHost: sb.urls.azure!, graphEndpoint: sb.urls.azure! });
+  const azureEndpoints = () => ({ authorityHost: sb.urls.azure!, graphEndpoint: sb.urls.azure!, graphResource: 'https://graph.microsoft.com' });
   const adminSecret = () => sb.azure.getApp(A.adminObjectId)!.secrets[0]!.secretText;
   const targetSecrets = () => sb.azure.getApp(A.targetObjectId)!.secrets;
   /** The secret the sandbox made during `fn` (and removes it again, so the app stays under its limit). */

@@ -37,8 +37,8 @@ interface Env {
   values: Set<string>;
 }
 
-async function withSandbox(fn: (env: Env) => Promise<void>): Promise<void> {
-  const s = await startScriptSandbox(SCRIPT);
+async function withSandbox(fn: (env: Env) => Promise<void>, options: Parameters<typeof startScriptSandbox>[1] = {}): Promise<void> {
+  const s = await startScriptSandbox(SCRIPT, options);
   try {
     const dir = s.sandbox.azure.directory;
     const values = new Set<string>();
@@ -385,6 +385,66 @@ describe('azure-app-secret end to end', { concurrency: CONCURRENCY }, () => {
       assert.equal(run.calls.filter((c) => c.operation === 'addPassword' && c.fault === 'throttle').length, 1);
       assert.equal(count(run.calls, 'azure', 'addPassword'), 2);
     }),
+  );
+
+  test('Entra throttles the verification (429, Retry-After): each try waits as asked, and the secret verifies', TEST, () =>
+    withSandbox(async (env) => {
+      // Token request 1 is the admin's; 2 to 6 are the new secret's first five tries.
+      env.sb.faults.arm({ service: 'azure', operation: 'token', kind: 'throttle', retryAfterSeconds: 1, nth: 2, times: 5 });
+      const run = await rotate(env);
+      assert.equal(run.code, 0, describeRun(run));
+      const tries = run.calls.filter((c) => c.operation === 'token').slice(1);
+      assert.deepEqual(tries.map((c) => c.fault ?? 'ok'), ['throttle', 'throttle', 'throttle', 'throttle', 'throttle', 'ok'], describeRun(run));
+      for (let i = 1; i < tries.length; i++) assert.ok(tries[i]!.t - tries[i - 1]!.t >= 990, `try ${i + 1} came ${Math.round(tries[i]!.t - tries[i - 1]!.t)} ms after the one before, sooner than Retry-After`);
+      assert.match(run.stderr, /verify: throttled \(Entra throttled the token request \(HTTP 429\)\)/);
+    }),
+  );
+
+  test("a 12 s propagation is waited out without tripping Entra's client-loop protection (AADSTS50196)", { timeout: 120_000 }, () =>
+    withSandbox(async (env) => {
+      // The sandbox refuses the 21st identical token request within a minute, as Entra does with a tight loop:
+      // polling every half second reached it in ten seconds; the backing-off schedule stays near a dozen tries.
+      env.dir.setPropagationDelay(env.tenant, 12_000);
+      const run = await rotate(env, { run: { deadlineSeconds: 60 } });
+      assert.equal(run.code, 0, describeRun(run));
+      const tries = run.calls.filter((c) => c.operation === 'token').length - 1;
+      assert.ok(tries <= 14, `${tries} token requests to verify a secret that took 12 s to propagate\n${describeRun(run)}`);
+      assert.doesNotMatch(run.stderr, /AADSTS50196/);
+    }),
+  );
+
+  test('a verification that meets AADSTS50196 is throttled, not refused: it gives up only when the wait outlasts its timeout', TEST, () =>
+    withSandbox(async (env) => {
+      env.sb.azure.setLoopLimit(2);
+      env.dir.setPropagationDelay(env.tenant, 120_000);
+      edit(env.sb, UID, { verify_timeout_seconds: '10' });
+      const run = await rotate(env);
+      assert.equal(run.code, 3, describeRun(run));
+      assert.equal(run.error, 'VERIFY_FAILED');
+      // Entra asks for no particular wait; the loop waits a minute before trying a looping request again, which is
+      // past this record's 10 s, so it stops at the third try instead of hammering on.
+      assert.match(run.stderr, /VERIFY_FAILED: .*Entra throttled the token request \(AADSTS50196\) \(still after 3 attempt\(s\), 1 throttled\)/, describeRun(run));
+      assert.equal(run.calls.filter((c) => c.operation === 'token').length, 4);
+      assertKeptSecret(run);
+      assert.deepEqual(keyIds(run.appAfter), keyIds(run.appBefore));
+    }),
+  );
+
+  test('national cloud: a sandbox serving as Azure US Government issues tokens only for graph.microsoft.us, and the rotation asks for that', TEST, () =>
+    withSandbox(
+      async (env) => {
+        assert.equal(env.s.env.KEEPER_ROTATE_AZURE_CLOUD, 'usgov');
+        // Asked for the global Graph, US Government's Entra refuses, as the real one does (AADSTS500011).
+        const global = await rotate(env, { run: { env: { KEEPER_ROTATE_AZURE_CLOUD: 'public' } }, expect: 'unchanged' });
+        assert.equal(global.error, 'TARGET_AUTH_FAILED', describeRun(global));
+        assert.match(global.stderr, /AADSTS500011/);
+        assert.equal(count(global.calls, 'azure', 'addPassword'), 0);
+        const run = await rotate(env);
+        assert.equal(run.code, 0, describeRun(run));
+        assert.equal(count(run.calls, 'azure', 'addPassword'), 1);
+      },
+      { azureCloud: 'usgov' },
+    ),
   );
 
   test('the Keeper save fails: the new secret is removed and the record is unchanged', TEST, () =>

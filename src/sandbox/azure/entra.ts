@@ -5,7 +5,8 @@ import type { Reply, SandboxRequest } from '../service.js';
 import { json } from '../service.js';
 import type { Directory } from './directory.js';
 import { entraTimestamp, newGuid } from './formats.js';
-import { GRAPH_APP_ID, GRAPH_RESOURCE, type TokenIssuer } from './tokens.js';
+import { createHash } from 'node:crypto';
+import { GRAPH_APP_ID, SANDBOX_CLOUDS, type TokenIssuer } from './tokens.js';
 
 export interface EntraContext {
   /** `https://host:port` exactly as the client addressed the sandbox (MSAL compares the issuer with it). */
@@ -49,7 +50,7 @@ const tenantNotFound = (ctx: EntraContext, tenant: string) =>
     `Tenant '${tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud. Check with your subscription administrator, this may happen if there are no active subscriptions for the tenant.`,
   );
 
-export function openidConfiguration(ctx: EntraContext, directory: Directory, tenant: string): Reply {
+export function openidConfiguration(ctx: EntraContext, directory: Directory, tenant: string, deps: { resource: string }): Reply {
   const t = directory.getTenant(tenant);
   if (!t) return tenantNotFound(ctx, tenant);
   const base = `${ctx.baseUrl}/${t.tenantId}`;
@@ -74,7 +75,7 @@ export function openidConfiguration(ctx: EntraContext, directory: Directory, ten
     claims_supported: ['sub', 'iss', 'cloud_instance_name', 'cloud_instance_host_name', 'cloud_graph_host_name', 'msgraph_host', 'aud', 'exp', 'iat', 'auth_time', 'acr', 'nonce', 'preferred_username', 'name', 'tid', 'ver', 'at_hash', 'c_hash', 'email'],
     kerberos_endpoint: `${base}/kerberos`,
     tenant_region_scope: 'NA',
-    cloud_instance_name: 'microsoftonline.com',
+    cloud_instance_name: Object.values(SANDBOX_CLOUDS).find((c) => c.graph === deps.resource)?.instance ?? 'microsoftonline.com',
     cloud_graph_host_name: 'graph.windows.net',
     msgraph_host: new URL(ctx.baseUrl).host,
     rbac_url: 'https://pas.windows.net',
@@ -106,6 +107,33 @@ export interface TokenEndpointDeps {
   directory: Directory;
   tokens: TokenIssuer;
   lifetimeSeconds: number;
+  loops: LoopDetector;
+}
+
+/**
+ * Entra's client-loop protection: the same token request repeated too often in a short time is refused with
+ * AADSTS50196 (HTTP 400, `invalid_request`, no Retry-After), until the caller slows down. Microsoft publishes no
+ * threshold; public reports see it after a handful to about twenty quick repeats and see it lift within about
+ * two minutes (AzureAD/MSAL.PS#28, pnp/powershell#2995, microsoft-authentication-library-for-dotnet#2353), and
+ * MSAL's docs blame a missing token cache. The sandbox refuses the 21st identical request within 60 s: a
+ * verification that polls every half second trips it in ten seconds, and one that backs off never does.
+ */
+export class LoopDetector {
+  #seen = new Map<string, number[]>();
+
+  constructor(
+    readonly limit = 20,
+    readonly windowMs = 60_000,
+  ) {}
+
+  /** Counts the request; true when it is one too many. Refused requests count too: a loop keeps itself refused. */
+  tooMany(parts: string[], now: number): boolean {
+    const key = createHash('sha256').update(parts.join('\0')).digest('base64');
+    const recent = (this.#seen.get(key) ?? []).filter((t) => now - t < this.windowMs);
+    recent.push(now);
+    this.#seen.set(key, recent);
+    return recent.length > this.limit;
+  }
 }
 
 export function tokenEndpoint(ctx: EntraContext, req: SandboxRequest, tenant: string, deps: TokenEndpointDeps): Reply {
@@ -130,7 +158,7 @@ export function tokenEndpoint(ctx: EntraContext, req: SandboxRequest, tenant: st
       `The provided value for scope ${scope} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).`,
     );
   }
-  if (resource.replace(/\/$/, '') !== GRAPH_RESOURCE && resource !== GRAPH_APP_ID) {
+  if (resource.replace(/\/$/, '') !== deps.tokens.resource && resource !== GRAPH_APP_ID) {
     return entraError(
       ctx,
       400,
@@ -138,6 +166,9 @@ export function tokenEndpoint(ctx: EntraContext, req: SandboxRequest, tenant: st
       500011,
       `The resource principal named ${resource} was not found in the tenant named ${tenant}. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant.`,
     );
+  }
+  if (deps.loops.tooMany([tenant, clientId, secret ?? '', scope], ctx.now)) {
+    return entraError(ctx, 400, 'invalid_request', 50196, 'The server terminated an operation because it encountered a client request loop. Please contact your app vendor.');
   }
   if (!secret) {
     return entraError(ctx, 401, 'invalid_client', 7000216, "'client_assertion', 'client_secret' or 'request' is required for the 'client_credentials' grant type.");
@@ -180,7 +211,7 @@ export function tokenEndpoint(ctx: EntraContext, req: SandboxRequest, tenant: st
     appId: verdict.appId,
     objectId: verdict.objectId,
     roles: verdict.permission ? [verdict.permission] : [],
-    audience: GRAPH_RESOURCE,
+    audience: deps.tokens.resource,
     nowSeconds,
     lifetimeSeconds: deps.lifetimeSeconds,
   });

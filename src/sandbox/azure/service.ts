@@ -15,10 +15,10 @@ import {
   type TenantState,
   type TenantUpdate,
 } from './directory.js';
-import { entraContext, openidConfiguration, tokenEndpoint } from './entra.js';
+import { LoopDetector, entraContext, openidConfiguration, tokenEndpoint } from './entra.js';
 import { graphError, handleGraph, parseGraphPath } from './graph.js';
 import { newGuid } from './formats.js';
-import { TokenIssuer } from './tokens.js';
+import { SANDBOX_CLOUDS, type SandboxCloud, TokenIssuer } from './tokens.js';
 
 export const AZURE_SERVICE = 'azure';
 export const AZURE_OPERATIONS = ['openidConfiguration', 'token', 'getApplication', 'listOwners', 'addPassword', 'removePassword'] as const;
@@ -31,6 +31,8 @@ export interface AzureServiceOptions {
   /** Clock for secrets, tokens and timestamps (ms since the epoch). */
   now?: () => number;
   tokenLifetimeSeconds?: number;
+  /** The cloud this sandbox serves as (default `public`): tokens are issued and accepted for its Graph only. */
+  cloud?: SandboxCloud;
 }
 
 const OPENID = /^\/([^/]+)\/v2\.0\/\.well-known\/openid-configuration\/?$/i;
@@ -39,13 +41,25 @@ const TOKEN = /^\/([^/]+)\/oauth2\/v2\.0\/token\/?$/i;
 export class AzureService implements SandboxService {
   readonly name = AZURE_SERVICE;
   readonly directory: Directory;
-  readonly #tokens = new TokenIssuer();
+  readonly #tokens: TokenIssuer;
+  #loops = new LoopDetector();
   readonly #tokenLifetimeSeconds: number;
   #baseUrl: string | undefined;
 
   constructor(options: AzureServiceOptions = {}) {
     this.directory = new Directory(options.now ? { now: options.now } : {});
     this.#tokenLifetimeSeconds = options.tokenLifetimeSeconds ?? DEFAULT_TOKEN_LIFETIME_SECONDS;
+    this.#tokens = new TokenIssuer(SANDBOX_CLOUDS[options.cloud ?? 'public'].graph);
+  }
+
+  /** Tunes Entra's client-loop protection (entra.ts): tests lower it to reach AADSTS50196 quickly. */
+  setLoopLimit(limit: number, windowMs = 60_000): void {
+    this.#loops = new LoopDetector(limit, windowMs);
+  }
+
+  /** The Graph resource of the cloud this sandbox serves as. */
+  get graphResource(): string {
+    return this.#tokens.resource;
   }
 
   /**
@@ -64,7 +78,7 @@ export class AzureService implements SandboxService {
       const tenant = decodeURIComponent(openid[1]!);
       return {
         operation: 'openidConfiguration',
-        handle: () => openidConfiguration(entraContext(req, baseUrl, now()), this.directory, tenant),
+        handle: () => openidConfiguration(entraContext(req, baseUrl, now()), this.directory, tenant, { resource: this.#tokens.resource }),
       };
     }
     const token = TOKEN.exec(req.path);
@@ -77,6 +91,7 @@ export class AzureService implements SandboxService {
             directory: this.directory,
             tokens: this.#tokens,
             lifetimeSeconds: this.#tokenLifetimeSeconds,
+            loops: this.#loops,
           }),
       };
     }

@@ -7,6 +7,19 @@ import { HmacJwt, b64url } from '../jwt.js';
 export const GRAPH_RESOURCE = 'https://graph.microsoft.com';
 export const GRAPH_APP_ID = '00000003-0000-0000-c000-000000000000';
 
+/**
+ * The clouds the sandbox can serve as, with the Graph resource each one's Entra issues tokens for (Microsoft's
+ * "national cloud deployments" page): a sandbox serving as US Government refuses a token for the global Graph
+ * (AADSTS500011) and its Graph refuses a global token (invalid audience), as the real ones do.
+ */
+export const SANDBOX_CLOUDS = {
+  public: { graph: 'https://graph.microsoft.com', instance: 'microsoftonline.com' },
+  usgov: { graph: 'https://graph.microsoft.us', instance: 'microsoftonline.us' },
+  'usgov-dod': { graph: 'https://dod-graph.microsoft.us', instance: 'microsoftonline.us' },
+  china: { graph: 'https://microsoftgraph.chinacloudapi.cn', instance: 'partner.microsoftonline.cn' },
+} as const;
+export type SandboxCloud = keyof typeof SANDBOX_CLOUDS;
+
 export interface TokenClaims {
   aud: string;
   iss: string;
@@ -31,6 +44,9 @@ export type TokenCheck =
 export class TokenIssuer {
   readonly #jwt = new HmacJwt('keeper-rotate-sandbox');
 
+  /** The Graph resource of the cloud this sandbox serves as: the only audience it issues and accepts. */
+  constructor(readonly resource: string = GRAPH_RESOURCE) {}
+
   issue(input: { tenantId: string; appId: string; objectId: string; roles: string[]; audience: string; nowSeconds: number; lifetimeSeconds: number }): string {
     const claims: TokenClaims = {
       aud: input.audience,
@@ -54,7 +70,7 @@ export class TokenIssuer {
     const opened = this.#jwt.open<TokenClaims>(token);
     if (!opened.ok) return opened;
     const claims = opened.claims;
-    if (claims.aud !== GRAPH_RESOURCE && claims.aud !== GRAPH_APP_ID) return { ok: false, reason: 'audience' };
+    if (claims.aud !== this.resource && claims.aud !== GRAPH_APP_ID) return { ok: false, reason: 'audience' };
     if (nowSeconds >= claims.exp) return { ok: false, reason: 'expired' };
     return { ok: true, claims };
   }

@@ -22,13 +22,18 @@ import { MAX_REPLY_BYTES, ReplyTooLargeError, readCapped } from '../../http/repl
 import { type Secret, redact } from '../../secret.js';
 import type { PasswordCredential } from './plan.js';
 
+/** The global cloud's Graph scope; a national cloud's is its own Graph's (clouds.ts). */
 export const GRAPH_SCOPE = 'https://graph.microsoft.com/.default';
 const GRAPH_MAX_RETRIES = 3;
 
 export interface AzureEndpoints {
   authorityHost: string;
   graphEndpoint: string;
+  /** The cloud's Graph resource (`https://graph.microsoft.us`): the token's audience, whatever graphEndpoint is. */
+  graphResource: string;
 }
+
+export const graphScope = (endpoints: AzureEndpoints) => `${endpoints.graphResource}/.default`;
 
 export interface Application {
   id: string;
@@ -47,14 +52,26 @@ export interface DirectoryObject {
 
 const AADSTS = /AADSTS(\d+)/;
 
-/** Maps an @azure/identity failure to a code; `invalid secret` is the propagation case for verification. */
-export function classifyTokenError(err: unknown): { code: ErrorCode; invalidSecret: boolean; message: string } {
+/**
+ * Entra's throttling codes: AADSTS50196 (a client request loop: too many identical requests in a short time; the
+ * public reports quote it after a handful to ~20 quick repeats, answered as HTTP 400, e.g. MSAL.PS#28,
+ * pnp/powershell#2995, microsoft-authentication-library-for-dotnet#2353) and AADSTS90055 (TenantThrottlingError,
+ * too many requests for the tenant).
+ */
+const THROTTLING_CODES = new Set(['50196', '90055']);
+
+/**
+ * Maps an @azure/identity failure to a code; `invalidSecret` is the propagation case for verification and
+ * `throttled` the case where Entra asks the caller to slow down, which will also fix itself.
+ */
+export function classifyTokenError(err: unknown): { code: ErrorCode; invalidSecret: boolean; throttled: boolean; message: string } {
   const message = redact(describe(err));
   const sts = AADSTS.exec(message)?.[1];
-  if (sts === '7000215' || sts === '7000222') return { code: 'TARGET_AUTH_FAILED', invalidSecret: true, message };
-  if (sts) return { code: 'TARGET_AUTH_FAILED', invalidSecret: false, message };
-  if (err instanceof Error && (err.name === 'AbortError' || /abort|timed? ?out/i.test(err.message))) return { code: 'TARGET_TIMEOUT', invalidSecret: false, message };
-  return { code: 'TARGET_REQUEST_FAILED', invalidSecret: false, message };
+  if (sts === '7000215' || sts === '7000222') return { code: 'TARGET_AUTH_FAILED', invalidSecret: true, throttled: false, message };
+  if (sts && THROTTLING_CODES.has(sts)) return { code: 'TARGET_THROTTLED', invalidSecret: false, throttled: true, message };
+  if (sts) return { code: 'TARGET_AUTH_FAILED', invalidSecret: false, throttled: false, message };
+  if (err instanceof Error && (err.name === 'AbortError' || /abort|timed? ?out/i.test(err.message))) return { code: 'TARGET_TIMEOUT', invalidSecret: false, throttled: false, message };
+  return { code: 'TARGET_REQUEST_FAILED', invalidSecret: false, throttled: false, message };
 }
 
 /**
@@ -101,7 +118,7 @@ function graphError(action: string, err: unknown): RotateError {
  * MSAL's authority discovery does not follow the abort signal, so a reply that never ends (a proxy trickling a
  * body) held a run until its hard stop. The request may go on in the background; the run does not wait for it.
  */
-export async function boundedToken(credential: ClientSecretCredential, deadline: Deadline): Promise<AccessToken | null> {
+export async function boundedToken(credential: ClientSecretCredential, deadline: Deadline, scope: string): Promise<AccessToken | null> {
   const ms = deadline.timeout();
   const signal = AbortSignal.timeout(ms);
   let timer: NodeJS.Timeout | undefined;
@@ -110,22 +127,40 @@ export async function boundedToken(credential: ClientSecretCredential, deadline:
     timer.unref();
   });
   try {
-    return await Promise.race([credential.getToken(GRAPH_SCOPE, { abortSignal: signal }), late]);
+    return await Promise.race([credential.getToken(scope, { abortSignal: signal }), late]);
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** What the last token-endpoint reply said about throttling: the identity library's errors keep neither. */
+export interface TokenReplySeen {
+  status?: number;
+  retryAfterMs?: number;
+}
+
+/** Retry-After as delay-seconds or an HTTP date (RFC 9110 §10.2.3), in ms; undefined when absent or unreadable. */
+export function retryAfterMs(value: string | null | undefined, now = Date.now()): number | undefined {
+  if (!value) return undefined;
+  if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000;
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
 
 /**
  * Entra's HTTP client: the identity library's own default client, with every reply read as a stream and capped
  * (src/http/reply-limit.ts) before the library parses it from `bodyAsText`.
  */
-function cappedIdentityClient(): HttpClient {
+function cappedIdentityClient(observed?: TokenReplySeen): HttpClient {
   const inner = createDefaultHttpClient();
   return {
     sendRequest: async (request: PipelineRequest): Promise<PipelineResponse> => {
       request.streamResponseStatusCodes = new Set([Number.POSITIVE_INFINITY]);
       const response = await inner.sendRequest(request);
+      if (observed) {
+        observed.status = response.status;
+        observed.retryAfterMs = retryAfterMs(response.headers.get('retry-after'));
+      }
       const stream = response.readableStreamBody;
       if (!stream) return response;
       const chunks: Buffer[] = [];
@@ -211,22 +246,41 @@ export function newCredential(tenantId: string, clientId: string, secret: Secret
   });
 }
 
+/**
+ * A one-token credential for verification: no retries of its own (the verify loop paces the tries and honours
+ * Retry-After itself; the pipeline's retries would multiply the requests it counts), and `seen` tells what the
+ * last reply's status and Retry-After were.
+ */
+export function newProbe(tenantId: string, clientId: string, secret: Secret, endpoints: AzureEndpoints): { credential: ClientSecretCredential; seen: TokenReplySeen } {
+  const seen: TokenReplySeen = {};
+  const credential = new ClientSecretCredential(tenantId, clientId, secret.reveal(), {
+    authorityHost: endpoints.authorityHost,
+    disableInstanceDiscovery: true,
+    redirectOptions: { maxRetries: 0 },
+    retryOptions: { maxRetries: 0 },
+    httpClient: cappedIdentityClient(seen),
+  });
+  return { credential, seen };
+}
+
 export class GraphApplications {
   readonly #client: Client;
   readonly #deadline: Deadline;
   readonly #credential: ClientSecretCredential;
   readonly #host: string;
+  readonly #scope: string;
 
   constructor(credential: ClientSecretCredential, endpoints: AzureEndpoints, deadline: Deadline) {
     this.#deadline = deadline;
     this.#credential = credential;
+    this.#scope = graphScope(endpoints);
     const host = new URL(endpoints.graphEndpoint).hostname;
     this.#host = host;
     // Not the SDK's TokenCredentialAuthenticationProvider: it asks for the token with no abort signal, so a
     // hung token endpoint would hold the run until its deadline. Each token request gets the per-call bound.
     const authProvider = {
       getAccessToken: async () => {
-        const token = await boundedToken(credential, deadline);
+        const token = await boundedToken(credential, deadline, this.#scope);
         if (!token) throw new RotateError('TARGET_AUTH_FAILED', 'Entra ID issued no token for Microsoft Graph');
         return token.token;
       },
@@ -311,7 +365,7 @@ export class GraphApplications {
    */
   async callerObjectId(): Promise<string | undefined> {
     try {
-      const token = await boundedToken(this.#credential, this.#deadline);
+      const token = await boundedToken(this.#credential, this.#deadline, this.#scope);
       const payload = token?.token.split('.')[1];
       if (!payload) return undefined;
       const claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { oid?: unknown };

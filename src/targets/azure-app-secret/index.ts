@@ -10,9 +10,11 @@ import type { NewCredential, PlanContext, RecordFieldSpec, Target, TargetContext
 import { Secret } from '../../secret.js';
 import { ALLOW_AZURE_APPS, notAllowed, readEntries } from '../allow-list.js';
 import { checkRecordShape } from '../record-shape.js';
+import { AZURE_CLOUD_ENV, resolveEndpoints } from './clouds.js';
 import type { AzureEndpoints, Application, GraphApplications } from './graph.js';
 import { isOurs, planSecrets, secretDisplayName, type SecretPlan } from './plan.js';
 
+const AADSTS_CODE = /AADSTS\d+/;
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** A tenant is a GUID or a verified domain such as contoso.onmicrosoft.com. */
 const TENANT = /^(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+)$/i;
@@ -39,7 +41,7 @@ export const SETTINGS = {
     default: undefined,
     hosts: /^login\.(microsoftonline\.(com|us)|chinacloudapi\.cn|partner\.microsoftonline\.cn)$/,
     hostHint: "an Entra cloud's login host (login.microsoftonline.com, login.microsoftonline.us, login.chinacloudapi.cn, login.partner.microsoftonline.cn)",
-    description: 'Entra authority host for national clouds (default AZURE_AUTHORITY_HOST, else https://login.microsoftonline.com).',
+    description: "Entra authority host for national clouds (default: the login host of graph_endpoint's cloud).",
   },
   graphEndpoint: {
     kind: 'https-url',
@@ -47,7 +49,7 @@ export const SETTINGS = {
     default: undefined,
     hosts: /^(graph\.microsoft\.(com|us)|dod-graph\.microsoft\.us|microsoftgraph\.chinacloudapi\.cn)$/,
     hostHint: 'a Microsoft Graph cloud host (graph.microsoft.com, graph.microsoft.us, dod-graph.microsoft.us, microsoftgraph.chinacloudapi.cn)',
-    description: 'Microsoft Graph endpoint for national clouds (default KEEPER_ROTATE_GRAPH_ENDPOINT, else https://graph.microsoft.com).',
+    description: "Microsoft Graph endpoint; it names the cloud, and tokens are asked for that cloud's Graph (default: the gateway's KEEPER_ROTATE_AZURE_CLOUD, else https://graph.microsoft.com).",
   },
 } as const satisfies Record<string, SettingSpec>;
 
@@ -143,9 +145,9 @@ function prepare(ctx: TargetContext<AdminKey, 'clientSecret'>): AzureConfig {
   // only the application read tells (plan).
   if (!adminHeldByRecord && appRef.toLowerCase() === clientId.toLowerCase()) throw adminRefusal(`application with client ID ${appRef}`, adminSource);
   const allow = azureAllowList(ctx.env);
-  const envUrl = (name: string, fallback: string) => {
+  const envUrl = (name: string) => {
     const v = ctx.env[name];
-    if (!v) return fallback;
+    if (!v) return undefined;
     if (!/^https:\/\/[^/?#@]+/.test(v)) throw new RotateError('SETTING_INVALID', `${name} must be an https:// URL`);
     return v.replace(/\/+$/, '');
   };
@@ -158,10 +160,10 @@ function prepare(ctx: TargetContext<AdminKey, 'clientSecret'>): AzureConfig {
     keepPrevious: settings.keepPrevious,
     removeOthers: settings.removeOthers,
     verifyTimeoutMs: settings.verifyTimeoutSeconds * 1000,
-    endpoints: {
-      authorityHost: settings.authorityHost ?? envUrl('AZURE_AUTHORITY_HOST', 'https://login.microsoftonline.com'),
-      graphEndpoint: settings.graphEndpoint ?? envUrl('KEEPER_ROTATE_GRAPH_ENDPOINT', 'https://graph.microsoft.com'),
-    },
+    endpoints: resolveEndpoints(
+      { authorityHost: settings.authorityHost, graphEndpoint: settings.graphEndpoint },
+      { cloud: ctx.env[AZURE_CLOUD_ENV], authorityHost: envUrl('AZURE_AUTHORITY_HOST'), graphEndpoint: envUrl('KEEPER_ROTATE_GRAPH_ENDPOINT') },
+    ),
     tenantId,
     adminClientId: clientId.toLowerCase(),
     adminSecret: clientSecret,
@@ -261,15 +263,22 @@ class AzureSession implements TargetSession {
 
   async verify(credential: NewCredential): Promise<VerifyResult> {
     // A fresh credential each time: a credential caches its token, which would prove nothing.
-    const { boundedToken, classifyTokenError, newCredential } = this.g;
-    const probe = newCredential(this.config.tenantId, this.#app!.appId, credential.secret, this.config.endpoints);
+    const { boundedToken, classifyTokenError, graphScope, newProbe } = this.g;
+    const probe = newProbe(this.config.tenantId, this.#app!.appId, credential.secret, this.config.endpoints);
     try {
-      await boundedToken(probe, this.ctx.deadline);
+      await boundedToken(probe.credential, this.ctx.deadline, graphScope(this.config.endpoints));
       return { ok: true };
     } catch (err) {
       if (err instanceof RotateError) throw err;
       const why = classifyTokenError(err);
       if (why.invalidSecret) return { ok: false, reason: 'Entra does not accept it yet (AADSTS7000215)' };
+      // Throttled (429, or a loop or tenant throttling code) says nothing about the secret: not yet. Entra sends
+      // no Retry-After with AADSTS50196; the reports above saw it lift after about two minutes, so a minute's
+      // pause comes first, and the loop's own schedule after that.
+      if (why.throttled || probe.seen.status === 429) {
+        const after = probe.seen.retryAfterMs ?? (why.throttled ? 60_000 : undefined);
+        return { ok: false, throttled: true, reason: `Entra throttled the token request (${why.throttled ? AADSTS_CODE.exec(why.message)?.[0] ?? 'throttled' : 'HTTP 429'})`, ...(after !== undefined ? { retryAfterMs: after } : {}) };
+      }
       throw new RotateError(why.code, `Entra ID token request with the new secret failed: ${why.message}`, { cause: err });
     }
   }
