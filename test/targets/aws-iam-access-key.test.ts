@@ -284,6 +284,16 @@ describe('aws-iam-access-key end to end', { concurrency: 4 }, () => {
     }),
   );
 
+  test('STS throttles the verification: throttled is not yet, and the key verifies once STS answers', TEST, () =>
+    withSandbox(async (env) => {
+      env.sb.faults.arm({ service: 'sts', operation: 'GetCallerIdentity', kind: 'throttle', times: 3 });
+      const run = await rotate(env);
+      assert.equal(run.code, 0, describeRun(run));
+      assert.deepEqual(run.calls.filter((c) => c.operation === 'GetCallerIdentity').map((c) => c.fault ?? 'ok'), ['throttle', 'throttle', 'throttle', 'ok']);
+      assert.match(run.stderr, /verify: throttled \(STS throttled the request \(Throttling\)\)/);
+    }),
+  );
+
   const failures: Array<[string, string, string, number, string]> = [
     ['the Keeper save fails', 'ksm', 'update_secret', 3, 'KEEPER_REQUEST_FAILED'],
     // Verification reports why the new key failed under VERIFY_FAILED, whatever the cause.

@@ -34,6 +34,11 @@ export interface StaticKeys {
 
 /** Errors that mean "this key does not (yet) authenticate": IAM's eventual consistency answers with these. */
 const NOT_YET = new Set(['InvalidClientTokenId', 'SignatureDoesNotMatch', 'InvalidAccessKeyId', 'AuthFailure']);
+/**
+ * Throttling error codes, as the SDK's own retry strategy knows them (@smithy/service-error-classification
+ * THROTTLING_ERROR_CODES); STS answers `Throttling` (HTTP 400, no Retry-After) when a caller exceeds its rate.
+ */
+const THROTTLED = new Set(['Throttling', 'ThrottlingException', 'ThrottledException', 'RequestThrottledException', 'TooManyRequestsException', 'ProvisionedThroughputExceededException', 'TransactionInProgressException', 'RequestLimitExceeded', 'BandwidthLimitExceeded', 'LimitExceededException', 'RequestThrottled', 'SlowDown', 'PriorRequestNotComplete', 'EC2ThrottledException']);
 
 interface SdkError {
   name?: string;
@@ -227,7 +232,7 @@ export class IamAccessKeys {
  * Signs one GetCallerIdentity with the new key through a fresh client. `not-yet` while IAM propagates it;
  * the ARN it answers with, once it works.
  */
-export async function callerIdentity(endpoints: AwsEndpoints, keys: StaticKeys, deadline: Deadline): Promise<{ ok: true; arn: string } | { ok: false; reason: string }> {
+export async function callerIdentity(endpoints: AwsEndpoints, keys: StaticKeys, deadline: Deadline): Promise<{ ok: true; arn: string } | { ok: false; reason: string; throttled?: boolean }> {
   const sts = new STSClient({ ...baseConfig(endpoints, 'sts', keys), maxAttempts: 1 });
   try {
     const out = await sts.send(new GetCallerIdentityCommand({}), { abortSignal: AbortSignal.timeout(deadline.timeout()) });
@@ -236,6 +241,8 @@ export async function callerIdentity(endpoints: AwsEndpoints, keys: StaticKeys, 
   } catch (err) {
     const name = (err as SdkError).name ?? '';
     if (NOT_YET.has(name)) return { ok: false, reason: `STS does not accept it yet (${name})` };
+    // Throttled says nothing about the key: not yet. AWS sends no Retry-After; the verify loop's schedule paces.
+    if (THROTTLED.has(name) || (err as SdkError).$metadata?.httpStatusCode === 429) return { ok: false, throttled: true, reason: `STS throttled the request (${name || 'HTTP 429'})` };
     throw awsError('GetCallerIdentity with the new key', err);
   } finally {
     sts.destroy();
