@@ -31,32 +31,69 @@ export interface KsmTransportOptions {
 
 export type QueryFunction = (url: string, transmissionKey: TransmissionKey, payload: EncryptedPayload) => Promise<KeeperHttpResponse>;
 
+/** Keeper refused a request as throttled. */
+export interface KsmThrottle {
+  endpoint: string;
+  /** 429 from Keeper now, 403 before KSM-1395. */
+  status: number;
+  /** The reply's `retry_after`, when it had a positive one. */
+  retryAfterMs?: number;
+}
+
+/**
+ * Keeper's throttle reply: 403 or 429 with a JSON body whose `error` (or `result_code`) is "throttled" and an
+ * optional `retry_after` in seconds, as the SDKs read it (secrets-manager sdk/javascript/packages/core/src/keeper.ts
+ * parseThrottle; KSM-1395 for 429). Undefined for anything else.
+ */
+export function parseThrottle(endpoint: string, status: number, data: Uint8Array | undefined): KsmThrottle | undefined {
+  if ((status !== 403 && status !== 429) || !data || data.length === 0) return undefined;
+  let body: unknown;
+  try {
+    body = JSON.parse(Buffer.from(data).toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  if (!body || typeof body !== 'object') return undefined;
+  const { error, result_code: resultCode, retry_after: retryAfter } = body as Record<string, unknown>;
+  if ((resultCode ?? error) !== 'throttled') return undefined;
+  const seconds = Number(retryAfter);
+  return { endpoint, status, ...(Number.isFinite(seconds) && seconds > 0 ? { retryAfterMs: seconds * 1000 } : {}) };
+}
+
 /** KSM endpoints that change nothing, and so may be sent twice. */
 const READS = new Set(['get_secret', 'get_folders']);
 /** An idle kept-alive connection is closed after this long (the agent's timeout only ends free sockets). */
 const FREE_SOCKET_MS = 4_000;
 
-export function createKsmTransport(options: KsmTransportOptions): { query: QueryFunction; close(): void; lastStatus(): number | undefined } {
+export function createKsmTransport(options: KsmTransportOptions): { query: QueryFunction; close(): void; lastStatus(): number | undefined; lastThrottle(): KsmThrottle | undefined } {
   const agent = new Agent({ keepAlive: true, maxSockets: 1, timeout: FREE_SOCKET_MS });
   // The SDK throws a non-200 reply as an Error holding only the body; whether Keeper refused a write (4xx) or
   // failed with it in an unknown state (5xx, no reply) is this status.
   let last: number | undefined;
+  let throttle: KsmThrottle | undefined;
+  // Keeper answers a throttled request with 429 now (secrets-manager PR #1161, KSM-1395: "A fix changed the shared
+  // response code to 429"), but SDK 17.5.0, the newest on npm, retries only a 403 throttle and throws a 429 at once,
+  // so the run would fail without waiting. The SDK is shown a 403 instead: its own retry loop then re-encrypts and
+  // re-signs the request with a new transmission key, and waits through `throttleSleep` (vault.ts), which honours
+  // retry_after and the run's deadline. `lastStatus` keeps the real status.
   const query: QueryFunction = async (url, transmissionKey, payload) => {
     last = undefined;
-    try {
-      const res = await send(url, transmissionKey, payload);
+    throttle = undefined;
+    const endpoint = url.slice(url.lastIndexOf('/') + 1);
+    const seen = (res: KeeperHttpResponse): KeeperHttpResponse => {
       last = res.statusCode;
-      return res;
+      throttle = parseThrottle(endpoint, res.statusCode, res.data);
+      return throttle && res.statusCode === 429 ? { ...res, statusCode: 403 } : res;
+    };
+    try {
+      return seen(await send(url, transmissionKey, payload));
     } catch (err) {
       // A kept-alive connection the server closed while idle fails the next request with ECONNRESET (Node's
       // documented race). A reset after the server applied the request looks the same, so only a read is sent
       // again; a write's outcome stays the caller's to judge. Idle sockets are also dropped before a server's
       // usual 5 s keep-alive ends (FREE_SOCKET_MS), which keeps writes out of the race in the first place.
-      const endpoint = url.slice(url.lastIndexOf('/') + 1);
       if (!(err instanceof StaleConnectionError) || !READS.has(endpoint)) throw err;
-      const res = await send(url, transmissionKey, payload);
-      last = res.statusCode;
-      return res;
+      return seen(await send(url, transmissionKey, payload));
     }
   };
   const send: QueryFunction = (url, transmissionKey, payload) => {
@@ -111,5 +148,5 @@ export function createKsmTransport(options: KsmTransportOptions): { query: Query
       req.end(body);
     });
   };
-  return { query, close: () => agent.destroy(), lastStatus: () => last };
+  return { query, close: () => agent.destroy(), lastStatus: () => last, lastThrottle: () => throttle };
 }

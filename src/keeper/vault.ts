@@ -1,6 +1,7 @@
 // Keeper vault access for a rotation: fetch the records a run needs in one call, and save through a rotation
 // transaction that the server checks against the revision we read. Every SDK failure becomes a RotateError
 // with a stable code; the SDK's messages (raw server bodies) are scrubbed and cut to one line.
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   KeeperThrottleError,
   UpdateTransactionType,
@@ -16,7 +17,18 @@ import { RotateError, describe, type ErrorCode } from '../errors.js';
 import { redact } from '../secret.js';
 import type { GatewayConfig } from './config.js';
 import type { RecordData } from './record-data.js';
-import { KsmTimeoutError, createKsmTransport } from './transport.js';
+import { KsmTimeoutError, type KsmThrottle, createKsmTransport } from './transport.js';
+
+/**
+ * The shortest wait after a throttle without retry_after. Keeper's counter clears only once a client has sent the
+ * endpoint nothing for 10 s, and every request before that restarts the count ("memcached TTL 10s that resets on
+ * every request", KSM-876); the SDKs' first backoff is 11 s for that reason, but SDK 17.5.0 jitters it by ±25%,
+ * down to 8.25 s, a retry Keeper would refuse again (secrets-manager PR #1054: "wasting the attempt and resetting
+ * the counter"). Later backoffs (22 s and up, jittered) are already longer.
+ */
+const THROTTLE_QUIET_MS = 11_000;
+/** A retry after a throttle wait needs time to be sent and answered; less than this left, the run gives up. */
+const THROTTLE_RETRY_MARGIN_MS = 5_000;
 
 export interface VaultRecord {
   readonly uid: string;
@@ -63,13 +75,25 @@ export function classifyKsmError(err: unknown): ErrorCode {
  * Throttling is a refusal too (the SDK gives up only after every attempt was throttled).
  */
 function ksmError(action: string, err: unknown, status?: number): RotateError {
-  // Our own errors (the deadline cutting a throttle wait short) pass through the SDK unchanged.
+  // Our own errors (a throttle wait the deadline cannot hold: KEEPER_THROTTLED) pass through the SDK unchanged.
   if (err instanceof RotateError) return err;
   const code = classifyKsmError(err);
   const refused = code === 'KEEPER_THROTTLED' || (status !== undefined && status >= 400 && status < 500 && status !== 408);
   const detail = redact(describe(err)).replace(/^Error: /, '');
   const what = status === undefined ? detail || 'no reply' : `HTTP ${status}${detail ? `: ${detail}` : ', empty body'}`;
   return new RotateError(code, `Keeper ${action} failed: ${what}`, { cause: err, refused, ...(status !== undefined ? { status } : {}) });
+}
+
+function throttledPastDeadline(throttle: KsmThrottle | undefined, waitMs: number, deadline: Deadline): RotateError {
+  const what = throttle ? `${throttle.endpoint} (HTTP ${throttle.status})` : 'a request';
+  const asked =
+    throttle?.retryAfterMs !== undefined ? `asks for ${Math.ceil(throttle.retryAfterMs / 1000)} s before a retry` : 'gave no retry_after (its count clears after 10 s without a request)';
+  return new RotateError(
+    'KEEPER_THROTTLED',
+    `Keeper throttled ${what} and ${asked}; waiting ${Math.ceil(waitMs / 1000)} s leaves less than ${THROTTLE_RETRY_MARGIN_MS / 1000} s of the ` +
+      `${Math.floor(deadline.remaining() / 1000)} s left of the run's deadline of ${Math.round(deadline.totalMs / 1000)} s for the retry; the request was not applied`,
+    { refused: true, ...(throttle ? { status: throttle.status } : {}) },
+  );
 }
 
 export class KeeperVault {
@@ -87,12 +111,20 @@ export class KeeperVault {
     });
     this.#close = transport.close;
     this.#lastStatus = transport.lastStatus;
+    const deadline = options.deadline;
     this.#options = {
       // In memory only: nothing the SDK decides to save may reach the gateway's config file.
       storage: inMemoryStorage({ ...config.values }),
       queryFunction: transport.query,
-      // The SDK backs off up to ~6 minutes on throttling; the run's deadline is the real bound.
-      throttleSleep: (ms: number) => options.deadline.wait(ms, 'Keeper throttling'),
+      // The SDK retries a throttled request five times, backing off 11 s to 176 s (or retry_after), and calls this
+      // to wait. The wait is never shorter than Keeper asked for, and a wait the run's deadline cannot hold (with
+      // time left for the retry) ends the run with KEEPER_THROTTLED at once: the request was refused, not applied.
+      throttleSleep: async (ms: number) => {
+        const throttle = transport.lastThrottle();
+        const wait = Math.max(ms, throttle?.retryAfterMs ?? THROTTLE_QUIET_MS);
+        if (wait + THROTTLE_RETRY_MARGIN_MS > deadline.remaining()) throw throttledPastDeadline(throttle, wait, deadline);
+        await sleep(wait);
+      },
     };
   }
 

@@ -14,6 +14,8 @@ let requests = 0;
 /** When set, the server drops the connection of the next request on a reused socket without answering. */
 let dropNextReused = false;
 let dropEvery = false;
+/** When set, the server answers every request with this status and JSON body instead of "ok". */
+let answer: { status: number; body: string } | undefined;
 const seen = new WeakSet<Socket>();
 const tls = sandboxTlsMaterial();
 const server = createServer({ cert: tls.certPem, key: tls.keyPem }, (req, res) => {
@@ -26,7 +28,11 @@ const server = createServer({ cert: tls.certPem, key: tls.keyPem }, (req, res) =
     return;
   }
   req.resume();
-  req.on('end', () => res.end('ok'));
+  req.on('end', () => {
+    if (!answer) return res.end('ok');
+    res.writeHead(answer.status, { 'content-type': 'application/json' });
+    res.end(answer.body);
+  });
 });
 
 before(async () => {
@@ -74,6 +80,35 @@ test('a reset on a fresh connection is not retried: the caller decides', async (
     assert.equal(requests, 1);
   } finally {
     dropEvery = false;
+    t.close();
+  }
+});
+
+test("Keeper's 429 throttle reaches the SDK as the 403 it retries (KSM-1395); the real status and retry_after are kept", async () => {
+  const t = createKsmTransport({ deadline: new Deadline(30_000), requestTimeoutMs: 5_000 });
+  const cases: Array<[number, string, number, { endpoint: string; status: number; retryAfterMs?: number } | undefined]> = [
+    [429, '{"error":"throttled","message":"throttled"}', 403, { endpoint: 'get_secret', status: 429 }],
+    [429, '{"result_code":"throttled","retry_after":2}', 403, { endpoint: 'get_secret', status: 429, retryAfterMs: 2000 }],
+    [403, '{"error":"throttled","retry_after":"3"}', 403, { endpoint: 'get_secret', status: 403, retryAfterMs: 3000 }],
+    // Not throttles: another 429, a throttle body under a status the SDKs do not treat as one, a body that is not JSON.
+    [429, '{"error":"rate_limited"}', 429, undefined],
+    [502, '{"error":"throttled"}', 502, undefined],
+    [429, 'throttled', 429, undefined],
+  ];
+  try {
+    for (const [status, body, seen, throttle] of cases) {
+      answer = { status, body };
+      const res = await t.query(url, key, payload);
+      assert.equal(res.statusCode, seen, `${status} ${body}`);
+      assert.equal(Buffer.from(res.data).toString('utf8'), body);
+      assert.equal(t.lastStatus(), status);
+      assert.deepEqual(t.lastThrottle(), throttle, `${status} ${body}`);
+    }
+    answer = undefined;
+    assert.equal((await t.query(url, key, payload)).statusCode, 200);
+    assert.equal(t.lastThrottle(), undefined, 'a later answer clears it');
+  } finally {
+    answer = undefined;
     t.close();
   }
 });

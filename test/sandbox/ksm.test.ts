@@ -21,6 +21,7 @@ import { ControlApi } from '../../src/sandbox/control.js';
 import { FaultPlan, RequestLog } from '../../src/sandbox/faults.js';
 import { serve, type RunningService } from '../../src/sandbox/service.js';
 import { sandboxTlsMaterial } from '../../src/sandbox/tls.js';
+import { KSM_DEFAULT_BUDGET, KsmBudgetGate } from '../../src/sandbox/ksm/budget.js';
 import {
   KsmService,
   encryptTransmissionKey,
@@ -53,6 +54,7 @@ after(async () => {
 afterEach(() => {
   faults.clear();
   ksm.setTransactionModel('pending');
+  ksm.resetBudget();
 });
 
 function options(cfg: GatewayConfig = config, extra: Partial<SecretManagerOptions> = {}): SecretManagerOptions {
@@ -375,7 +377,20 @@ describe('faults and what the SDK does with them', () => {
     assert.ok(stored.revision > seeded.revision);
   });
 
-  test('throttle: the SDK sleeps retry_after (±25%) and retries until it gets through', async () => {
+  test('throttle, as 429 (what Keeper answers now): SDK 17.5.0 does not retry it and throws the body at once', async () => {
+    const seeded = seed('pw');
+    const sleeps: number[] = [];
+    faults.arm({ service: 'ksm', operation: 'get_secret', kind: 'throttle', retryAfterSeconds: 2 });
+    log.clear();
+    const body = await ksmFailure(getSecrets(options(config, { throttleSleep: async (ms) => void sleeps.push(ms) }), [seeded.uid]));
+    // KSM-1395 (secrets-manager PR #1161): the SDK's 403-only gate; our transport turns it into a retry (vault.test).
+    assert.deepEqual(body, { error: 'throttled', message: 'throttled', retry_after: 2 });
+    assert.deepEqual(statuses('get_secret'), [429]);
+    assert.deepEqual(sleeps, []);
+  });
+
+  test('throttle, as 403 (before KSM-1395): the SDK sleeps retry_after (±25%) and retries until it gets through', async () => {
+    ksm.setBudget({ status: 403 });
     const seeded = seed('pw');
     const sleeps: number[] = [];
     faults.arm({ service: 'ksm', operation: 'get_secret', kind: 'throttle', retryAfterSeconds: 2, times: 2 });
@@ -387,7 +402,8 @@ describe('faults and what the SDK does with them', () => {
     for (const ms of sleeps) assert.ok(ms >= 1500 && ms <= 2500, `slept ${ms} ms for retry_after 2`);
   });
 
-  test('throttle on update_secret: nothing is applied until the retry, which applies once', async () => {
+  test('throttle on update_secret (403): nothing is applied until the retry, which applies once', async () => {
+    ksm.setBudget({ status: 403 });
     const seeded = seed();
     const record = await fetchOne(seeded.uid);
     faults.arm({ service: 'ksm', operation: 'update_secret', kind: 'throttle', retryAfterSeconds: 1 });
@@ -397,7 +413,8 @@ describe('faults and what the SDK does with them', () => {
     assert.equal(passwordOf(ksm.readRecord(seeded.uid)!.data), 'new');
   });
 
-  test('throttle that never lets up: five retries, then KeeperThrottleError', async () => {
+  test('throttle (403) that never lets up: five retries, then KeeperThrottleError', async () => {
+    ksm.setBudget({ status: 403 });
     const sleeps: number[] = [];
     faults.arm({ service: 'ksm', operation: 'get_secret', kind: 'throttle', times: 10 });
     log.clear();
@@ -467,6 +484,88 @@ describe('faults and what the SDK does with them', () => {
     const err = await failure(updateSecret2(options(), setPassword(record, 'new')));
     assert.match(err.message, /unable to authenticate data/i);
     assert.equal(passwordOf(ksm.readRecord(seeded.uid)!.data), 'new');
+  });
+});
+
+describe('request budget', () => {
+  const body = (reply: { body?: Buffer | string } | undefined) => JSON.parse(String(reply?.body)) as Record<string, unknown>;
+
+  test("on by default at Keeper's 100 requests per 10 s, per client and endpoint; once throttled, only 10 s of silence lets a client in", () => {
+    let now = 0;
+    const gate = new KsmBudgetGate({}, () => now);
+    assert.deepEqual(gate.budget, KSM_DEFAULT_BUDGET);
+    for (let i = 0; i < 100; i++) assert.equal(gate.charge('c1', 'get_secret'), undefined, `request ${i + 1}`);
+    const refused = gate.charge('c1', 'get_secret');
+    assert.equal(refused?.status, 429);
+    assert.equal(refused?.headers?.['content-type'], 'application/json');
+    assert.deepEqual(body(refused), { error: 'throttled', message: 'throttled' }, 'no retry_after: Keeper sends none');
+    assert.equal(gate.charge('c1', 'update_secret'), undefined, 'another endpoint has its own count');
+    assert.equal(gate.charge('c2', 'get_secret'), undefined, 'another client has its own count');
+    // A token bucket alone would let c1 in again after 0.1 s; Keeper's count only clears after 10 s of silence,
+    // and a request inside those 10 s starts them again.
+    now += 9_000;
+    assert.equal(gate.charge('c1', 'get_secret')?.status, 429);
+    now += 9_000;
+    assert.equal(gate.charge('c1', 'get_secret')?.status, 429);
+    now += 10_000;
+    for (let i = 0; i < 100; i++) assert.equal(gate.charge('c1', 'get_secret'), undefined, `after the silence, request ${i + 1}`);
+    assert.equal(gate.charge('c1', 'get_secret')?.status, 429);
+  });
+
+  test('retry_after, when enabled, is the whole seconds until the client would be served: the quiet period or the refill', () => {
+    let now = 0;
+    const gate = new KsmBudgetGate({ burst: 1, perSecond: 0.25, quietSeconds: 1, retryAfter: true, status: 403 }, () => now);
+    assert.equal(gate.charge('c', 'get_secret'), undefined);
+    const refused = gate.charge('c', 'get_secret');
+    assert.equal(refused?.status, 403);
+    assert.deepEqual(body(refused), { error: 'throttled', message: 'throttled', retry_after: 4 });
+    now += 3_999;
+    assert.deepEqual(body(gate.charge('c', 'get_secret')), { error: 'throttled', message: 'throttled', retry_after: 1 }, 'early: the quiet second starts again');
+    now += 1_000;
+    assert.equal(gate.charge('c', 'get_secret'), undefined);
+    gate.set({ enabled: false });
+    for (let i = 0; i < 5; i++) assert.equal(gate.charge('c', 'get_secret'), undefined, 'a disabled budget throttles nobody');
+  });
+
+  test('settings are checked, and reset restores the budget the gate was made with and lets everyone in', () => {
+    let now = 0;
+    const gate = new KsmBudgetGate({ burst: 1, perSecond: 0.001 }, () => now);
+    for (const bad of [{ burst: 0 }, { burst: 1.5 }, { perSecond: 0 }, { quietSeconds: -1 }, { status: 500 }, { retryAfter: 'yes' }, { enabled: 1 }]) {
+      assert.throws(() => gate.set(bad as never), /must be/, JSON.stringify(bad));
+    }
+    assert.equal(gate.charge('c', 'get_secret'), undefined);
+    assert.equal(gate.charge('c', 'get_secret')?.status, 429);
+    assert.deepEqual(gate.set({ burst: 5 }), { ...KSM_DEFAULT_BUDGET, burst: 5, perSecond: 0.001 });
+    assert.deepEqual(gate.reset(), { ...KSM_DEFAULT_BUDGET, burst: 1, perSecond: 0.001 });
+    assert.equal(gate.charge('c', 'get_secret'), undefined);
+  });
+
+  test("over HTTPS: past its budget a client gets Keeper's throttle reply, which SDK 17.5.0 throws at once; its other endpoints and other clients are served", async () => {
+    ksm.setBudget({ burst: 2, perSecond: 0.001, quietSeconds: 3600 });
+    const client = ksm.createClient(host);
+    const other = ksm.createClient(host);
+    const get = { clientVersion: 'ms17.5.0', clientId: client.clientId };
+    log.clear();
+    assert.equal((await rawCall(client, 'get_secret', get)).status, 200);
+    assert.equal((await rawCall(client, 'get_secret', get)).status, 200);
+    const refused = await rawCall(client, 'get_secret', get);
+    assert.equal(refused.status, 429);
+    assert.deepEqual(JSON.parse(refused.body.toString('utf8')), { error: 'throttled', message: 'throttled' });
+    assert.equal((await rawCall(client, 'get_folders', get)).status, 200);
+    assert.equal((await rawCall(other, 'get_secret', { ...get, clientId: other.clientId })).status, 200);
+    const sleeps: number[] = [];
+    const thrown = await ksmFailure(getSecrets(options(client, { throttleSleep: async (ms) => void sleeps.push(ms) })));
+    assert.deepEqual(thrown, { error: 'throttled', message: 'throttled' });
+    assert.deepEqual(sleeps, [], 'the SDK retries only a 403 throttle (KSM-1395)');
+    assert.deepEqual(statuses('get_secret'), [200, 200, 429, 200, 429]);
+  });
+
+  test('a request that fails authentication is not charged to the client it names', async () => {
+    ksm.setBudget({ burst: 1, perSecond: 0.001, quietSeconds: 3600 });
+    const client = ksm.createClient(host);
+    const forged = { ...client, privateKey: ksm.createClient(host).privateKey };
+    for (let i = 0; i < 3; i++) assert.equal((await rawCall(forged, 'get_secret', { clientVersion: 'ms17.5.0', clientId: client.clientId })).status, 403);
+    assert.equal((await rawCall(client, 'get_secret', { clientVersion: 'ms17.5.0', clientId: client.clientId })).status, 200);
   });
 });
 
@@ -779,6 +878,30 @@ describe('control API', () => {
     assert.equal(read.json.transaction.model, 'immediate');
     assert.equal(passwordOf(read.json.data), 'new');
     await completeTransaction(options(), seeded.uid, true);
+  });
+
+  test('tunes the request budget: PUT changes it (checked), GET reads it, DELETE restores it', async () => {
+    const client = ksm.createClient(host);
+    const put = await call('PUT', '/ksm/budget', { burst: 1, perSecond: 0.001, quietSeconds: 3600, retryAfter: true, status: 403 });
+    assert.equal(put.status, 200);
+    assert.deepEqual(put.json, { ...KSM_DEFAULT_BUDGET, burst: 1, perSecond: 0.001, quietSeconds: 3600, retryAfter: true, status: 403 });
+    assert.deepEqual((await call('GET', '/ksm/budget')).json, put.json);
+    for (const bad of [{ burst: 0 }, { status: 500 }, { retryAfter: 'yes' }, { nope: 1 }, []]) {
+      assert.equal((await call('PUT', '/ksm/budget', bad)).status, 400, JSON.stringify(bad));
+    }
+    assert.deepEqual((await call('GET', '/ksm/budget')).json, put.json, 'a refused change changes nothing');
+
+    await getSecrets(options(client));
+    // A 403 throttle is what SDK 17.5.0 retries: it waits retry_after (±25%) five times, then gives up.
+    const sleeps: number[] = [];
+    const err = await failure(getSecrets(options(client, { throttleSleep: async (ms) => void sleeps.push(ms) })));
+    assert.ok(err instanceof KeeperThrottleError, `got ${err.name}: ${err.message}`);
+    assert.equal(sleeps.length, 5);
+    for (const ms of sleeps) assert.ok(ms >= 2_700_000 && ms <= 4_500_000, `slept ${ms} ms for retry_after 3600`);
+
+    const reset = await call('DELETE', '/ksm/budget');
+    assert.deepEqual(reset.json, KSM_DEFAULT_BUDGET);
+    await getSecrets(options(client));
   });
 
   test('arms a KSM fault through the generic /faults route', async () => {

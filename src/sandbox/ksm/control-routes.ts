@@ -1,6 +1,7 @@
-// The KSM part of the sandbox control API: seed and read the vault, hand out Gateway configs, and switch the
-// transaction model, none of which the real service can do. Faults go through the generic POST /faults.
+// The KSM part of the sandbox control API: seed and read the vault, hand out Gateway configs, switch the
+// transaction model and tune the request budget, none of which the real service can do. Faults go through the generic POST /faults.
 import { ControlError, type ControlApi } from '../control.js';
+import { KSM_DEFAULT_BUDGET, type KsmBudget } from './budget.js';
 import type { KsmService } from './service.js';
 import { TRANSACTION_MODELS, type TransactionModel, isRecordData } from './vault.js';
 
@@ -62,6 +63,24 @@ export function registerKsmControl(api: ControlApi, ksm: KsmService): void {
     ksm.setTransactionModel(model as TransactionModel);
     return { model: ksm.transactionModel };
   });
+
+  // The request budget (budget.ts): GET reads it, PUT changes the fields given (e.g. {"burst":1,"perSecond":1,
+  // "quietSeconds":1,"retryAfter":true} for a test that wants to be throttled at once), DELETE restores the one the
+  // sandbox started with and lets every client in again.
+  api.route('GET', '/ksm/budget', () => ksm.budgetSettings);
+
+  api.route('PUT', '/ksm/budget', ({ body }) => {
+    const input = object(body);
+    const unknown = Object.keys(input).filter((k) => !(k in KSM_DEFAULT_BUDGET));
+    if (unknown.length > 0) throw new ControlError(400, `unknown budget field(s) ${unknown.join(', ')}; known: ${Object.keys(KSM_DEFAULT_BUDGET).join(', ')}`);
+    try {
+      return ksm.setBudget(input as Partial<KsmBudget>);
+    } catch (err) {
+      throw new ControlError(400, err instanceof Error ? err.message : String(err));
+    }
+  });
+
+  api.route('DELETE', '/ksm/budget', () => ksm.resetBudget());
 
   api.route('POST', '/ksm/clients', ({ body }) => {
     const input = object(body);

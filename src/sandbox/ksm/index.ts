@@ -2,6 +2,7 @@
 // speak raw KSM (tests that send requests the SDK never would).
 export { KsmService, KSM_ENDPOINTS, type KsmEndpoint, type KsmServiceOptions } from './service.js';
 export type { ClientAccess, GatewayConfig } from './clients.js';
+export { KSM_DEFAULT_BUDGET, type KsmBudget } from './budget.js';
 export {
   TRANSACTION_MODELS,
   isRecordData,

@@ -6,6 +6,7 @@ import type { ControlApi } from '../control.js';
 import type { Reply, Route, SandboxRequest, SandboxService } from '../service.js';
 import { type ClientAccess, ClientRegistry, type GatewayConfig, hasDirectRecord, hasFolder, type AppClient } from './clients.js';
 import { fromBase64, gcmDecrypt, generateServerKeyPair, type ServerKeyPair } from './crypto.js';
+import { type KsmBudget, KsmBudgetGate, throttledReply } from './budget.js';
 import { registerKsmControl } from './control-routes.js';
 import { openRequest, sealResponse } from './envelope.js';
 import { KsmError, badRequest, errorReply, recordNotAccessible, recordNotEditable } from './errors.js';
@@ -34,6 +35,8 @@ export interface KsmServiceOptions {
   firstRevision?: number;
   /** The id clients must send in PublicKeyId (default "10"). */
   serverPublicKeyId?: string;
+  /** The request budget per client and endpoint, over budget.ts `KSM_DEFAULT_BUDGET` (on, Keeper's 100 per 10 s). */
+  budget?: Partial<KsmBudget>;
 }
 
 export class KsmService implements SandboxService {
@@ -45,6 +48,7 @@ export class KsmService implements SandboxService {
   readonly #vault: KsmVault;
   readonly #clients = new ClientRegistry();
   #transactionModel: TransactionModel;
+  readonly #budget: KsmBudgetGate;
 
   constructor(options: KsmServiceOptions = {}) {
     this.serverPublicKeyId = options.serverPublicKeyId ?? '10';
@@ -52,6 +56,25 @@ export class KsmService implements SandboxService {
     this.#ownerKey = generateServerKeyPair();
     this.#vault = new KsmVault(options.firstRevision !== undefined ? { firstRevision: options.firstRevision } : {});
     this.#transactionModel = checkModel(options.transactionModel ?? 'pending');
+    this.#budget = new KsmBudgetGate(options.budget);
+  }
+
+  /**
+   * The request budget as it stands (budget.ts). KSM charges it itself, once a request is open and names its
+   * client, rather than through a budget the shared `serve` layer would charge before the service sees the call.
+   */
+  get budgetSettings(): KsmBudget {
+    return this.#budget.budget;
+  }
+
+  /** Changes some budget settings (throws on a bad value); clients keep what their buckets hold. */
+  setBudget(changes: Partial<KsmBudget>): KsmBudget {
+    return this.#budget.set(changes);
+  }
+
+  /** The budget the service was made with, every client's bucket full and nobody throttled. */
+  resetBudget(): KsmBudget {
+    return this.#budget.reset();
   }
 
   /** The server's 65-byte public point (what configs carry web-safe encoded as serverPublicKey). */
@@ -114,9 +137,9 @@ export class KsmService implements SandboxService {
     return { operation: endpoint, handle: () => this.#handle(endpoint as KsmEndpoint, req) };
   }
 
+  /** A `throttle` fault: Keeper's throttle reply (budget.ts), with the retry_after the fault was armed with. */
   throttleReply(retryAfterSeconds: number): Reply {
-    // The SDK only retries a 403 whose `error` (or `result_code`) is "throttled"; retry_after overrides its backoff.
-    return { status: 403, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ error: 'throttled', retry_after: retryAfterSeconds }) };
+    return throttledReply(this.#budget.budget.status, retryAfterSeconds);
   }
 
   /**
@@ -138,6 +161,10 @@ export class KsmService implements SandboxService {
     };
     try {
       const { transmissionKey, payload, client } = openRequest(req, { privateKey: this.#serverKey.privateKey, publicKeyId: this.serverPublicKeyId }, this.#clients);
+      // Keeper counts per client and endpoint, so it can only charge a request once the body naming the client is
+      // open; a request it cannot authenticate is refused before it is counted.
+      const throttled = this.#budget.charge(client.clientId, endpoint);
+      if (throttled) return throttled;
       const result = this.#dispatch(endpoint, payload, client);
       if (result === undefined) return { status: 200, body: Buffer.alloc(0) };
       return { status: 200, headers: { 'content-type': 'application/octet-stream' }, body: sealResponse(transmissionKey, result) };
