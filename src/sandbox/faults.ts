@@ -120,6 +120,8 @@ export interface RequestLogEntry {
   operation: string;
   status: number;
   fault?: FaultKind;
+  /** The service's own request budget refused the call (service.ts `RequestBudget`): not an armed fault. */
+  throttled?: true;
   at: string;
   /** Reply body bytes the client took (for `oversize`, `trickle` and `truncate` faults). */
   bytes?: number;

@@ -1,18 +1,58 @@
 // Starts the whole local sandbox: the KSM server, each target's services, and the control API, all on loopback,
 // plus the demo vault. `npm run sandbox`, the demo, replay and the tests all start it through here, so what a
-// user tries by hand is what the tests run.
+// user tries by hand is what the tests run. And what they run is as hard as production, on a shorter clock:
+// new credentials propagate after seeded, spread-out delays, fresh writes are missing from reads for a moment,
+// and IAM, STS and Graph throttle a caller that sends too much (HARD_REALISM, below).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ControlApi } from './control.js';
+import { ControlApi, ControlError, bodyObject } from './control.js';
 import { FaultPlan, RequestLog } from './faults.js';
 import { KsmService, type GatewayConfig, type TransactionModel } from './ksm/index.js';
-import { type RunningService, type SandboxService, serve } from './service.js';
+import type { Budget } from './rate-limit.js';
+import { DEFAULT_SEED } from './random.js';
+import { type RequestBudget, type RunningService, type SandboxService, serve } from './service.js';
 import { type TlsMaterial, sandboxTlsMaterial } from './tls.js';
 import { seedDemoVault, type DemoVault } from './demo-vault.js';
-import { AzureService } from './azure/index.js';
+import { AzureService, type GraphLimit } from './azure/index.js';
 import type { SandboxCloud } from './azure/tokens.js';
 import { AwsAccount, IamService, StsService, registerAwsControl } from './aws/index.js';
 import { WizApiService, WizAuthService, WizTenant, registerWizControl } from './wiz/index.js';
+
+/** Budgets per service: a budget (or, for Graph, some of its limits) in place of the default, or false for none. */
+export interface BudgetOverrides {
+  iam?: Budget | false;
+  sts?: Budget | false;
+  azure?: Partial<Record<GraphLimit, Budget>> | false;
+}
+
+/**
+ * How hard the sandbox is. Production's delays are seconds to tens of seconds; the sandbox keeps their shape (a
+ * seeded log-normal spread around a median, random.ts) on a clock of tens to hundreds of milliseconds, so the
+ * tests wait out real propagation and lag without taking minutes.
+ */
+export interface SandboxRealism {
+  /** Median of how long a new IAM access key or Entra secret keeps failing to authenticate, in ms. */
+  propagationMs: number;
+  /** Median of how long a new IAM key is missing from ListAccessKeys and a new secret from a GET of its app, in ms. */
+  readLagMs: number;
+  /** The log-normal sigma both are drawn with around their medians (0: every credential waits the median). */
+  spread: number;
+  /** Request budgets for iam, sts and Graph: true for each one's documented default, false for none, or overrides. */
+  budgets: boolean | BudgetOverrides;
+  /** IAM checks the two-key quota against its lagging read, so racing creates can make a third key (account.ts). */
+  nonAtomicQuota: boolean;
+}
+
+/**
+ * The defaults of every sandbox the tests, the demo and `npm run sandbox` start. A new credential is usable after
+ * 100 ms in the median, 37 to 272 ms (sigma 0.5, clamped at two sigmas); it is missing from the list for 50 ms in
+ * the median (18 to 136 ms); the budgets are the services' own (IAM_DEFAULT_BUDGET, STS_DEFAULT_BUDGET,
+ * GRAPH_DEFAULT_BUDGETS). The racy IAM quota stays off: it is a rare production event, and a test turns it on.
+ */
+export const HARD_REALISM: SandboxRealism = { propagationMs: 100, readLagMs: 50, spread: 0.5, budgets: true, nonAtomicQuota: false };
+
+/** The sandbox as it was before: everything at once, nothing throttled (`realism: false`). */
+export const EASY_REALISM: SandboxRealism = { propagationMs: 0, readLagMs: 0, spread: 0, budgets: false, nonAtomicQuota: false };
 
 export interface SandboxOptions {
   /** Write gateway-config.json, ca.pem, sandbox.json and env into this folder. */
@@ -21,6 +61,10 @@ export interface SandboxOptions {
   transactionModel?: TransactionModel;
   /** Seed the demo vault and target state (default true). */
   demo?: boolean;
+  /** How hard the sandbox is: HARD_REALISM, with these fields changed; false is EASY_REALISM. */
+  realism?: Partial<SandboxRealism> | false;
+  /** Seeds every delay draw (DEFAULT_SEED when absent): one seed and one history give the same delays. */
+  seed?: number;
   /** The Microsoft cloud the Azure service serves as (default `public`); the env then names it for the scripts. */
   azureCloud?: SandboxCloud;
 }
@@ -42,6 +86,8 @@ export interface Sandbox {
   /** The certificate clients must trust (NODE_EXTRA_CA_CERTS). */
   certPem: string;
   demo: DemoVault | undefined;
+  /** The request budget of each service that has one (`iam`, `sts`, `azure`), as the control API tunes them. */
+  budgets: Record<string, RequestBudget>;
   close(): Promise<void>;
 }
 
@@ -50,12 +96,21 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   const faults = new FaultPlan();
   const log = new RequestLog();
   const control = new ControlApi(faults, log);
+  const realism: SandboxRealism = options.realism === false ? EASY_REALISM : { ...HARD_REALISM, ...options.realism };
+  const seed = options.seed ?? DEFAULT_SEED;
+  const overrides: BudgetOverrides = typeof realism.budgets === 'object' ? realism.budgets : {};
+  const timing = { propagationDelayMs: realism.propagationMs, readLagMs: realism.readLagMs, delaySpread: realism.spread, seed };
   const ksm = new KsmService(options.transactionModel ? { transactionModel: options.transactionModel } : {});
-  const azure = new AzureService(options.azureCloud ? { cloud: options.azureCloud } : {});
-  const aws = new AwsAccount();
+  const azure = new AzureService({ ...(options.azureCloud ? { cloud: options.azureCloud } : {}), timing, budget: overrides.azure || true });
+  const aws = new AwsAccount({ ...timing, nonAtomicQuota: realism.nonAtomicQuota });
+  const iam = new IamService(aws, { budget: overrides.iam || true });
+  const sts = new StsService(aws, { budget: overrides.sts || true });
+  // Every budget exists, so the control API can turn one on; `budgets: false` (or a service's false) starts it off.
+  const budgets: Record<string, RequestBudget> = { iam: iam.budget!, sts: sts.budget!, azure: azure.budget! };
+  for (const [name, budget] of Object.entries(budgets)) budget.enabled = realism.budgets !== false && overrides[name as keyof BudgetOverrides] !== false;
   const wiz = new WizTenant();
   // Every service speaks TLS, as the real ones do; clients trust the sandbox certificate (NODE_EXTRA_CA_CERTS).
-  const services: SandboxService[] = [ksm, azure, new IamService(aws), new StsService(aws), new WizAuthService(wiz), new WizApiService(wiz)];
+  const services: SandboxService[] = [ksm, azure, iam, sts, new WizAuthService(wiz), new WizApiService(wiz)];
   const running: RunningService[] = [];
   const closeAll = async () => {
     await Promise.all(running.map((r) => r.close()));
@@ -71,6 +126,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   azure.registerControl(control);
   registerAwsControl(control, aws);
   registerWizControl(control, wiz);
+  registerRealismControl(control, { aws, azure, budgets });
   const controlServer = await control.listen();
   const gatewayConfig = ksm.createClient(new URL(urls.ksm!).host);
   const demo = options.demo === false ? undefined : seedDemoVault({ ksm, azure, aws, wiz });
@@ -115,9 +171,83 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     env,
     certPem: tls.certPem,
     demo,
+    budgets,
     close: async () => {
       await controlServer.close();
       await closeAll();
     },
   };
+}
+
+/**
+ * Control routes for the sandbox's realism as a whole: `GET /sandbox` (seed, each service's timing, budgets),
+ * `PUT /sandbox` (seed, propagationMs, readLagMs, spread, nonAtomicQuota, budgets on or off, for every service at
+ * once), `GET /budgets`, `PUT /budgets/:service` ({enabled, limits: {name: {burst, perSecond}}}) and
+ * `DELETE /budgets` (every caller's buckets full again, e.g. between bench runs).
+ */
+function registerRealismControl(control: ControlApi, s: { aws: AwsAccount; azure: AzureService; budgets: Record<string, RequestBudget> }): void {
+  const budgetState = () => Object.fromEntries(Object.entries(s.budgets).map(([name, b]) => [name, b.state()]));
+  const state = () => ({ seed: s.aws.timing().seed, aws: s.aws.timing(), azure: s.azure.directory.timing(), budgets: budgetState() });
+  const number = (b: Record<string, unknown>, key: string): number | undefined => {
+    const v = b[key];
+    if (v === undefined) return undefined;
+    if (typeof v !== 'number' || !Number.isFinite(v)) throw new ControlError(400, `"${key}" must be a number`);
+    return v;
+  };
+  const attempt = <T>(fn: () => T): T => {
+    try {
+      return fn();
+    } catch (err) {
+      if (err instanceof ControlError) throw err;
+      throw new ControlError(400, err instanceof Error ? err.message : String(err));
+    }
+  };
+  control.route('GET', '/sandbox', state);
+  control.route('PUT', '/sandbox', ({ body }) => {
+    const b = bodyObject(body);
+    const seed = number(b, 'seed');
+    const propagationDelayMs = number(b, 'propagationMs');
+    const readLagMs = number(b, 'readLagMs');
+    const delaySpread = number(b, 'spread');
+    if (b.nonAtomicQuota !== undefined && typeof b.nonAtomicQuota !== 'boolean') throw new ControlError(400, '"nonAtomicQuota" must be true or false');
+    if (b.budgets !== undefined && typeof b.budgets !== 'boolean') throw new ControlError(400, '"budgets" must be true or false (tune one service with PUT /budgets/:service)');
+    const timing = {
+      ...(seed === undefined ? {} : { seed }),
+      ...(propagationDelayMs === undefined ? {} : { propagationDelayMs }),
+      ...(readLagMs === undefined ? {} : { readLagMs }),
+      ...(delaySpread === undefined ? {} : { delaySpread }),
+    };
+    // Checked before anything changes (both services take the same fields by the same rules), so a bad value
+    // leaves the sandbox as it was.
+    attempt(() => new AwsAccount({ accountId: s.aws.accountId, ...s.aws.timing(), ...timing }));
+    attempt(() => s.aws.setTiming({ ...timing, ...(typeof b.nonAtomicQuota === 'boolean' ? { nonAtomicQuota: b.nonAtomicQuota } : {}) }));
+    attempt(() => s.azure.setTiming(timing));
+    if (typeof b.budgets === 'boolean') for (const budget of Object.values(s.budgets)) budget.enabled = b.budgets;
+    return state();
+  });
+  control.route('GET', '/budgets', budgetState);
+  control.route('PUT', '/budgets/:service', ({ params, body }) => {
+    const budget = s.budgets[params.service!];
+    if (!budget) throw new ControlError(404, `no budget for service ${params.service} (services: ${Object.keys(s.budgets).join(', ')})`);
+    const b = bodyObject(body);
+    if (b.enabled !== undefined && typeof b.enabled !== 'boolean') throw new ControlError(400, '"enabled" must be true or false');
+    const limits = b.limits === undefined ? {} : bodyObject(b.limits);
+    const known = budget.limits();
+    for (const [name, value] of Object.entries(limits)) {
+      if (!(name in known)) throw new ControlError(400, `no limit named ${name} (limits: ${Object.keys(known).join(', ')})`);
+      const v = bodyObject(value);
+      const next = { burst: number(v, 'burst') ?? known[name]!.burst, perSecond: number(v, 'perSecond') ?? known[name]!.perSecond };
+      if (!(next.burst >= 1) || !(next.perSecond > 0)) throw new ControlError(400, `${name}: a budget needs burst >= 1 and perSecond > 0`);
+    }
+    for (const [name, value] of Object.entries(limits)) {
+      const v = value as Record<string, number>;
+      budget.set(name, { burst: v.burst ?? known[name]!.burst, perSecond: v.perSecond ?? known[name]!.perSecond });
+    }
+    if (typeof b.enabled === 'boolean') budget.enabled = b.enabled;
+    return budget.state();
+  });
+  control.route('DELETE', '/budgets', () => {
+    for (const budget of Object.values(s.budgets)) budget.reset();
+    return budgetState();
+  });
 }

@@ -5,6 +5,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FaultPlan, FaultSpec, RequestLog } from './faults.js';
+import { type Budget, RateLimiter } from './rate-limit.js';
 import type { TlsMaterial } from './tls.js';
 
 export interface SandboxRequest {
@@ -25,15 +26,32 @@ export interface Reply {
 export interface Route {
   /** The name faults and the request log use for this call. */
   operation: string;
+  /**
+   * Whose request budget the call is charged to, as the real service counts callers (AWS: the account the
+   * signing key belongs to; Graph: the app and tenant of the bearer token). Undefined: not charged, e.g. a
+   * request that will fail authentication anyway.
+   */
+  client?: string;
+  /** What the call costs against each of the service's limits, by limit name (default 1 for every limit). */
+  cost?: Record<string, number>;
   handle(): Reply | Promise<Reply>;
+}
+
+/** Why a call was throttled, for services whose throttle reply says (Graph's x-ms-throttle-* headers). */
+export interface ThrottleContext {
+  client: string;
+  /** The name of the limit the call exceeded. */
+  limit: string;
 }
 
 export interface SandboxService {
   readonly name: string;
   /** Map a request to an operation, or undefined for a 404. */
   route(req: SandboxRequest): Route | undefined;
-  /** What this service answers when it throttles a caller. */
-  throttleReply(retryAfterSeconds: number): Reply;
+  /** What this service answers when it throttles a caller (a `throttle` fault, or its budget ran dry). */
+  throttleReply(retryAfterSeconds: number, context?: ThrottleContext): Reply;
+  /** The per-caller request budget `serve` enforces before it handles a call; none: never throttled. */
+  readonly budget?: RequestBudget | undefined;
   /** What a corrupted 200 looks like for this service (defaults to half a body of noise). */
   corruptReply?(reply: Reply): Reply;
 }
@@ -73,6 +91,70 @@ export function json(status: number, value: unknown, headers: Record<string, str
   return { status, headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(value) };
 }
 
+export interface BudgetLimit {
+  /** The name the control API and the throttle reply use (`requests`, `resourceUnits`, `writes`). */
+  name: string;
+  budget: Budget;
+}
+
+export type BudgetDecision = { ok: true } | { ok: false; retryAfterSeconds: number; limit: string };
+
+/**
+ * A service's request budget: one token bucket per limit (rate-limit.ts), each holding a bucket per caller. A
+ * call is charged to every limit its route costs anything against, and refused (with the longest wait any
+ * refusing limit names) if one of them cannot pay; the limits that could pay are charged all the same, as a
+ * request that reached the service's front door counts against it whether or not it was served (Graph: "all
+ * requests accrue against your usage limits", https://learn.microsoft.com/graph/throttling). The clock is
+ * performance.now() unless a test fixes it: with a clock that stands still nothing refills, so exactly `burst`
+ * calls get through, however slow the machine.
+ */
+export class RequestBudget {
+  readonly #limits = new Map<string, { limiter: RateLimiter; initial: Budget }>();
+  enabled = true;
+
+  constructor(limits: BudgetLimit[], now?: () => number) {
+    for (const l of limits) this.#limits.set(l.name, { limiter: new RateLimiter(l.budget, now), initial: { ...l.budget } });
+  }
+
+  take(client: string, cost: Record<string, number> = {}): BudgetDecision {
+    let refused: { retryAfterSeconds: number; limit: string } | undefined;
+    for (const [name, { limiter }] of this.#limits) {
+      const n = cost[name] ?? 1;
+      for (let i = 0; i < n; i++) {
+        const verdict = limiter.take(client);
+        if (verdict.ok) continue;
+        if (!refused || verdict.retryAfterSeconds > refused.retryAfterSeconds) refused = { retryAfterSeconds: verdict.retryAfterSeconds, limit: name };
+        break;
+      }
+    }
+    return refused ? { ok: false, ...refused } : { ok: true };
+  }
+
+  /** Every limit's budget, by name. */
+  limits(): Record<string, Budget> {
+    return Object.fromEntries([...this.#limits].map(([name, l]) => [name, { ...l.limiter.budget }]));
+  }
+
+  /** Replaces one limit's budget (RateLimiter checks it); an unknown name is an error. */
+  set(name: string, budget: Budget): void {
+    const l = this.#limits.get(name);
+    if (!l) throw new Error(`no limit named '${name}' (limits: ${[...this.#limits.keys()].join(', ')})`);
+    l.limiter.budget = { burst: budget.burst, perSecond: budget.perSecond };
+  }
+
+  /** Every caller's bucket full again; with `budgets`, the limits as they were made too. */
+  reset(options: { budgets?: boolean } = {}): void {
+    for (const l of this.#limits.values()) {
+      if (options.budgets) l.limiter.budget = { ...l.initial };
+      l.limiter.reset();
+    }
+  }
+
+  state(): { enabled: boolean; limits: Record<string, Budget> } {
+    return { enabled: this.enabled, limits: this.limits() };
+  }
+}
+
 function write(res: ServerResponse, reply: Reply): void {
   const body = reply.body === undefined ? Buffer.alloc(0) : Buffer.from(reply.body);
   res.writeHead(reply.status, { ...reply.headers, 'content-length': String(body.length) });
@@ -107,6 +189,18 @@ export async function serve(options: ServeOptions): Promise<RunningService> {
       log.record({ service: service.name, operation: '(unknown)', status: 404, t });
       write(res, json(404, { error: 'not_found', path: url.pathname }));
       return;
+    }
+    // The budget comes first: a real service throttles at its front door, before the call is applied, and a
+    // throttled call never reaches the fault plan (it counts no `nth`).
+    const budget = service.budget;
+    if (budget?.enabled && route.client !== undefined) {
+      const decision = budget.take(route.client, route.cost);
+      if (!decision.ok) {
+        const reply = service.throttleReply(decision.retryAfterSeconds, { client: route.client, limit: decision.limit });
+        log.record({ service: service.name, operation: route.operation, status: reply.status, t, throttled: true });
+        write(res, reply);
+        return;
+      }
     }
     const fault = faults.take(service.name, route.operation);
     if (fault && (fault.kind === 'truncate' || fault.kind === 'trickle' || fault.kind === 'oversize')) {

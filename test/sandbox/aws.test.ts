@@ -26,11 +26,13 @@ import { sandboxTlsMaterial } from '../../src/sandbox/tls.js';
 import {
   type AccessKeyState,
   AwsAccount,
+  IAM_DEFAULT_BUDGET,
   IAM_OPERATIONS,
   IamService,
   type Permissions,
   registerAwsControl,
   signRequest,
+  STS_DEFAULT_BUDGET,
   STS_OPERATIONS,
   StsService,
 } from '../../src/sandbox/aws/index.js';
@@ -71,7 +73,7 @@ after(async () => {
 afterEach(() => {
   faults.clear();
   skewMs = 0;
-  account.setPropagationDelay(0);
+  account.setTiming({ propagationDelayMs: 0, readLagMs: 0, delaySpread: 0, nonAtomicQuota: false, seed: 1 });
 });
 
 function credentialsOf(key: AccessKeyState | { AccessKeyId?: string; SecretAccessKey?: string; SessionToken?: string }): Credentials {
@@ -416,12 +418,12 @@ describe('SigV4 checking', () => {
   });
 });
 
-function raw(url: string, headers: Record<string, string>, body?: string, method = 'POST'): Promise<{ status: number; body: string }> {
+function raw(url: string, headers: Record<string, string>, body?: string, method = 'POST'): Promise<{ status: number; body: string; headers: Record<string, string | string[] | undefined> }> {
   return new Promise((resolve, reject) => {
     const req = request(url, { method, headers }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), headers: res.headers }));
     });
     req.on('error', reject);
     req.end(body);
@@ -464,6 +466,229 @@ describe('propagation delay of a new key', () => {
     account.setPropagationDelay(60_000);
     assert.equal(await identityOutcome(quick), 'ok');
     account.setPropagationDelay(0);
+  });
+});
+
+describe('propagation delays drawn per key from a seeded distribution', () => {
+  /** Every key's drawn delay (usableAt less the moment it was made), for users u0..u{n-1} with two keys each. */
+  function delays(seed: number, options: { users?: number; interleave?: boolean; spread?: number; median?: number } = {}): number[] {
+    const t = 1_700_000_000_000;
+    const a = new AwsAccount({ accountId: ACCOUNT, now: () => t, propagationDelayMs: options.median ?? 1000, delaySpread: options.spread ?? 0.5, seed });
+    const out: number[] = [];
+    for (let i = 0; i < (options.users ?? 100); i++) {
+      a.createUser({ userName: `u${i}` });
+      // Unrelated work in between (another user's key) must not change this user's draws.
+      if (options.interleave) {
+        a.createUser({ userName: `other${i}` });
+        a.createAccessKey(`other${i}`);
+      }
+      for (let k = 0; k < 2; k++) out.push(Date.parse(a.createAccessKey(`u${i}`).usableAt!) - t);
+    }
+    return out;
+  }
+
+  test('each key waits its own delay: log-normal around the median (sigma 0.5), never below 0.37x nor above 2.72x', () => {
+    const d = delays(7);
+    assert.equal(d.length, 200);
+    assert.ok(new Set(d).size > 150, `too few distinct delays: ${new Set(d).size}`);
+    for (const x of d) assert.ok(x >= Math.floor(1000 * Math.exp(-1)) && x <= Math.ceil(1000 * Math.exp(1)), String(x));
+    const sorted = [...d].sort((x, y) => x - y);
+    const median = (sorted[99]! + sorted[100]!) / 2;
+    assert.ok(median > 850 && median < 1180, `median ${median}`);
+    // Right-skewed, like real propagation: the mean sits above the median, and some keys take twice as long.
+    assert.ok(d.reduce((x, y) => x + y, 0) / d.length > median);
+    assert.ok(d.some((x) => x > 2000));
+    assert.ok(d.some((x) => x < 500));
+  });
+
+  test('the same seed draws the same delays, even with other keys made in between; another seed draws others', () => {
+    assert.deepEqual(delays(7, { users: 20 }), delays(7, { users: 20 }));
+    assert.deepEqual(delays(7, { users: 20, interleave: true }), delays(7, { users: 20 }));
+    assert.notDeepEqual(delays(8, { users: 20 }), delays(7, { users: 20 }));
+  });
+
+  test('a median of 0 stays 0 whatever the spread; a spread of 0 is the old fixed delay', () => {
+    assert.deepEqual(new Set(delays(7, { users: 10, median: 0 })), new Set([0]));
+    assert.deepEqual(new Set(delays(7, { users: 10, spread: 0 })), new Set([1000]));
+  });
+
+  test('through the SDK: the new key fails with InvalidClientTokenId until its own usableAt, then works', async () => {
+    account.setTiming({ propagationDelayMs: 10_000, delaySpread: 0.5, seed: 42 });
+    const { userName } = newUser('all', 'drawn');
+    const created = await iam(admin).send(new CreateAccessKeyCommand({ UserName: userName }));
+    const fresh = credentialsOf(created.AccessKey!);
+    const usableAt = Date.parse(account.getKey(fresh.accessKeyId)!.usableAt!);
+    assert.ok(Number.isFinite(usableAt));
+    skewMs = usableAt - Date.now() - 1_000;
+    assert.equal(await identityOutcome(fresh), 'InvalidClientTokenId');
+    skewMs = usableAt - Date.now() + 1;
+    assert.equal(await identityOutcome(fresh), 'ok');
+    assert.equal(account.getKey(fresh.accessKeyId)!.propagated, true);
+  });
+});
+
+describe('read-after-write lag of ListAccessKeys', () => {
+  const listed = async (userName: string) =>
+    ((await iam(admin).send(new ListAccessKeysCommand({ UserName: userName }))).AccessKeyMetadata ?? []).map((k) => k.AccessKeyId!).sort();
+
+  test('a key just made is missing from ListAccessKeys until its listedAt; the account and GetAccessKeyLastUsed know it at once', async () => {
+    account.setTiming({ readLagMs: 10_000 });
+    const { userName, key: old } = newUser('all', 'lagging');
+    const created = await iam(admin).send(new CreateAccessKeyCommand({ UserName: userName }));
+    const fresh = created.AccessKey!.AccessKeyId!;
+    assert.deepEqual(await listed(userName), [old.accessKeyId]);
+    const state = account.getKey(fresh)!;
+    assert.equal(state.listed, false);
+    assert.deepEqual(account.listKeys(userName).map((k) => k.accessKeyId).sort(), [old.accessKeyId, fresh].sort());
+    assert.equal((await iam(admin).send(new GetAccessKeyLastUsedCommand({ AccessKeyId: fresh }))).UserName, userName);
+    skewMs = Date.parse(state.listedAt!) - Date.now() + 1;
+    assert.deepEqual(await listed(userName), [old.accessKeyId, fresh].sort());
+  });
+
+  test('the quota stays exact while the list lags: a third CreateAccessKey fails though ListAccessKeys shows one key', async () => {
+    account.setTiming({ readLagMs: 10_000 });
+    const { userName } = newUser('all', 'lag-quota');
+    await iam(admin).send(new CreateAccessKeyCommand({ UserName: userName }));
+    assert.equal((await listed(userName)).length, 1);
+    await sdkError(iam(admin).send(new CreateAccessKeyCommand({ UserName: userName })), LimitExceededException);
+    assert.equal(account.listKeys(userName).length, 2);
+  });
+
+  test('nonAtomicQuota: two CreateAccessKey racing within the lag both succeed and the user holds three keys', async () => {
+    account.setTiming({ readLagMs: 10_000, nonAtomicQuota: true });
+    const { userName } = newUser('all', 'racing');
+    const client = iam(admin);
+    const both = await Promise.all([client.send(new CreateAccessKeyCommand({ UserName: userName })), client.send(new CreateAccessKeyCommand({ UserName: userName }))]);
+    assert.equal(both.filter((r) => r.AccessKey?.AccessKeyId).length, 2);
+    assert.equal(account.listKeys(userName).length, 3);
+    // Once the replica has caught up, the quota holds again.
+    skewMs = 30_000;
+    await sdkError(iam(admin).send(new CreateAccessKeyCommand({ UserName: userName })), LimitExceededException);
+  });
+});
+
+describe('request budgets per account', () => {
+  // Budgets whose clock stands still: nothing refills, so exactly `burst` calls pass, however slow the machine.
+  const iamService = new IamService(account, { budget: true, budgetNow: () => 0 });
+  const stsService = new StsService(account, { budget: true, budgetNow: () => 0 });
+  let limitedIam: RunningService;
+  let limitedSts: RunningService;
+  before(async () => {
+    limitedIam = await serve({ service: iamService, faults, log });
+    limitedSts = await serve({ service: stsService, faults, log });
+  });
+  after(async () => {
+    await limitedIam.close();
+    await limitedSts.close();
+  });
+  afterEach(() => {
+    iamService.budget!.reset({ budgets: true });
+    stsService.budget!.reset({ budgets: true });
+  });
+
+  /** Sends `n` calls, ten at a time; resolves with how many succeeded and the errors of the rest. */
+  async function burst(n: number, send: () => Promise<unknown>): Promise<{ ok: number; errors: SdkError[] }> {
+    const out = { ok: 0, errors: [] as SdkError[] };
+    for (let i = 0; i < n; i += 10) {
+      const settled = await Promise.allSettled(Array.from({ length: Math.min(10, n - i) }, send));
+      for (const r of settled) r.status === 'fulfilled' ? (out.ok += 1) : out.errors.push(r.reason as SdkError);
+    }
+    return out;
+  }
+
+  test('the defaults: IAM a stand-in 100 at once and 20 a second (AWS publishes none), STS its documented 600 a second', () => {
+    assert.deepEqual(iamService.budget!.limits(), { requests: IAM_DEFAULT_BUDGET });
+    assert.deepEqual(IAM_DEFAULT_BUDGET, { burst: 100, perSecond: 20 });
+    assert.deepEqual(stsService.budget!.limits(), { requests: STS_DEFAULT_BUDGET });
+    assert.deepEqual(STS_DEFAULT_BUDGET, { burst: 600, perSecond: 600 });
+    // Without the option a service has no budget at all (what the other tests in this file use).
+    assert.equal(new IamService(account).budget, undefined);
+  });
+
+  test('a whole rotation fits the default budget even with no refill at all', async () => {
+    const { userName, key } = newUser('all', 'budget-rotation');
+    const mark = log.entries().length;
+    const client = iam(admin, { endpoint: limitedIam.url });
+    await client.send(new ListAccessKeysCommand({ UserName: userName }));
+    const made = credentialsOf((await client.send(new CreateAccessKeyCommand({ UserName: userName }))).AccessKey!);
+    assert.equal(await identityOutcome(made, { endpoint: limitedSts.url }), 'ok');
+    await client.send(new UpdateAccessKeyCommand({ UserName: userName, AccessKeyId: key.accessKeyId, Status: 'Inactive' }));
+    await client.send(new DeleteAccessKeyCommand({ UserName: userName, AccessKeyId: key.accessKeyId }));
+    await client.send(new ListAccessKeysCommand({ UserName: userName }));
+    const calls = log.entries().slice(mark);
+    assert.equal(calls.length, 6);
+    assert.deepEqual(calls.filter((e) => e.throttled || e.status !== 200), []);
+  });
+
+  test('IAM: a tight loop gets 100 calls through, then Throttling (HTTP 400, "Rate exceeded", no Retry-After), logged as throttled and not applied', async () => {
+    const { userName } = newUser('all', 'loop');
+    const client = iam(admin, { endpoint: limitedIam.url });
+    const mark = log.entries().length;
+    const first = await burst(100, () => client.send(new ListAccessKeysCommand({ UserName: userName })));
+    assert.deepEqual([first.ok, first.errors.map((e) => e.name)], [100, []]);
+    const err = await sdkError(client.send(new CreateAccessKeyCommand({ UserName: userName })), IAMServiceException);
+    assert.equal(err.name, 'Throttling');
+    assert.equal(err.message, 'Rate exceeded');
+    assert.equal(err.$metadata.httpStatusCode, 400);
+    assert.equal(account.listKeys(userName).length, 1, 'a throttled CreateAccessKey made no key');
+    const last = log.entries().at(-1)!;
+    assert.deepEqual([last.service, last.operation, last.status, last.throttled, last.fault], ['iam', 'CreateAccessKey', 400, true, undefined]);
+    assert.equal(log.entries().slice(mark).filter((e) => e.throttled).length, 1);
+
+    // On the wire: IAM's ErrorResponse, a Sender error, and no Retry-After header.
+    const body = 'Action=ListAccessKeys&Version=2010-05-08';
+    const url = new URL(limitedIam.url + '/');
+    const headers = signRequest({ method: 'POST', url, headers: { 'content-type': 'application/x-www-form-urlencoded' }, body, credentials: admin, region: 'us-east-1', service: 'iam' });
+    const reply = await raw(limitedIam.url, headers, body);
+    assert.equal(reply.status, 400);
+    assert.match(reply.body, /<Error>\s*<Type>Sender<\/Type>\s*<Code>Throttling<\/Code>\s*<Message>Rate exceeded<\/Message>\s*<\/Error>/);
+    assert.equal(reply.headers['retry-after'], undefined);
+  });
+
+  test('IAM counts per account: every key of the account shares the budget; a key the account does not know is not charged', async () => {
+    const { key: other } = newUser('all', 'same-account');
+    const adminClient = iam(admin, { endpoint: limitedIam.url });
+    iamService.budget!.set('requests', { burst: 3, perSecond: 1 });
+    assert.equal((await burst(3, () => adminClient.send(new GetUserCommand({})))).ok, 3);
+    const err = await sdkError(iam(other, { endpoint: limitedIam.url }).send(new GetUserCommand({})), IAMServiceException);
+    assert.equal(err.name, 'Throttling');
+    const stranger = { accessKeyId: 'AKIAZZZZZZZZZZZZZZZZ', secretAccessKey: 'x'.repeat(40) };
+    assert.equal((await sdkError(iam(stranger, { endpoint: limitedIam.url }).send(new GetUserCommand({})), IAMServiceException)).name, 'InvalidClientTokenId');
+    iamService.budget!.reset();
+    assert.equal((await iam(other, { endpoint: limitedIam.url }).send(new GetUserCommand({}))).User?.UserName, account.getKey(other.accessKeyId)!.userName);
+  });
+
+  test('STS: 600 calls at once per account and region, then Throttling; the same key in another region has its own', async () => {
+    const client = sts(admin, { endpoint: limitedSts.url });
+    const first = await burst(600, () => client.send(new GetCallerIdentityCommand({})));
+    assert.deepEqual([first.ok, first.errors.length], [600, 0]);
+    const err = await sdkError(client.send(new GetCallerIdentityCommand({})), STSServiceException);
+    assert.equal(err.name, 'Throttling');
+    assert.equal(err.$metadata.httpStatusCode, 400);
+    assert.equal(await identityOutcome(admin, { endpoint: limitedSts.url, region: 'us-west-2' }), 'ok');
+  });
+
+  test('a throttled call never reaches the fault plan: the armed fault fires on the next call that gets through', async () => {
+    iamService.budget!.set('requests', { burst: 1, perSecond: 1 });
+    const client = iam(admin, { endpoint: limitedIam.url });
+    await client.send(new GetUserCommand({}));
+    faults.arm({ service: 'iam', operation: 'GetUser', kind: 'status', status: 503 });
+    assert.equal((await sdkError(client.send(new GetUserCommand({})), IAMServiceException)).name, 'Throttling');
+    assert.equal(faults.pending().length, 1);
+    iamService.budget!.reset();
+    assert.equal((await sdkError(client.send(new GetUserCommand({})))).$metadata.httpStatusCode, 503);
+    assert.equal(faults.pending().length, 0);
+  });
+
+  test('a budget turned off never throttles', async () => {
+    iamService.budget!.set('requests', { burst: 1, perSecond: 1 });
+    iamService.budget!.enabled = false;
+    try {
+      const client = iam(admin, { endpoint: limitedIam.url });
+      assert.equal((await burst(5, () => client.send(new GetUserCommand({})))).ok, 5);
+    } finally {
+      iamService.budget!.enabled = true;
+    }
   });
 });
 
@@ -683,7 +908,30 @@ describe('control API', () => {
     assert.match(String(assumed.Credentials?.AccessKeyId), ASIA);
 
     const account = await call('GET', '/aws/account');
-    assert.deepEqual(account.body, { accountId: ACCOUNT, partition: 'aws', propagationDelayMs: 0 });
+    assert.deepEqual(account.body, { accountId: ACCOUNT, partition: 'aws', propagationDelayMs: 0, readLagMs: 0, delaySpread: 0, nonAtomicQuota: false, seed: 1 });
+  });
+
+  test('tunes the timing (medians, spread, seed, racy quota) and shows each key\'s drawn usableAt and listedAt', async () => {
+    const tuned = await call('PUT', '/aws/account', { propagationDelayMs: 20_000, readLagMs: 5_000, delaySpread: 0.5, seed: 99, nonAtomicQuota: true });
+    assert.equal(tuned.status, 200, JSON.stringify(tuned.body));
+    assert.deepEqual(tuned.body, { accountId: ACCOUNT, partition: 'aws', propagationDelayMs: 20_000, readLagMs: 5_000, delaySpread: 0.5, nonAtomicQuota: true, seed: 99 });
+    await call('POST', '/aws/users', { userName: 'ctl-timed' });
+    const made = account.createAccessKey('ctl-timed');
+    const [shown] = (await call('GET', '/aws/users/ctl-timed/keys')).body as AccessKeyState[];
+    assert.equal(shown!.accessKeyId, made.accessKeyId);
+    assert.equal(shown!.usableAt, made.usableAt);
+    assert.equal(shown!.listedAt, made.listedAt);
+    assert.equal(shown!.listed, false);
+    const created = Date.parse(made.createDate);
+    // Whole-second CreateDate: the draw is counted from the millisecond the key was made, within that second.
+    assert.ok(Date.parse(made.usableAt!) - created >= 20_000 * Math.exp(-1) && Date.parse(made.usableAt!) - created < 20_000 * Math.exp(1) + 1000, made.usableAt!);
+    assert.ok(Date.parse(made.listedAt!) - created >= 5_000 * Math.exp(-1) && Date.parse(made.listedAt!) - created < 5_000 * Math.exp(1) + 1000, made.listedAt!);
+    // A bad field changes nothing, not even the good fields beside it.
+    for (const bad of [{ delaySpread: -1 }, { delaySpread: 4 }, { readLagMs: -5 }, { seed: 1.5 }, { nonAtomicQuota: 'yes' }]) {
+      const res = await call('PUT', '/aws/account', { propagationDelayMs: 1, ...bad });
+      assert.equal(res.status, 400, JSON.stringify(bad));
+    }
+    assert.equal((await call('GET', '/aws/account')).body.propagationDelayMs, 20_000);
   });
 
   test('reports bad input with 400, unknown names with 404, clashes with 409', async () => {

@@ -12,7 +12,7 @@ import { ControlApi } from '../../src/sandbox/control.js';
 import { FaultPlan, RequestLog } from '../../src/sandbox/faults.js';
 import { type RunningService, serve } from '../../src/sandbox/service.js';
 import { sandboxTlsMaterial } from '../../src/sandbox/tls.js';
-import { type AppIds, AzureService, type TenantState } from '../../src/sandbox/azure/index.js';
+import { type AppIds, AzureService, Directory, GRAPH_DEFAULT_BUDGETS, type TenantState } from '../../src/sandbox/azure/index.js';
 
 const SCOPE = 'https://graph.microsoft.com/.default';
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -59,6 +59,20 @@ function graph(cred: ClientSecretCredential, options: { customHosts?: boolean } 
 }
 
 const adminGraph = () => graph(credential(tenant.tenantId, admin.appId, adminSecret));
+
+/**
+ * A Graph client for a rotator app of its own (Application.ReadWrite.All): its token requests are its own, so a
+ * test using it never meets Entra's loop protection, which counts the identical token requests of one client.
+ */
+function ownRotatorKey(): { appId: string; secret: string } {
+  const app = azure.createApp({ tenantId: tenant.tenantId, displayName: 'own rotator', permission: 'Application.ReadWrite.All' });
+  return { appId: app.appId, secret: azure.addSecret(app.objectId).secretText };
+}
+
+function ownRotator(): Client {
+  const { appId, secret } = ownRotatorKey();
+  return graph(credential(tenant.tenantId, appId, secret));
+}
 
 /** 'ok', or the AADSTS code a fresh credential (no token cache) fails with. */
 async function tokenOutcome(tenantId: string, clientId: string, secret: string): Promise<string> {
@@ -611,9 +625,10 @@ describe('faults against the real clients', () => {
   });
 
   test('drop on the token endpoint: identity’s pipeline retries the connection error and succeeds', async () => {
+    const own = ownRotatorKey();
     faults.arm({ service: 'azure', operation: 'token', kind: 'drop' });
     const before = count('token');
-    const token = await credential(tenant.tenantId, admin.appId, adminSecret).getToken(SCOPE);
+    const token = await credential(tenant.tenantId, own.appId, own.secret).getToken(SCOPE);
     assert.ok(token?.token);
     assert.deepEqual(
       log.entries({ operation: 'token' }).slice(before).map((c) => [c.status, c.fault ?? null]),
@@ -626,8 +641,9 @@ describe('faults against the real clients', () => {
 
   test('corrupt 200 on getApplication: the Graph client fails to parse it (GraphError SyntaxError, statusCode 200)', async () => {
     const app = newTarget();
+    const client = ownRotator();
     faults.arm({ service: 'azure', operation: 'getApplication', kind: 'corrupt' });
-    const err = await graphRejection(adminGraph().api(`/applications/${app.objectId}`).get());
+    const err = await graphRejection(client.api(`/applications/${app.objectId}`).get());
     assert.equal(err.code, 'SyntaxError');
     assert.equal(err.statusCode, 200);
   });
@@ -638,6 +654,173 @@ describe('faults against the real clients', () => {
     const err = await rejection(credential(tenant.tenantId, admin.appId, adminSecret).getToken(SCOPE), AuthenticationRequiredError);
     assert.match(err.message, /^network_error/);
     assert.equal(count('token') - before, 1);
+  });
+});
+
+describe('propagation delays drawn per secret from a seeded distribution', () => {
+  /** Every secret's drawn delay (usableAt less addedAt), for `apps` apps with two secrets each, added through the rules. */
+  function delays(seed: number, options: { apps?: number; spread?: number; median?: number; interleave?: boolean } = {}): number[] {
+    const t = 1_700_000_000_000;
+    const dir = new Directory({ now: () => t, propagationDelayMs: options.median ?? 1000, delaySpread: options.spread ?? 0.5, seed });
+    const { tenantId } = dir.createTenant();
+    const out: number[] = [];
+    for (let i = 0; i < (options.apps ?? 100); i++) {
+      // Fixed object ids: the draws are labelled by app and secret number, which is what makes them reproducible.
+      const app = dir.createApp({ tenantId, displayName: `a${i}`, objectId: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}` });
+      if (options.interleave) {
+        const other = dir.createApp({ tenantId, displayName: `o${i}`, objectId: `00000000-0000-4000-9000-${String(i).padStart(12, '0')}` });
+        dir.addPassword(other.objectId, {});
+      }
+      for (let k = 0; k < 2; k++) {
+        const secret = dir.addPassword(app.objectId, {});
+        out.push(Date.parse(secret.usableAt!) - Date.parse(secret.addedAt));
+      }
+    }
+    return out;
+  }
+
+  test('each secret waits its own multiple of the tenant median: log-normal (sigma 0.5), from 0.37x to 2.72x', () => {
+    const d = delays(11);
+    assert.ok(new Set(d).size > 150, `too few distinct delays: ${new Set(d).size}`);
+    for (const x of d) assert.ok(x >= Math.floor(1000 * Math.exp(-1)) && x <= Math.ceil(1000 * Math.exp(1)), String(x));
+    const sorted = [...d].sort((x, y) => x - y);
+    const median = (sorted[99]! + sorted[100]!) / 2;
+    assert.ok(median > 850 && median < 1180, `median ${median}`);
+    assert.ok(d.some((x) => x > 2000) && d.some((x) => x < 500));
+  });
+
+  test('the same seed draws the same delays, whatever else was added in between; another seed draws others; a median of 0 stays 0', () => {
+    assert.deepEqual(delays(11, { apps: 20 }), delays(11, { apps: 20 }));
+    assert.deepEqual(delays(11, { apps: 20, interleave: true }), delays(11, { apps: 20 }));
+    assert.notDeepEqual(delays(12, { apps: 20 }), delays(11, { apps: 20 }));
+    assert.deepEqual(new Set(delays(11, { apps: 10, median: 0 })), new Set([0]));
+    assert.deepEqual(new Set(delays(11, { apps: 10, spread: 0 })), new Set([1000]));
+  });
+
+  test('through Graph: the new secret is refused until its own usableAt, which the state API reports, then accepted', async () => {
+    const app = newTarget();
+    azure.setTiming({ delaySpread: 0.5, seed: 5 });
+    azure.setPropagationDelay(tenant.tenantId, 10_000);
+    try {
+      const added = (await ownRotator().api(`/applications/${app.objectId}/addPassword`).post({})) as PasswordCredentialJson;
+      const state = azure.getApp(app.objectId)!.secrets.find((s) => s.keyId === added.keyId)!;
+      const usableAt = Date.parse(state.usableAt!);
+      assert.notEqual(usableAt - Date.parse(state.addedAt), 10_000, 'drawn, not the median itself');
+      skewMs = usableAt - Date.now() - 1_000;
+      assert.equal(azure.checkSecret(tenant.tenantId, app.appId, added.secretText!), false);
+      assert.equal(await tokenOutcome(tenant.tenantId, app.appId, added.secretText!), 'AADSTS7000215');
+      skewMs = usableAt - Date.now() + 1;
+      assert.equal(await tokenOutcome(tenant.tenantId, app.appId, added.secretText!), 'ok');
+    } finally {
+      azure.setPropagationDelay(tenant.tenantId, 0);
+      azure.setTiming({ delaySpread: 0, seed: 1 });
+    }
+  });
+});
+
+describe('read-after-write lag of the application', () => {
+  test('a secret just added is missing from a GET of its application until its listedAt; the rules and the token endpoint count it at once', async () => {
+    const app = newTarget({ signInAudience: 'AzureADandPersonalMicrosoftAccount' });
+    const seeded = azure.addSecret(app.objectId);
+    azure.setTiming({ readLagMs: 10_000 });
+    try {
+      const client = ownRotator();
+      const added = (await client.api(`/applications/${app.objectId}/addPassword`).post({})) as PasswordCredentialJson;
+      const read = async () =>
+        ((await client.api(`/applications/${app.objectId}`).select('passwordCredentials').get()) as { passwordCredentials: PasswordCredentialJson[] }).passwordCredentials.map((p) => p.keyId);
+      assert.deepEqual(await read(), [seeded.keyId]);
+      const state = azure.getApp(app.objectId)!.secrets.find((s) => s.keyId === added.keyId)!;
+      assert.equal(state.listed, false);
+      assert.equal(await tokenOutcome(tenant.tenantId, app.appId, added.secretText!), 'ok');
+      // Two passwords is the limit of a personal-account app: the unlisted one counts.
+      assert.equal((await graphRejection(client.api(`/applications/${app.objectId}/addPassword`).post({}))).code, 'TooManyAppPasswords');
+      skewMs = Date.parse(state.listedAt!) - Date.now() + 1;
+      assert.deepEqual((await read()).sort(), [seeded.keyId, added.keyId].sort());
+    } finally {
+      azure.setTiming({ readLagMs: 0 });
+    }
+  });
+});
+
+describe('Graph request budgets per app and tenant', () => {
+  // A service of its own whose budget clock stands still: nothing refills, so exactly `burst` calls pass.
+  const limited = new AzureService({ budget: true, budgetNow: () => 0 });
+  let server: RunningService;
+  let ltenant: TenantState;
+  let rotator: AppIds;
+  let rotatorSecret: string;
+  before(async () => {
+    server = await serve({ service: limited, faults, log, tls: sandboxTlsMaterial() });
+    ltenant = limited.createTenant();
+    rotator = limited.createApp({ tenantId: ltenant.tenantId, displayName: 'rotator', permission: 'Application.ReadWrite.All' });
+    rotatorSecret = limited.addSecret(rotator.objectId).secretText;
+  });
+  after(async () => {
+    await server.close();
+  });
+  afterEach(() => limited.budget!.reset({ budgets: true }));
+
+  function clientFor(appId: string, secret: string): Client {
+    const cred = new ClientSecretCredential(ltenant.tenantId, appId, secret, { authorityHost: server.url, disableInstanceDiscovery: true });
+    return Client.initWithMiddleware({ authProvider: new TokenCredentialAuthenticationProvider(cred, { scopes: [SCOPE] }), baseUrl: server.url, customHosts: new Set(['localhost']) });
+  }
+  const once = [new RetryHandlerOptions(0, 0)];
+
+  test('the defaults are the documented ones: 3,500 resource units per 10 s, 3,000 writes per 150 s, 60 writes a minute to a personal-account app', () => {
+    assert.deepEqual(limited.budget!.limits(), {
+      resourceUnits: { burst: 3500, perSecond: 350 },
+      writes: { burst: 3000, perSecond: 20 },
+      personalAppWrites: { burst: 60, perSecond: 1 },
+    });
+    assert.deepEqual(limited.budget!.limits(), GRAPH_DEFAULT_BUDGETS);
+    assert.equal(azure.budget, undefined, 'a service made without the option has none');
+  });
+
+  test('a tight loop of writes to a personal-account app: 60 go through, the 61st is 429 TooManyRequests with Retry-After and the write scope, not applied', async () => {
+    const personal = limited.createApp({ tenantId: ltenant.tenantId, displayName: 'personal', signInAudience: 'PersonalMicrosoftAccount' });
+    const client = clientFor(rotator.appId, rotatorSecret);
+    const mark = log.entries().length;
+    // Removing a keyId the app does not have is a 400, but a write all the same: it counts.
+    for (let i = 0; i < 60; i++) {
+      const err = await graphRejection(client.api(`/applications/${personal.objectId}/removePassword`).middlewareOptions(once).post({ keyId: '6b0d1c5e-0000-4000-8000-000000000001' }));
+      assert.equal(err.statusCode, 400);
+    }
+    const err = await graphRejection(client.api(`/applications/${personal.objectId}/addPassword`).middlewareOptions(once).post({}));
+    assert.equal(err.statusCode, 429);
+    assert.equal(err.code, 'TooManyRequests');
+    const headers = err.headers as Headers;
+    assert.equal(headers.get('retry-after'), '1');
+    assert.equal(headers.get('x-ms-throttle-scope'), `Tenant_Application/Write/${rotator.appId}/${ltenant.tenantId}`);
+    assert.equal(headers.get('x-ms-throttle-information'), 'WriteLimitExceeded');
+    assert.equal(limited.getApp(personal.objectId)!.secrets.length, 0, 'the throttled addPassword added nothing');
+    const calls = log.entries().slice(mark).filter((e) => e.service === 'azure' && e.operation !== 'token' && e.operation !== 'openidConfiguration');
+    assert.deepEqual(
+      calls.map((e) => [e.operation, e.status, e.throttled ?? false]),
+      [...Array.from({ length: 60 }, () => ['removePassword', 400, false]), ['addPassword', 429, true]],
+    );
+    // The personal-account quota is about that audience: an organisation app in the tenant still takes writes.
+    const org = limited.createApp({ tenantId: ltenant.tenantId, displayName: 'org' });
+    assert.ok(((await client.api(`/applications/${org.objectId}/addPassword`).middlewareOptions(once).post({})) as PasswordCredentialJson).secretText);
+  });
+
+  test('resource units: a GET costs 2, 1 with $select; past the quota a 429 with the read-write scope; another app has its own budget; tokens are never charged', async () => {
+    limited.budget!.set('resourceUnits', { burst: 5, perSecond: 1 });
+    const target = limited.createApp({ tenantId: ltenant.tenantId, displayName: 'target' });
+    const client = clientFor(rotator.appId, rotatorSecret);
+    await client.api(`/applications/${target.objectId}`).middlewareOptions(once).get();
+    await client.api(`/applications/${target.objectId}`).middlewareOptions(once).get();
+    await client.api(`/applications/${target.objectId}`).select('id').middlewareOptions(once).get();
+    const err = await graphRejection(client.api(`/applications/${target.objectId}`).select('id').middlewareOptions(once).get());
+    assert.equal(err.statusCode, 429);
+    assert.equal((err.headers as Headers).get('x-ms-throttle-scope'), `Tenant_Application/ReadWrite/${rotator.appId}/${ltenant.tenantId}`);
+    assert.equal((err.headers as Headers).get('x-ms-throttle-information'), 'ResourceUnitLimitExceeded');
+
+    const other = limited.createApp({ tenantId: ltenant.tenantId, displayName: 'other reader', permission: 'Application.ReadWrite.All' });
+    const otherSecret = limited.addSecret(other.objectId).secretText;
+    const tokensBefore = log.entries({ service: 'azure', operation: 'token' }).length;
+    assert.equal(((await clientFor(other.appId, otherSecret).api(`/applications/${target.objectId}`).select('id').middlewareOptions(once).get()) as { id: string }).id, target.objectId);
+    const tokens = log.entries({ service: 'azure', operation: 'token' }).slice(tokensBefore);
+    assert.deepEqual(tokens.map((e) => [e.status, e.throttled ?? false]), [[200, false]]);
   });
 });
 
@@ -689,6 +872,37 @@ describe('control API', () => {
       (app.body.secrets as Array<{ secretText: string; acceptedNow: boolean }>).map((x) => [x.secretText, x.acceptedNow]),
       [[secret, true]],
     );
+  });
+
+  test('tunes the directory timing (every tenant\'s median, read lag, spread, seed) and shows each secret\'s usableAt and listedAt', async () => {
+    const t = azure.createTenant();
+    try {
+      const put = await call('PUT', '/azure/directory', { propagationDelayMs: 30_000, readLagMs: 4_000, delaySpread: 0.5, seed: 77 });
+      assert.equal(put.status, 200, JSON.stringify(put.body));
+      assert.deepEqual(put.body, { propagationDelayMs: 30_000, readLagMs: 4_000, delaySpread: 0.5, seed: 77 });
+      assert.deepEqual((await call('GET', '/azure/directory')).body, put.body);
+      assert.equal(azure.getTenant(t.tenantId)!.propagationDelayMs, 30_000, 'existing tenants take the new median');
+      assert.equal(azure.createTenant().propagationDelayMs, 30_000, 'and so do new ones');
+      const app = azure.createApp({ tenantId: t.tenantId, displayName: 'timed' });
+      const added = azure.directory.addPassword(app.objectId, {});
+      const shown = ((await call('GET', `/azure/apps/${app.objectId}`)).body.secrets as Array<Record<string, unknown>>)[0]!;
+      assert.equal(shown.keyId, added.keyId);
+      assert.equal(shown.usableAt, added.usableAt);
+      assert.equal(shown.listedAt, added.listedAt);
+      assert.equal(shown.listed, false);
+      assert.equal(shown.acceptedNow, false);
+      const wait = Date.parse(added.usableAt!) - Date.parse(added.addedAt);
+      assert.ok(wait >= 30_000 * Math.exp(-1) && wait <= 30_000 * Math.exp(1) + 1, String(wait));
+      // A seeded secret never waited: it has no usableAt, and is listed from the start.
+      const seeded = azure.addSecret(app.objectId);
+      assert.deepEqual([seeded.usableAt, seeded.listedAt, seeded.listed], [null, null, true]);
+      for (const bad of [{ delaySpread: -0.1 }, { readLagMs: -1 }, { seed: 'x' }, { propagationDelayMs: 'slow' }]) {
+        assert.equal((await call('PUT', '/azure/directory', { readLagMs: 1, ...bad })).status, 400, JSON.stringify(bad));
+      }
+      assert.equal((await call('GET', '/azure/directory')).body.readLagMs, 4_000, 'a refused update changes nothing');
+    } finally {
+      azure.setTiming({ propagationDelayMs: 0, readLagMs: 0, delaySpread: 0, seed: 1 });
+    }
   });
 
   test('reports bad input and unknown ids with 4xx', async () => {

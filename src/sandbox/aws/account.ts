@@ -25,6 +25,7 @@ import {
   newUniqueId,
   parseDateTime,
 } from './formats.js';
+import { SeededRandom, checkSpread } from '../random.js';
 
 export const PARTITIONS = ['aws', 'aws-us-gov', 'aws-cn'] as const;
 export type Partition = (typeof PARTITIONS)[number];
@@ -54,8 +55,42 @@ export interface AccountOptions {
   /** Twelve digits; random when absent. */
   accountId?: string;
   partition?: Partition;
-  /** How long after CreateAccessKey a new key keeps failing to authenticate (default 0). */
+  /**
+   * The median of how long after CreateAccessKey a new key keeps failing to authenticate (default 0: at once).
+   * Each key draws its own delay around it (`delaySpread`), fixed when the key is made.
+   */
   propagationDelayMs?: number;
+  /**
+   * The median of how long a new key stays missing from ListAccessKeys (default 0: listed at once). IAM is
+   * eventually consistent: "Any changes that you make in IAM ... take time to become visible from all possible
+   * endpoints" (https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot.html, "Changes that I make are not
+   * always immediately visible"), and a read may reach a replica that has not seen the key yet.
+   */
+  readLagMs?: number;
+  /**
+   * The shape (sigma) of the log-normal each key's delays are drawn from around those medians (random.ts
+   * `spread`; default 0: every key waits exactly the median, the old fixed delay). Real propagation ranges from
+   * seconds to tens of seconds for the same operation, a right-skewed spread.
+   */
+  delaySpread?: number;
+  /**
+   * Whether CreateAccessKey checks the two-key quota against the same lagging replica ListAccessKeys reads, so
+   * creates racing within the lag all succeed (default false: the quota is exact). Public reports show IAM
+   * doing this: eight keys on one user from quick successive creates
+   * (https://github.com/hashicorp/terraform-provider-aws/issues/39693).
+   */
+  nonAtomicQuota?: boolean;
+  /** Seeds every delay draw (random.ts); the same seed and the same history give every key the same delays. */
+  seed?: number;
+}
+
+/** The account's timing knobs, as the control API shows and takes them. */
+export interface AccountTiming {
+  propagationDelayMs: number;
+  readLagMs: number;
+  delaySpread: number;
+  nonAtomicQuota: boolean;
+  seed: number;
 }
 
 export interface CreateUserOptions {
@@ -91,8 +126,19 @@ export interface AccessKeyState {
   secretAccessKey: string;
   status: AccessKeyStatus;
   createDate: string;
+  /**
+   * When the key was made, to the millisecond (createDate is IAM's form, to the second); a key made by
+   * CreateAccessKey counts its delays from here, a seeded one from the moment it was seeded.
+   */
+  madeAt: string;
   /** Whether the propagation delay no longer holds this key back. */
   propagated: boolean;
+  /** When the key starts (started) to authenticate, drawn when it was made; null for a key that never waited. */
+  usableAt: string | null;
+  /** Whether ListAccessKeys shows this key yet (IAM's eventually consistent read). */
+  listed: boolean;
+  /** When ListAccessKeys starts (started) to show the key; null for a key listed from the start. */
+  listedAt: string | null;
   /** Whether a request signed with this key would authenticate right now. */
   acceptedNow: boolean;
   lastUsed: LastUsed | null;
@@ -170,6 +216,8 @@ interface KeyRecord {
    * un-propagate keys that already work. Undefined for keys that never wait.
    */
   usableAtMs: number | undefined;
+  /** When ListAccessKeys starts to show the key, drawn when it is made; undefined for keys listed at once. */
+  listedAtMs: number | undefined;
   lastUsed: { ms: number; serviceName: string; region: string } | undefined;
 }
 
@@ -180,6 +228,8 @@ interface UserRecord {
   createdMs: number;
   permissions: Permissions;
   keys: KeyRecord[];
+  /** Keys ever made for this user: names each key's delay draws (`aws/propagation/<user>/<n>`). */
+  made: number;
 }
 
 interface RoleRecord {
@@ -210,9 +260,17 @@ function sameSecret(a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
-function checkDelay(ms: unknown): number {
-  if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) throw validationError('propagationDelayMs must be a number >= 0');
+function checkDelay(ms: unknown, name = 'propagationDelayMs'): number {
+  if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) throw validationError(`${name} must be a number >= 0`);
   return ms;
+}
+
+function guardedSpread(sigma: unknown): number {
+  try {
+    return checkSpread(sigma);
+  } catch (err) {
+    throw validationError(`delaySpread: ${(err as Error).message}`);
+  }
 }
 
 function checkName(kind: 'userName' | 'roleName', name: unknown): string {
@@ -272,6 +330,10 @@ export class AwsAccount {
   readonly accountId: string;
   readonly partition: Partition;
   #propagationDelayMs: number;
+  #readLagMs: number;
+  #delaySpread: number;
+  #nonAtomicQuota: boolean;
+  readonly #random: SeededRandom;
   // Keyed by lower-cased name: IAM names are unique regardless of case.
   #users = new Map<string, UserRecord>();
   #roles = new Map<string, RoleRecord>();
@@ -286,15 +348,46 @@ export class AwsAccount {
     if (!PARTITIONS.includes(partition)) throw new Error(`unknown partition '${String(partition)}'`);
     this.partition = partition;
     this.#propagationDelayMs = checkDelay(options.propagationDelayMs ?? 0);
+    this.#readLagMs = checkDelay(options.readLagMs ?? 0, 'readLagMs');
+    this.#delaySpread = guardedSpread(options.delaySpread ?? 0);
+    this.#nonAtomicQuota = options.nonAtomicQuota ?? false;
+    try {
+      this.#random = new SeededRandom(options.seed);
+    } catch (err) {
+      throw validationError(`seed: ${(err as Error).message}`);
+    }
   }
 
   get propagationDelayMs(): number {
     return this.#propagationDelayMs;
   }
 
-  /** The current delay applies to every key still waiting, so raising or lowering it takes effect at once. */
+  /**
+   * The median delay of keys made from now on; a key's delay is drawn when it is made, so keys already made keep
+   * theirs (a key that already authenticates never stops).
+   */
   setPropagationDelay(ms: number): void {
     this.#propagationDelayMs = checkDelay(ms);
+  }
+
+  timing(): AccountTiming {
+    return { propagationDelayMs: this.#propagationDelayMs, readLagMs: this.#readLagMs, delaySpread: this.#delaySpread, nonAtomicQuota: this.#nonAtomicQuota, seed: this.#random.seed };
+  }
+
+  /** Changes any of the timing knobs; like the delay, they apply to keys made from now on. */
+  setTiming(update: Partial<AccountTiming>): AccountTiming {
+    // Checked whole before anything changes: a bad field leaves the account as it was.
+    const delay = update.propagationDelayMs === undefined ? this.#propagationDelayMs : checkDelay(update.propagationDelayMs);
+    const lag = update.readLagMs === undefined ? this.#readLagMs : checkDelay(update.readLagMs, 'readLagMs');
+    const spread = update.delaySpread === undefined ? this.#delaySpread : guardedSpread(update.delaySpread);
+    if (update.nonAtomicQuota !== undefined && typeof update.nonAtomicQuota !== 'boolean') throw validationError('nonAtomicQuota must be true or false');
+    if (update.seed !== undefined && !Number.isSafeInteger(update.seed)) throw validationError('seed: a seed is an integer');
+    this.#propagationDelayMs = delay;
+    this.#readLagMs = lag;
+    this.#delaySpread = spread;
+    if (update.nonAtomicQuota !== undefined) this.#nonAtomicQuota = update.nonAtomicQuota;
+    if (update.seed !== undefined) this.#random.seed = update.seed;
+    return this.timing();
   }
 
   // Users and their keys.
@@ -309,6 +402,7 @@ export class AwsAccount {
       createdMs: this.now(),
       permissions: checkPermissions(options.permissions),
       keys: [],
+      made: 0,
     };
     this.#users.set(userName.toLowerCase(), user);
     return this.#userState(user);
@@ -344,15 +438,28 @@ export class AwsAccount {
     const secret = options.secretAccessKey ?? newSecretAccessKey();
     this.issued.add(secret);
     if (typeof secret !== 'string' || secret.length !== 40) throw validationError('secretAccessKey must be 40 characters');
-    const key: KeyRecord = { accessKeyId, secret, status, createdMs, usableAtMs: options.propagated === false ? now + this.#propagationDelayMs : undefined, lastUsed: undefined };
+    const waits = options.propagated === false ? this.#draw(user, now) : undefined;
+    // A seeded key is listed at once: it stands for a key that exists, even when made to wait for propagation.
+    const key: KeyRecord = { accessKeyId, secret, status, createdMs, usableAtMs: waits?.usableAtMs, listedAtMs: undefined, lastUsed: undefined };
     user.keys.push(key);
     return this.#keyState(user, key);
   }
 
-  /** Every key of a user, secrets included. */
+  /** Every key of a user, secrets included: the account's own truth, whatever a lagging read shows. */
   listKeys(userName: string): AccessKeyState[] {
     const user = this.#requireUser(userName);
     return user.keys.map((k) => this.#keyState(user, k));
+  }
+
+  /** What ListAccessKeys answers right now: the keys a read may miss (made within the read lag) left out. */
+  listAccessKeys(userName: string): AccessKeyState[] {
+    const user = this.#requireUser(userName);
+    return user.keys.filter((k) => this.#listed(k)).map((k) => this.#keyState(user, k));
+  }
+
+  /** Whether an access key ID is one of this account's (a user's key or temporary credentials), in any state. */
+  knowsAccessKey(accessKeyId: string): boolean {
+    return this.#sessions.has(accessKeyId) || this.#findKey(accessKeyId) !== undefined;
   }
 
   /** One key by id, secret included, or undefined. */
@@ -375,11 +482,15 @@ export class AwsAccount {
 
   createAccessKey(userName: string): AccessKeyState {
     const user = this.#requireUser(userName);
-    if (user.keys.length >= ACCESS_KEYS_PER_USER) throw limitExceeded();
+    // With nonAtomicQuota the quota is checked against the lagging replica: keys still missing from
+    // ListAccessKeys are not counted, so creates racing within the lag can all succeed.
+    const counted = this.#nonAtomicQuota ? user.keys.filter((k) => this.#listed(k)) : user.keys;
+    if (counted.length >= ACCESS_KEYS_PER_USER) throw limitExceeded();
     const now = this.now();
     let accessKeyId = newAccessKeyId('AKIA');
     while (this.#findKey(accessKeyId)) accessKeyId = newAccessKeyId('AKIA');
-    const key: KeyRecord = { accessKeyId, secret: newSecretAccessKey(), status: 'Active', createdMs: now, usableAtMs: now + this.#propagationDelayMs, lastUsed: undefined };
+    const { usableAtMs, listedAtMs } = this.#draw(user, now);
+    const key: KeyRecord = { accessKeyId, secret: newSecretAccessKey(), status: 'Active', createdMs: now, usableAtMs, listedAtMs, lastUsed: undefined };
     this.issued.add(key.secret);
     user.keys.push(key);
     return this.#keyState(user, key);
@@ -556,6 +667,22 @@ export class AwsAccount {
     return permissions.some((p) => actionMatches(p, action));
   }
 
+  /**
+   * The delays of the user's next key: each the configured median times a seeded log-normal factor, labelled by
+   * user and key number so they do not depend on what else the sandbox did in between. A zero median stays zero.
+   */
+  #draw(user: UserRecord, now: number): { usableAtMs: number; listedAtMs: number | undefined } {
+    user.made += 1;
+    const label = `${user.userName.toLowerCase()}/${user.made}`;
+    const delay = this.#propagationDelayMs * this.#random.spread(`aws/propagation/${label}`, this.#delaySpread);
+    const lag = this.#readLagMs * this.#random.spread(`aws/read-lag/${label}`, this.#delaySpread);
+    return { usableAtMs: now + Math.round(delay), listedAtMs: lag > 0 ? now + Math.round(lag) : undefined };
+  }
+
+  #listed(key: KeyRecord): boolean {
+    return key.listedAtMs === undefined || this.now() >= key.listedAtMs;
+  }
+
   #acceptedNow(key: KeyRecord): boolean {
     return key.status === 'Active' && this.#propagated(key);
   }
@@ -602,7 +729,11 @@ export class AwsAccount {
       secretAccessKey: key.secret,
       status: key.status,
       createDate: awsDateTime(key.createdMs),
+      madeAt: new Date(key.createdMs).toISOString(),
       propagated: this.#propagated(key),
+      usableAt: key.usableAtMs === undefined ? null : new Date(key.usableAtMs).toISOString(),
+      listed: this.#listed(key),
+      listedAt: key.listedAtMs === undefined ? null : new Date(key.listedAtMs).toISOString(),
       acceptedNow: this.#acceptedNow(key),
       lastUsed: this.#lastUsed(key),
     };

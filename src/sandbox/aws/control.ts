@@ -1,7 +1,8 @@
 // Control-API routes for the AWS sandbox (`/aws/...`): create users and roles, seed access keys, read keys back
-// with their secrets, ask whether credentials would authenticate now, and tune the propagation delay.
+// with their secrets (and when each became usable and listed), ask whether credentials would authenticate now,
+// and tune the account's timing: the propagation and read-lag medians, their spread, the seed, the racy quota.
 import { ControlError, bodyObject as object, optionalString, requiredString, type ControlApi } from '../control.js';
-import type { AccessKeyStatus, AwsAccount, CreateRoleOptions, CreateUserOptions, SeedKeyOptions } from './account.js';
+import type { AccessKeyStatus, AccountTiming, AwsAccount, CreateRoleOptions, CreateUserOptions, SeedKeyOptions } from './account.js';
 import { AwsError } from './errors.js';
 
 function optionalBoolean(body: Record<string, unknown>, key: string): boolean | undefined {
@@ -38,15 +39,19 @@ function guarded<T>(fn: () => T): T {
 }
 
 function accountState(account: AwsAccount) {
-  return { accountId: account.accountId, partition: account.partition, propagationDelayMs: account.propagationDelayMs };
+  return { accountId: account.accountId, partition: account.partition, ...account.timing() };
 }
+
+const TIMING_KEYS = ['propagationDelayMs', 'readLagMs', 'delaySpread', 'nonAtomicQuota', 'seed'] as const;
 
 export function registerAwsControl(api: ControlApi, account: AwsAccount): void {
   api.route('GET', '/aws/account', () => accountState(account));
 
   api.route('PUT', '/aws/account', ({ body }) => {
     const b = object(body);
-    if (b.propagationDelayMs !== undefined) guarded(() => account.setPropagationDelay(b.propagationDelayMs as number));
+    const update: Partial<AccountTiming> = {};
+    for (const key of TIMING_KEYS) if (b[key] !== undefined) (update as Record<string, unknown>)[key] = b[key];
+    guarded(() => account.setTiming(update));
     return accountState(account);
   });
 

@@ -3,13 +3,24 @@
 // resource even when it does not exist, as IAM does), then applies the account's rules.
 import { ACCESS_KEY_STATUSES, type AccessKeyState, type AccessKeyStatus, type AwsAccount, IAM_SIGNING_REGION } from './account.js';
 import { Validation, noSuchUser, validationError } from './errors.js';
-import { el, QueryService, type QueryContext, type QueryHandler, type XmlElement } from './query.js';
+import type { Budget } from '../rate-limit.js';
+import { el, type QueryBudgetOptions, QueryService, type QueryContext, type QueryHandler, type XmlElement } from './query.js';
 
 export const IAM_SERVICE = 'iam';
 export const IAM_VERSION = '2010-05-08';
 export const IAM_NAMESPACE = 'https://iam.amazonaws.com/doc/2010-05-08/';
 export const IAM_OPERATIONS = ['CreateAccessKey', 'ListAccessKeys', 'UpdateAccessKey', 'DeleteAccessKey', 'GetAccessKeyLastUsed', 'GetUser'] as const;
 export type IamOperation = (typeof IAM_OPERATIONS)[number];
+
+/**
+ * IAM's per-account request budget. AWS publishes no IAM request rates: AWS Support describes "a token bucket
+ * algorithm ... refilled every second ... The number of tokens that a bucket holds and the refill rate depends
+ * on the API" without numbers (quoted in https://github.com/hashicorp/terraform-provider-aws/issues/44853), and
+ * says the rates "can't be increased" (https://repost.aws/knowledge-center/iam-sts-throttling-error). These are
+ * stand-ins, in the shape of EC2's documented request buckets (100 at once, 20 a second refill): far above a
+ * rotation (at most eight IAM calls) and a few gateways rotating at once, far below a client in a tight loop.
+ */
+export const IAM_DEFAULT_BUDGET: Budget = { burst: 100, perSecond: 20 };
 
 // existingUserNameType in the IAM model: longer than a new user's name may be, so an overlong name is "not found".
 const EXISTING_USER_NAME = { min: 1, max: 128, pattern: /^[\w+=,.@-]+$/, shown: '[\\w+=,.@-]+' };
@@ -62,7 +73,8 @@ const handlers: Record<IamOperation, QueryHandler> = {
     const userName = targetUser(ctx, v);
     v.throwIfFailed();
     authorizeOnUser(ctx, 'ListAccessKeys', userName);
-    const keys = ctx.account.listKeys(userName);
+    // The eventually consistent read: a key made moments ago may be missing (account.ts `readLagMs`).
+    const keys = ctx.account.listAccessKeys(userName);
     const canonical = ctx.account.getUser(userName)!.userName;
     // Two keys at most, so never truncated (and no Marker).
     return [el('UserName', canonical), el('AccessKeyMetadata', keys.map(keyMetadata)), el('IsTruncated', false)];
@@ -123,7 +135,7 @@ const handlers: Record<IamOperation, QueryHandler> = {
 };
 
 export class IamService extends QueryService {
-  constructor(account: AwsAccount) {
+  constructor(account: AwsAccount, budget: QueryBudgetOptions = {}) {
     super(account, {
       name: IAM_SERVICE,
       namespace: IAM_NAMESPACE,
@@ -132,6 +144,7 @@ export class IamService extends QueryService {
       // IAM is global: its endpoint takes signatures scoped to the partition's one region only.
       regionAllowed: (region) => region === IAM_SIGNING_REGION[account.partition],
       handlers,
-    });
+      defaultBudget: IAM_DEFAULT_BUDGET,
+    }, budget);
   }
 }

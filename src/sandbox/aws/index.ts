@@ -12,6 +12,7 @@ export type {
   AccessKeyState,
   AccessKeyStatus,
   AccountOptions,
+  AccountTiming,
   AssumeRoleInput,
   CreateRoleOptions,
   CreateUserOptions,
@@ -27,9 +28,11 @@ export type {
   UserState,
 } from './account.js';
 export { ACCESS_KEYS_PER_USER, AwsError } from './errors.js';
-export { IAM_NAMESPACE, IAM_OPERATIONS, IAM_SERVICE, IAM_VERSION, IamService } from './iam.js';
+export { IAM_DEFAULT_BUDGET, IAM_NAMESPACE, IAM_OPERATIONS, IAM_SERVICE, IAM_VERSION, IamService } from './iam.js';
+export { signingScope } from './query.js';
+export type { QueryBudgetOptions } from './query.js';
 export type { IamOperation } from './iam.js';
-export { MAX_SESSION_DURATION_SECONDS, MIN_SESSION_DURATION_SECONDS, STS_NAMESPACE, STS_OPERATIONS, STS_SERVICE, STS_VERSION, StsService, regionInPartition } from './sts.js';
+export { MAX_SESSION_DURATION_SECONDS, MIN_SESSION_DURATION_SECONDS, STS_DEFAULT_BUDGET, STS_NAMESPACE, STS_OPERATIONS, STS_SERVICE, STS_VERSION, StsService, regionInPartition } from './sts.js';
 export type { StsOperation } from './sts.js';
 export { registerAwsControl } from './control.js';
 export { MAX_CLOCK_SKEW_MS, signRequest, verifySigV4 } from './sigv4.js';

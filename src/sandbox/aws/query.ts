@@ -2,7 +2,8 @@
 // the same parameters in the query string also works), signed with SigV4; answers are XML in the service's
 // namespace, errors an `<ErrorResponse>` whose Code the SDK turns into the exception's name. This module holds
 // the XML writer and a base class that authenticates each call, dispatches on the Action and maps AwsErrors.
-import type { Reply, Route, SandboxRequest, SandboxService } from '../service.js';
+import type { Budget } from '../rate-limit.js';
+import { RequestBudget, type Reply, type Route, type SandboxRequest, type SandboxService } from '../service.js';
 import type { AwsAccount, Principal } from './account.js';
 import { AwsError } from './errors.js';
 import { newRequestId } from './formats.js';
@@ -56,18 +57,44 @@ export interface QueryServiceOptions {
   signingName: string;
   regionAllowed(region: string): boolean;
   handlers: Record<string, QueryHandler>;
+  /** The service's documented (or stand-in) per-account budget, with its source. */
+  defaultBudget: Budget;
+}
+
+export interface QueryBudgetOptions {
+  /**
+   * The per-account request budget: true for the service's default (IAM_DEFAULT_BUDGET, STS_DEFAULT_BUDGET),
+   * a budget of its own, or false / absent for none (the sandbox's old behaviour).
+   */
+  budget?: boolean | Budget;
+  /** The budget's clock (performance.now() by default); a test that stops it gets exactly `burst` calls. */
+  budgetNow?: () => number;
+}
+
+/**
+ * The access key ID and scope region a request is signed with, read without checking anything (the signature
+ * check comes later, in the handler): from the Authorization header's Credential, or a presigned X-Amz-Credential.
+ */
+export function signingScope(req: SandboxRequest): { accessKeyId: string; region: string } | undefined {
+  const auth = req.headers.authorization;
+  const credential = (typeof auth === 'string' ? /\bCredential=([^,\s]+)/.exec(auth)?.[1] : undefined) ?? req.query.get('X-Amz-Credential') ?? '';
+  const m = /^([A-Za-z0-9]+)\/\d{8}\/([a-z0-9-]+)\//.exec(credential);
+  return m ? { accessKeyId: m[1]!, region: m[2]! } : undefined;
 }
 
 /** A SandboxService speaking awsQuery against one AwsAccount. */
 export abstract class QueryService implements SandboxService {
   readonly name: string;
   readonly account: AwsAccount;
+  readonly budget: RequestBudget | undefined;
   readonly #options: QueryServiceOptions;
 
-  protected constructor(account: AwsAccount, options: QueryServiceOptions) {
+  protected constructor(account: AwsAccount, options: QueryServiceOptions, budget: QueryBudgetOptions = {}) {
     this.name = options.name;
     this.account = account;
     this.#options = options;
+    const chosen = budget.budget === true ? options.defaultBudget : budget.budget || undefined;
+    this.budget = chosen ? new RequestBudget([{ name: 'requests', budget: chosen }], budget.budgetNow) : undefined;
   }
 
   route(req: SandboxRequest): Route | undefined {
@@ -78,11 +105,21 @@ export abstract class QueryService implements SandboxService {
       for (const [k, v] of new URLSearchParams(req.body.toString('utf8'))) params.append(k, v);
     }
     const action = params.get('Action') ?? '';
-    return { operation: action || '(no Action)', handle: () => this.#handle(req, params, action) };
+    // IAM and STS rate-limit per account: "API calls from the AWS Management Console, the AWS CLI, and
+    // applications contribute to a maximum rate quota for your AWS account" (https://repost.aws/knowledge-center/
+    // iam-sts-throttling-error), and STS's quota is "per account, per Region" (https://docs.aws.amazon.com/IAM/
+    // latest/UserGuide/reference_iam-quotas.html, "STS request quotas"). So every key of the account shares one
+    // budget (STS's per region); a key the account does not know is not charged (it fails authentication anyway).
+    const scope = signingScope(req);
+    const perRegion = this.#options.signingName === 'sts' ? `/${scope?.region}` : '';
+    const client = scope && this.account.knowsAccessKey(scope.accessKeyId) ? `account/${this.account.accountId}${perRegion}` : undefined;
+    return { operation: action || '(no Action)', ...(client ? { client } : {}), handle: () => this.#handle(req, params, action) };
   }
 
   throttleReply(): Reply {
-    // AWS sends no Retry-After: the SDK backs off on the Throttling code alone.
+    // "Throttling: Rate exceeded, status code: 400" (https://repost.aws/knowledge-center/iam-sts-throttling-error):
+    // a Sender error in the service's ErrorResponse. AWS sends no Retry-After: the SDK backs off on the code alone
+    // (`Throttling` is in @smithy/service-error-classification's THROTTLING_ERROR_CODES).
     return this.errorReply(new AwsError(400, 'Throttling', 'Rate exceeded'), newRequestId());
   }
 

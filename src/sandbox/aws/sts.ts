@@ -4,13 +4,22 @@
 import type { AwsAccount, Partition } from './account.js';
 import { Validation } from './errors.js';
 import { IAM_NAME } from './formats.js';
-import { el, QueryService, type QueryHandler } from './query.js';
+import type { Budget } from '../rate-limit.js';
+import { el, type QueryBudgetOptions, QueryService, type QueryHandler } from './query.js';
 
 export const STS_SERVICE = 'sts';
 export const STS_VERSION = '2011-06-15';
 export const STS_NAMESPACE = 'https://sts.amazonaws.com/doc/2011-06-15/';
 export const STS_OPERATIONS = ['GetCallerIdentity', 'AssumeRole'] as const;
 export type StsOperation = (typeof STS_OPERATIONS)[number];
+
+/**
+ * STS's documented request quota: "For AWS STS requests made using AWS credentials, the default request quota is
+ * 600 requests per second, per account, per Region", shared by AssumeRole, GetCallerIdentity and the rest
+ * (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html, "STS request quotas"). As a token
+ * bucket: 600 at once, 600 a second.
+ */
+export const STS_DEFAULT_BUDGET: Budget = { burst: 600, perSecond: 600 };
 
 export const MIN_SESSION_DURATION_SECONDS = 900;
 export const MAX_SESSION_DURATION_SECONDS = 43200;
@@ -60,7 +69,7 @@ const handlers: Record<StsOperation, QueryHandler> = {
 };
 
 export class StsService extends QueryService {
-  constructor(account: AwsAccount) {
+  constructor(account: AwsAccount, budget: QueryBudgetOptions = {}) {
     super(account, {
       name: STS_SERVICE,
       namespace: STS_NAMESPACE,
@@ -68,6 +77,7 @@ export class StsService extends QueryService {
       signingName: 'sts',
       regionAllowed: (region) => regionInPartition(region, account.partition),
       handlers,
-    });
+      defaultBudget: STS_DEFAULT_BUDGET,
+    }, budget);
   }
 }

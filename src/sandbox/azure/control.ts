@@ -1,7 +1,9 @@
 // Control-API routes for the Azure sandbox (`/azure/...`): seed tenants, apps and secrets, tune a tenant's
-// propagation delay and lifetime policy, read an app back with its secret values, and ask whether a secret works.
+// propagation delay and lifetime policy, tune the directory's timing (propagation and read-lag medians, their
+// spread, the seed), read an app back with its secret values (and when each became usable and listed), and ask
+// whether a secret works.
 import { ControlError, bodyObject as object, optionalString, requiredString, type ControlApi } from '../control.js';
-import { type CreateAppOptions, DirectoryError, type SecretOptions, type TenantOptions, type TenantUpdate } from './directory.js';
+import { type CreateAppOptions, DirectoryError, type DirectoryTiming, type SecretOptions, type TenantOptions, type TenantUpdate } from './directory.js';
 import type { AzureService } from './service.js';
 
 /** Runs a directory call, turning its Graph-shaped errors into control errors with the same status. */
@@ -14,7 +16,18 @@ function guarded<T>(fn: () => T): T {
   }
 }
 
+const TIMING_KEYS = ['propagationDelayMs', 'readLagMs', 'delaySpread', 'seed'] as const;
+
 export function registerAzureControl(api: ControlApi, azure: AzureService): void {
+  api.route('GET', '/azure/directory', () => azure.directory.timing());
+
+  api.route('PUT', '/azure/directory', ({ body }) => {
+    const b = object(body);
+    const update: Partial<DirectoryTiming> = {};
+    for (const key of TIMING_KEYS) if (b[key] !== undefined) update[key] = b[key] as number;
+    return guarded(() => azure.setTiming(update));
+  });
+
   api.route('POST', '/azure/tenants', ({ body }) => guarded(() => azure.createTenant(object(body) as TenantOptions)));
 
   api.route('GET', '/azure/tenants/:id', ({ params }) => {

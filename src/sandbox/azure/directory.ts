@@ -2,6 +2,7 @@
 // Entra applies to them (who may add or remove a secret, how many, how long they live, when the token endpoint
 // starts accepting a new one). The wire formats live in entra.ts and graph.ts; this module knows no HTTP.
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { SeededRandom, checkSpread } from '../random.js';
 import { graphDateTime, isGuid, newGuid, newSecretText, parseDateTime } from './formats.js';
 
 export const APP_PERMISSIONS = ['Application.ReadWrite.All', 'Application.ReadWrite.OwnedBy'] as const;
@@ -23,7 +24,11 @@ export function defaultPasswordEnd(startMs: number): number {
 
 export interface TenantOptions {
   tenantId?: string;
-  /** How long after addPassword the token endpoint keeps rejecting the new secret (default 0). */
+  /**
+   * The median of how long after addPassword the token endpoint keeps rejecting the new secret (default: the
+   * directory's `propagationDelayMs`, itself 0 unless set). Each secret waits the tenant's current median times
+   * a factor of its own, drawn when it is added (DirectoryOptions `delaySpread`).
+   */
   propagationDelayMs?: number;
   /** An app management policy's password maxLifetime, in days; absent or null means no policy. */
   maxLifetimeDays?: number | null;
@@ -83,6 +88,15 @@ export interface SecretState {
   addedAt: string;
   /** Whether the token endpoint would accept this secret right now. */
   acceptedNow: boolean;
+  /**
+   * When the token endpoint starts (started) to accept the secret under the tenant's current median: null for a
+   * secret that never waited (seeded as propagated).
+   */
+  usableAt: string | null;
+  /** Whether a GET of the application shows this secret yet (Entra's eventually consistent read). */
+  listed: boolean;
+  /** When a GET of the application starts (started) to show it; null for a secret shown from the start. */
+  listedAt: string | null;
 }
 
 export interface AppState extends AppIds {
@@ -126,6 +140,10 @@ interface SecretRecord {
   addedMs: number;
   /** Seeded secrets stand for ones added long ago: the propagation delay never applies to them. */
   propagated: boolean;
+  /** This secret's multiple of the tenant's median propagation delay, drawn when it was added. */
+  propagationFactor: number;
+  /** When a GET of the application starts to show the secret; undefined: shown at once. */
+  listedAtMs: number | undefined;
 }
 
 interface AppRecord {
@@ -138,6 +156,8 @@ interface AppRecord {
   owners: string[];
   createdMs: number;
   secrets: SecretRecord[];
+  /** Secrets ever added to this app: names each one's delay draws (`azure/propagation/<object id>/<n>`). */
+  made: number;
 }
 
 interface TenantRecord {
@@ -149,9 +169,17 @@ interface TenantRecord {
 
 const digest = (text: string) => createHash('sha256').update(text, 'utf8').digest();
 
-function checkDelay(ms: unknown): number {
-  if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) throw new DirectoryError(400, 'Request_BadRequest', 'propagationDelayMs must be a number >= 0');
+function checkDelay(ms: unknown, name = 'propagationDelayMs'): number {
+  if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) throw new DirectoryError(400, 'Request_BadRequest', `${name} must be a number >= 0`);
   return ms;
+}
+
+function checked<T>(name: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    throw new DirectoryError(400, 'Request_BadRequest', `${name}: ${(err as Error).message}`);
+  }
 }
 
 function checkLifetime(days: unknown): number | null {
@@ -163,6 +191,28 @@ function checkLifetime(days: unknown): number | null {
 export interface DirectoryOptions {
   /** The clock every rule reads (ms since the epoch); tests move it to expire secrets and tokens. */
   now?: () => number;
+  /** The median propagation delay of tenants created without one (default 0). */
+  propagationDelayMs?: number;
+  /**
+   * The median of how long a new secret stays missing from a GET of its application (default 0: shown at once).
+   * Entra is eventually consistent: "A successful write to Microsoft Entra does not guarantee that an immediate
+   * read will reflect that change ... A recently updated property to not yet be visible"
+   * (https://devblogs.microsoft.com/identity/designing-for-eventual-consistency-for-microsoft-entra/).
+   */
+  readLagMs?: number;
+  /** The log-normal shape (sigma) both delays are drawn with around their medians (random.ts; default 0: fixed). */
+  delaySpread?: number;
+  /** Seeds every delay draw; the same seed and the same history give every secret the same delays. */
+  seed?: number;
+}
+
+/** The directory-wide timing knobs, as the control API shows and takes them. */
+export interface DirectoryTiming {
+  /** For new tenants; setting it sets every existing tenant's too. */
+  propagationDelayMs: number;
+  readLagMs: number;
+  delaySpread: number;
+  seed: number;
 }
 
 export class Directory {
@@ -171,9 +221,40 @@ export class Directory {
   readonly now: () => number;
   #tenants = new Map<string, TenantRecord>();
   #apps: AppRecord[] = [];
+  #propagationDelayMs: number;
+  #readLagMs: number;
+  #delaySpread: number;
+  readonly #random: SeededRandom;
 
   constructor(options: DirectoryOptions = {}) {
     this.now = options.now ?? Date.now;
+    this.#propagationDelayMs = checkDelay(options.propagationDelayMs ?? 0);
+    this.#readLagMs = checkDelay(options.readLagMs ?? 0, 'readLagMs');
+    this.#delaySpread = checked('delaySpread', () => checkSpread(options.delaySpread ?? 0));
+    this.#random = checked('seed', () => new SeededRandom(options.seed));
+  }
+
+  timing(): DirectoryTiming {
+    return { propagationDelayMs: this.#propagationDelayMs, readLagMs: this.#readLagMs, delaySpread: this.#delaySpread, seed: this.#random.seed };
+  }
+
+  /**
+   * Changes the directory's timing. The propagation median becomes every tenant's (and new tenants' default),
+   * and applies to secrets still waiting; the lag, spread and seed apply to secrets added from now on.
+   */
+  setTiming(update: Partial<DirectoryTiming>): DirectoryTiming {
+    const delay = update.propagationDelayMs === undefined ? undefined : checkDelay(update.propagationDelayMs);
+    const lag = update.readLagMs === undefined ? this.#readLagMs : checkDelay(update.readLagMs, 'readLagMs');
+    const spread = update.delaySpread === undefined ? this.#delaySpread : checked('delaySpread', () => checkSpread(update.delaySpread));
+    if (update.seed !== undefined) checked('seed', () => new SeededRandom(update.seed));
+    if (delay !== undefined) {
+      this.#propagationDelayMs = delay;
+      for (const t of this.#tenants.values()) t.propagationDelayMs = delay;
+    }
+    this.#readLagMs = lag;
+    this.#delaySpread = spread;
+    if (update.seed !== undefined) this.#random.seed = update.seed;
+    return this.timing();
   }
 
   createTenant(options: TenantOptions = {}): TenantState {
@@ -182,7 +263,7 @@ export class Directory {
     if (this.#tenants.has(tenantId)) throw new DirectoryError(409, 'Request_BadRequest', `Tenant '${tenantId}' already exists.`);
     const tenant: TenantRecord = {
       tenantId,
-      propagationDelayMs: checkDelay(options.propagationDelayMs ?? 0),
+      propagationDelayMs: checkDelay(options.propagationDelayMs ?? this.#propagationDelayMs),
       maxLifetimeDays: checkLifetime(options.maxLifetimeDays ?? null),
       lifetimePolicyId: newGuid(),
     };
@@ -231,6 +312,7 @@ export class Directory {
       owners,
       createdMs: this.now(),
       secrets: [],
+      made: 0,
     };
     this.#apps.push(app);
     return { tenantId: app.tenantId, objectId, appId, displayName: app.displayName };
@@ -254,7 +336,7 @@ export class Directory {
     const now = this.now();
     const startMs = this.#date(options.startDateTime, 'startDateTime') ?? now;
     const endMs = this.#date(options.endDateTime, 'endDateTime') ?? defaultPasswordEnd(startMs);
-    const record = this.#insert(app, options.displayName ?? null, startMs, endMs, now, options.propagated ?? true);
+    const record = this.#insert(app, options.displayName ?? null, startMs, endMs, now, options.propagated ?? true, false);
     return this.#secretState(app, record);
   }
 
@@ -321,14 +403,41 @@ export class Directory {
     if (now >= s.endMs) return 'expired';
     if (now < s.startMs) return 'not_started';
     // The tenant's current delay applies, so raising or lowering it at run time takes effect at once.
-    if (!s.propagated && now < s.addedMs + tenant.propagationDelayMs) return 'propagating';
+    if (!s.propagated && now < this.#usableAtMs(tenant, s)) return 'propagating';
     return 'ok';
   }
 
-  #insert(app: AppRecord, displayName: string | null, startMs: number, endMs: number, addedMs: number, propagated: boolean): SecretRecord {
+  #usableAtMs(tenant: TenantRecord, s: SecretRecord): number {
+    return s.addedMs + Math.round(tenant.propagationDelayMs * s.propagationFactor);
+  }
+
+  #listed(s: SecretRecord): boolean {
+    return s.listedAtMs === undefined || this.now() >= s.listedAtMs;
+  }
+
+  /**
+   * Adds a secret. One made through Graph (`propagated` false) draws its propagation factor and its read lag,
+   * seeded and labelled by app and secret number; a seeded one is shown at once (it stands for an old secret).
+   */
+  #insert(app: AppRecord, displayName: string | null, startMs: number, endMs: number, addedMs: number, propagated: boolean, lags = !propagated): SecretRecord {
     const secretText = newSecretText();
     this.issued.add(secretText);
-    const record: SecretRecord = { keyId: newGuid(), displayName, secretText, digest: digest(secretText), startMs, endMs, addedMs, propagated };
+    app.made += 1;
+    const label = `${app.objectId}/${app.made}`;
+    const propagationFactor = propagated ? 1 : this.#random.spread(`azure/propagation/${label}`, this.#delaySpread);
+    const lag = lags ? this.#readLagMs * this.#random.spread(`azure/read-lag/${label}`, this.#delaySpread) : 0;
+    const record: SecretRecord = {
+      keyId: newGuid(),
+      displayName,
+      secretText,
+      digest: digest(secretText),
+      startMs,
+      endMs,
+      addedMs,
+      propagated,
+      propagationFactor,
+      listedAtMs: lag > 0 ? addedMs + Math.round(lag) : undefined,
+    };
     app.secrets.push(record);
     return record;
   }
@@ -358,6 +467,7 @@ export class Directory {
   }
 
   #secretState(app: AppRecord, s: SecretRecord): SecretState {
+    const tenant = this.#tenant(app.tenantId);
     return {
       keyId: s.keyId,
       displayName: s.displayName,
@@ -366,7 +476,10 @@ export class Directory {
       startDateTime: graphDateTime(s.startMs),
       endDateTime: graphDateTime(s.endMs),
       addedAt: new Date(s.addedMs).toISOString(),
-      acceptedNow: this.#status(this.#tenant(app.tenantId), s) === 'ok',
+      acceptedNow: this.#status(tenant, s) === 'ok',
+      usableAt: s.propagated ? null : new Date(this.#usableAtMs(tenant, s)).toISOString(),
+      listed: this.#listed(s),
+      listedAt: s.listedAtMs === undefined ? null : new Date(s.listedAtMs).toISOString(),
     };
   }
 

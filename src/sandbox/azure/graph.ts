@@ -125,7 +125,8 @@ function applicationJson(app: AppState): ApplicationJson {
     signInAudience: app.signInAudience,
     tags: [],
     keyCredentials: [],
-    passwordCredentials: app.secrets.map((s) => passwordCredentialJson(s, false)),
+    // The eventually consistent read: a secret added moments ago may be missing (directory.ts `readLagMs`).
+    passwordCredentials: app.secrets.filter((s) => s.listed).map((s) => passwordCredentialJson(s, false)),
   };
 }
 

@@ -1,6 +1,6 @@
 // The Azure sandbox (Entra token endpoint + Microsoft Graph applications) as one `azure` SandboxService.
-export { AZURE_OPERATIONS, AZURE_SERVICE, AzureService, DEFAULT_TOKEN_LIFETIME_SECONDS } from './service.js';
-export type { AzureOperation, AzureServiceOptions } from './service.js';
+export { AZURE_OPERATIONS, AZURE_SERVICE, AzureService, DEFAULT_TOKEN_LIFETIME_SECONDS, GRAPH_DEFAULT_BUDGETS } from './service.js';
+export type { AzureOperation, AzureServiceOptions, GraphLimit } from './service.js';
 export { registerAzureControl } from './control.js';
 export { APP_PERMISSIONS, Directory, DirectoryError, PERSONAL_ACCOUNT_PASSWORD_LIMIT, SIGN_IN_AUDIENCES, defaultPasswordEnd } from './directory.js';
 export type {
@@ -10,6 +10,7 @@ export type {
   AuthVerdict,
   CreateAppOptions,
   DirectoryOptions,
+  DirectoryTiming,
   SecretOptions,
   SecretState,
   SignInAudience,
