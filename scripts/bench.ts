@@ -262,7 +262,9 @@ const tls = generateTlsMaterial();
 let sandboxCount = 0;
 async function freshSandbox(): Promise<Sandbox> {
   const dir = join(work, `sandbox-${++sandboxCount}`);
-  return startSandbox({ dir, tls });
+  // The sandbox's budgets stay on; its default propagation and read lag (tens of ms, spread) are taken out so
+  // every sample does the same work: the minimum request count, and, in the delay runs, exactly the D set.
+  return startSandbox({ dir, tls, realism: { propagationMs: 0, readLagMs: 0, spread: 0 } });
 }
 
 function gatewayLine(script: string): string {
