@@ -100,7 +100,8 @@ const faults = new FaultPlan();
 const log = new RequestLog();
 // Tests that need time to pass (expired tokens and accounts) move this instead of sleeping for a day.
 let skewMs = 0;
-const tenant = new WizTenant({ now: () => Date.now() + skewMs });
+// No request budget here: these tests fire requests faster than Wiz's 3 a second. The budget's own tests set one.
+const tenant = new WizTenant({ now: () => Date.now() + skewMs, rateLimits: { api: null } });
 let auth: RunningService;
 let api: RunningService;
 let rotator: ServiceAccountState;
@@ -119,6 +120,7 @@ after(async () => {
 afterEach(() => {
   faults.clear();
   skewMs = 0;
+  tenant.rateLimits.set({ api: null, auth: null });
 });
 
 interface JsonReply {
@@ -162,7 +164,7 @@ interface WireError {
   message: string;
   path?: string[];
   locations?: unknown[];
-  extensions: { code: string; http?: { status: number } };
+  extensions: { code: string; http: { status: number } };
 }
 
 function errors(reply: JsonReply): WireError[] {
@@ -353,7 +355,7 @@ describe('wiz-api service accounts', () => {
     const byName = data<Page>(await gql(bearer, ORDERED_LIST_QUERY, { filterBy: { name: tag }, orderBy: { field: 'NAME', direction: 'DESC' } }));
     assert.deepEqual(byName.serviceAccounts.nodes.map((n) => n.name.slice(-1)), ['e', 'd', 'c', 'b', 'a']);
     const bad = await gql(bearer, ORDERED_LIST_QUERY, { after: 'bm9wZQ==' });
-    assert.equal(bad.status, 200);
+    assert.equal(bad.status, 400);
     assert.deepEqual(codes(bad), ['BAD_USER_INPUT']);
     assert.deepEqual(codes(await gql(bearer, ORDERED_LIST_QUERY, { first: 501 })), ['BAD_USER_INPUT']);
   });
@@ -427,27 +429,28 @@ describe('wiz-api service accounts', () => {
     await token(sa.clientId, sa.clientSecret);
   });
 
-  test('a bad expiresAt is BAD_USER_INPUT with data null, and the account is left as it was', async () => {
+  test('a bad expiresAt is HTTP 400 BAD_USER_INPUT with data null, and the account is left as it was', async () => {
     const sa = newAccount({ name: 'keep-me', expiresAt: '2030-01-01T00:00:00Z' });
     const reply = await gql(await rotatorToken(), UPDATE_MUTATION, { input: { serviceAccountId: sa.clientId, patch: { name: 'renamed', expiresAt: 'next tuesday' } } });
-    assert.equal(reply.status, 200);
+    assert.equal(reply.status, 400);
     assert.equal(reply.body.data, null);
     assert.deepEqual(codes(reply), ['BAD_USER_INPUT']);
+    assert.deepEqual(errors(reply)[0]!.extensions, { code: 'BAD_USER_INPUT', http: { status: 400 } });
     assert.deepEqual(errors(reply)[0]!.path, ['updateServiceAccount']);
     const now = tenant.getServiceAccount(sa.id)!;
     assert.equal(now.name, 'keep-me');
     assert.equal(now.expiresAt, '2030-01-01T00:00:00Z');
   });
 
-  test('without update:service_accounts the mutations are UNAUTHORIZED and change nothing; without read:, the queries are', async () => {
+  test('without update:service_accounts the mutations are HTTP 403 UNAUTHORIZED and change nothing; without read:, the queries are', async () => {
     const reader = newAccount({ name: 'reader', scopes: ['read:service_accounts'] });
     const target = newAccount({ expiresAt: '2030-01-01T00:00:00Z' });
     const readerToken = await token(reader.clientId, reader.clientSecret);
 
     const rotate = await gql(readerToken, ROTATE_MUTATION, { input: target.clientId });
-    assert.equal(rotate.status, 200);
+    assert.equal(rotate.status, 403);
     assert.equal(rotate.body.data, null);
-    assert.deepEqual(codes(rotate), ['UNAUTHORIZED']);
+    assert.deepEqual(errors(rotate)[0]!.extensions, { code: 'UNAUTHORIZED', http: { status: 403 } });
     assert.match(errors(rotate)[0]!.message, /update:service_accounts/);
     const update = await gql(readerToken, UPDATE_MUTATION, { input: { serviceAccountId: target.clientId, patch: { expiresAt: '2040-01-01T00:00:00Z' } } });
     assert.deepEqual(codes(update), ['UNAUTHORIZED']);
@@ -459,11 +462,13 @@ describe('wiz-api service accounts', () => {
 
     const writer = newAccount({ name: 'writer', scopes: ['update:service_accounts'] });
     const writerToken = await token(writer.clientId, writer.clientSecret);
-    assert.deepEqual(codes(await gql(writerToken, LIST_QUERY, { first: 1 })), ['UNAUTHORIZED']);
+    const list = await gql(writerToken, LIST_QUERY, { first: 1 });
+    assert.equal(list.status, 403);
+    assert.deepEqual(codes(list), ['UNAUTHORIZED']);
     assert.deepEqual(codes(await gql(writerToken, GET_QUERY, { id: target.id })), ['UNAUTHORIZED']);
   });
 
-  test('an unknown account is NOT_FOUND for the query and both mutations', async () => {
+  test('an unknown account is HTTP 404 NOT_FOUND for the query and both mutations', async () => {
     const bearer = await rotatorToken();
     const missing = 'z'.repeat(52);
     const replies = [
@@ -472,9 +477,9 @@ describe('wiz-api service accounts', () => {
       await gql(bearer, UPDATE_MUTATION, { input: { serviceAccountId: missing, patch: { expiresAt: '2030-01-01T00:00:00Z' } } }),
     ];
     for (const reply of replies) {
-      assert.equal(reply.status, 200);
+      assert.equal(reply.status, 404);
       assert.equal(reply.body.data, null);
-      assert.deepEqual(codes(reply), ['NOT_FOUND']);
+      assert.deepEqual(errors(reply)[0]!.extensions, { code: 'NOT_FOUND', http: { status: 404 } });
       assert.match(errors(reply)[0]!.message, new RegExp(missing));
     }
   });
@@ -749,5 +754,159 @@ describe('control API', () => {
     assert.equal((await call('DELETE', '/wiz/service-accounts/nope')).status, 404);
     assert.equal((await call('POST', '/wiz/check', { clientId: rotator.clientId })).status, 400);
     assert.equal(tenant.getServiceAccount(rotator.id)!.enabled, true);
+  });
+});
+
+describe('umbrella scopes', () => {
+  // Wiz grants through umbrella scopes (src/sandbox/wiz/resolvers.ts, SCOPES_GRANTING, has the sources).
+  async function bearerWith(scopes: string[]): Promise<string> {
+    const sa = newAccount({ name: `holder of ${scopes.join(' ')}`, scopes });
+    return token(sa.clientId, sa.clientSecret);
+  }
+  const read = (bearer: string, target: ServiceAccountState) => gql(bearer, GET_QUERY, { id: target.id });
+  const rotate = (bearer: string, target: ServiceAccountState) => gql(bearer, ROTATE_MUTATION, { input: target.clientId });
+  const expire = (bearer: string, target: ServiceAccountState) =>
+    gql(bearer, UPDATE_MUTATION, { input: { serviceAccountId: target.clientId, patch: { expiresAt: '2040-01-01T00:00:00Z' } } });
+
+  test('admin:all alone reads, rotates and sets the expiry', async () => {
+    const target = newAccount();
+    const bearer = await bearerWith(['admin:all']);
+    data(await read(bearer, target));
+    data(await rotate(bearer, target));
+    data(await expire(bearer, target));
+    const now = tenant.getServiceAccount(target.id)!;
+    assert.notEqual(now.clientSecret, target.clientSecret);
+    assert.equal(now.expiresAt, '2040-01-01T00:00:00Z');
+  });
+
+  test('read:all reads but does not write; write:all, update:all and write:service_accounts write but do not read', async () => {
+    const target = newAccount({ expiresAt: '2030-01-01T00:00:00Z' });
+    const reader = await bearerWith(['read:all']);
+    data(await read(reader, target));
+    for (const reply of [await rotate(reader, target), await expire(reader, target)]) {
+      assert.equal(reply.status, 403);
+      assert.deepEqual(codes(reply), ['UNAUTHORIZED']);
+    }
+    assert.equal(tenant.getServiceAccount(target.id)!.clientSecret, target.clientSecret);
+    for (const scope of ['write:all', 'update:all', 'write:service_accounts']) {
+      const writer = await bearerWith([scope]);
+      const denied = await read(writer, target);
+      assert.equal(denied.status, 403, scope);
+      data(await expire(writer, target));
+      const before = tenant.getServiceAccount(target.id)!.clientSecret;
+      data(await rotate(writer, target));
+      assert.notEqual(tenant.getServiceAccount(target.id)!.clientSecret, before, scope);
+    }
+  });
+
+  test('scopes of other resources grant nothing, and the refusal names every scope that would', async () => {
+    const target = newAccount();
+    const bearer = await bearerWith(['read:issues', 'write:issues', 'create:all', 'delete:service_accounts']);
+    const denied = await rotate(bearer, target);
+    assert.equal(denied.status, 403);
+    assert.match(errors(denied)[0]!.message, /\[update:service_accounts, write:service_accounts, update:all, write:all, admin:all\]/);
+    assert.equal((await read(bearer, target)).status, 403);
+    assert.equal(tenant.getServiceAccount(target.id)!.clientSecret, target.clientSecret);
+  });
+});
+
+describe('request budgets', () => {
+  // A budget that refills one request per 1000 s: whatever the machine's load, nothing refills during a test.
+  const TINY = { burst: 2, perSecond: 0.001 };
+  let control: { url: string; close(): Promise<void> };
+  before(async () => {
+    const controlApi = new ControlApi(faults, log);
+    registerWizControl(controlApi, tenant);
+    control = await controlApi.listen();
+  });
+  after(async () => {
+    await control.close();
+  });
+  beforeEach(() => log.clear());
+
+  async function call(method: string, path: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
+    const res = await fetch(control.url + path, {
+      method,
+      ...(body === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
+    });
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+  }
+
+  test("on by default: Wiz's 3 requests a second per service account for the API, none for the token endpoint", async () => {
+    assert.deepEqual(new WizTenant().rateLimits.settings(), { api: { burst: 3, perSecond: 3 }, auth: null });
+    const other = new WizTenant({ rateLimits: { api: { burst: 5, perSecond: 1 }, auth: { burst: 1, perSecond: 0.5 } } });
+    assert.deepEqual(other.rateLimits.settings(), { api: { burst: 5, perSecond: 1 }, auth: { burst: 1, perSecond: 0.5 } });
+    assert.throws(() => new WizTenant({ rateLimits: { api: { burst: 0, perSecond: 1 } } }), /burst >= 1/);
+  });
+
+  test('past the budget: HTTP 429 RATE_LIMIT_EXCEEDED with Retry-After, and a throttled rotation is not applied', async () => {
+    const target = newAccount();
+    const bearer = await rotatorToken();
+    assert.equal((await call('PUT', '/wiz/rate-limits', { api: TINY, reset: true })).status, 200);
+    data(await gql(bearer, GET_QUERY, { id: target.id }));
+    data(await gql(bearer, GET_QUERY, { id: target.id }));
+    const throttled = await gql(bearer, ROTATE_MUTATION, { input: target.clientId });
+    assert.equal(throttled.status, 429);
+    assert.equal(throttled.body.data, null);
+    assert.deepEqual(errors(throttled)[0]!.extensions, { code: 'RATE_LIMIT_EXCEEDED', http: { status: 429 } });
+    assert.ok(Number(throttled.headers.get('retry-after')) >= 1, String(throttled.headers.get('retry-after')));
+    assert.equal(tenant.getServiceAccount(target.id)!.clientSecret, target.clientSecret);
+    assert.equal(tenant.getServiceAccount(target.id)!.lastRotatedAt, null);
+    // The budget, not a fault: the log shows a plain 429.
+    assert.deepEqual(log.entries({ service: 'wiz-api' }).map((e) => [e.operation, e.status, e.fault]), [
+      ['serviceAccount', 200, undefined],
+      ['serviceAccount', 200, undefined],
+      ['rotateServiceAccountSecret', 429, undefined],
+    ]);
+  });
+
+  test('counted per service account; an unauthenticated request is refused as such and spends nothing', async () => {
+    const target = newAccount();
+    const other = newAccount({ name: 'other caller' });
+    const bearer = await rotatorToken();
+    const otherBearer = await token(other.clientId, other.clientSecret);
+    tenant.rateLimits.set({ api: TINY });
+    tenant.rateLimits.reset();
+    for (let i = 0; i < 3; i++) assert.equal((await gql(undefined, GET_QUERY, { id: target.id })).status, 401);
+    data(await gql(bearer, GET_QUERY, { id: target.id }));
+    data(await gql(bearer, GET_QUERY, { id: target.id }));
+    assert.equal((await gql(bearer, GET_QUERY, { id: target.id })).status, 429);
+    data(await gql(otherBearer, GET_QUERY, { id: target.id }));
+    // A second token for the same account shares its budget: the limit is the account's, not the token's.
+    assert.equal((await gql(await rotatorToken(), GET_QUERY, { id: target.id })).status, 429);
+  });
+
+  test('the token endpoint, given a budget: HTTP 429 too_many_requests with Retry-After before the secret is checked', async () => {
+    const sa = newAccount();
+    tenant.rateLimits.set({ auth: { burst: 1, perSecond: 0.001 } });
+    await token(sa.clientId, sa.clientSecret);
+    for (const secret of [sa.clientSecret, 'wrong']) {
+      const reply = await tokenRequest(credentials(sa.clientId, secret));
+      assert.equal(reply.status, 429);
+      assert.equal(reply.body.error, 'too_many_requests');
+      assert.ok(Number(reply.headers.get('retry-after')) >= 1);
+    }
+    await rotatorToken();
+    tenant.rateLimits.set({ auth: null });
+    await token(sa.clientId, sa.clientSecret);
+  });
+
+  test('the control API reads and sets the budgets, refills them, and refuses a bad one without changing anything', async () => {
+    assert.deepEqual((await call('GET', '/wiz/rate-limits')).body, { api: null, auth: null });
+    assert.deepEqual((await call('PUT', '/wiz/rate-limits', { api: { burst: 4, perSecond: 2 } })).body, { api: { burst: 4, perSecond: 2 }, auth: null });
+    for (const bad of [{ api: { burst: 0, perSecond: 1 } }, { auth: { burst: 1 } }, { api: 'fast' }, { burst: 3 }, { reset: 'yes' }, { api: TINY, auth: { burst: 1, perSecond: -1 } }]) {
+      assert.equal((await call('PUT', '/wiz/rate-limits', bad)).status, 400, JSON.stringify(bad));
+    }
+    assert.deepEqual(tenant.rateLimits.settings(), { api: { burst: 4, perSecond: 2 }, auth: null });
+
+    const bearer = await rotatorToken();
+    const target = newAccount();
+    await call('PUT', '/wiz/rate-limits', { api: { burst: 1, perSecond: 0.001 }, reset: true });
+    data(await gql(bearer, GET_QUERY, { id: target.id }));
+    assert.equal((await gql(bearer, GET_QUERY, { id: target.id })).status, 429);
+    await call('PUT', '/wiz/rate-limits', { reset: true });
+    data(await gql(bearer, GET_QUERY, { id: target.id }));
+    assert.deepEqual((await call('PUT', '/wiz/rate-limits', { api: null })).body, { api: null, auth: null });
+    for (let i = 0; i < 3; i++) data(await gql(bearer, GET_QUERY, { id: target.id }));
   });
 });

@@ -1,11 +1,18 @@
 // The `wiz-api` sandbox service: Wiz's GraphQL endpoint (`POST /graphql` on api.<dc>.app.wiz.io) for service
 // accounts. graphql-js parses, validates and executes each request against schema.ts, so a query the real API
 // would reject as malformed is rejected here too, with Wiz's error envelope:
-//   {"errors":[{"message","extensions":{"code": UNAUTHENTICATED|UNAUTHORIZED|BAD_USER_INPUT|NOT_FOUND|INTERNAL|RATE_LIMIT_EXCEEDED}}],"data":null}
-// HTTP status: 401 for a missing/invalid/expired bearer, 429 when throttled, 400 for a request that never reaches
-// execution (bad JSON, syntax, validation, variables), 500 for INTERNAL, and 200 for errors raised while executing
-// (UNAUTHORIZED, NOT_FOUND, BAD_USER_INPUT from a rule), as GraphQL servers answer field errors. Errors that set a
-// non-200 status also carry it in `extensions.http.status`, the shape the research found in Wiz's error docs.
+//   {"errors":[{"message","extensions":{"code","http":{"status"}}}],"data":null}
+// Every error answers with the HTTP status its code stands for, and carries it in `extensions.http.status`
+// (ERROR_STATUS below), field errors raised while executing included: Wiz answers a refusal with a 4xx, not with
+// the 200 a plain GraphQL server gives field errors. Sources: Wiz's "Handling API errors" page
+// (docs.wiz.io/wiz-docs/docs/handling-api-errors, behind the customer login) as the `wizapi` package on PyPI
+// carries it: its WizErrorCode lists UNAUTHENTICATED, UNAUTHORIZED, BAD_USER_INPUT, INTERNAL, RATE_LIMIT_EXCEEDED,
+// FORBIDDEN_IP and NOT_FOUND, and its RaiseWizError reads errors[0].extensions.http.status off any reply that is
+// not ok, i.e. Wiz's errors come with a non-2xx status that the error repeats. The status for each code is the
+// HTTP meaning the page gives it (token missing/invalid/expired 401, scopes not permitting 403, invalid arguments
+// 400, not found 404, rate limited 429, internal 500).
+// Each service account's requests spend from its budget (limits.ts; on by default); past it, 429
+// RATE_LIMIT_EXCEEDED with Retry-After, the request not applied.
 import { type DocumentNode, type GraphQLError, type OperationDefinitionNode, type SelectionSetNode, Kind, execute, parse, validate } from 'graphql';
 import type { Reply, Route, SandboxRequest, SandboxService } from '../service.js';
 import { json } from '../service.js';
@@ -22,11 +29,21 @@ interface WireError {
   message: string;
   locations?: ReadonlyArray<{ line: number; column: number }>;
   path?: ReadonlyArray<string | number>;
-  extensions: { code: WizErrorCode; http?: { status: number } };
+  extensions: { code: WizErrorCode; http: { status: number } };
 }
 
-function wireError(code: WizErrorCode, message: string, status: number, extra: Pick<WireError, 'locations' | 'path'> = {}): WireError {
-  return { message, ...extra, extensions: { code, ...(status !== 200 ? { http: { status } } : {}) } };
+/** The HTTP status each error code answers with (see the header). */
+export const ERROR_STATUS: Record<WizErrorCode, number> = {
+  UNAUTHENTICATED: 401,
+  UNAUTHORIZED: 403,
+  BAD_USER_INPUT: 400,
+  NOT_FOUND: 404,
+  RATE_LIMIT_EXCEEDED: 429,
+  INTERNAL: 500,
+};
+
+function wireError(code: WizErrorCode, message: string, status: number = ERROR_STATUS[code], extra: Pick<WireError, 'locations' | 'path'> = {}): WireError {
+  return { message, ...extra, extensions: { code, http: { status } } };
 }
 
 function errorReply(status: number, errors: WireError[], headers: Record<string, string> = {}, data: unknown = null): Reply {
@@ -119,7 +136,7 @@ export class WizApiService implements SandboxService {
   }
 
   throttleReply(retryAfterSeconds: number): Reply {
-    return errorReply(429, [wireError('RATE_LIMIT_EXCEEDED', 'Rate limit exceeded', 429)], { 'retry-after': String(retryAfterSeconds) });
+    return errorReply(429, [wireError('RATE_LIMIT_EXCEEDED', 'Rate limit exceeded: the client is being rate limited', 429)], { 'retry-after': String(retryAfterSeconds) });
   }
 
   async #handle(req: SandboxRequest, parsed: ParsedRequest | string): Promise<Reply> {
@@ -139,6 +156,9 @@ export class WizApiService implements SandboxService {
               : 'The access token is invalid';
       return unauthenticated(why);
     }
+    // Counted per service account once the caller is known, whatever the request then turns out to be.
+    const budget = this.tenant.rateLimits.takeApi(verdict.claims.client_id);
+    if (!budget.ok) return this.throttleReply(budget.retryAfterSeconds);
     const type = String(req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
     if (type !== 'application/json') return badRequest('Content-Type must be application/json');
     if (typeof parsed === 'string') return badRequest(parsed);
@@ -166,7 +186,8 @@ export class WizApiService implements SandboxService {
       return errorReply(400, result.errors.map((e) => wireError('BAD_USER_INPUT', e.message, 400, e.locations ? { locations: e.locations } : {})));
     }
     const codes = result.errors.map(errorCode);
-    const status = codes.includes('INTERNAL') ? 500 : 200;
+    // One status for the reply: a sandbox bug (INTERNAL) wins, else the first error's, as clients read errors[0].
+    const status = codes.includes('INTERNAL') ? 500 : ERROR_STATUS[codes[0]!];
     return errorReply(
       status,
       result.errors.map((e, i) => {
@@ -174,7 +195,7 @@ export class WizApiService implements SandboxService {
         const extra: Pick<WireError, 'locations' | 'path'> = {};
         if (e.locations) extra.locations = e.locations;
         if (e.path) extra.path = e.path;
-        return wireError(code, e.message, code === 'INTERNAL' ? 500 : 200, extra);
+        return wireError(code, e.message, ERROR_STATUS[code], extra);
       }),
       {},
       // Always null: every top-level field is non-null, so any field error nulls the whole of data.

@@ -36,6 +36,10 @@ export class WizAuthService implements SandboxService {
     return { operation: 'token', handle: () => this.#token(req) };
   }
 
+  /**
+   * Cognito, behind auth.app.wiz.io, answers a throttled request with HTTP 429 (limits.ts); its body is not
+   * documented, so this one is an OAuth-style error a client can log, with the wait in Retry-After.
+   */
   throttleReply(retryAfterSeconds: number): Reply {
     return oauthError(429, 'too_many_requests', 'Rate limit exceeded; retry later.', { 'retry-after': String(retryAfterSeconds) });
   }
@@ -50,6 +54,10 @@ export class WizAuthService implements SandboxService {
     const clientId = form.get('client_id');
     const clientSecret = form.get('client_secret');
     if (!clientId || !clientSecret) return oauthError(400, 'invalid_request', 'Missing client_id or client_secret.');
+    // The token endpoint's budget (off unless a test or the control API sets one: limits.ts says why), counted per
+    // client id before anything about the credentials is checked, as a throttling front end would.
+    const budget = this.tenant.rateLimits.takeAuth(clientId);
+    if (!budget.ok) return this.throttleReply(budget.retryAfterSeconds);
     // A wrong audience is a request error (400), not a credential error (401): answering invalid_client would send
     // a rotator hunting for a bad secret when its configuration names the wrong auth host or audience. The
     // audience is checked before the secret, so a misconfigured client learns nothing about the secret either.

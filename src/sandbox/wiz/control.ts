@@ -1,7 +1,10 @@
 // Control-API routes for the Wiz sandbox (`/wiz/...`): seed service accounts (the answer carries the secret),
 // read one back with its current secret, change it (enable, disable, expiry, scopes), rotate or delete it, ask
-// whether a secret would get a token now, and move the tenant to another data centre.
+// whether a secret would get a token now, move the tenant to another data centre, and read or set the request
+// budgets per service account (`/wiz/rate-limits`: `{api, auth}`, each `{burst, perSecond}` or null for none).
 import { ControlError, bodyObject as object, type ControlApi } from '../control.js';
+import type { Budget } from '../rate-limit.js';
+import type { WizRateLimitOptions, WizRateLimitSettings } from './limits.js';
 import { type CreateServiceAccountOptions, type ServiceAccountUpdate, type WizTenant, WizError } from './tenant.js';
 
 function requiredString(body: Record<string, unknown>, key: string): string {
@@ -29,6 +32,28 @@ export function registerWizControl(api: ControlApi, tenant: WizTenant): void {
     const b = object(body);
     guarded(() => tenant.setDataCenter(requiredString(b, 'dataCenter')));
     return tenant.settings();
+  });
+
+  api.route('GET', '/wiz/rate-limits', () => tenant.rateLimits.settings());
+
+  api.route('PUT', '/wiz/rate-limits', ({ body }) => {
+    const b = object(body);
+    const unknown = Object.keys(b).filter((k) => k !== 'api' && k !== 'auth' && k !== 'reset');
+    if (unknown.length > 0) throw new ControlError(400, `cannot set ${unknown.join(', ')}; settable: api, auth, reset`);
+    if (b.reset !== undefined && typeof b.reset !== 'boolean') throw new ControlError(400, '"reset" must be a boolean');
+    let settings: WizRateLimitSettings;
+    try {
+      // set() checks each budget's shape itself, before it changes anything.
+      const wanted: WizRateLimitOptions = {};
+      if ('api' in b) wanted.api = b.api as Budget | null;
+      if ('auth' in b) wanted.auth = b.auth as Budget | null;
+      settings = tenant.rateLimits.set(wanted);
+    } catch (err) {
+      throw new ControlError(400, err instanceof Error ? err.message : String(err));
+    }
+    // reset: every bucket full again, so a test starts from a known budget.
+    if (b.reset === true) tenant.rateLimits.reset();
+    return settings;
   });
 
   api.route('GET', '/wiz/service-accounts', () => tenant.listServiceAccounts());

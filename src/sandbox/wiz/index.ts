@@ -5,7 +5,10 @@ export type { WizAuthOperation } from './auth.js';
 export { WIZ_API_OPERATIONS, WIZ_API_SERVICE, WizApiService } from './api.js';
 export type { WizApiOperation } from './api.js';
 export { registerWizControl } from './control.js';
-export { MAX_PAGE_SIZE, REQUIRED_SCOPE, WIZ_API_FIELDS } from './resolvers.js';
+export { ERROR_STATUS } from './api.js';
+export { DEFAULT_API_BUDGET, WizRateLimits } from './limits.js';
+export type { WizRateLimitOptions, WizRateLimitSettings } from './limits.js';
+export { MAX_PAGE_SIZE, REQUIRED_SCOPE, SCOPES_GRANTING, WIZ_API_FIELDS } from './resolvers.js';
 export type { WizApiField } from './resolvers.js';
 export { WIZ_SCHEMA_SDL, wizSchema } from './schema.js';
 export {

@@ -14,6 +14,23 @@ export const REQUIRED_SCOPE: Record<WizApiField, string> = {
   updateServiceAccount: 'update:service_accounts',
 };
 
+/**
+ * The scopes that grant each requirement: the scope itself and the umbrella scopes that include it. Sources:
+ *   - the umbrella scopes exist: the scope enum of AxtonGrams/terraform-provider-wiz (internal/common.go,
+ *     ServiceAccountScopes) lists admin:all, read:all, update:all, write:all and write:service_accounts beside
+ *     read:service_accounts and update:service_accounts;
+ *   - `<verb>:all` includes every `<verb>:<resource>`: "some aggregate others (e.g., read:all includes
+ *     read:detections)" (tamnoon-io/Tamnoon-Public-Permissions, CNAPPs/Wiz/wiz-permissions.md, from Wiz's RBAC docs);
+ *   - Wiz's own MCP server strips "any permissions containing ':all'" from UNAUTHORIZED messages before showing them
+ *     (wiz_mcp_server's GraphQL client, clean_error_message): Wiz names the umbrella scopes as granting the call.
+ * Inferred, not verified: admin:all includes everything; write:<resource> (and write:all) is the create, update
+ * and delete umbrella of <resource>, as Wiz's role matrix has W beside R, and does not include read.
+ */
+export const SCOPES_GRANTING: Readonly<Record<string, readonly string[]>> = {
+  'read:service_accounts': ['read:service_accounts', 'read:all', 'admin:all'],
+  'update:service_accounts': ['update:service_accounts', 'write:service_accounts', 'update:all', 'write:all', 'admin:all'],
+};
+
 export interface WizApiContext {
   tenant: WizTenant;
   /** The scopes of the bearer token (what the account held when the token was minted, as with any JWT). */
@@ -40,8 +57,8 @@ export function graphqlError(code: WizError['code'], message: string): GraphQLEr
 }
 
 function requireScope(ctx: WizApiContext, field: WizApiField): void {
-  const scope = REQUIRED_SCOPE[field];
-  if (!ctx.scopes.has(scope)) throw graphqlError('UNAUTHORIZED', `Unauthorized: ${field} requires the '${scope}' scope`);
+  const granting = SCOPES_GRANTING[REQUIRED_SCOPE[field]]!;
+  if (!granting.some((s) => ctx.scopes.has(s))) throw graphqlError('UNAUTHORIZED', `Unauthorized: ${field} requires one of the scopes [${granting.join(', ')}]`);
 }
 
 interface DateFilter {

@@ -3,6 +3,7 @@
 // api.ts; this module knows no HTTP and no GraphQL.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { isUuid, newClientId, newClientSecret, newUuid, parseDateTime, wizDateTime } from './formats.js';
+import { type WizRateLimitOptions, WizRateLimits } from './limits.js';
 import { type TokenCheck, type WizAccessTokenClaims, WizTokenSigner } from './tokens.js';
 
 /** What the two service-account calls of a rotation need (the README of the public rotator asks for these). */
@@ -36,6 +37,8 @@ export interface WizTenantOptions {
   now?: () => number;
   dataCenter?: string;
   tokenLifetimeSeconds?: number;
+  /** Request budgets per service account (limits.ts): the API's is on by default, the token endpoint's off. */
+  rateLimits?: WizRateLimitOptions;
 }
 
 export interface CreateServiceAccountOptions {
@@ -147,6 +150,8 @@ export class WizTenant {
   /** Every secret value this sandbox ever handed out, removed ones included: the tests scan a script's output for them. */
   readonly issued = new Set<string>();
   readonly now: () => number;
+  /** What each service account may send; the API and the token endpoint spend from it, the control API tunes it. */
+  readonly rateLimits: WizRateLimits;
   readonly #signer = new WizTokenSigner();
   #dataCenter: string;
   #tokenLifetimeSeconds: number;
@@ -155,6 +160,7 @@ export class WizTenant {
 
   constructor(options: WizTenantOptions = {}) {
     this.now = options.now ?? Date.now;
+    this.rateLimits = new WizRateLimits(options.rateLimits);
     this.#dataCenter = checkDataCenter(options.dataCenter ?? DEFAULT_DATA_CENTER);
     this.#tokenLifetimeSeconds = checkLifetime(options.tokenLifetimeSeconds ?? DEFAULT_TOKEN_LIFETIME_SECONDS);
   }
