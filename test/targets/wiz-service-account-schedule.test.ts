@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { decideRotation, formatSpan, isExpired, newExpiry, sameInstant } from '../../src/targets/wiz-service-account/schedule.js';
-import { apiUrlFor, audienceFor, graphqlFailure, jwtClaims } from '../../src/targets/wiz-service-account/wiz-api.js';
+import { apiUrlFor, audienceFor, graphqlFailure, jwtClaims, missingScopes } from '../../src/targets/wiz-service-account/wiz-api.js';
 
 const NOW = new Date('2025-06-01T12:00:00.750Z');
 const DAY = 86_400_000;
@@ -78,23 +78,42 @@ describe('newExpiry and friends', () => {
 describe('Wiz replies', () => {
   const body = (code: string, message = 'something') => ({ errors: [{ message, extensions: { code } }], data: null });
 
-  test('GraphQL error codes map to stable RotateError codes; only transient ones are retried', () => {
-    const cases: Array<[string, number, string, boolean]> = [
-      ['UNAUTHENTICATED', 401, 'TARGET_AUTH_FAILED', false],
-      ['UNAUTHORIZED', 200, 'TARGET_PERMISSION_DENIED', false],
-      ['FORBIDDEN_IP', 403, 'TARGET_PERMISSION_DENIED', false],
-      ['NOT_FOUND', 200, 'TARGET_NOT_FOUND', false],
-      ['RATE_LIMIT_EXCEEDED', 429, 'TARGET_THROTTLED', true],
-      ['BAD_USER_INPUT', 400, 'TARGET_REQUEST_FAILED', false],
-      ['INTERNAL', 500, 'TARGET_REQUEST_FAILED', true],
+  test('GraphQL error codes, under the status Wiz answers each with, map to stable RotateError codes; refusals say so', () => {
+    const cases: Array<[string, number, string, boolean, boolean]> = [
+      // code, HTTP status, RotateError code, transient, refused (not applied)
+      ['UNAUTHENTICATED', 401, 'TARGET_AUTH_FAILED', false, true],
+      ['UNAUTHORIZED', 403, 'TARGET_PERMISSION_DENIED', false, true],
+      ['FORBIDDEN_IP', 403, 'TARGET_PERMISSION_DENIED', false, true],
+      ['NOT_FOUND', 404, 'TARGET_NOT_FOUND', false, true],
+      ['RATE_LIMIT_EXCEEDED', 429, 'TARGET_THROTTLED', true, true],
+      ['BAD_USER_INPUT', 400, 'TARGET_REQUEST_FAILED', false, true],
+      // A GraphQL server's field error (HTTP 200) is still Wiz's answer.
+      ['UNAUTHORIZED', 200, 'TARGET_PERMISSION_DENIED', false, true],
+      ['BAD_USER_INPUT', 200, 'TARGET_REQUEST_FAILED', false, true],
+      ['INTERNAL', 200, 'TARGET_REQUEST_FAILED', true, false],
     ];
-    for (const [wizCode, status, code, transient] of cases) {
+    for (const [wizCode, status, code, transient, refused] of cases) {
       const err = graphqlFailure('reading it', status, body(wizCode));
-      assert.equal(err.code, code, wizCode);
-      assert.equal(err.transient, transient, wizCode);
-      assert.match(err.message, new RegExp(`^reading it: ${wizCode} \\(something\\)`));
+      const label = `${wizCode} under ${status}`;
+      assert.equal(err.code, code, label);
+      assert.equal(err.transient, transient, label);
+      assert.equal(err.refused, refused, label);
+      assert.equal(err.status, status, label);
+      assert.match(err.message, new RegExp(`^reading it: ${wizCode} \\(something\\)`), label);
     }
-    assert.match(graphqlFailure('x', 200, body('UNAUTHORIZED')).message, /read:service_accounts and update:service_accounts/);
+    assert.match(graphqlFailure('x', 403, body('UNAUTHORIZED')).message, /read:service_accounts \(or read:all, admin:all\) and update:service_accounts \(or write:service_accounts, update:all, write:all, admin:all\)/);
+  });
+
+  test('under a 5xx no code is trusted to mean "not applied": the outcome stays unknown and the call is retried', () => {
+    for (const wizCode of ['INTERNAL', 'NOT_FOUND', 'BAD_USER_INPUT', 'UNAUTHORIZED', 'RATE_LIMIT_EXCEEDED']) {
+      for (const status of [500, 502, 503]) {
+        const err = graphqlFailure('x', status, body(wizCode));
+        assert.equal(err.code, 'TARGET_REQUEST_FAILED', `${wizCode} under ${status}`);
+        assert.equal(err.refused, false, `${wizCode} under ${status}`);
+        assert.equal(err.transient, true, `${wizCode} under ${status}`);
+        assert.match(err.message, new RegExp(`^x: HTTP ${status}: ${wizCode} \\(something\\)`));
+      }
+    }
   });
 
   test('without a GraphQL error body, the HTTP status decides', () => {
@@ -125,9 +144,35 @@ describe('Wiz replies', () => {
     assert.deepEqual(jwtClaims(token), claims);
     assert.equal(jwtClaims('not-a-jwt'), undefined);
     assert.equal(jwtClaims('a.!!!.c'), undefined);
-    assert.equal(apiUrlFor('us17'), 'https://api.us17.app.wiz.io/graphql');
+    assert.equal(apiUrlFor('https://auth.app.wiz.io/oauth/token', 'us17'), 'https://api.us17.app.wiz.io/graphql');
     assert.equal(audienceFor('https://auth.app.wiz.io/oauth/token'), 'wiz-api');
     assert.equal(audienceFor('https://auth.gov.wiz.io/oauth/token'), 'wiz-api');
     assert.equal(audienceFor('https://auth.wiz.io/oauth/token'), 'beyond-api');
+  });
+});
+
+describe('Wiz for Gov and umbrella scopes', () => {
+  test('a token from auth.app.wiz.us finds its API at api.<dc>.app.wiz.us; commercial and legacy hosts at app.wiz.io', () => {
+    assert.equal(apiUrlFor('https://auth.app.wiz.us/oauth/token', 'us2'), 'https://api.us2.app.wiz.us/graphql');
+    assert.equal(apiUrlFor('https://AUTH.APP.WIZ.US/oauth/token', 'us1'), 'https://api.us1.app.wiz.us/graphql');
+    assert.equal(apiUrlFor('https://auth.app.wiz.io/oauth/token', 'eu1'), 'https://api.eu1.app.wiz.io/graphql');
+    assert.equal(apiUrlFor('https://auth.wiz.io/oauth/token', 'us3'), 'https://api.us3.app.wiz.io/graphql');
+    // Hosts whose API host is not known keep the commercial one (the record sets wiz_api_url otherwise).
+    assert.equal(apiUrlFor('https://auth.gov.wiz.io/oauth/token', 'us1'), 'https://api.us1.app.wiz.io/graphql');
+    assert.equal(apiUrlFor('https://localhost:8443/oauth/token', 'us17'), 'https://api.us17.app.wiz.io/graphql');
+    // The dc claim is Wiz's word, but never a path to another host.
+    for (const dc of ['evil.example/x', 'us1.attacker.example', '', 'US1']) assert.throws(() => apiUrlFor('https://auth.app.wiz.us/oauth/token', dc), /not a Wiz data centre/);
+  });
+
+  test('umbrella scopes grant what they include; other resources and other verbs do not', () => {
+    assert.deepEqual(missingScopes(['read:service_accounts', 'update:service_accounts']), []);
+    assert.deepEqual(missingScopes(['admin:all']), []);
+    assert.deepEqual(missingScopes(['read:all', 'write:all']), []);
+    assert.deepEqual(missingScopes(['read:all', 'update:all']), []);
+    assert.deepEqual(missingScopes(['read:service_accounts', 'write:service_accounts']), []);
+    assert.deepEqual(missingScopes(['read:all']), ['update:service_accounts']);
+    assert.deepEqual(missingScopes(['write:all']), ['read:service_accounts']);
+    assert.deepEqual(missingScopes(['read:issues', 'write:issues', 'create:all', 'delete:all', 'create:service_accounts']), ['read:service_accounts', 'update:service_accounts']);
+    assert.deepEqual(missingScopes([]), ['read:service_accounts', 'update:service_accounts']);
   });
 });

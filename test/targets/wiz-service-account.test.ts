@@ -533,14 +533,24 @@ describe('wiz-service-account end to end', { concurrency: CONCURRENCY }, () => {
     );
   }
 
-  test('throttling that does not stop: TARGET_THROTTLED, nothing rotated', TEST, () =>
+  test('throttling that does not stop: TARGET_THROTTLED after six throttled tries, nothing rotated', TEST, () =>
     withSandbox(async (env) => {
-      env.sb.faults.arm({ service: 'wiz-api', operation: 'serviceAccounts', kind: 'throttle', retryAfterSeconds: 1, times: 3 });
+      env.sb.faults.arm({ service: 'wiz-api', operation: 'serviceAccounts', kind: 'throttle', retryAfterSeconds: 1, times: 100 });
       const run = await rotate(env);
       assert.equal(run.code, 3, describeRun(run));
       assert.equal(run.error, 'TARGET_THROTTLED');
-      assert.equal(count(run.calls, 'wiz-api', 'serviceAccounts'), 3);
+      assert.equal(count(run.calls, 'wiz-api', 'serviceAccounts'), 6);
       assert.equal(count(run.calls, 'ksm', 'update_secret'), 0);
+    }),
+  );
+
+  test('a Retry-After longer than the run may wait is not waited for: TARGET_THROTTLED at once, nothing rotated', TEST, () =>
+    withSandbox(async (env) => {
+      env.sb.faults.arm({ service: 'wiz-api', operation: 'serviceAccounts', kind: 'throttle', retryAfterSeconds: 3600, times: 100 });
+      const run = await rotate(env);
+      assert.equal(run.code, 3, describeRun(run));
+      assert.equal(run.error, 'TARGET_THROTTLED');
+      assert.equal(count(run.calls, 'wiz-api', 'serviceAccounts'), 1);
     }),
   );
 
@@ -607,6 +617,90 @@ describe('wiz-service-account end to end', { concurrency: CONCURRENCY }, () => {
       }),
     );
   }
+
+  for (const [who, scopes] of [
+    ['admin', ['admin:all']],
+    ['admin', ['read:all', 'write:all']],
+    ['admin', ['read:service_accounts', 'write:service_accounts']],
+    ['self', ['read:all', 'update:all']],
+  ] as const) {
+    test(`umbrella scopes (${who} holds only ${scopes.join(' ')}): accepted, and the rotation goes through`, TEST, () =>
+      withSandbox(async (env) => {
+        let params: Record<string, unknown> | undefined;
+        if (who === 'admin') params = withAttachedAdmin(adminAccount(env, [...scopes]));
+        else env.wiz.updateServiceAccount(CLIENT_ID, { scopes: [...scopes] });
+        const run = await rotate(env, params ? { params } : {});
+        assert.equal(run.code, 0, describeRun(run));
+        assert.equal(count(run.calls, 'wiz-api', 'rotateServiceAccountSecret'), 1);
+        assert.notEqual(run.accountAfter!.clientSecret, run.accountBefore!.clientSecret);
+        assert.notEqual(run.accountAfter!.expiresAt, run.accountBefore!.expiresAt);
+      }),
+    );
+  }
+
+  test('an umbrella scope of another verb does not stand in: read:all and write:all without read grant no update, write:all no read', TEST, () =>
+    withSandbox(async (env) => {
+      const run = await rotate(env, { params: withAttachedAdmin(adminAccount(env, ['write:all', 'read:issues'])) });
+      assert.equal(run.code, 3, describeRun(run));
+      assert.equal(run.error, 'TARGET_PERMISSION_DENIED');
+      assert.match(run.stderr, /lacks the Wiz API scope\(s\) read:service_accounts; it needs read:service_accounts \(or read:all, admin:all\)/);
+      assert.deepEqual(wizOps(run.calls), ['token']);
+    }),
+  );
+
+  test("Wiz's request budget (3 a second per service account) is on, and a spent one is waited out: reads and refused writes are retried as Wiz asks", TEST, () =>
+    withSandbox(async (env) => {
+      assert.deepEqual(env.wiz.rateLimits.settings().api, { burst: 3, perSecond: 3 });
+      env.wiz.rateLimits.set({ api: { burst: 1, perSecond: 1 } });
+      // The read and the expiry find the account's budget spent, however slow the machine: a zero delay marks the
+      // moment each arrives, and the bucket is emptied then, as another caller of the same account would...
+      for (const operation of ['serviceAccounts', 'updateServiceAccount']) env.sb.faults.arm({ service: 'wiz-api', operation, kind: 'delay', delayMs: 0 });
+      const stop = env.sb.faults.onFire((f) => {
+        if (f.kind === 'delay') while (env.wiz.rateLimits.takeApi(CLIENT_ID).ok);
+      });
+      // ...and the rotation is throttled four times, past the three tries a failing call gets.
+      env.sb.faults.arm({ service: 'wiz-api', operation: 'rotateServiceAccountSecret', kind: 'throttle', retryAfterSeconds: 1, times: 4 });
+      try {
+        const run = await rotate(env);
+        assert.equal(run.code, 0, describeRun(run));
+        const statuses = (operation: string) => run.calls.filter((c) => c.service === 'wiz-api' && c.operation === operation).map((c) => c.status);
+        assert.match(statuses('serviceAccounts').join(','), /^(429,)+200$/);
+        assert.match(statuses('updateServiceAccount').join(','), /^(429,)+200$/);
+        const rotations = run.calls.filter((c) => c.service === 'wiz-api' && c.operation === 'rotateServiceAccountSecret');
+        assert.equal(rotations.filter((c) => c.status === 200).length, 1, 'applied once');
+        assert.equal(rotations.filter((c) => c.status === 429 && c.fault === 'throttle').length, 4);
+        assert.match(run.stderr, /RATE_LIMIT_EXCEEDED/);
+        assert.doesNotMatch(run.stderr, /an earlier attempt may have been applied/);
+      } finally {
+        stop();
+      }
+    }),
+  );
+
+  test('with a tiny token-endpoint budget, verification is throttled and still verifies: "not yet", waited out as Wiz asks', TEST, () =>
+    withSandbox(async (env) => {
+      env.wiz.rateLimits.set({ auth: { burst: 1, perSecond: 0.5 } });
+      // The verification's token request finds the budget spent, on any machine, however fast or slow: the
+      // moment it arrives (a zero delay fault marks it) the bucket is emptied, as another caller would.
+      env.sb.faults.arm({ service: 'wiz-auth', operation: 'token', kind: 'delay', delayMs: 0, nth: 2 });
+      const stop = env.sb.faults.onFire((f) => {
+        if (f.service === 'wiz-auth') while (env.wiz.rateLimits.takeAuth(CLIENT_ID).ok);
+      });
+      try {
+        const run = await rotate(env);
+        assert.equal(run.code, 0, describeRun(run));
+        const tokens = run.calls.filter((c) => c.service === 'wiz-auth');
+        assert.deepEqual(tokens.slice(0, 2).map((c) => c.status), [200, 429], 'the first verification try was throttled');
+        assert.equal(tokens[tokens.length - 1]!.status, 200);
+        // Throttling came back to the verify loop as "not yet", not as an error or a retry inside the token request.
+        assert.match(run.stderr, /verify: [^\n]*Wiz token request for [^\n]*throttled \(HTTP 429\)/);
+        assert.doesNotMatch(run.stderr, /Wiz token request for [^\n]*retrying in/);
+        assert.ok(env.wiz.checkSecret(CLIENT_ID, text(run.after, 'client_secret')!));
+      } finally {
+        stop();
+      }
+    }),
+  );
 
   for (const [label, value] of [
     ['secret_lifetime_days', 'abc'],

@@ -14,7 +14,21 @@ import { Secret, redact } from '../../secret.js';
 import { ALLOW_WIZ_ACCOUNTS, globMatcher, notAllowed, readEntries } from '../allow-list.js';
 import { checkRecordShape } from '../record-shape.js';
 import { decideRotation, formatSpan, isExpired, newExpiry, sameInstant } from './schedule.js';
-import { type CallOptions, DEFAULT_AUTH_URL, REQUIRED_SCOPES, type ServiceAccount, WizCallError, WizGraphql, type WizToken, apiUrlFor, requestToken } from './wiz-api.js';
+import {
+  type CallOptions,
+  DEFAULT_AUTH_URL,
+  REQUIRED_SCOPES,
+  type ServiceAccount,
+  type TokenResult,
+  WizCallError,
+  WizGraphql,
+  type WizToken,
+  apiUrlFor,
+  describeScope,
+  missingScopes,
+  requestToken,
+  throttledAnswer,
+} from './wiz-api.js';
 
 /** Wiz client IDs are 52 lowercase letters and digits; this accepts any plausible ID and nothing that needs escaping. */
 const CLIENT_ID = /^[A-Za-z0-9_-]{1,128}$/;
@@ -59,7 +73,8 @@ export const SETTINGS = {
     default: undefined,
     hosts: WIZ_HOSTS,
     hostHint: 'a Wiz host (under wiz.io or wiz.us)',
-    description: "Wiz GraphQL URL (default KEEPER_ROTATE_WIZ_API_URL, else https://api.<dc>.app.wiz.io/graphql from the token's dc claim).",
+    description:
+      "Wiz GraphQL URL (default KEEPER_ROTATE_WIZ_API_URL, else https://api.<dc>.app.wiz.io/graphql from the token's dc claim, or api.<dc>.app.wiz.us/graphql when the token comes from auth.app.wiz.us).",
   },
 } as const satisfies Record<string, SettingSpec>;
 
@@ -67,7 +82,7 @@ export const SETTINGS = {
 export const ADMIN_HELP = `Admin credentials, the first place that has them: a record attached to this script with wiz_client_id and
 wiz_client_secret; the PAM configuration's wizClientId and wizClientSecret; else the service account rotates
 itself with the record's login and client_secret. The account that signs in needs the Wiz API scopes
-${REQUIRED_SCOPES.join(' and ')}.
+${REQUIRED_SCOPES.map(describeScope).join(' and ')}.
 `;
 
 type AdminKey = 'clientId' | 'clientSecret';
@@ -154,6 +169,12 @@ function prepare(ctx: TargetContext<AdminKey, 'clientSecret'>): WizConfig {
   };
 }
 
+/** A token request that did not get a token, as verification reports it. */
+function notYet(result: Extract<TokenResult, { ok: false }>): VerifyResult {
+  if (!result.throttled) return { ok: false, reason: result.reason };
+  return { ok: false, reason: result.reason, throttled: true, ...(result.retryAfterMs === undefined ? {} : { retryAfterMs: result.retryAfterMs }) };
+}
+
 class WizSession implements TargetSession {
   #api: WizGraphql | undefined;
   #account: ServiceAccount | undefined;
@@ -198,17 +219,19 @@ class WizSession implements TargetSession {
       throw new RotateError('TARGET_AUTH_FAILED', `the record's client_secret does not sign in as ${c.clientId}: ${result.reason}${lost}`, { exitCode: 5 });
     }
     const token = result.token;
-    const missing = token.scopes === undefined ? [] : REQUIRED_SCOPES.filter((s) => !token.scopes!.includes(s));
+    // Umbrella scopes count: an admin holding admin:all or write:all, and nothing narrower, is accepted (wiz-api.ts
+    // SCOPES_GRANTING); Wiz has the last word at the call itself.
+    const missing = token.scopes === undefined ? [] : missingScopes(token.scopes);
     if (missing.length > 0) {
       throw new RotateError(
         'TARGET_PERMISSION_DENIED',
-        `service account ${c.adminClientId} (${c.adminIsSelf ? 'rotating itself' : `admin, from ${c.adminSource}`}) lacks the Wiz API scope(s) ${missing.join(', ')}; it needs ${REQUIRED_SCOPES.join(' and ')}`,
+        `service account ${c.adminClientId} (${c.adminIsSelf ? 'rotating itself' : `admin, from ${c.adminSource}`}) lacks the Wiz API scope(s) ${missing.join(', ')}; it needs ${REQUIRED_SCOPES.map(describeScope).join(' and ')}`,
       );
     }
     let url = c.apiUrl;
     if (!url) {
       if (!token.dataCenter) throw new RotateError('TARGET_REQUEST_FAILED', `the Wiz token has no dc claim to find the API by; set ${SETTINGS.apiUrl.label} on the record`);
-      url = apiUrlFor(token.dataCenter);
+      url = apiUrlFor(c.authUrl, token.dataCenter);
     }
     this.#token = token;
     return new WizGraphql(url, token, this.#call);
@@ -311,9 +334,10 @@ class WizSession implements TargetSession {
   }
 
   async verify(credential: NewCredential): Promise<VerifyResult> {
-    // A fresh token request with the new secret: the one proof that consumers can sign in with it.
-    const result = await requestToken(this.config.authUrl, this.config.clientId, credential.secret, this.#call);
-    if (!result.ok) return { ok: false, reason: result.reason };
+    // A fresh token request with the new secret: the one proof that consumers can sign in with it. A throttled
+    // reply is "not yet", with Wiz's Retry-After: the verify loop paces the tries, so it comes back at once.
+    const result = await requestToken(this.config.authUrl, this.config.clientId, credential.secret, this.#call, 'answer');
+    if (!result.ok) return notYet(result);
     if (this.config.adminIsSelf) this.#newToken = result.token;
     return { ok: true };
   }
@@ -324,8 +348,16 @@ class WizSession implements TargetSession {
     if (clientId !== this.config.clientId) return { ok: false, reason: `the record's login is no longer ${this.config.clientId}` };
     const secret = readText(data, FIELDS.secret.label);
     if (!secret) return { ok: false, reason: 'the record holds no client_secret' };
-    const result = await requestToken(this.config.authUrl, clientId, new Secret(secret), this.#call);
-    return result.ok ? { ok: true } : { ok: false, reason: result.reason };
+    // Asked once, not in a loop: throttling is waited out here first (as Wiz asks, within the deadline), and only
+    // a throttle that outlasts that comes back, as throttled, so the caller does not read it as "does not sign in".
+    let result: TokenResult;
+    try {
+      result = await requestToken(this.config.authUrl, clientId, new Secret(secret), this.#call);
+    } catch (err) {
+      if (err instanceof WizCallError && err.throttled) return notYet(throttledAnswer(err));
+      throw err;
+    }
+    return result.ok ? { ok: true } : notYet(result);
   }
 
   async adopt(credential: NewCredential): Promise<void> {

@@ -11,10 +11,46 @@ import { ReplyTooLargeError, readCapped } from '../../http/reply-limit.js';
 export const DEFAULT_AUTH_URL = 'https://auth.app.wiz.io/oauth/token';
 /** What the account that authenticates needs: reading the account, rotating it and setting its expiry. */
 export const REQUIRED_SCOPES = ['read:service_accounts', 'update:service_accounts'] as const;
+export type RequiredScope = (typeof REQUIRED_SCOPES)[number];
 
+/**
+ * The scopes that grant each requirement: the scope itself, then the umbrella scopes that include it, which an
+ * admin account often holds instead. The umbrella scopes are Wiz's (the scope enum of
+ * AxtonGrams/terraform-provider-wiz, internal/common.go ServiceAccountScopes); `read:all` includes every read
+ * scope ("read:all includes read:detections", tamnoon-io/Tamnoon-Public-Permissions CNAPPs/Wiz/wiz-permissions.md,
+ * after Wiz's RBAC docs); Wiz's own MCP server strips the `:all` permissions Wiz names in its UNAUTHORIZED
+ * messages (wiz_mcp_server, clean_error_message). That admin:all covers everything and write:* covers update
+ * (not read) is inferred from Wiz's R/W role matrix; Wiz itself decides at the call, and a refusal there says so.
+ */
+export const SCOPES_GRANTING: Readonly<Record<RequiredScope, readonly string[]>> = {
+  'read:service_accounts': ['read:service_accounts', 'read:all', 'admin:all'],
+  'update:service_accounts': ['update:service_accounts', 'write:service_accounts', 'update:all', 'write:all', 'admin:all'],
+};
+
+/** The requirements none of `held` grants, in REQUIRED_SCOPES order. */
+export function missingScopes(held: readonly string[]): RequiredScope[] {
+  const have = new Set(held);
+  return REQUIRED_SCOPES.filter((need) => !SCOPES_GRANTING[need].some((s) => have.has(s)));
+}
+
+/** "read:service_accounts (or read:all, admin:all)": a requirement and what else grants it, for messages. */
+export function describeScope(need: RequiredScope): string {
+  const others = SCOPES_GRANTING[need].filter((s) => s !== need);
+  return `${need} (or ${others.join(', ')})`;
+}
+
+/** Failures other than throttling: tries per call. */
 const ATTEMPTS = 3;
+/**
+ * Throttled replies per call, each waited out as long as Wiz asks (Retry-After) within the run's deadline: a
+ * throttled request was not applied, so trying again is safe for a mutation too, and a budget of a few requests
+ * per second (limits.ts in the sandbox) is back within seconds.
+ */
+const THROTTLED_ATTEMPTS = 6;
 /** A Retry-After longer than this is not waited for: the run reports the throttling instead. */
 const MAX_RETRY_WAIT_MS = 30_000;
+/** Waits between throttled tries when Wiz names none: doubling from 1 s, at most this. */
+const MAX_THROTTLE_BACKOFF_MS = 8_000;
 /** Wiz's legacy Auth0 hosts issue API tokens for another audience than the Cognito ones. */
 const LEGACY_AUTH_HOSTS = new Set(['auth.wiz.io', 'auth0.gov.wiz.io']);
 const DATA_CENTER = /^[a-z0-9-]{1,32}$/;
@@ -31,13 +67,20 @@ export class WizCallError extends RotateError {
     cause?: unknown,
     /** Wiz refused the call in so many words (a 4xx, a GraphQL error that names why): it was not applied. */
     refused = false,
+    /** The HTTP status of the reply, when one came. */
+    status?: number,
   ) {
-    super(code, message, { ...(cause === undefined ? {} : { cause }), refused });
+    super(code, message, { ...(cause === undefined ? {} : { cause }), refused, ...(status === undefined ? {} : { status }) });
+  }
+
+  /** Throttled (429, RATE_LIMIT_EXCEEDED) and refused: not applied, and worth trying again after the wait. */
+  get throttled(): boolean {
+    return this.code === 'TARGET_THROTTLED' && this.refused;
   }
 
   /** The same failure, no longer known to be a refusal: an earlier attempt of the same call may have been applied. */
   uncertain(): WizCallError {
-    return new WizCallError(this.code, `${this.message} (an earlier attempt may have been applied)`, this.transient, this.retryAfterMs, this, false);
+    return new WizCallError(this.code, `${this.message} (an earlier attempt may have been applied)`, this.transient, this.retryAfterMs, this, false, this.status);
   }
 }
 
@@ -60,7 +103,8 @@ export interface WizToken {
   expiresAt?: number;
 }
 
-export type TokenResult = { ok: true; token: WizToken } | { ok: false; reason: string };
+/** `throttled`: the token endpoint throttled the request (not refused the secret); retryAfterMs is its Retry-After. */
+export type TokenResult = { ok: true; token: WizToken } | { ok: false; reason: string; throttled?: boolean; retryAfterMs?: number };
 
 export interface ServiceAccount {
   id: string;
@@ -76,9 +120,28 @@ export function audienceFor(authUrl: string): string {
   return LEGACY_AUTH_HOSTS.has(new URL(authUrl).hostname) ? 'beyond-api' : 'wiz-api';
 }
 
-/** `https://api.<dc>.app.wiz.io/graphql`, from the token's `dc` claim (commercial tenants; gov tenants set wiz_api_url). */
-export function apiUrlFor(dataCenter: string): string {
-  return `https://api.${dataCenter}.app.wiz.io/graphql`;
+/**
+ * Where each auth host's tenants find their API: `https://api.<dc>.<domain>/graphql`, `<dc>` the token's `dc`
+ * claim. Wiz for Gov (FedRAMP) signs in at auth.app.wiz.us, a Cognito host like auth.app.wiz.io (RegScale CLI,
+ * integrations/commercial/wizv2/wiz_auth.py, COGNITO_URLS), and serves its API from api.<dc>.app.wiz.us, its data
+ * centres named like the commercial ones (us1, us2...), not "gov": paramify/paramify-fetchers,
+ * fetchers/wiz/_shared/wiz_client.py ("https://api.<dc>.app.wiz.us/graphql for Wiz for Government", written
+ * against a live Wiz for Gov tenant; its README and tests pair https://api.us2.app.wiz.us/graphql with
+ * https://auth.app.wiz.us/oauth/token). Other hosts (auth.gov.wiz.io, which public sources call both Wiz
+ * commercial on AWS GovCloud and a legacy Auth0 host, and whose API host they disagree on) keep the commercial API
+ * host: set wiz_api_url for them. Every host here is Wiz's own, and `<dc>` cannot leave it (DATA_CENTER).
+ */
+const API_DOMAIN_BY_AUTH_HOST: Readonly<Record<string, string>> = {
+  'auth.app.wiz.io': 'app.wiz.io',
+  'auth.wiz.io': 'app.wiz.io',
+  'auth.app.wiz.us': 'app.wiz.us',
+};
+
+/** The API URL for a token from `authUrl` whose `dc` claim is `dataCenter` (already checked against DATA_CENTER). */
+export function apiUrlFor(authUrl: string, dataCenter: string): string {
+  if (!DATA_CENTER.test(dataCenter)) throw new Error(`not a Wiz data centre: ${JSON.stringify(dataCenter)}`);
+  const domain = API_DOMAIN_BY_AUTH_HOST[new URL(authUrl).hostname.toLowerCase()] ?? 'app.wiz.io';
+  return `https://api.${dataCenter}.${domain}/graphql`;
 }
 
 /** The claims of a JWT, decoded without verifying (only Wiz verifies them); undefined when it is not a JWT. */
@@ -144,16 +207,21 @@ async function send(what: string, url: string, init: RequestInit, deadline: Dead
  */
 async function withRetries<T>(what: string, options: CallOptions, call: () => Promise<T>, settleTimeouts = false): Promise<T> {
   let uncertain = false;
+  let failures = 0;
+  let throttles = 0;
   for (let attempt = 1; ; attempt++) {
     try {
       return await call();
     } catch (err) {
       const last = uncertain && err instanceof WizCallError && err.refused ? err.uncertain() : err;
-      if (!(err instanceof WizCallError) || !err.transient || attempt >= ATTEMPTS) throw last;
+      if (!(err instanceof WizCallError) || !err.transient) throw last;
+      // Throttling has its own count: a refusal to be waited out, not a failure that may repeat.
+      const throttled = err.throttled;
+      if (throttled ? ++throttles >= THROTTLED_ATTEMPTS : ++failures >= ATTEMPTS) throw last;
       if (settleTimeouts && err.code === 'TARGET_TIMEOUT') throw last;
       uncertain ||= !err.refused;
-      const wait = err.retryAfterMs ?? 500 * 2 ** (attempt - 1);
-      if (wait > MAX_RETRY_WAIT_MS || wait >= options.deadline.remaining() - 1000) throw uncertain ? (err.refused ? err.uncertain() : err) : err;
+      const wait = err.retryAfterMs ?? (throttled ? Math.min(MAX_THROTTLE_BACKOFF_MS, 1000 * 2 ** (throttles - 1)) : 500 * 2 ** (failures - 1));
+      if (wait > MAX_RETRY_WAIT_MS || wait >= options.deadline.remaining() - 1000) throw last;
       options.onRetry?.(what, attempt, err, wait);
       await sleep(wait);
     }
@@ -162,22 +230,25 @@ async function withRetries<T>(what: string, options: CallOptions, call: () => Pr
 
 /** Maps a non-success status without a recognisable error body. */
 function statusFailure(what: string, status: number, retryAfter: number | undefined, detail: string): WizCallError {
-  if (status === 429) return new WizCallError('TARGET_THROTTLED', `${what}: throttled (HTTP 429)${detail}`, true, retryAfter, undefined, true);
-  if (status >= 500) return new WizCallError('TARGET_REQUEST_FAILED', `${what}: HTTP ${status}${detail}`, true, retryAfter);
+  if (status === 429) return new WizCallError('TARGET_THROTTLED', `${what}: throttled (HTTP 429)${detail}`, true, retryAfter, undefined, true, status);
+  if (status >= 500) return new WizCallError('TARGET_REQUEST_FAILED', `${what}: HTTP ${status}${detail}`, true, retryAfter, undefined, false, status);
   const refused = status >= 400 && status !== 408;
-  if (status === 401) return new WizCallError('TARGET_AUTH_FAILED', `${what}: HTTP 401${detail}`, false, undefined, undefined, refused);
-  if (status === 403) return new WizCallError('TARGET_PERMISSION_DENIED', `${what}: HTTP 403${detail}`, false, undefined, undefined, refused);
-  if (status === 404) return new WizCallError('TARGET_NOT_FOUND', `${what}: HTTP 404${detail}`, false, undefined, undefined, refused);
-  return new WizCallError('TARGET_REQUEST_FAILED', `${what}: HTTP ${status}${detail}`, false, undefined, undefined, refused);
+  if (status === 401) return new WizCallError('TARGET_AUTH_FAILED', `${what}: HTTP 401${detail}`, false, undefined, undefined, refused, status);
+  if (status === 403) return new WizCallError('TARGET_PERMISSION_DENIED', `${what}: HTTP 403${detail}`, false, undefined, undefined, refused, status);
+  if (status === 404) return new WizCallError('TARGET_NOT_FOUND', `${what}: HTTP 404${detail}`, false, undefined, undefined, refused, status);
+  return new WizCallError('TARGET_REQUEST_FAILED', `${what}: HTTP ${status}${detail}`, false, undefined, undefined, refused, status);
 }
 
 const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
 
 /**
  * Gets a client-credentials token. `invalid_client` (a wrong or replaced secret, an unknown, disabled or expired
- * account) is an answer, not an error: verification reads it as "not accepted (yet)".
+ * account) is an answer, not an error: verification reads it as "not accepted (yet)". Throttling (HTTP 429) is
+ * waited out and retried like any transient failure, unless `throttled` is 'answer': then the first throttled
+ * reply comes back as `{ ok: false, throttled: true, retryAfterMs }`, for a caller that paces its own tries (the
+ * verify loop).
  */
-export async function requestToken(authUrl: string, clientId: string, secret: Secret, options: CallOptions): Promise<TokenResult> {
+export async function requestToken(authUrl: string, clientId: string, secret: Secret, options: CallOptions, throttled: 'retry' | 'answer' = 'retry'): Promise<TokenResult> {
   const what = `Wiz token request for ${clientId}`;
   return withRetries(what, options, async () => {
     const form = new URLSearchParams({ grant_type: 'client_credentials', audience: audienceFor(authUrl), client_id: clientId, client_secret: secret.reveal() });
@@ -201,8 +272,15 @@ export async function requestToken(authUrl: string, clientId: string, secret: Se
     const description = str(body.error_description);
     const detail = error ? `: ${error}${description ? ` (${clip(description)})` : ''}` : '';
     if (error === 'invalid_client' || (reply.status === 401 && !error)) return { ok: false, reason: `Wiz refuses the client credentials${detail || ' (HTTP 401)'}` };
-    throw statusFailure(what, reply.status, retryAfterMs(reply.headers), detail);
+    const failure = statusFailure(what, reply.status, retryAfterMs(reply.headers), detail);
+    if (throttled === 'answer' && failure.throttled) return throttledAnswer(failure);
+    throw failure;
   });
+}
+
+/** A throttled token request as an answer: not a refusal of the secret, a "not now" with the wait Wiz asked for. */
+export function throttledAnswer(err: WizCallError): Extract<TokenResult, { ok: false }> {
+  return { ok: false, reason: redact(err.message), throttled: true, ...(err.retryAfterMs === undefined ? {} : { retryAfterMs: err.retryAfterMs }) };
 }
 
 interface GraphqlError {
@@ -210,31 +288,41 @@ interface GraphqlError {
   extensions?: { code?: unknown };
 }
 
-/** Maps a GraphQL error reply (`errors[0].extensions.code`, else the HTTP status) to a coded, scrubbed error. */
+/**
+ * Maps a GraphQL error reply (`errors[0].extensions.code`, else the HTTP status) to a coded, scrubbed error. Wiz
+ * answers each code with its own 4xx (see the sandbox's api.ts for the sources), and a 4xx is a refusal: the call
+ * was not applied. A code under a 5xx is not trusted to mean that: a gateway or a failing server may have sent
+ * it after the request reached Wiz, so the outcome stays unknown. A code under a 200 (a GraphQL server's field
+ * error) is Wiz's answer, so it counts as a refusal too.
+ */
 export function graphqlFailure(what: string, status: number, body: unknown, retryAfter?: number): WizCallError {
   const first = (body as { errors?: GraphqlError[] } | undefined)?.errors?.[0];
   const code = str(first?.extensions?.code);
   const message = str(first?.message);
   const detail = `${code ? `: ${code}` : ''}${message ? ` (${clip(message)})` : ''}`;
+  if (status >= 500) return statusFailure(what, status, retryAfter, detail);
+  const scopes = REQUIRED_SCOPES.map(describeScope).join(' and ');
   switch (code) {
     case 'UNAUTHENTICATED':
-      return new WizCallError('TARGET_AUTH_FAILED', `${what}${detail}`, false, undefined, undefined, true);
+      return new WizCallError('TARGET_AUTH_FAILED', `${what}${detail}`, false, undefined, undefined, true, status);
     case 'UNAUTHORIZED':
     case 'FORBIDDEN':
     case 'FORBIDDEN_IP':
-      return new WizCallError('TARGET_PERMISSION_DENIED', `${what}${detail}; the account that authenticates needs the scopes ${REQUIRED_SCOPES.join(' and ')}`, false, undefined, undefined, true);
+      return new WizCallError('TARGET_PERMISSION_DENIED', `${what}${detail}; the account that authenticates needs the scopes ${scopes}`, false, undefined, undefined, true, status);
     case 'NOT_FOUND':
-      return new WizCallError('TARGET_NOT_FOUND', `${what}${detail}`, false, undefined, undefined, true);
+      return new WizCallError('TARGET_NOT_FOUND', `${what}${detail}`, false, undefined, undefined, true, status);
     case 'RATE_LIMIT_EXCEEDED':
-      return new WizCallError('TARGET_THROTTLED', `${what}${detail}`, true, retryAfter, undefined, true);
+      return new WizCallError('TARGET_THROTTLED', `${what}${detail}`, true, retryAfter, undefined, true, status);
     case 'BAD_USER_INPUT':
-      return new WizCallError('TARGET_REQUEST_FAILED', `${what}${detail}`, false, undefined, undefined, true);
+      return new WizCallError('TARGET_REQUEST_FAILED', `${what}${detail}`, false, undefined, undefined, true, status);
     case 'INTERNAL':
-      return new WizCallError('TARGET_REQUEST_FAILED', `${what}${detail}`, true, retryAfter);
+      return new WizCallError('TARGET_REQUEST_FAILED', `${what}${detail}`, true, retryAfter, undefined, false, status);
     default:
       // A 2xx we cannot read (cut short, mangled by a proxy) is retried like a 5xx: every call we make is safe to
       // repeat, and for the rotation a repeat is the only way to learn a secret Wiz has already switched to.
-      return status >= 200 && status < 300 ? new WizCallError('TARGET_REQUEST_FAILED', `${what}${detail || ': the reply holds no data'}`, true, retryAfter) : statusFailure(what, status, retryAfter, detail);
+      return status >= 200 && status < 300
+        ? new WizCallError('TARGET_REQUEST_FAILED', `${what}${detail || ': the reply holds no data'}`, true, retryAfter, undefined, false, status)
+        : statusFailure(what, status, retryAfter, detail);
   }
 }
 
