@@ -37,7 +37,10 @@ export interface SandboxRealism {
   readLagMs: number;
   /** The log-normal sigma both are drawn with around their medians (0: every credential waits the median). */
   spread: number;
-  /** Request budgets for iam, sts and Graph: true for each one's documented default, false for none, or overrides. */
+  /**
+   * Request budgets for iam, sts and Graph: true for each one's documented default, false for none, or overrides.
+   * KSM's budget (ksm/budget.ts, Keeper's per client and endpoint) is on unless this is false.
+   */
   budgets: boolean | BudgetOverrides;
   /** IAM checks the two-key quota against its lagging read, so racing creates can make a third key (account.ts). */
   nonAtomicQuota: boolean;
@@ -100,7 +103,12 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   const seed = options.seed ?? DEFAULT_SEED;
   const overrides: BudgetOverrides = typeof realism.budgets === 'object' ? realism.budgets : {};
   const timing = { propagationDelayMs: realism.propagationMs, readLagMs: realism.readLagMs, delaySpread: realism.spread, seed };
-  const ksm = new KsmService(options.transactionModel ? { transactionModel: options.transactionModel } : {});
+  // KSM charges its own budget (ksm/budget.ts: it knows the client only once a request is open); `budgets: false`
+  // starts it off too, so `realism: false` throttles nothing. PUT /ksm/budget tunes it.
+  const ksm = new KsmService({
+    ...(options.transactionModel ? { transactionModel: options.transactionModel } : {}),
+    ...(realism.budgets === false ? { budget: { enabled: false } } : {}),
+  });
   const azure = new AzureService({ ...(options.azureCloud ? { cloud: options.azureCloud } : {}), timing, budget: overrides.azure || true });
   const aws = new AwsAccount({ ...timing, nonAtomicQuota: realism.nonAtomicQuota });
   const iam = new IamService(aws, { budget: overrides.iam || true });

@@ -19,6 +19,7 @@ import {
 import type { RecordData } from '../../src/keeper/record-data.js';
 import { ControlApi } from '../../src/sandbox/control.js';
 import { FaultPlan, RequestLog } from '../../src/sandbox/faults.js';
+import { startSandbox } from '../../src/sandbox/sandbox.js';
 import { serve, type RunningService } from '../../src/sandbox/service.js';
 import { sandboxTlsMaterial } from '../../src/sandbox/tls.js';
 import { KSM_DEFAULT_BUDGET, KsmBudgetGate } from '../../src/sandbox/ksm/budget.js';
@@ -558,6 +559,17 @@ describe('request budget', () => {
     assert.deepEqual(thrown, { error: 'throttled', message: 'throttled' });
     assert.deepEqual(sleeps, [], 'the SDK retries only a 403 throttle (KSM-1395)');
     assert.deepEqual(statuses('get_secret'), [200, 200, 429, 200, 429]);
+  });
+
+  test("every sandbox starts with KSM's budget on, but `realism: false` (nothing throttled) turns it off", async () => {
+    for (const [options, enabled] of [[{}, true], [{ realism: false }, false]] as const) {
+      const sb = await startSandbox({ ...options, demo: false });
+      try {
+        assert.equal(sb.ksm.budgetSettings.enabled, enabled, JSON.stringify(options));
+      } finally {
+        await sb.close();
+      }
+    }
   });
 
   test('a request that fails authentication is not charged to the client it names', async () => {
