@@ -138,7 +138,9 @@ export const ORACLES: Record<string, TargetOracle> = {
     works: (sb, data) => {
       const secret = text(data, 'client_secret');
       const app = azureApp(sb, data);
-      return secret !== undefined && app !== undefined && sb.azure.directory.checkSecret(app.tenantId, app.appId, secret);
+      if (secret === undefined || app === undefined) return false;
+      // A secret Entra is still propagating works: nothing but time stands between it and a token.
+      return sb.azure.directory.checkSecret(app.tenantId, app.appId, secret) || app.secrets.some((s) => s.secretText === secret && s.usableAt !== null && Date.parse(s.usableAt) > Date.now() && Date.parse(s.endDateTime) > Date.now());
     },
     credentials: (sb, data) => azureApp(sb, data)?.secrets.map((s) => s.keyId) ?? [],
     referenced: (data) => [text(data, 'client_secret_id') ?? '', ...list(text(data, 'previous_client_secret_ids'))].filter(Boolean),
@@ -152,7 +154,10 @@ export const ORACLES: Record<string, TargetOracle> = {
     works: (sb, data) => {
       const id = text(data, 'aws_access_key_id');
       const secret = text(data, 'aws_secret_access_key');
-      return id !== undefined && secret !== undefined && sb.aws.checkKey(id, secret);
+      if (id === undefined || secret === undefined) return false;
+      // A key IAM is still propagating works: nothing but time stands between it and a signed request.
+      const key = sb.aws.getKey(id);
+      return sb.aws.checkKey(id, secret) || (key !== undefined && key.secretAccessKey === secret && key.status === 'Active' && !key.propagated);
     },
     credentials: (sb) => sb.aws.listKeys(DEMO.aws.userName).map((k) => k.accessKeyId),
     referenced: (data) => [text(data, 'aws_access_key_id') ?? '', text(data, 'previous_aws_access_key_id') ?? ''].filter(Boolean),
