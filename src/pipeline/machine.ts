@@ -552,7 +552,9 @@ async function saveWithRetries(m: Machine, uid: string, updates: Array<[FieldRef
       return record;
     } catch (err) {
       last = err;
-      if (isRotateError(err) && err.code === 'DEADLINE_EXCEEDED') break;
+      // KEEPER_THROTTLED comes after the transport waited as long as Keeper asked and the deadline allows: a quick
+      // retry would only restart Keeper's count (src/keeper/transport.ts).
+      if (isRotateError(err) && (err.code === 'DEADLINE_EXCEEDED' || err.code === 'KEEPER_THROTTLED')) break;
       ctx.log.warn('save', `attempt ${attempt} to save record ${uid} failed: ${redact(describeError(err))}`);
       // A reply lost after Keeper applied the save leaves our transaction open; closing it lets the retry in. A
       // definite refusal opened nothing: a transaction in the way is another run's, and is left alone.
