@@ -5,8 +5,11 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { CreateAccessKeyCommand, DeleteAccessKeyCommand, IAMClient, ListAccessKeysCommand } from '@aws-sdk/client-iam';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
+import { ClientSecretCredential } from '@azure/identity';
+import { Client } from '@microsoft/microsoft-graph-client';
+import { TokenCredentialAuthenticationProvider } from '@microsoft/microsoft-graph-client/authProviders/azureTokenCredentials/index.js';
 import { DEMO } from '../../src/sandbox/demo-vault.js';
-import { HARD_REALISM, type Sandbox, type SandboxOptions, startSandbox } from '../../src/sandbox/sandbox.js';
+import { HARD_REALISM, READ_LAG_MS, type Sandbox, type SandboxOptions, startSandbox } from '../../src/sandbox/sandbox.js';
 
 const W = DEMO.aws;
 
@@ -34,14 +37,14 @@ function adminKey(sb: Sandbox): { accessKeyId: string; secretAccessKey: string }
 }
 
 /** A new key's own drawn delays, from the state API: what the bench reads to measure a wait past usableAt. */
-function drawnDelays(sb: Sandbox): { propagation: number; lag: number; secretPropagation: number; secretLag: number } {
+function drawnDelays(sb: Sandbox): { propagation: number; lag: number | null; secretPropagation: number; secretLag: number | null } {
   const key = sb.aws.createAccessKey(W.userName);
   const secret = sb.azure.directory.addPassword(DEMO.azure.targetObjectId, {});
   return {
     propagation: Date.parse(key.usableAt!) - Date.parse(key.madeAt),
-    lag: Date.parse(key.listedAt!) - Date.parse(key.madeAt),
+    lag: key.listedAt === null ? null : Date.parse(key.listedAt) - Date.parse(key.madeAt),
     secretPropagation: Date.parse(secret.usableAt!) - Date.parse(secret.addedAt),
-    secretLag: Date.parse(secret.listedAt!) - Date.parse(secret.addedAt),
+    secretLag: secret.listedAt === null ? null : Date.parse(secret.listedAt) - Date.parse(secret.addedAt),
   };
 }
 
@@ -54,12 +57,14 @@ describe('hard by default', () => {
     await sb.close();
   });
 
-  test('startSandbox() turns on spread-out propagation, read lag and every budget; the racy quota stays off', async () => {
+  test('startSandbox() turns on spread-out propagation and every budget; the read lag and the racy quota stay off', async () => {
     const state = (await call(sb, 'GET', '/sandbox')).body;
-    assert.deepEqual(HARD_REALISM, { propagationMs: 100, readLagMs: 50, spread: 0.5, budgets: true, nonAtomicQuota: false });
+    // The read lag waits for the product (sandbox.ts HARD_REALISM): READ_LAG_MS is what it will be.
+    assert.deepEqual(HARD_REALISM, { propagationMs: 100, readLagMs: 0, spread: 0.5, budgets: true, nonAtomicQuota: false });
+    assert.equal(READ_LAG_MS, 50);
     assert.equal(state.seed, 1);
-    assert.deepEqual(state.aws, { propagationDelayMs: 100, readLagMs: 50, delaySpread: 0.5, nonAtomicQuota: false, seed: 1 });
-    assert.deepEqual(state.azure, { propagationDelayMs: 100, readLagMs: 50, delaySpread: 0.5, seed: 1 });
+    assert.deepEqual(state.aws, { propagationDelayMs: 100, readLagMs: 0, delaySpread: 0.5, nonAtomicQuota: false, seed: 1 });
+    assert.deepEqual(state.azure, { propagationDelayMs: 100, readLagMs: 0, delaySpread: 0.5, seed: 1 });
     assert.equal(sb.azure.getTenant(DEMO.azure.tenantId)!.propagationDelayMs, 100, 'the demo tenant has the default median');
     assert.deepEqual(state.budgets, {
       iam: { enabled: true, limits: { requests: { burst: 100, perSecond: 20 } } },
@@ -70,10 +75,19 @@ describe('hard by default', () => {
       },
     });
     const d = drawnDelays(sb);
-    for (const [what, ms, median] of [['propagation', d.propagation, 100], ['lag', d.lag, 50], ['secret propagation', d.secretPropagation, 100], ['secret lag', d.secretLag, 50]] as const) {
+    for (const [what, ms, median] of [['propagation', d.propagation, 100], ['secret propagation', d.secretPropagation, 100]] as const) {
       assert.ok(ms >= Math.floor(median * Math.exp(-1)) && ms <= Math.ceil(median * Math.exp(1)), `${what}: ${ms} ms`);
     }
+    assert.deepEqual([d.lag, d.secretLag], [null, null], 'listed at once');
   });
+
+  test('with readLagMs: READ_LAG_MS each new key and secret is missing from reads for its own drawn moment', () =>
+    withSandbox({ realism: { readLagMs: READ_LAG_MS } }, async (lagging) => {
+      const d = drawnDelays(lagging);
+      for (const [what, ms] of [['lag', d.lag], ['secret lag', d.secretLag]] as const) {
+        assert.ok(ms !== null && ms >= Math.floor(READ_LAG_MS * Math.exp(-1)) && ms <= Math.ceil(READ_LAG_MS * Math.exp(1)), `${what}: ${ms} ms`);
+      }
+    }));
 
   test('a rotation by the SDK waits out the drawn propagation and is never throttled; the key works from its usableAt on', () =>
     withSandbox({}, async (sb) => {
@@ -107,15 +121,46 @@ describe('hard by default', () => {
     }));
 });
 
+describe('hard by default, Graph', () => {
+  test('a rotation through Graph (read, add, remove) is never throttled by the default budgets; the new secret is missing from the read after it', () =>
+    withSandbox({ realism: { readLagMs: 10_000 } }, async (sb) => {
+      const a = DEMO.azure;
+      const adminSecret = sb.azure.getApp(a.adminObjectId)!.secrets[0]!.secretText;
+      const url = sb.urls.azure!;
+      const cred = new ClientSecretCredential(a.tenantId, a.adminAppId, adminSecret, { authorityHost: url, disableInstanceDiscovery: true });
+      const graph = Client.initWithMiddleware({
+        authProvider: new TokenCredentialAuthenticationProvider(cred, { scopes: ['https://graph.microsoft.com/.default'] }),
+        baseUrl: url,
+        customHosts: new Set([new URL(url).hostname]),
+      });
+      const mark = sb.log.entries().length;
+      const read = async () => ((await graph.api(`/applications/${a.targetObjectId}`).select('id,passwordCredentials').get()) as { passwordCredentials: Array<{ keyId: string }> }).passwordCredentials.map((p) => p.keyId);
+      const before = await read();
+      const added = (await graph.api(`/applications/${a.targetObjectId}/addPassword`).post({ passwordCredential: { displayName: 'realism' } })) as { keyId: string };
+      assert.deepEqual(await read(), before, 'the new secret is not in the read that follows it (10 s lag)');
+      await graph.api(`/applications/${a.targetObjectId}/removePassword`).post({ keyId: before[0]! });
+      const graphCalls = sb.log.entries().slice(mark).filter((e) => e.service === 'azure' && e.operation !== 'token' && e.operation !== 'openidConfiguration');
+      assert.deepEqual(graphCalls.map((e) => [e.operation, e.status, e.throttled ?? false]), [
+        ['getApplication', 200, false],
+        ['addPassword', 200, false],
+        ['getApplication', 200, false],
+        ['removePassword', 204, false],
+      ]);
+      assert.deepEqual(sb.azure.getApp(a.targetObjectId)!.secrets.map((s) => s.keyId), [added.keyId]);
+    }));
+});
+
 describe('seeded and reproducible', () => {
   test('one seed gives the demo user\'s new key and the demo app\'s new secret the same delays in every sandbox; another seed others', async () => {
-    const a = await withSandbox({ seed: 5, demo: true }, async (sb) => drawnDelays(sb));
-    const b = await withSandbox({ seed: 5 }, async (sb) => drawnDelays(sb));
-    const c = await withSandbox({ seed: 6 }, async (sb) => drawnDelays(sb));
+    const lag = { readLagMs: READ_LAG_MS };
+    const a = await withSandbox({ seed: 5, realism: lag }, async (sb) => drawnDelays(sb));
+    const b = await withSandbox({ seed: 5, realism: lag }, async (sb) => drawnDelays(sb));
+    const c = await withSandbox({ seed: 6, realism: lag }, async (sb) => drawnDelays(sb));
+    assert.notEqual(a.lag, null);
     assert.deepEqual(a, b);
     assert.notDeepEqual(c, a);
     // Reseeding through the control API before anything is made gives that seed's draws.
-    const d = await withSandbox({ seed: 6 }, async (sb) => {
+    const d = await withSandbox({ seed: 6, realism: lag }, async (sb) => {
       const put = await call(sb, 'PUT', '/sandbox', { seed: 5 });
       assert.equal(put.body.seed, 5);
       return drawnDelays(sb);
@@ -137,7 +182,7 @@ describe('seeded and reproducible', () => {
     await withSandbox({ realism: { propagationMs: 2_000, budgets: { iam: { burst: 5, perSecond: 1 }, sts: false } } }, async (sb) => {
       const state = (await call(sb, 'GET', '/sandbox')).body;
       assert.equal(state.aws.propagationDelayMs, 2_000);
-      assert.equal(state.aws.readLagMs, 50);
+      assert.equal(state.aws.delaySpread, 0.5, 'the fields not given keep the defaults');
       assert.deepEqual(state.budgets.iam, { enabled: true, limits: { requests: { burst: 5, perSecond: 1 } } });
       assert.equal(state.budgets.sts.enabled, false);
       assert.equal(state.budgets.azure.enabled, true);
