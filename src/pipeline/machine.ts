@@ -624,6 +624,11 @@ export async function storeSealed(
       // No answer either way: decide next time, with the sealed secret still here.
       throw new RotateError('RECOVERY_PENDING', `whether the secret sealed for record ${entry.recordUid} or the record's own signs in could not be checked (${redact(describeError(err))}); the next run checks again`, { cause: err });
     }
+    // Throttled is no answer either: a secret the target would not even look at may well be the one that works.
+    if (!sealed.ok && (sealed.throttled || (!record.ok && record.throttled))) {
+      const why = sealed.throttled ? sealed.reason : !record.ok ? record.reason : '';
+      throw new RotateError('RECOVERY_PENDING', `whether the secret sealed for record ${entry.recordUid} or the record's own signs in could not be checked (${why}); the next run checks again`);
+    }
     if (!sealed.ok) {
       journal.clear(entry.recordUid);
       if (record.ok) {
@@ -669,7 +674,8 @@ async function yieldToNewer(m: Machine, user: VaultRecord, before: VaultRecord, 
     return;
   }
   if (!result.ok) {
-    log.info('verify', `the secret record ${user.uid} held before this run's save does not sign in either (${result.reason})`);
+    if (result.throttled) log.warn('verify', `could not check the secret record ${user.uid} held before this run's save: ${result.reason}`);
+    else log.info('verify', `the secret record ${user.uid} held before this run's save does not sign in either (${result.reason})`);
     return;
   }
   log.warn('verify', `another run replaced the credential of ${created.id} after this run did and saved its secret in record ${user.uid}; that secret signs in and this run's does not, so this run's save is rolled back`);

@@ -143,6 +143,23 @@ describe('compound histories', { concurrency: 3 }, () => {
     }),
   );
 
+  test('Wiz: a sealed secret whose sign-in check Wiz keeps throttling is kept (RECOVERY_PENDING), never dropped, and stored by the next run', TEST, () =>
+    withSandbox('wiz-service-account', async (env) => {
+      await sealedWizSecret(env);
+      // Every token request throttled: neither the sealed secret nor the record's can be checked. Throttled is no
+      // answer, so the sealed secret (the only one that works: Wiz replaced the old) must stay.
+      env.sb.faults.arm({ service: 'wiz-auth', operation: 'token', kind: 'throttle', retryAfterSeconds: 1, times: 1000 });
+      const throttled = await env.run();
+      assert.equal(throttled.code, 5, describeRun(throttled));
+      assert.equal(throttled.error, 'RECOVERY_PENDING', describeRun(throttled));
+      assert.equal(journalsUnder(join(env.s.dir, 'state')).length, 1, 'the sealed secret is still here');
+      env.sb.faults.clear();
+      const next = await env.run();
+      assert.equal(next.code, 0, describeRun(next));
+      assert.ok(env.sb.wiz.checkSecret(WIZ_ID, text(next.after, 'client_secret')!));
+    }),
+  );
+
   test('Wiz: a record edited since with a secret that does not sign in gets the sealed one after all', TEST, () =>
     withSandbox('wiz-service-account', async (env) => {
       await sealedWizSecret(env);
