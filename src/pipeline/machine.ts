@@ -321,9 +321,13 @@ export async function createAlongside(m: Machine, user: VaultRecord, plan: Rotat
   } catch (err) {
     const base = asRotateError(err);
     const before = removed.length ? ` (${removed.join(', ')} had been removed before creating, as planned)` : '';
-    if (refusedOutright(err) || (await removeLeftovers(m, user, present, err, entry))) {
+    const leftovers = refusedOutright(err) ? 'settled' : await removeLeftovers(m, user, present, err);
+    if (leftovers === 'settled') {
       ctx.journal.clear(user.uid);
       throw withExit(base, ExitCode.Failed, `; nothing of this run's remains on the target${before}: the record keeps its credential`);
+    }
+    if (leftovers === 'unseen') {
+      throw withExit(base, ExitCode.Failed, `; the target lists nothing this run made, but its list can lag a create, so the next run looks again${before}: the record keeps its credential`);
     }
     throw withExit(base, ExitCode.NeedsAttention, `; the target may have made a credential anyway (the call's outcome is unknown): the record keeps its credential, and the next run removes what this one may have made${before}`);
   }
@@ -402,11 +406,15 @@ async function finalizeOnce(m: Machine): Promise<boolean> {
 /**
  * A create that failed with a reply (a 5xx, an unreadable body) has run its course on the server: whatever it
  * made is on the target now. Reads the target again and removes what is new since the plan's read and looks
- * like this run's; true when that settled it. A create that got no reply (a timeout, a dropped connection) may
- * still land later, so it stays the next run's to look for (false), as does anything that fails here.
+ * like this run's: 'settled' when it removed something. 'unseen' when the read shows nothing new: the create
+ * may have made nothing, or the target's list may not show it yet (IAM and Entra reads lag their writes), so the
+ * journal keeps the window for the next run, which reads later. A create that got no reply (a timeout, a
+ * dropped connection) may still land later, so it stays the next run's to look for (false), as does anything
+ * that fails here.
  */
-async function removeLeftovers(m: Machine, user: VaultRecord, present: string[], err: unknown, creating: JournalEntry): Promise<boolean> {
+async function removeLeftovers(m: Machine, user: VaultRecord, present: string[], err: unknown): Promise<'settled' | 'unseen' | false> {
   if (!isRotateError(err) || err.status === undefined) return false;
+  const creating = m.ctx.journal.read(user.uid);
   let probe: JournalEntry | undefined;
   try {
     // Another gateway may have made a credential in this same window and hold it in its open save: only under
@@ -414,12 +422,16 @@ async function removeLeftovers(m: Machine, user: VaultRecord, present: string[],
     // name, this run's to remove.
     probe = await openProbe(m, await fetchOne(m.ctx, user.uid), { since: m.step.since, existing: present }, creating);
     const again = await m.session.plan({ interrupted: { from: new Date(m.step.since), to: new Date(Date.now() + 60_000), existing: present } });
+    let removed = 0;
     for (const c of again.removeBefore.filter((c) => c.leftover && !present.includes(c.id))) {
       await removeCredential(m.session, c);
+      removed++;
       m.ctx.log.info('undo', `removed ${c.id}, which the failed create made after all`);
     }
     await releaseProbe(m, probe);
-    return true;
+    if (removed > 0) return 'settled';
+    m.ctx.journal.write({ ...m.step, phase: 'creating', existing: present });
+    return 'unseen';
   } catch (e) {
     m.ctx.log.warn('undo', `could not check the target for what the failed create may have made: ${redact(describeError(e))}`);
     // Still open: roll the write check back; the journal keeps the window for the next run either way.

@@ -101,6 +101,7 @@ interface AwsConfig {
   allowPaths: { entries: string[]; paths: string[] } | undefined;
   /** Unknown keys made since then may be another run's new key: never deleted (plan.ts `freshSince`). */
   freshSince: Date;
+  currentCreatedAt: Date | undefined;
 }
 
 /** IAM is global: each partition signs it in one region, whatever region the gateway is in. */
@@ -130,6 +131,8 @@ function prepare(ctx: TargetContext<AdminKey, 'secretAccessKey'>): AwsConfig {
   };
   const currentId = keyId(FIELDS.keyId.label);
   const lastId = keyId(FIELDS.lastKeyId.label);
+  const createdText = readText(data, FIELDS.createDate.label);
+  const created = createdText && createdText !== FIELDS.createDate.example ? new Date(createdText) : undefined;
   const settings = parseSettings(SETTINGS, data);
   // The name needs no request; a path does (GetUser), so only a name no pattern matches is left to the plan.
   const allow = awsAllowList(ctx.env);
@@ -155,6 +158,8 @@ function prepare(ctx: TargetContext<AdminKey, 'secretAccessKey'>): AwsConfig {
     userName,
     currentId,
     lastId,
+    // Only a plausible date counts: a future or unreadable one would make a missing key look young forever.
+    currentCreatedAt: created && !Number.isNaN(created.getTime()) && created.getTime() <= Date.now() + 60_000 ? created : undefined,
     deleteUnknown: settings.deleteUnknown,
     deactivateLast: settings.deactivateLast,
     verifyTimeoutMs: settings.verifyTimeoutSeconds * 1000,
@@ -208,6 +213,7 @@ class AwsSession implements TargetSession {
       keys,
       currentId: c.currentId,
       lastId: c.lastId,
+      currentCreatedAt: c.currentCreatedAt,
       deleteUnknown: c.deleteUnknown,
       deactivateLast: c.deactivateLast,
       interrupted: context.interrupted,

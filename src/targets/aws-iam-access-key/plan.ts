@@ -22,6 +22,8 @@ export interface KeyPlanInput {
   currentId: string | undefined;
   /** The record's previous key (LAST). */
   lastId: string | undefined;
+  /** When IAM made CURRENT, as the record says (its CreateDate field, written by each rotation). */
+  currentCreatedAt?: Date | undefined;
   deleteUnknown: boolean;
   deactivateLast: boolean;
   /** Keys that must survive (the admin's own key, when it belongs to this user). */
@@ -45,11 +47,27 @@ export interface KeyPlan extends RotationPlan {
 /** IAM's clock and ours may differ a little. */
 const SKEW_MS = 60_000;
 
+/**
+ * How long a new key may be missing from ListAccessKeys. IAM is eventually consistent ("changes ... might not be
+ * immediately visible", IAM troubleshooting, "eventual consistency"); seconds in practice, so ten minutes is
+ * generous, and a key the record names that is younger and not listed is taken as not listed yet, not deleted.
+ */
+export const LIST_LAG_MS = 10 * 60_000;
+
 export function planKeys(p: KeyPlanInput): KeyPlan {
   const notes: string[] = [];
   const removeBefore: CredentialInfo[] = [];
   const removeAfter: CredentialInfo[] = [];
   const current = p.keys.find((k) => k.accessKeyId === p.currentId);
+  const age = p.currentCreatedAt ? Date.now() - p.currentCreatedAt.getTime() : undefined;
+  if (p.currentId && !current && age !== undefined && age < LIST_LAG_MS) {
+    // Planning without it would drop it from CURRENT/LAST: a working key nobody tracks, and a quota that later
+    // refuses every rotation.
+    throw new RotateError(
+      'TARGET_NOT_FOUND',
+      `IAM does not list the record's key ${p.currentId} on user ${p.userName}, which it made ${Math.max(0, Math.round(age / 1000))} s ago: IAM's reads lag its writes, so it may well exist; nothing was changed, and the next run looks again (a key still missing ${LIST_LAG_MS / 60_000} min after it was made is taken as deleted)`,
+    );
+  }
   if (p.currentId && !current) notes.push(`the record's key ${p.currentId} is no longer on user ${p.userName}; the new key replaces it`);
   const others = p.keys.filter((k) => k !== current);
   const unknown: AccessKeyInfo[] = [];
