@@ -46,25 +46,19 @@ export interface SandboxRealism {
   nonAtomicQuota: boolean;
 }
 
-/**
- * The read-after-write lag the sandbox would have by default (median, ms; 18 to 136 ms at sigma 0.5), and will
- * once the scripts survive it: `startSandbox({ realism: { readLagMs: READ_LAG_MS } })` turns it on.
- */
+/** The sandbox's default read-after-write lag (median, ms; 18 to 136 ms at sigma 0.5). */
 export const READ_LAG_MS = 50;
 
 /**
  * The defaults of every sandbox the tests, the demo and `npm run sandbox` start. A new credential is usable after
- * 100 ms in the median, 37 to 272 ms (sigma 0.5, clamped at two sigmas); the budgets are the services' own
- * (IAM_DEFAULT_BUDGET, STS_DEFAULT_BUDGET, GRAPH_DEFAULT_BUDGETS). The racy IAM quota stays off: it is a rare
- * production event, and a test turns it on.
- *
- * The read lag is off (readLagMs 0) until the product stops trusting a read made straight after a write: with it
- * on, a create that was applied but answered with an error (a 500, an unreadable body) is looked for in the list
- * at once (pipeline/machine.ts `removeLeftovers`), the new key or secret is not in it yet, and the run reports
- * "nothing of this run's remains on the target" while it does; an AWS user is then stuck at TARGET_LIMIT_REACHED.
- * A rotation run within the lag of the previous one also reads the record's CURRENT as gone (plan.ts).
+ * 100 ms in the median, 37 to 272 ms (sigma 0.5, clamped at two sigmas); a new key or secret is missing from the
+ * list for READ_LAG_MS in the median; the budgets are the services' own (IAM_DEFAULT_BUDGET, STS_DEFAULT_BUDGET,
+ * GRAPH_DEFAULT_BUDGETS). The racy IAM quota stays off: it is a rare production event, and a test turns it on.
+ * The scripts survive the lag: an unlisted leftover of a failed create stays the next run's to look for
+ * (pipeline/machine.ts `removeLeftovers`), and a record's unlisted CURRENT is never taken for deleted (the
+ * targets' plan.ts).
  */
-export const HARD_REALISM: SandboxRealism = { propagationMs: 100, readLagMs: 0, spread: 0.5, budgets: true, nonAtomicQuota: false };
+export const HARD_REALISM: SandboxRealism = { propagationMs: 100, readLagMs: READ_LAG_MS, spread: 0.5, budgets: true, nonAtomicQuota: false };
 
 /** The sandbox as it was before: everything at once, nothing throttled (`realism: false`). */
 export const EASY_REALISM: SandboxRealism = { propagationMs: 0, readLagMs: 0, spread: 0, budgets: false, nonAtomicQuota: false };
@@ -128,7 +122,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   // Every budget exists, so the control API can turn one on; `budgets: false` (or a service's false) starts it off.
   const budgets: Record<string, RequestBudget> = { iam: iam.budget!, sts: sts.budget!, azure: azure.budget! };
   for (const [name, budget] of Object.entries(budgets)) budget.enabled = realism.budgets !== false && overrides[name as keyof BudgetOverrides] !== false;
-  const wiz = new WizTenant();
+  // Wiz's API budget lives in the tenant (wiz/limits.ts); `budgets: false` starts it off like the others.
+  const wiz = new WizTenant(realism.budgets === false ? { rateLimits: { api: null } } : {});
   // Every service speaks TLS, as the real ones do; clients trust the sandbox certificate (NODE_EXTRA_CA_CERTS).
   const services: SandboxService[] = [ksm, azure, iam, sts, new WizAuthService(wiz), new WizApiService(wiz)];
   const running: RunningService[] = [];

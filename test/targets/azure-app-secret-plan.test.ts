@@ -99,11 +99,12 @@ describe('planSecrets: retention', () => {
     assert.deepEqual(ids(p.removeAfter), []);
   });
 
-  test('a record whose current secret is gone from the app says so and keeps nothing as previous', () => {
+  test('a record whose current secret the app read does not show says so and keeps its ID listed (the read may lag), beyond keep_previous_secrets', () => {
     const stray = secret();
-    const p = plan({ secrets: [stray], currentId: '99999999-9999-4999-8999-999999999999' });
-    assert.deepEqual(p.keptPrevious, []);
-    assert.ok(p.notes.some((n) => n.includes('99999999-9999-4999-8999-999999999999') && /no longer on the app/.test(n)), p.notes.join('\n'));
+    const prev = ours(48);
+    const p = plan({ secrets: [stray, prev], currentId: '99999999-9999-4999-8999-999999999999', previousIds: [prev.keyId], keepPrevious: 1 });
+    assert.deepEqual(p.keptPrevious, ['99999999-9999-4999-8999-999999999999', prev.keyId]);
+    assert.ok(p.notes.some((n) => n.includes('99999999-9999-4999-8999-999999999999') && /not on the app as Graph lists it/.test(n)), p.notes.join('\n'));
     assert.deepEqual(ids(p.removeAfter), [], 'a secret the record never referenced is not retired');
   });
 

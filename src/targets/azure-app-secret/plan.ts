@@ -66,10 +66,15 @@ export function planSecrets(p: SecretPlanInput): SecretPlan {
   const previous = p.previousIds.filter((id) => id !== p.currentId && byId.has(id));
   // After this run the replaced secret is the newest earlier one.
   const chain = [...(current ? [current.keyId] : []), ...previous];
-  const keptPrevious = chain.slice(0, p.keepPrevious);
+  // A secret the record names but the app's read does not show may be gone, or too new for the read: Graph's
+  // reads lag its writes (Microsoft Entra, "designing for eventual consistency"). It stays in the record's list,
+  // beyond keep_previous_secrets: dropping it would make it an unreferenced secret of ours, which a later run
+  // removes as an orphan while consumers may still use it. The next run drops it if it really is gone.
+  const unlisted = p.currentId && !current ? [p.currentId] : [];
+  const keptPrevious = [...unlisted, ...chain.slice(0, p.keepPrevious)];
   const isProtected = (s: PasswordCredential) => s.hint !== null && p.protectedHints.includes(s.hint);
   const notes: string[] = [];
-  if (p.currentId && !current) notes.push(`the record's client_secret_id ${p.currentId} is no longer on the app`);
+  if (p.currentId && !current) notes.push(`the record's client_secret_id ${p.currentId} is not on the app as Graph lists it (gone, or too new for the read); it stays listed in the record until a later read settles it`);
 
   const removeBefore: CredentialInfo[] = [];
   const removeAfter: CredentialInfo[] = [];
