@@ -4,6 +4,8 @@
 // script's word): the record holds a credential that works on the target, the exit code tells the truth, no
 // secret reached the output, and one more clean run leaves the target with what retention allows and no orphan.
 // `npm run faults` prints the tables; test/reliability/faults.test.ts runs the same cases under `npm test`.
+// Calls only some gateways make (the allow-lists' owner and path reads) come from a scenario of their own, which
+// walks only the calls the first rotation does not make (SCENARIOS below).
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,6 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { encodeGatewayInput } from '../../src/gateway/input.js';
 import type { RecordData } from '../../src/keeper/record-data.js';
 import { readText } from '../../src/keeper/record.js';
+import { ALLOW_AWS_USERS, ALLOW_AZURE_APPS, ALLOW_WIZ_ACCOUNTS } from '../../src/targets/allow-list.js';
 import { DEMO } from '../../src/sandbox/demo-vault.js';
 import type { FaultKind, FaultSpec, RequestLogEntry } from '../../src/sandbox/faults.js';
 import { TRANSACTION_MODELS, type RecordView, type TransactionModel } from '../../src/sandbox/ksm/index.js';
@@ -191,10 +194,54 @@ export interface CallRef {
 
 /**
  * `first`: the demo record's first rotation. `steady`: a later one, after one clean rotation, where retention
- * has something to retire (Azure's removePassword, AWS's DeleteAccessKey of LAST).
+ * has something to retire (Azure's removePassword, AWS's DeleteAccessKey of LAST). `allow-list`: the first
+ * rotation on a gateway whose owner set the allow-lists (ALLOW_LIST_ENV) so that each demo record is inside them
+ * by the rule that costs a request, the calls no gateway without them makes: Graph's listOwners for `owned`, IAM
+ * GetUser for a path prefix. Only those calls are walked (`newCalls`); the rest are the first rotation's.
  */
-export const SCENARIOS = ['first', 'steady'] as const;
+export const SCENARIOS = ['first', 'steady', 'allow-list'] as const;
 export type Scenario = (typeof SCENARIOS)[number];
+
+/**
+ * The gateway environment of the `allow-list` scenario. Azure: `owned`, and the demo admin app owns the demo app.
+ * AWS: a path prefix only, so no name pattern lets the user in without GetUser; the demo user was made with no
+ * path, so its path is `/` (the sandbox cannot move a user, and a record pointed at another user would not be
+ * the demo record the oracles judge). Wiz: the demo account's name, which Wiz already returns with the account
+ * the rotation reads, so it adds no call (ALLOW_LIST_CALLS holds the matrix to that).
+ */
+export const ALLOW_LIST_ENV: Readonly<Record<string, string>> = {
+  [ALLOW_AZURE_APPS]: 'owned',
+  [ALLOW_AWS_USERS]: '/',
+  [ALLOW_WIZ_ACCOUNTS]: DEMO.wiz.accountName,
+};
+
+/** The calls the allow-lists add to each target's rotation (by callName): the `allow-list` scenario's walk. */
+export const ALLOW_LIST_CALLS: Readonly<Record<string, readonly string[]>> = {
+  'azure-app-secret': ['azure listOwners'],
+  'aws-iam-access-key': ['iam GetUser'],
+  'wiz-service-account': [],
+};
+
+/** The gateway environment a scenario adds to the sandbox's. */
+export function scenarioEnv(sb: Sandbox, scenario: Scenario): Record<string, string> {
+  return scenario === 'allow-list' ? { ...sb.env, ...ALLOW_LIST_ENV } : sb.env;
+}
+
+/**
+ * What a scenario needs on the targets before its first run. `allow-list`: the demo AWS admin has only the four
+ * access-key actions, and a path in the list needs iam:GetUser too (as the README tells the owner); the demo
+ * admin app must own the demo app, which the demo vault makes it (checked, so a changed demo vault says so
+ * here instead of as every case refused).
+ */
+function prepareScenario(sb: Sandbox, scenario: Scenario): void {
+  if (scenario !== 'allow-list') return;
+  const admin = sb.aws.getUser(DEMO.aws.adminUserName);
+  if (!admin) throw new Error(`the demo AWS admin ${DEMO.aws.adminUserName} is missing`);
+  const granted = admin.permissions;
+  if (typeof granted !== 'string' && !granted.includes('iam:GetUser')) sb.aws.setPermissions(DEMO.aws.adminUserName, [...granted, 'iam:GetUser']);
+  const owners = sb.azure.directory.getApp(DEMO.azure.targetObjectId)?.owners ?? [];
+  if (!owners.includes(DEMO.azure.adminAppId.toLowerCase())) throw new Error(`the demo admin app does not own the demo app (owners: ${owners.join(', ') || 'none'}): the allow-list scenario needs it to`);
+}
 
 export interface MatrixCase {
   target: string;
@@ -311,9 +358,10 @@ async function warmUp(bundle: string, target: string, sb: Sandbox): Promise<void
 /** The calls a clean rotation of this target makes in this scenario, in order, as the sandbox saw them. */
 export async function discoverCalls(bundle: string, target: string, scenario: Scenario = 'first'): Promise<CallRef[]> {
   return withSandbox(async (sb) => {
+    prepareScenario(sb, scenario);
     if (scenario === 'steady') await warmUp(bundle, target, sb);
-    const run = await runBuilt(bundle, target, sb.env);
-    if (run.code !== 0) throw new Error(`the clean rotation of ${target} failed (exit ${run.code}):\n${run.stderr}`);
+    const run = await runBuilt(bundle, target, scenarioEnv(sb, scenario));
+    if (run.code !== 0) throw new Error(`the clean rotation of ${target} (${scenario}) failed (exit ${run.code}):\n${run.stderr}`);
     const seen = new Map<string, number>();
     return sb.log.entries().map((e: RequestLogEntry, i) => {
       const key = `${e.service} ${e.operation}`;
@@ -326,21 +374,62 @@ export async function discoverCalls(bundle: string, target: string, scenario: Sc
 
 /**
  * Every call × every kind under the pending model, and under the immediate model from the first Keeper write on
- * (before it, the two models cannot differ: nothing is in a transaction yet).
+ * (before it, the two models cannot differ: nothing is in a transaction yet). `walk`: only these of `calls` (the
+ * first write is still found in all of them).
  */
-export function casesFor(target: string, scenario: Scenario, calls: CallRef[], kinds: readonly AnyKind[] = CASE_KINDS, models: readonly TransactionModel[] = TRANSACTION_MODELS): MatrixCase[] {
+export function casesFor(
+  target: string,
+  scenario: Scenario,
+  calls: CallRef[],
+  kinds: readonly AnyKind[] = CASE_KINDS,
+  models: readonly TransactionModel[] = TRANSACTION_MODELS,
+  walk: readonly CallRef[] = calls,
+): MatrixCase[] {
   const firstWrite = calls.find((c) => c.service === 'ksm' && c.operation === 'update_secret')?.index ?? Infinity;
+  const walked = new Set(walk.map((c) => c.index));
   return models.flatMap((model) =>
-    calls.filter((call) => model === 'pending' || call.index >= firstWrite).flatMap((call) => kinds.map((kind) => ({ target, scenario, call, kind, model }))),
+    calls
+      .filter((call) => walked.has(call.index) && (model === 'pending' || call.index >= firstWrite))
+      .flatMap((call) => kinds.map((kind) => ({ target, scenario, call, kind, model }))),
   );
 }
 
-/** The scenarios worth running for a target: `steady` only when its calls differ from the first rotation's. */
-export async function scenariosFor(bundle: string, target: string): Promise<Array<{ scenario: Scenario; calls: CallRef[] }>> {
+/**
+ * The calls of `calls` whose service operation `base` never makes. By operation, not by which one of them: how
+ * many times a rotation repeats an operation it has (a verification that needed another try, a token fetched
+ * again) depends on timing, and a `#2` one discovery happened to make would be walked as new under load.
+ */
+export function newCalls(base: readonly CallRef[], calls: readonly CallRef[]): CallRef[] {
+  const known = new Set(base.map((c) => `${c.service} ${c.operation}`));
+  return calls.filter((c) => !known.has(`${c.service} ${c.operation}`));
+}
+
+export interface ScenarioPlan {
+  scenario: Scenario;
+  /** Every call of the scenario's clean rotation, in order. */
+  calls: CallRef[];
+  /** The calls the matrix faults: all of them, or (`allow-list`) only the ones the first rotation does not make. */
+  walk: CallRef[];
+}
+
+/**
+ * The scenarios worth running for a target: `steady` only when its calls differ from the first rotation's;
+ * `allow-list` always (its walk may be empty: then its only test is that the allow-lists add no call).
+ */
+export async function scenariosFor(bundle: string, target: string, only?: readonly Scenario[]): Promise<ScenarioPlan[]> {
+  const wanted = (s: Scenario) => !only || only.includes(s);
   const first = await discoverCalls(bundle, target, 'first');
-  const steady = await discoverCalls(bundle, target, 'steady');
-  const same = first.map(callName).join('|') === steady.map(callName).join('|');
-  return same ? [{ scenario: 'first', calls: first }] : [{ scenario: 'first', calls: first }, { scenario: 'steady', calls: steady }];
+  const plans: ScenarioPlan[] = [];
+  if (wanted('first')) plans.push({ scenario: 'first', calls: first, walk: first });
+  if (wanted('steady')) {
+    const steady = await discoverCalls(bundle, target, 'steady');
+    if (first.map(callName).join('|') !== steady.map(callName).join('|')) plans.push({ scenario: 'steady', calls: steady, walk: steady });
+  }
+  if (wanted('allow-list')) {
+    const allowed = await discoverCalls(bundle, target, 'allow-list');
+    plans.push({ scenario: 'allow-list', calls: allowed, walk: newCalls(first, allowed) });
+  }
+  return plans;
 }
 
 /** The sandbox fault for a kind on a call (a `kill` is a drop after the call is applied; the caller kills on fire). */
@@ -421,6 +510,8 @@ async function runCaseOnce(bundle: string, c: MatrixCase): Promise<CaseResult> {
   const started = Date.now();
   return withSandbox(async (sb) => {
     sb.ksm.setTransactionModel(c.model);
+    prepareScenario(sb, c.scenario);
+    const env = scenarioEnv(sb, c.scenario);
     if (c.scenario === 'steady') await warmUp(bundle, oracle.script, sb);
     const problems: string[] = [];
     const before = sb.ksm.readRecord(oracle.uid)!;
@@ -429,7 +520,7 @@ async function runCaseOnce(bundle: string, c: MatrixCase): Promise<CaseResult> {
     let firedAt: number | undefined;
     const unsubscribe = sb.faults.onFire(() => (firedAt = Date.now()));
     let unsubscribeKill = () => {};
-    const run = await runBuilt(bundle, oracle.script, sb.env, (child) => {
+    const run = await runBuilt(bundle, oracle.script, env, (child) => {
       if (c.kind === 'kill') unsubscribeKill = sb.faults.onFire(() => child.kill('SIGKILL'));
     });
     unsubscribe();
@@ -464,6 +555,9 @@ async function runCaseOnce(bundle: string, c: MatrixCase): Promise<CaseResult> {
     } else if (run.code !== 'killed' && !error) {
       problems.push(`exit ${run.code} without a coded error line`);
     }
+    // The demo record is inside every list of the allow-list scenario: a fault on the read that decides it is a
+    // failed read, never a refusal that sends the owner to fix a list that is right.
+    if (c.scenario === 'allow-list' && error === 'TARGET_NOT_ALLOWED') problems.push(`exit ${run.code} TARGET_NOT_ALLOWED for a record inside the allow-list: the faulted read was taken for a refusal`);
     // Anything a service can send is a failure this tool expects: never "a bug".
     if (run.code === 1) problems.push(`exit 1 (${error ?? 'no code'}): a reply a service can send is not a bug`);
     if (RAW_CONTROL.test(run.stdout + run.stderr)) problems.push('a raw control character reached the output');
@@ -486,7 +580,7 @@ async function runCaseOnce(bundle: string, c: MatrixCase): Promise<CaseResult> {
     if (leaked > 0) problems.push(`${leaked} secret value(s) appear in the script's output`);
 
     // 4. One more clean run finishes (or undoes) whatever was left, and leaves what retention allows.
-    const clean = await runBuilt(bundle, oracle.script, sb.env);
+    const clean = await runBuilt(bundle, oracle.script, env);
     const final = sb.ksm.readRecord(oracle.uid)!;
     if (clean.code !== 0) problems.push(`the clean run after it exited ${clean.code}: ${(ERROR_LINE.exec(clean.stderr)?.[0] ?? clean.stderr.trim().split('\n').pop() ?? '').slice(0, 300)}`);
     if (final.transaction) problems.push('a Keeper transaction is still open after the clean run');
