@@ -340,7 +340,11 @@ export function runBuilt(
 
 async function withSandbox<T>(fn: (sb: Sandbox) => Promise<T>): Promise<T> {
   const dir = mkdtempSync(join(tmpdir(), 'keeper-rotate-faults-'));
-  const sb = await startSandbox({ dir });
+  // The matrix needs the same calls in every case: a propagation delay (verify retries) and request budgets
+  // (throttled retries, Wiz's 3 a second) make how often a call repeats depend on timing, so a fault armed on
+  // "the 2nd GetCallerIdentity" might never fire. Both stay on for the histories, the chaos runs and the targets'
+  // own tests; the matrix keeps the read lag, which changes no call count of a clean run.
+  const sb = await startSandbox({ dir, realism: { propagationMs: 0, budgets: false } });
   try {
     return await fn(sb);
   } finally {

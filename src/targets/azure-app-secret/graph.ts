@@ -340,11 +340,19 @@ export class GraphApplications {
   /** GET /applications/{id}/owners, every page of it. */
   async listOwners(objectId: string): Promise<DirectoryObject[]> {
     const out: DirectoryObject[] = [];
-    let page: { value?: Array<Record<string, unknown>>; '@odata.nextLink'?: string } = await this.#call(`listing the owners of application ${objectId}`, () =>
-      this.#bounded(this.#client.api(`/applications/${objectId}/owners`)).get(),
-    );
+    const what = `listing the owners of application ${objectId}`;
+    // A reply that is not a list of owners (a proxy's page, an error body under 200) must not read as "no owners":
+    // that would refuse a correct allow-list with TARGET_NOT_ALLOWED instead of naming the bad reply.
+    const asPage = (reply: unknown) => {
+      const r = reply as { value?: unknown; '@odata.nextLink'?: unknown } | null;
+      if (r === null || typeof r !== 'object' || !Array.isArray(r.value) || !r.value.every((o) => o !== null && typeof o === 'object') || (r['@odata.nextLink'] !== undefined && typeof r['@odata.nextLink'] !== 'string')) {
+        throw new RotateError('TARGET_REQUEST_FAILED', `Graph ${what}: HTTP 200, but the reply is not a list of owners (${shapeOf(reply)})`, { status: 200 });
+      }
+      return r as { value: Array<Record<string, unknown>>; '@odata.nextLink'?: string };
+    };
+    let page = asPage(await this.#call(what, () => this.#bounded(this.#client.api(`/applications/${objectId}/owners`)).get()));
     for (let pages = 1; ; pages += 1) {
-      for (const o of page.value ?? []) {
+      for (const o of page.value) {
         if (typeof o.id !== 'string') continue;
         out.push({ id: o.id, type: typeof o['@odata.type'] === 'string' ? o['@odata.type'] : undefined, appId: typeof o.appId === 'string' ? o.appId : undefined });
       }
@@ -352,7 +360,7 @@ export class GraphApplications {
       if (!next || pages >= 20) break;
       // Only on Graph's own host: the client attaches the admin's token to whatever link it is given.
       if (new URL(next).hostname !== this.#host) throw new RotateError('TARGET_REQUEST_FAILED', `Graph listed the owners of application ${objectId} with a next page on another host`);
-      page = await this.#call(`listing the owners of application ${objectId}`, () => this.#bounded(this.#client.api(next)).get());
+      page = asPage(await this.#call(what, () => this.#bounded(this.#client.api(next)).get()));
     }
     return out;
   }
