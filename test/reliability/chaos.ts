@@ -999,7 +999,8 @@ export async function runHistory(plan: HistoryPlan, options: HistoryOptions): Pr
   let h: History | undefined;
   let sampler: NodeJS.Timeout | undefined;
   try {
-    sb = await startSandbox({ dir, transactionModel: plan.model });
+    // The sandbox's delays (propagation, list lag) follow the history's seed, so a replay meets the same ones.
+    sb = await startSandbox({ dir, transactionModel: plan.model, seed: plan.seed });
     h = new History(sb, dir, plan, options);
     h.setup();
     const history = h;
