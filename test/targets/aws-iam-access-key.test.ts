@@ -161,7 +161,8 @@ describe('aws-iam-access-key end to end', { concurrency: 4 }, () => {
       assert.equal(text(first.after, 'previous_aws_access_key_id'), original);
       assert.match(text(first.after, 'CreateDate')!, /^\d{4}-\d\d-\d\dT/);
       assert.equal(count(first.calls, 'iam', 'CreateAccessKey'), 1);
-      assert.equal(count(first.calls, 'sts', 'GetCallerIdentity'), 1);
+      // One accepted verification; the sandbox's default propagation delay may refuse a try or two before it.
+      assert.equal(first.calls.filter((c) => c.operation === 'GetCallerIdentity' && c.status < 400).length, 1);
 
       const second = await rotate(env);
       assert.equal(second.code, 0, describeRun(second));
