@@ -322,8 +322,13 @@ export async function createAlongside(m: Machine, user: VaultRecord, plan: Rotat
     const base = asRotateError(err);
     const before = removed.length ? ` (${removed.join(', ')} had been removed before creating, as planned)` : '';
     const leftovers = refusedOutright(err) ? 'settled' : await removeLeftovers(m, user, present, err);
+    // An earlier run's unknown create that this run's plan found nothing of (no write check consumed it) may
+    // still be unlisted (IAM's list lags): its window outlives this run's refused create, or the key it made
+    // would be left for nobody to remove.
+    const earlier = plan.removeBefore.length === 0 ? inheritFrom(pending) : undefined;
     if (leftovers === 'settled') {
-      ctx.journal.clear(user.uid);
+      if (earlier) ctx.journal.write({ ...m.step, since: earlier.since, phase: 'creating', ...(earlier.existing ? { existing: earlier.existing } : {}), ...(earlier.resume ? { resume: earlier.resume } : {}) });
+      else ctx.journal.clear(user.uid);
       throw withExit(base, ExitCode.Failed, `; nothing of this run's remains on the target${before}: the record keeps its credential`);
     }
     if (leftovers === 'unseen') {
@@ -566,7 +571,12 @@ async function saveWithRetries(m: Machine, uid: string, updates: Array<[FieldRef
       last = err;
       // KEEPER_THROTTLED comes after the transport waited as long as Keeper asked and the deadline allows: a quick
       // retry would only restart Keeper's count (src/keeper/transport.ts).
-      if (isRotateError(err) && (err.code === 'DEADLINE_EXCEEDED' || err.code === 'KEEPER_THROTTLED')) break;
+      if (isRotateError(err) && err.code === 'DEADLINE_EXCEEDED') break;
+      if (isRotateError(err) && err.code === 'KEEPER_THROTTLED') {
+        // Refused: nothing opened, so the journal must not say a save was sent.
+        if (sent && unsaved) ctx.journal.write(unsaved);
+        break;
+      }
       ctx.log.warn('save', `attempt ${attempt} to save record ${uid} failed: ${redact(describeError(err))}`);
       // A reply lost after Keeper applied the save leaves our transaction open; closing it lets the retry in. A
       // definite refusal opened nothing: a transaction in the way is another run's, and is left alone.

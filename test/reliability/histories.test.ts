@@ -423,7 +423,7 @@ describe('compound histories', { concurrency: 3 }, () => {
         const again = await env.run();
         assert.equal(again.code, 3, describeRun(again));
         assert.equal(again.error, 'TARGET_NOT_FOUND');
-        assert.match(again.stderr, /IAM's reads lag its writes, so it may well exist; nothing was changed/);
+        assert.match(again.stderr, /IAM's reads lag its writes, so it may well exist \(it still signs in\); nothing was changed/);
         assert.equal(text(again.after, 'aws_access_key_id'), current);
         assert.equal(calls(again, 'iam', 'CreateAccessKey') + calls(again, 'iam', 'DeleteAccessKey'), 0);
         await untilListed(env, current);

@@ -12,7 +12,7 @@ import { Secret } from '../../secret.js';
 import { ALLOW_AWS_USERS, globMatcher, notAllowed, readEntries } from '../allow-list.js';
 import { checkRecordShape } from '../record-shape.js';
 import type { AwsEndpoints, IamAccessKeys, StaticKeys } from './iam.js';
-import { type KeyPlan, planKeys } from './plan.js';
+import { type KeyPlan, LIST_LAG_MS, planKeys } from './plan.js';
 
 /** IAM's rule for user names. */
 const USER_NAME = /^[\w+=,.@-]{1,64}$/;
@@ -208,7 +208,15 @@ class AwsSession implements TargetSession {
     }
     const keys = await this.#iam.list(c.userName);
     await this.#refuseAdmin(keys.map((k) => k.accessKeyId));
+    // A young CURRENT the list does not show: whether STS still accepts it decides what the refusal's exit code
+    // may say (one request, only then).
+    let currentSignsIn: boolean | undefined;
+    if (c.currentCreatedAt && c.currentId && c.currentSecret && !keys.some((k) => k.accessKeyId === c.currentId) && Date.now() - c.currentCreatedAt.getTime() < LIST_LAG_MS) {
+      const r = await this.sdk.callerIdentity(c.endpoints, { accessKeyId: c.currentId, secretAccessKey: c.currentSecret }, this.ctx.deadline).catch(() => undefined);
+      currentSignsIn = r?.ok === true && r.arn.endsWith(`/${c.userName}`);
+    }
     const plan = planKeys({
+      currentSignsIn,
       userName: c.userName,
       keys,
       currentId: c.currentId,

@@ -4,7 +4,7 @@
 // CURRENT becomes LAST and stays active unless the user asks to deactivate it. A key the record does not know
 // is deleted only when the user opted in, or when the journal shows an interrupted run of ours made it; and even
 // when opted in, never while it is young enough to be another run's new key (see `freshSince`).
-import { RotateError } from '../../errors.js';
+import { ExitCode, RotateError } from '../../errors.js';
 import type { CredentialInfo, RotationPlan } from '../../pipeline/target.js';
 
 export const KEYS_PER_USER = 2;
@@ -24,6 +24,8 @@ export interface KeyPlanInput {
   lastId: string | undefined;
   /** When IAM made CURRENT, as the record says (its CreateDate field, written by each rotation). */
   currentCreatedAt?: Date | undefined;
+  /** Whether STS accepts the record's CURRENT key, asked only when the list does not show a young one. */
+  currentSignsIn?: boolean | undefined;
   deleteUnknown: boolean;
   deactivateLast: boolean;
   /** Keys that must survive (the admin's own key, when it belongs to this user). */
@@ -63,9 +65,11 @@ export function planKeys(p: KeyPlanInput): KeyPlan {
   if (p.currentId && !current && age !== undefined && age < LIST_LAG_MS) {
     // Planning without it would drop it from CURRENT/LAST: a working key nobody tracks, and a quota that later
     // refuses every rotation.
+    // Exit 3 only when the record's key still signs in; otherwise it may be deleted (or still propagating): 5.
     throw new RotateError(
       'TARGET_NOT_FOUND',
-      `IAM does not list the record's key ${p.currentId} on user ${p.userName}, which it made ${Math.max(0, Math.round(age / 1000))} s ago: IAM's reads lag its writes, so it may well exist; nothing was changed, and the next run looks again (a key still missing ${LIST_LAG_MS / 60_000} min after it was made is taken as deleted)`,
+      `IAM does not list the record's key ${p.currentId} on user ${p.userName}, which it made ${Math.max(0, Math.round(age / 1000))} s ago: IAM's reads lag its writes, so it may well exist (${p.currentSignsIn ? 'it still signs in' : 'STS does not accept it either: deleted, or still propagating'}); nothing was changed, and the next run looks again (a key still missing ${LIST_LAG_MS / 60_000} min after it was made is taken as deleted)`,
+      p.currentSignsIn ? {} : { exitCode: ExitCode.NeedsAttention },
     );
   }
   if (p.currentId && !current) notes.push(`the record's key ${p.currentId} is no longer on user ${p.userName}; the new key replaces it`);
