@@ -25,7 +25,15 @@ test('the gateway\'s endpoints change where requests go, never which Graph the t
   assert.deepEqual(e, { cloud: e.cloud, authorityHost: 'https://localhost:4443', graphEndpoint: 'https://localhost:4443', graphResource: 'https://graph.microsoft.us' });
   assert.equal(resolveEndpoints({}, { graphEndpoint: 'https://proxy.example.internal' }).graphResource, 'https://graph.microsoft.com');
   assert.equal(resolveEndpoints({}, { graphEndpoint: 'https://dod-graph.microsoft.us' }).graphResource, 'https://dod-graph.microsoft.us');
-  assert.equal(resolveEndpoints({ graphEndpoint: 'https://graph.microsoft.com' }, { cloud: 'china' }).graphResource, 'https://graph.microsoft.com', "the record's own Graph host wins");
+});
+
+test("a gateway that names its cloud binds the record: another cloud's Graph or login host on the record is refused", () => {
+  const refused = (err: Error & { code?: string }) => err.code === 'SETTING_INVALID' && /this gateway rotates in .*KEEPER_ROTATE_AZURE_CLOUD=usgov/.test(err.message);
+  assert.throws(() => resolveEndpoints({ authorityHost: 'https://login.microsoftonline.com' }, { cloud: 'usgov' }), refused);
+  assert.throws(() => resolveEndpoints({ graphEndpoint: 'https://graph.microsoft.com' }, { cloud: 'usgov' }), refused);
+  assert.throws(() => resolveEndpoints({ graphEndpoint: 'https://dod-graph.microsoft.us' }, { cloud: 'usgov' }), refused);
+  assert.equal(resolveEndpoints({ authorityHost: 'https://login.microsoftonline.us' }, { cloud: 'usgov-dod' }).graphResource, 'https://dod-graph.microsoft.us', 'the US Government login host serves DoD too');
+  assert.equal(resolveEndpoints({ graphEndpoint: 'https://graph.microsoft.us' }, { cloud: 'usgov' }).graphResource, 'https://graph.microsoft.us');
 });
 
 test('a login host of another cloud than the Graph is refused before any request, and so is an unknown cloud name', () => {

@@ -60,6 +60,15 @@ export function resolveEndpoints(record: { authorityHost?: string | undefined; g
     named = AZURE_CLOUDS.find((c) => c.id === env.cloud!.trim().toLowerCase());
     if (!named) throw new RotateError('SETTING_INVALID', `${AZURE_CLOUD_ENV} must be one of ${AZURE_CLOUDS.map((c) => c.id).join(', ')}`);
   }
+  // The gateway owner's cloud binds the record: a record editor must not send the admin secret of one cloud to
+  // another cloud's login host (Microsoft's, but not the one the owner chose).
+  if (named) {
+    const recordGraph = byGraphHost(record.graphEndpoint);
+    const recordLogin = record.authorityHost ? LOGIN_CLOUDS[new URL(record.authorityHost).host] : undefined;
+    if ((recordGraph && recordGraph.id !== named.id) || (recordLogin && !recordLogin.includes(named.id))) {
+      throw new RotateError('SETTING_INVALID', `this gateway rotates in ${named.name} (${AZURE_CLOUD_ENV}=${named.id}); the record's ${recordGraph && recordGraph.id !== named.id ? 'graph_endpoint' : 'authority_host'} belongs to another cloud`);
+    }
+  }
   const cloud = byGraphHost(record.graphEndpoint) ?? named ?? byLoginHost(record.authorityHost) ?? byGraphHost(env.graphEndpoint) ?? byLoginHost(env.authorityHost) ?? AZURE_CLOUDS[0]!;
   const authorityHost = record.authorityHost ?? env.authorityHost ?? cloud.authorityHost;
   const loginClouds = LOGIN_CLOUDS[new URL(authorityHost).host];
