@@ -332,7 +332,8 @@ export async function createAlongside(m: Machine, user: VaultRecord, plan: Rotat
       throw withExit(base, ExitCode.Failed, `; nothing of this run's remains on the target${before}: the record keeps its credential`);
     }
     if (leftovers === 'unseen') {
-      throw withExit(base, ExitCode.Failed, `; the target lists nothing this run made, but its list can lag a create, so the next run looks again${before}: the record keeps its credential`);
+      // As with a create that got no reply: something of this run's may remain until the next run, so 5, not 3.
+      throw withExit(base, ExitCode.NeedsAttention, `; the target lists nothing this run made, but its list can lag a create, so the next run looks again and removes what this one may have made${before}: the record keeps its credential`);
     }
     throw withExit(base, ExitCode.NeedsAttention, `; the target may have made a credential anyway (the call's outcome is unknown): the record keeps its credential, and the next run removes what this one may have made${before}`);
   }
@@ -413,7 +414,7 @@ async function finalizeOnce(m: Machine): Promise<boolean> {
  * made is on the target now. Reads the target again and removes what is new since the plan's read and looks
  * like this run's: 'settled' when it removed something. 'unseen' when the read shows nothing new: the create
  * may have made nothing, or the target's list may not show it yet (IAM and Entra reads lag their writes), so the
- * journal keeps the window for the next run, which reads later. A create that got no reply (a timeout, a
+ * journal keeps the window for the next run, which reads later (exit 5 meanwhile, as for a create with no reply). A create that got no reply (a timeout, a
  * dropped connection) may still land later, so it stays the next run's to look for (false), as does anything
  * that fails here.
  */
