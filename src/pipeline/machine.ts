@@ -414,9 +414,9 @@ async function finalizeOnce(m: Machine): Promise<boolean> {
  * made is on the target now. Reads the target again and removes what is new since the plan's read and looks
  * like this run's: 'settled' when it removed something. 'unseen' when the read shows nothing new: the create
  * may have made nothing, or the target's list may not show it yet (IAM and Entra reads lag their writes), so the
- * journal keeps the window for the next run, which reads later (exit 5 meanwhile, as for a create with no reply). A create that got no reply (a timeout, a
- * dropped connection) may still land later, so it stays the next run's to look for (false), as does anything
- * that fails here.
+ * journal keeps the window for the next run, which reads later (exit 5 meanwhile, as for a create with no
+ * reply). A create that got no reply (a timeout, a dropped connection) may still land later, so it stays the
+ * next run's to look for (false), as does anything that fails here.
  */
 async function removeLeftovers(m: Machine, user: VaultRecord, present: string[], err: unknown): Promise<'settled' | 'unseen' | false> {
   if (!isRotateError(err) || err.status === undefined) return false;

@@ -17,7 +17,10 @@ export const VERIFY_POLICY = {
   maxGapMs: 60_000,
   /** Each gap is scaled by a random factor in [1 − jitter, 1 + jitter]: gateways rotating at once spread out. */
   jitter: 0.2,
-  /** Tries per verification at most, whatever the timeout: a 1-hour timeout is ~70 tries, never hundreds. */
+  /**
+   * Tries per verification at most, whatever the timeout: never hundreds. With the 60 s cap on gaps the 60th try
+   * comes after about 35 to 55 minutes, so a verify_timeout_seconds near 3600 ends at the cap, a little early.
+   */
   maxAttempts: 60,
 } as const;
 
