@@ -7,7 +7,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { gzipSync } from 'node:zlib';
 
-export const SCRIPTS = readdirSync('src/scripts')
+export const SCRIPTS = readdirSync('src/entrypoints')
   .filter((f) => f.endsWith('.ts') && f !== 'entry.ts')
   .map((f) => f.replace(/\.ts$/, ''));
 
@@ -97,7 +97,7 @@ for (const name of SCRIPTS) {
   const outfile = join(outdir, `${name}.cjs`);
   const result = await build({
     ...COMMON,
-    entryPoints: [join('src', 'scripts', `${name}.ts`)],
+    entryPoints: [join('src', 'entrypoints', `${name}.ts`)],
     outfile,
     banner: { js: '#!/usr/bin/env node' },
     metafile: true,

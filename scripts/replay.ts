@@ -32,7 +32,7 @@ const fixture = JSON.parse(readFileSync(fixturePath, 'utf8')) as Record<string, 
 const line = encodeGatewayInput(fixture);
 
 const built = resolve('dist', `${script}.cjs`);
-const source = resolve('src', 'scripts', `${script}.ts`);
+const source = resolve('src', 'entrypoints', `${script}.ts`);
 const useBuilt = !values.source && existsSync(built);
 if (!useBuilt && !existsSync(source)) {
   console.error(`no script named ${script} (looked for ${built} and ${source})`);

@@ -12,7 +12,7 @@ import { startSandbox, type Sandbox } from '../src/sandbox/sandbox.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const { version } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
-const SCRIPTS = readdirSync(join(ROOT, 'src', 'scripts')).filter((f) => f.endsWith('.ts') && f !== 'entry.ts').map((f) => f.slice(0, -3));
+const SCRIPTS = readdirSync(join(ROOT, 'src', 'entrypoints')).filter((f) => f.endsWith('.ts') && f !== 'entry.ts').map((f) => f.slice(0, -3));
 const built = mkdtempSync(join(tmpdir(), 'keeper-rotate-built-'));
 const empty = mkdtempSync(join(tmpdir(), 'keeper-rotate-empty-'));
 const sandboxDir = mkdtempSync(join(tmpdir(), 'keeper-rotate-bundle-sandbox-'));

@@ -9,7 +9,7 @@ import { wizServiceAccount } from '../targets/wiz-service-account/index.js';
 import { type TemplateOptions, templateCsv } from './csv.js';
 
 export interface TemplateSpec extends TemplateOptions {
-  /** Its `name` is the file name (templates/<name>.csv) and the script name (src/scripts/<name>.ts). */
+  /** Its `name` is the file name (templates/<name>.csv) and the script name (src/entrypoints/<name>.ts). */
   target: Pick<Target, 'name' | 'fields' | 'settings'>;
 }
 

@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { encodeGatewayInput } from '../../src/gateway/input.js';
 import { type Sandbox, startSandbox } from '../../src/sandbox/sandbox.js';
 
-const SCRIPT = join('src', 'scripts', 'azure-app-secret.ts');
+const SCRIPT = join('src', 'entrypoints', 'azure-app-secret.ts');
 let sandbox: Sandbox;
 let dir: string;
 

@@ -34,10 +34,10 @@ export function loadFixture(name: string): Record<string, unknown> {
   return JSON.parse(readFileSync(join(ROOT, 'fixtures', `${name}.json`), 'utf8')) as Record<string, unknown>;
 }
 
-/** Spawns `src/scripts/<script>.ts` with the given gateway parameters on stdin and waits for it to exit. */
+/** Spawns `src/entrypoints/<script>.ts` with the given gateway parameters on stdin and waits for it to exit. */
 export function runScript(script: string, params: Record<string, unknown>, env: Record<string, string>, options: RunOptions = {}): Promise<ScriptResult> {
   const deadlineSeconds = options.deadlineSeconds ?? 30;
-  const child = spawn(process.execPath, ['--import', 'tsx', join('src', 'scripts', `${script}.ts`), ...(options.args ?? [])], {
+  const child = spawn(process.execPath, ['--import', 'tsx', join('src', 'entrypoints', `${script}.ts`), ...(options.args ?? [])], {
     cwd: ROOT,
     env: { ...process.env, ...env, KEEPER_ROTATE_DEADLINE_SECONDS: String(deadlineSeconds), ...options.env },
     stdio: ['pipe', 'pipe', 'pipe'],

@@ -1,7 +1,7 @@
 // The hard stop's exit code must tell the truth from the journal, whatever step the run was stuck in.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { hardStopVerdict } from '../../src/scripts/entry.js';
+import { hardStopVerdict } from '../../src/entrypoints/entry.js';
 import type { JournalEntry, JournalPhase } from '../../src/state/journal.js';
 
 const entry = (phase: JournalPhase, extra: Partial<JournalEntry> = {}): JournalEntry => ({
