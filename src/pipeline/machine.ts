@@ -533,7 +533,7 @@ export async function replaceInPlace(m: Machine, user: VaultRecord, pending: Jou
   // the one secret the target may accept. Unless another run replaced the credential after this one and saved
   // its own secret before this run's save: then that one works and ours never will, so ours is rolled back.
   const verified = await verifyUntil(m, verifyTimeoutMs, created);
-  if (!verified.ok) await yieldToNewer(m, user, saved, created, verified.reason);
+  if (!verified.ok) await yieldToNewer(m, user, saved, created, verified.reason, sealed);
   try {
     await ctx.vault.finalize(user.uid);
   } catch (err) {
@@ -680,25 +680,37 @@ export async function storeSealed(
  * found it (its committed data, whatever the transaction model). When that data holds a secret other than the
  * one this run started from (which this run replaced, so it cannot be the one Keeper should keep) and it signs
  * in, this run's save is rolled back and the journal dropped (our secret is dead: nothing to store later), and
- * the error thrown says the record keeps a working secret. Otherwise returns, and the caller finalizes.
+ * the error thrown says the record keeps a working secret. When that secret cannot be checked (no answer, or
+ * throttled) and ours is sealed, throws RECOVERY_PENDING with the save left open. Otherwise returns, and the
+ * caller finalizes.
  */
-async function yieldToNewer(m: Machine, user: VaultRecord, before: VaultRecord, created: NewCredential, reason: string): Promise<void> {
+async function yieldToNewer(m: Machine, user: VaultRecord, before: VaultRecord, created: NewCredential, reason: string, sealed: boolean): Promise<void> {
   const { ctx, session } = m;
   const { vault, log, journal } = ctx;
   if (!session.verifyRecord) return;
   const changed = created.recordUpdates.some(([ref]) => readText(before.data, ref.label) !== readText(user.data, ref.label));
   const ours = created.recordUpdates.every(([ref, value]) => readText(before.data, ref.label) === value);
   if (!changed || ours) return;
+  // No answer is not "it does not sign in": finalizing now could bury the other run's working secret under our
+  // dead one. With our secret sealed, the save stays open and the next run's recovery, which checks both before
+  // it keeps one, decides. Unsealed, there is nothing for a later run to store, and ours is finalized as before.
+  const unknown = (why: string): void => {
+    log.warn('verify', `could not check the secret record ${user.uid} held before this run's save: ${why}`);
+    if (!sealed) return;
+    throw new RotateError(
+      'RECOVERY_PENDING',
+      `the new secret for ${created.id} did not authenticate (${reason}), and the secret record ${user.uid} held before this run's save, which another run saved, could not be checked (${why}): this run's save stays open and its secret sealed on this gateway, and the next run keeps whichever secret signs in`,
+    );
+  };
   let result: VerifyResult;
   try {
     result = await session.verifyRecord(before.data);
   } catch (err) {
-    log.warn('verify', `could not check the secret record ${user.uid} held before this run's save: ${redact(describeError(err))}`);
-    return;
+    return unknown(redact(describeError(err)));
   }
   if (!result.ok) {
-    if (result.throttled) log.warn('verify', `could not check the secret record ${user.uid} held before this run's save: ${result.reason}`);
-    else log.info('verify', `the secret record ${user.uid} held before this run's save does not sign in either (${result.reason})`);
+    if (result.throttled) return unknown(result.reason);
+    log.info('verify', `the secret record ${user.uid} held before this run's save does not sign in either (${result.reason})`);
     return;
   }
   log.warn('verify', `another run replaced the credential of ${created.id} after this run did and saved its secret in record ${user.uid}; that secret signs in and this run's does not, so this run's save is rolled back`);

@@ -639,6 +639,48 @@ describe(`two runs on one record at the same moment (${model} transactions)`, { 
     );
   }
 
+  // The same race, but Wiz throttles B's check of A's secret: no answer is not "it does not sign in", so B must not
+  // finalize its dead secret over A's. Its save stays open and sealed, and the next run keeps the one that works.
+  test(`two gateways, wiz-service-account, with an admin: as above, but Wiz throttles B's check of the record's secret; B keeps its save open (RECOVERY_PENDING, exit 5) and the next run keeps A's`, TEST, () =>
+    withRace('wiz-service-account', async (r) => {
+      const { sb } = r;
+      const admin = sb.wiz.createServiceAccount({ name: 'keeper-rotate-admin' });
+      const p = loadFixture(r.script);
+      const params = { ...p, records: [...(p.records as object[]), { uid: 'AttachedWizAdminRec001', title: 'Wiz rotation credential', wiz_client_id: admin.clientId, wiz_client_secret: admin.clientSecret }] };
+      editRecord(r, { verify_timeout_seconds: '1' });
+      const account = () => sb.wiz.getServiceAccount(DEMO.wiz.clientId)!.clientSecret;
+      const aDone = r.gate();
+      const second = r.run(r.b, params);
+      await r.hold({ service: 'ksm', operation: 'get_secret', nth: 2, until: aDone.promise }, second);
+      const a = await r.run(r.a, params);
+      assert.equal(a.code, 0, describeRun(a));
+      const secretA = account();
+      // From here on Wiz answers every sign-in with 429: B's verification and its check of A's secret alike.
+      sb.faults.arm({ service: 'wiz-auth', operation: 'token', kind: 'throttle', retryAfterSeconds: 1, times: 1_000 });
+      aDone.open();
+      const b = await second;
+      assert.equal(b.code, 5, describeRun(b));
+      assert.equal(b.error, 'RECOVERY_PENDING', describeRun(b));
+      assert.match(b.stderr, /could not be checked/);
+      assert.notEqual(r.record().transaction, undefined, "B's save stays open for the next run to decide");
+      assert.equal(account(), secretA, 'nothing replaced the secret since A');
+
+      sb.faults.clear();
+      // A does not know B's open save (it is in B's journal), so A leaves it alone; B's next run settles it.
+      const other = await r.run(r.a, params);
+      assert.equal(other.code, 3, describeRun(other));
+      assert.equal(other.error, 'KEEPER_TRANSACTION_OPEN', describeRun(other));
+      const next = await r.run(r.b, params);
+      assert.equal(next.code, 0, describeRun(next));
+      assert.match(next.stderr, /sealed for record .* no longer signs in .* so the sealed one was dropped/);
+      const record = r.record();
+      assert.equal(text(record, 'client_secret'), account(), 'the record holds the secret Wiz holds');
+      assert.ok(recordWorks(sb, r.script, record));
+      assert.equal(record.transaction, undefined);
+      assertNoState(r, 'after the next run');
+    }),
+  );
+
   // The check above must not roll back for a record that merely changed: only a secret that signs in wins over ours.
   test('wiz-service-account: the secret is replaced again and the record edited with one that does not sign in while A saves; A still finalizes its own (VERIFY_FAILED, exit 5)', TEST, () =>
     withRace('wiz-service-account', async (r) => {
