@@ -30,7 +30,7 @@ import type { VaultRecord } from '../keeper/vault.js';
 import { redact } from '../secret.js';
 import { type JournalEntry, type JournalStep, noteFinalized } from '../state/journal.js';
 import type { CredentialInfo, NewCredential, PlanContext, RotationPlan, TargetSession, VerifyResult } from './target.js';
-import { VERIFY_POLICY, verifyGapMs } from './verify-schedule.js';
+import { VERIFY_POLICY, verifyGapMs, verifyWindowMs } from './verify-schedule.js';
 
 const SAVE_ATTEMPTS = 3;
 const SAVE_RETRY_MS = 500;
@@ -740,7 +740,9 @@ async function yieldToNewer(m: Machine, user: VaultRecord, before: VaultRecord, 
 async function verifyUntil(m: Machine, timeoutMs: number, created: NewCredential): Promise<{ ok: true; attempts: number } | { ok: false; reason: string }> {
   const { deadline, log } = m.ctx;
   const started = Date.now();
-  const giveUpAt = started + Math.min(timeoutMs, deadline.remaining());
+  // The deadline keeps room for undoing: a verification that ran to the very end would leave the new credential
+  // behind and the save open, for the next run to clean up (exit 5 instead of 3).
+  const giveUpAt = started + verifyWindowMs(timeoutMs, deadline);
   let throttled = 0;
   for (let attempt = 1; ; attempt++) {
     let result;

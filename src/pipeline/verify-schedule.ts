@@ -3,25 +3,34 @@
 // the gaps then grow with the time already waited: the wait past the moment the credential works stays a roughly
 // constant share of the delay, and the number of requests grows with the logarithm of the delay, not linearly.
 //
-// The trade-off, measured by `npm run bench` (verify figures for delays of 3, 30 and 120 s): with gaps of a third
-// of the time waited, a 120 s propagation costs at most 20 token or STS requests, and the run notices the
-// credential working ~16 % of the delay late on average (at worst ~40 %, one gap). Noticing within 10 % at worst
-// needs gaps of 10 %, which is ~36 requests by 120 s: the tight client loop Entra answers with AADSTS50196.
-// Politeness is the hard bound here, promptness the soft one (README, "How verification waits").
+// The trade-off, measured by `npm run bench` (verify figures for delays of 3, 30 and 120 s): with gaps of 0.38 of
+// the time waited, a 120 s propagation costs at most 20 token or STS requests even when every jitter draw is the
+// shortest (test/pipeline/verify-schedule.test.ts), and the run notices the credential working ~19 % of the delay
+// late on average (at worst ~45 %, one gap). Noticing within 10 % at worst needs gaps of 10 %: at least 37
+// requests by 120 s (1 s gaps to 10 s, then ×1.1), the tight client loop Entra answers with AADSTS50196 (20
+// identical requests a minute). Politeness is the hard bound here, promptness the soft one (README, "How
+// verification waits").
 
 /** Gaps between tries: the first few fixed, then `growth` × the time since the first try, within [min, max]. */
 export const VERIFY_POLICY = {
   firstGapsMs: [250, 500],
   minGapMs: 1_000,
-  growth: 0.33,
+  growth: 0.38,
   maxGapMs: 60_000,
   /** Each gap is scaled by a random factor in [1 − jitter, 1 + jitter]: gateways rotating at once spread out. */
   jitter: 0.2,
   /**
-   * Tries per verification at most, whatever the timeout: never hundreds. With the 60 s cap on gaps the 60th try
-   * comes after about 35 to 55 minutes, so a verify_timeout_seconds near 3600 ends at the cap, a little early.
+   * Tries per verification at most, whatever the timeout: never hundreds. Set above what the longest timeout a
+   * record may ask for (3600 s) takes at the shortest jittered gaps (94 tries), so the timeout, which the admin
+   * chose, is what ends a verification; the cap only guards a schedule bug.
    */
-  maxAttempts: 60,
+  maxAttempts: 100,
+  /**
+   * Time kept back from the run's deadline for what a failed verification must do next (remove the new
+   * credential, roll the save back): two requests' timeouts, but never more than a quarter of the run.
+   */
+  undoReserveRequests: 2,
+  undoReserveShare: 0.25,
 } as const;
 
 /**
@@ -43,4 +52,11 @@ export function verifyTimes(durationMs: number, random: () => number = Math.rand
     times.push(next);
   }
   return times;
+}
+
+/** How long a verification may last: the record's timeout, within the run's deadline less the undo reserve. */
+export function verifyWindowMs(timeoutMs: number, deadline: { remaining(): number; totalMs: number; requestTimeoutMs: number }): number {
+  const p = VERIFY_POLICY;
+  const reserve = Math.min(p.undoReserveRequests * deadline.requestTimeoutMs, p.undoReserveShare * deadline.totalMs);
+  return Math.max(0, Math.min(timeoutMs, deadline.remaining() - reserve));
 }

@@ -377,6 +377,20 @@ describe('azure-app-secret end to end', { concurrency: CONCURRENCY }, () => {
     }),
   );
 
+  // verify_timeout_seconds (300 by default) may outlast the run: verification then stops early enough to undo.
+  test('a propagation delay longer than the run: verification stops before the deadline with time to undo (exit 3, not 5)', TEST, () =>
+    withSandbox(async (env) => {
+      env.dir.setPropagationDelay(env.tenant, 120_000);
+      const run = await rotate(env, { run: { deadlineSeconds: 12 } });
+      assert.equal(run.code, 3, describeRun(run));
+      assert.equal(run.error, 'VERIFY_FAILED');
+      assertKeptSecret(run);
+      assert.equal(count(run.calls, 'ksm', 'rollback_secret_update'), 1);
+      assert.equal(count(run.calls, 'azure', 'removePassword'), 1);
+      assert.deepEqual(keyIds(run.appAfter), keyIds(run.appBefore));
+    }),
+  );
+
   test('Graph throttling addPassword is retried', TEST, () =>
     withSandbox(async (env) => {
       env.sb.faults.arm({ service: 'azure', operation: 'addPassword', kind: 'throttle', retryAfterSeconds: 1 });
