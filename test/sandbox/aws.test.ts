@@ -36,6 +36,7 @@ import {
   STS_OPERATIONS,
   StsService,
 } from '../../src/sandbox/aws/index.js';
+import { controlCall } from '../helpers/control-api.js';
 
 const ACCOUNT = '123456789012';
 const AKIA = /^AKIA[A-Z0-9]{16}$/;
@@ -858,13 +859,7 @@ describe('control API', () => {
     await control.close();
   });
 
-  async function call(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
-    const res = await fetch(control.url + path, {
-      method,
-      ...(body === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
-    });
-    return { status: res.status, body: await res.json() };
-  }
+  const call = (method: string, path: string, body?: unknown) => controlCall(control.url, method, path, body);
 
   test('creates a user and a role, seeds keys, reads them back with secrets, checks them, tunes the delay', async () => {
     const user = await call('POST', '/aws/users', { userName: 'ctl-user', path: '/ops/', permissions: 'self' });

@@ -13,6 +13,7 @@ import { FaultPlan, RequestLog } from '../../src/sandbox/faults.js';
 import { type RunningService, serve } from '../../src/sandbox/service.js';
 import { sandboxTlsMaterial } from '../../src/sandbox/tls.js';
 import { type AppIds, AzureService, Directory, GRAPH_DEFAULT_BUDGETS, type TenantState } from '../../src/sandbox/azure/index.js';
+import { controlCall } from '../helpers/control-api.js';
 
 const SCOPE = 'https://graph.microsoft.com/.default';
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -835,13 +836,7 @@ describe('control API', () => {
     await control.close();
   });
 
-  async function call(method: string, path: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
-    const res = await fetch(control.url + path, {
-      method,
-      ...(body === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
-    });
-    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-  }
+  const call = (method: string, path: string, body?: unknown) => controlCall(control.url, method, path, body);
 
   test('seeds a tenant, an app and a secret, tunes the tenant, reads the app back and checks secrets', async () => {
     const t = await call('POST', '/azure/tenants', { propagationDelayMs: 60_000, maxLifetimeDays: 90 });

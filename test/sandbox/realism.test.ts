@@ -10,16 +10,11 @@ import { Client } from '@microsoft/microsoft-graph-client';
 import { TokenCredentialAuthenticationProvider } from '@microsoft/microsoft-graph-client/authProviders/azureTokenCredentials/index.js';
 import { DEMO } from '../../src/sandbox/demo-vault.js';
 import { HARD_REALISM, READ_LAG_MS, type Sandbox, type SandboxOptions, startSandbox } from '../../src/sandbox/sandbox.js';
+import { controlCall } from '../helpers/control-api.js';
 
 const W = DEMO.aws;
 
-async function call(sb: Sandbox, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
-  const res = await fetch(sb.controlUrl + path, {
-    method,
-    ...(body === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
-  });
-  return { status: res.status, body: await res.json() };
-}
+const call = (sb: Sandbox, method: string, path: string, body?: unknown) => controlCall(sb.controlUrl, method, path, body);
 
 async function withSandbox<T>(options: SandboxOptions, fn: (sb: Sandbox) => Promise<T>): Promise<T> {
   const sb = await startSandbox(options);

@@ -16,6 +16,7 @@ import {
   WizTenant,
   registerWizControl,
 } from '../../src/sandbox/wiz/index.js';
+import { controlCall } from '../helpers/control-api.js';
 
 const DAY = 86_400_000;
 const WIZ_DATETIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/;
@@ -190,13 +191,6 @@ function newAccount(options: Partial<Parameters<WizTenant['createServiceAccount'
 
 
 /** One JSON request to a control API. */
-async function callControl(url: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
-  const res = await fetch(url + path, {
-    method,
-    ...(body === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
-  });
-  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-}
 describe('wiz-auth token endpoint', () => {
   test('client credentials get a Bearer JWT whose dc claim names the data centre; expires_in is 24 h', async () => {
     const reply = await tokenRequest(credentials(rotator.clientId, rotator.clientSecret));
@@ -699,7 +693,7 @@ describe('control API', () => {
     await control.close();
   });
 
-  const call = (method: string, path: string, body?: unknown) => callControl(control.url, method, path, body);
+  const call = (method: string, path: string, body?: unknown) => controlCall(control.url, method, path, body);
 
   test('creates an account (the answer carries the secret), reads, updates, rotates, checks and deletes it', async () => {
     const created = await call('POST', '/wiz/service-accounts', { name: 'seeded', scopes: ['read:service_accounts'], expiresAt: '2031-05-05T00:00:00Z' });
@@ -827,7 +821,7 @@ describe('request budgets', () => {
   });
   beforeEach(() => log.clear());
 
-  const call = (method: string, path: string, body?: unknown) => callControl(control.url, method, path, body);
+  const call = (method: string, path: string, body?: unknown) => controlCall(control.url, method, path, body);
 
   test("on by default: Wiz's 3 requests a second per service account for the API, none for the token endpoint", async () => {
     assert.deepEqual(new WizTenant().rateLimits.settings(), { api: { burst: 3, perSecond: 3 }, auth: null });
