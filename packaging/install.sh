@@ -175,19 +175,24 @@ fi
 uid=$(id -u -- "$user" 2>/dev/null) || fail "no user '$user' on this host: the state folder must belong to the user the Keeper Gateway runs scripts as (keeper-gw for Keeper's Linux gateway service); create it or name it with --user"
 gid=$(id -g -- "$user")
 
+# A rename over a link or a folder would not replace what the gateway runs.
+check_install_file() {
+  if [ -L "$1" ] || { [ -e "$1" ] && [ ! -f "$1" ]; }; then
+    fail "$1 exists and is not a plain file (a link or a folder); move it away and re-run"
+  fi
+}
+for dir in "$destdir$prefix" "$bin_dir" "$wrap_dir"; do check_install_dir "$dir"; done
+check_install_file "$bin_dest"
 wrappers=no
 set +f
 for f in "$here"/wrappers/*.sh; do
-  if [ -f "$f" ]; then wrappers=yes; fi
+  set -f
+  if [ -f "$f" ]; then
+    wrappers=yes
+    check_install_file "$wrap_dir/$(basename "$f")"
+  fi
 done
 set -f
-
-for dir in "$destdir$prefix" "$bin_dir" "$wrap_dir"; do check_install_dir "$dir"; done
-if [ -e "$bin_dest" ] || [ -L "$bin_dest" ]; then
-  if [ -L "$bin_dest" ] || [ ! -f "$bin_dest" ]; then
-    fail "$bin_dest exists and is not a plain file (a link or a folder); move it away and re-run"
-  fi
-fi
 
 # The scripts refuse a state folder that is a link, someone else's, or not 0700 (STATE_DIR_UNAVAILABLE), and
 # never change one they find; nor does this: what it holds decides what the next run does to a target.

@@ -328,6 +328,26 @@ describe('packaging/install.sh', () => {
       assert.equal(existsSync(join(root, STATE)), false);
     });
 
+    test('a binary or wrapper path that is a link or a folder (a rename would not replace it)', () => {
+      const dir = temp();
+      const script = release(join(dir, 'release'));
+      const root = join(dir, 'root');
+      mkdirSync(join(root, '/opt/keeper-rotate/bin'), { recursive: true });
+      symlinkSync(join(dir, 'release', 'keeper-rotate'), join(root, BIN));
+      const link = run(script, ['--user', OWNER], root);
+      assert.equal(link.code, 1);
+      assert.match(link.stderr, /bin\/keeper-rotate exists and is not a plain file \(a link or a folder\)/);
+      assert.ok(lstatSync(join(root, BIN)).isSymbolicLink());
+
+      rmSync(join(root, BIN));
+      mkdirSync(join(root, WRAPPERS, 'azure-app-secret.sh'), { recursive: true });
+      const folder = run(script, ['--user', OWNER], root);
+      assert.equal(folder.code, 1);
+      assert.match(folder.stderr, /wrappers\/azure-app-secret\.sh exists and is not a plain file/);
+      assert.equal(existsSync(join(root, BIN)), false, 'checked before the binary was installed');
+      assert.equal(existsSync(join(root, STATE)), false);
+    });
+
     test('without root and without DESTDIR', () => {
       const dir = temp();
       chmodSync(dir, 0o755);
