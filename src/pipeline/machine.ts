@@ -262,11 +262,36 @@ async function openProbe(m: Machine, user: VaultRecord, inherited: JournalEntry[
       // Nothing opened: leave the journal as it was before this run (an earlier run's leftover window included).
       if (restore) journal.write(restore);
       else journal.clear(user.uid);
+      if (isRotateError(err) && err.code === 'KEEPER_TRANSACTION_OPEN') throw await othersTransaction(m, user, err);
       throw err;
     }
     throw await fail(m, entry, err, []);
   }
   return entry;
+}
+
+/**
+ * Another run's open transaction on the record (another gateway's, e.g. another instance of a gateway pool): exit
+ * 3 says the record's credential still works. For a target that replaces in place that is only so when the other
+ * run has not replaced the secret yet, so the record's secret is asked before the 3 is given; a secret that does
+ * not sign in, or cannot be checked, makes it 5 (the other gateway's journal holds the new secret sealed, and its
+ * next run stores it). Overlap targets need no check: an open transaction has only added a credential.
+ */
+async function othersTransaction(m: Machine, user: VaultRecord, err: RotateError): Promise<RotateError> {
+  if (!m.session.verifyRecord) return err;
+  let result: VerifyResult;
+  try {
+    result = await m.session.verifyRecord(user.data);
+  } catch (checkError) {
+    result = { ok: false, reason: redact(describeError(checkError)), throttled: true };
+  }
+  if (result.ok) return withExit(err, ExitCode.Failed, `; the record's secret signs in`);
+  const why = result.throttled ? `whether the record's secret still signs in could not be checked (${result.reason})` : `the record's secret no longer signs in (${result.reason})`;
+  return withExit(
+    err,
+    ExitCode.NeedsAttention,
+    `; ${why}: the run that holds the transaction may have replaced it, and its gateway's next run stores the new secret (with a gateway pool, the instance that ran it); if none does, make a new secret in the target's console and save it in the record`,
+  );
 }
 
 /**

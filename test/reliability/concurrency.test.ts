@@ -666,15 +666,49 @@ describe(`two runs on one record at the same moment (${model} transactions)`, { 
       assert.equal(account(), secretA, 'nothing replaced the secret since A');
 
       sb.faults.clear();
-      // A does not know B's open save (it is in B's journal), so A leaves it alone; B's next run settles it.
+      // A does not know B's open save (it is in B's journal), so A leaves it alone; B's next run settles it. With
+      // pending transactions A reads A's own secret, which signs in (3); with immediate ones it reads B's dead one (5).
       const other = await r.run(r.a, params);
-      assert.equal(other.code, 3, describeRun(other));
+      assert.equal(other.code, model === 'pending' ? 3 : 5, describeRun(other));
       assert.equal(other.error, 'KEEPER_TRANSACTION_OPEN', describeRun(other));
+      assert.match(other.stderr, model === 'pending' ? /the record's secret signs in/ : /the record's secret no longer signs in/);
       const next = await r.run(r.b, params);
       assert.equal(next.code, 0, describeRun(next));
       assert.match(next.stderr, /sealed for record .* no longer signs in .* so the sealed one was dropped/);
       const record = r.record();
       assert.equal(text(record, 'client_secret'), account(), 'the record holds the secret Wiz holds');
+      assert.ok(recordWorks(sb, r.script, record));
+      assert.equal(record.transaction, undefined);
+      assertNoState(r, 'after the next run');
+    }),
+  );
+
+  // Exit 3 says the record's credential still works. A run that finds another gateway's transaction open on a Wiz
+  // record cannot assume that: the other run may have replaced the secret already (a gateway pool's other instance).
+  // (With the record's own secret as the admin, A already stops at sign-in: TARGET_AUTH_FAILED, exit 5.)
+  test(`two gateways, wiz-service-account, with an admin: B replaced and saved but its finalize got no answer; A finds B's transaction open and says whether the record's secret signs in (3) or not (5); B's next run finishes`, TEST, () =>
+    withRace('wiz-service-account', async (r) => {
+      const { sb } = r;
+      const admin = sb.wiz.createServiceAccount({ name: 'keeper-rotate-admin' });
+      const p = loadFixture(r.script);
+      const params = { ...p, records: [...(p.records as object[]), { uid: 'AttachedWizAdminRec001', title: 'Wiz rotation credential', wiz_client_id: admin.clientId, wiz_client_secret: admin.clientSecret }] };
+      sb.faults.arm({ service: 'ksm', operation: 'finalize_secret_update', kind: 'drop', times: 5 });
+      const b = await r.run(r.b, params);
+      sb.faults.clear();
+      assert.equal(b.code, 5, describeRun(b));
+      assert.notEqual(r.record().transaction, undefined, "B's save is open");
+      // Pending transactions hide B's save: the record still reads the secret Wiz replaced. Immediate ones show it.
+      const readable = recordWorks(sb, r.script, r.record());
+      assert.equal(readable, model === 'immediate', 'what the record reads while B\'s save is open');
+      const mark = sb.log.entries().length;
+      const a = await r.run(r.a, params);
+      assert.equal(a.code, readable ? 3 : 5, describeRun(a));
+      assert.equal(a.error, 'KEEPER_TRANSACTION_OPEN', describeRun(a));
+      assert.match(a.stderr, readable ? /the record's secret signs in/ : /the record's secret no longer signs in/);
+      assert.deepEqual(calls(sb.log.entries().slice(mark), 'wiz-api', 'rotateServiceAccountSecret'), [], 'A replaced nothing');
+      const next = await r.run(r.b, params);
+      assert.equal(next.code, 0, describeRun(next));
+      const record = r.record();
       assert.ok(recordWorks(sb, r.script, record));
       assert.equal(record.transaction, undefined);
       assertNoState(r, 'after the next run');
