@@ -354,7 +354,9 @@ async function withSandbox<T>(fn: (sb: Sandbox) => Promise<T>): Promise<T> {
 }
 
 async function warmUp(bundle: string, target: string, sb: Sandbox): Promise<void> {
-  const run = await runBuilt(bundle, target, sb.env);
+  // No fault is armed here, so nothing is gained by the cases' short request timeout, and a loaded machine (CI's
+  // two cores running several test files) must not fail the warm-up on a slow but healthy reply.
+  const run = await runBuilt(bundle, target, sb.env, undefined, { deadlineSeconds: DEADLINE_SECONDS, requestTimeoutSeconds: 30 });
   if (run.code !== 0) throw new Error(`the warm-up rotation of ${target} failed (exit ${run.code}):\n${run.stderr}`);
   sb.log.clear();
 }
