@@ -1,34 +1,15 @@
 // `npm run build`: one self-contained CommonJS file per target in dist/, runnable by `node` with no
 // node_modules beside it. CommonJS because the gateway's file name and extension for a downloaded script are
 // not documented, and a .cjs bundle runs the same whatever it is called.
-import { build, type BuildOptions, type Plugin } from 'esbuild';
-import { chmodSync, readFileSync, readdirSync } from 'node:fs';
+import { build, type Plugin } from 'esbuild';
+import { chmodSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { gzipSync } from 'node:zlib';
-
-export const SCRIPTS = readdirSync('src/entrypoints')
-  .filter((f) => f.endsWith('.ts') && f !== 'entry.ts')
-  .map((f) => f.replace(/\.ts$/, ''));
+import { BUNDLE_OPTIONS as COMMON, TARGET_SCRIPTS } from './bundle-options.js';
 
 // --outdir lets the bundle test build into a temporary folder without touching dist/.
 const outdir = parseArgs({ options: { outdir: { type: 'string', default: 'dist' } } }).values.outdir!;
-const { version } = JSON.parse(readFileSync('package.json', 'utf8')) as { version: string };
-
-const COMMON: BuildOptions = {
-  bundle: true,
-  platform: 'node',
-  format: 'cjs',
-  target: 'node20',
-  minify: true,
-  legalComments: 'eof',
-  define: { __KEEPER_ROTATE_VERSION__: JSON.stringify(version) },
-  logLevel: 'warning',
-  // The ES module builds first, for packages that have both and no `exports` map (the AWS clients, the Graph
-  // client): esbuild can drop what a script never calls (most of IAM's 170 operations), and the AWS SDK is no
-  // longer half CommonJS, half ES modules. About 9 MB less peak memory for the AWS script.
-  mainFields: ['module', 'main'],
-};
 
 const SRC = resolve('src');
 const LEGAL = '\n/*! Bundled license information:';
@@ -93,7 +74,7 @@ module.exports = chunk.exports;
   },
 };
 
-for (const name of SCRIPTS) {
+for (const name of TARGET_SCRIPTS) {
   const outfile = join(outdir, `${name}.cjs`);
   const result = await build({
     ...COMMON,

@@ -76,6 +76,11 @@ export interface SandboxOptions {
   seed?: number;
   /** The Microsoft cloud the Azure service serves as (default `public`); the env then names it for the scripts. */
   azureCloud?: SandboxCloud;
+  /**
+   * Services served over plain HTTP instead of HTTPS, by name (`iam`, `sts`): a private endpoint such as
+   * LocalStack's is often http://, and the AWS SDK reaches it through a different code path than https://.
+   */
+  plainHttp?: readonly string[];
 }
 
 export interface Sandbox {
@@ -124,14 +129,17 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   for (const [name, budget] of Object.entries(budgets)) budget.enabled = realism.budgets !== false && overrides[name as keyof BudgetOverrides] !== false;
   // Wiz's API budget lives in the tenant (wiz/limits.ts); `budgets: false` starts it off like the others.
   const wiz = new WizTenant(realism.budgets === false ? { rateLimits: { api: null } } : {});
-  // Every service speaks TLS, as the real ones do; clients trust the sandbox certificate (NODE_EXTRA_CA_CERTS).
+  // Every service speaks TLS, as the real ones do (unless plainHttp names it); clients trust the sandbox
+  // certificate (NODE_EXTRA_CA_CERTS).
   const services: SandboxService[] = [ksm, azure, iam, sts, new WizAuthService(wiz), new WizApiService(wiz)];
+  const unknown = options.plainHttp?.filter((name) => !services.some((s) => s.name === name)) ?? [];
+  if (unknown.length) throw new Error(`plainHttp: no service named ${unknown.join(', ')} (services: ${services.map((s) => s.name).join(', ')})`);
   const running: RunningService[] = [];
   const closeAll = async () => {
     await Promise.all(running.map((r) => r.close()));
   };
   try {
-    for (const service of services) running.push(await serve({ service, faults, log, tls }));
+    for (const service of services) running.push(await serve({ service, faults, log, ...(options.plainHttp?.includes(service.name) ? {} : { tls }) }));
   } catch (err) {
     await closeAll();
     throw err;

@@ -1,0 +1,41 @@
+// What a demo record holds, judged from the sandbox's own state: whether its credential signs in on the target
+// right now. A test that sees a built script exit 0 checks this too, so "rotated" means a working credential.
+import { readText } from '../../src/keeper/record.js';
+import type { Sandbox } from '../../src/sandbox/sandbox.js';
+
+export interface DemoCredential {
+  /** The record's revision in Keeper: a save raises it. */
+  revision: number;
+  /** The secret the record holds, to compare before and after (never printed). */
+  secret: string;
+  /** Whether the record's credential signs in on the target now. */
+  works: boolean;
+}
+
+export function demoCredential(sandbox: Sandbox, script: string): DemoCredential {
+  const demo = sandbox.demo!;
+  const read = (uid: string) => {
+    const record = sandbox.ksm.readRecord(uid)!;
+    return { revision: record.revision, field: (label: string) => readText(record.data, label) ?? '' };
+  };
+  switch (script) {
+    case 'azure-app-secret': {
+      const r = read(demo.azure.userRecordUid);
+      const secret = r.field('client_secret');
+      return { revision: r.revision, secret, works: sandbox.azure.directory.checkSecret(demo.azure.tenantId, demo.azure.targetAppId, secret) };
+    }
+    case 'aws-iam-access-key': {
+      const r = read(demo.aws.userRecordUid);
+      const secret = r.field('aws_secret_access_key');
+      return { revision: r.revision, secret, works: sandbox.aws.checkKey(r.field('aws_access_key_id'), secret) };
+    }
+    case 'wiz-service-account': {
+      const r = read(demo.wiz.userRecordUid);
+      const secret = r.field('client_secret');
+      return { revision: r.revision, secret, works: sandbox.wiz.checkSecret(demo.wiz.clientId, secret) };
+    }
+    default:
+      // A new target adds its case here, or every test that uses this fails on it.
+      throw new Error(`no demo credential check for ${script}`);
+  }
+}
