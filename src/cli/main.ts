@@ -11,8 +11,23 @@ import { type LogFormat, Logger, type Writable, escapeControls } from '../log.js
 import { redact } from '../secret.js';
 import { VERSION } from '../version.js';
 
+/** How the script was started, for --help: a bundle run by `node`, or a target of the keeper-rotate executable. */
+export interface Invocation {
+  /** The command that runs this script, as the usage lines show it (`node azure-app-secret.cjs`). */
+  command: string;
+  /** How a PAM User record runs it: the rest of the sentence after "The gateway pipes ... to stdin;". */
+  attach: string;
+}
+
+/** The .cjs bundle's own invocation: the file itself, attached with the command "node". */
+export function bundleInvocation(name: string): Invocation {
+  return { command: `node ${name}.cjs`, attach: 'attach this file\nto a PAM User record with the command "node" and mark the record "Run PAM scripts only".' };
+}
+
 export interface ScriptIo {
   argv: readonly string[];
+  /** How --help says to run the script (default: the .cjs bundle's). */
+  invocation?: Invocation;
   stdin: AsyncIterable<Buffer | string>;
   stdout: Writable;
   stderr: Writable;
@@ -108,15 +123,15 @@ function deadlineFrom(env: NodeJS.ProcessEnv): Deadline {
   return new Deadline(total * 1000, Date.now, perCall * 1000);
 }
 
-function helpText(script: ScriptDefinition): string {
+function helpText(script: ScriptDefinition, invocation: Invocation): string {
+  const run = invocation.command;
   return `${script.name} ${VERSION}: ${script.summary}
 
-A Keeper Gateway post-rotation script. The gateway pipes one base64 JSON line to stdin; attach this file
-to a PAM User record with the command "node" and mark the record "Run PAM scripts only".
+A Keeper Gateway post-rotation script. The gateway pipes one base64 JSON line to stdin; ${invocation.attach}
 
-Usage: node ${script.name}.cjs [--dry-run] [--log-format=json] < gateway-input
-       node ${script.name}.cjs --doctor < gateway-input
-       node ${script.name}.cjs --help | --version
+Usage: ${run} [--dry-run] [--log-format=json] < gateway-input
+       ${run} --doctor < gateway-input
+       ${run} --help | --version
 
   --dry-run           plan the rotation and print it; change nothing
   --doctor            check the config, Keeper, the record, its fields and settings, and the admin
@@ -150,7 +165,7 @@ export async function runScript(script: ScriptDefinition, io: ScriptIo): Promise
     const flags = parseFlags(io.argv, io.env);
     log = new Logger({ script: script.name, format: flags.logFormat, stderr: io.stderr, stdout: io.stdout });
     if (flags.help) {
-      io.stdout.write(helpText(script));
+      io.stdout.write(helpText(script, io.invocation ?? bundleInvocation(script.name)));
       return ExitCode.Ok;
     }
     if (flags.version) {

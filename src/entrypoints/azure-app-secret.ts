@@ -1,5 +1,4 @@
-import { rotationScript } from '../pipeline/rotate.js';
-import { azureAppSecret } from '../targets/azure-app-secret/index.js';
+import { script } from '../targets/azure-app-secret/script.js';
 import { startScript } from './entry.js';
 
-startScript(rotationScript(azureAppSecret));
+startScript(script);

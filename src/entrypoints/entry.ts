@@ -1,10 +1,16 @@
 // Process glue shared by every script: wire runScript to the real process, and make sure the process ends.
 import { setFlagsFromString } from 'node:v8';
-import { DEFAULT_DEADLINE_SECONDS, HARD_STOP_GRACE_MS, runScript, type ScriptDefinition } from '../cli/main.js';
+import { DEFAULT_DEADLINE_SECONDS, HARD_STOP_GRACE_MS, type Invocation, runScript, type ScriptDefinition } from '../cli/main.js';
 import { escapeControls } from '../log.js';
 import { type JournalEntry, currentStep, rotationFinalized } from '../state/journal.js';
 
-export function startScript(script: ScriptDefinition): void {
+/** The script's own arguments and how it was invoked; a .cjs bundle's are the process's (the defaults). */
+export interface Launch {
+  argv: readonly string[];
+  invocation?: Invocation;
+}
+
+export function startScript(script: ScriptDefinition, launch: Launch = { argv: process.argv.slice(2) }): void {
   // Node's fetch (Graph, Wiz) parses HTTP with a WebAssembly build of llhttp. V8's optimizing tier compiles the
   // parser's one huge function in the background, which costs ~25 MB of peak memory in a run that parses a dozen
   // small replies; the baseline tier parses them as well. Only WebAssembly compilation reads this flag.
@@ -20,7 +26,8 @@ export function startScript(script: ScriptDefinition): void {
   }, seconds * 1000 + HARD_STOP_GRACE_MS);
   hardStop.unref();
   runScript(script, {
-    argv: process.argv.slice(2),
+    argv: launch.argv,
+    ...(launch.invocation ? { invocation: launch.invocation } : {}),
     stdin: process.stdin,
     stdout: process.stdout,
     stderr: process.stderr,
