@@ -1,0 +1,263 @@
+// The keeper-rotate executable as a gateway with no Node.js runs it: built once by `npm run build:binary` into
+// a temporary folder, copied alone into an empty one, and run through its wrapper scripts (packaging/wrappers)
+// with a PATH that holds no `node`, against the sandbox over HTTPS (and IAM/STS over plain http).
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, closeSync, copyFileSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { encodeGatewayInput } from '../src/gateway/input.js';
+import { startSandbox, type Sandbox } from '../src/sandbox/sandbox.js';
+import { demoCredential } from './helpers/demo-credential.js';
+
+const ROOT = resolve(import.meta.dirname, '..');
+const WRAPPERS = join(ROOT, 'packaging', 'wrappers');
+const { version } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
+const SCRIPTS = readdirSync(join(ROOT, 'src', 'entrypoints'))
+  .filter((f) => f.endsWith('.ts') && f !== 'entry.ts' && f !== 'keeper-rotate.ts')
+  .map((f) => f.slice(0, -3));
+/** The fixed paths the wrappers look in, which a test points into a temporary folder (see `wrapperAt`). */
+const INSTALLED = '/opt/keeper-rotate/bin/keeper-rotate';
+const STATE_DIR = '/var/lib/keeper-rotate';
+
+const temp = mkdtempSync(join(tmpdir(), 'keeper-rotate-binary-'));
+const built = join(temp, 'built');
+const empty = join(temp, 'empty');
+/** The only folder on the PATH: a shell and env, and no node. */
+const tools = join(temp, 'tools');
+const BINARY = join(empty, 'keeper-rotate');
+let sandbox: Sandbox;
+let httpSandbox: Sandbox;
+
+before(async () => {
+  const build = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/build-binary.ts', '--outdir', built], { cwd: ROOT, encoding: 'utf8' });
+  assert.equal(build.status, 0, build.stderr);
+  mkdirSync(empty);
+  copyFileSync(join(built, 'keeper-rotate'), BINARY);
+  chmodSync(BINARY, 0o755);
+  mkdirSync(tools);
+  for (const tool of ['sh', 'env']) symlinkSync(join('/bin', tool), join(tools, tool));
+  sandbox = await startSandbox({ dir: join(temp, 'sandbox') });
+  httpSandbox = await startSandbox({ dir: join(temp, 'http-sandbox'), plainHttp: ['iam', 'sts'] });
+});
+
+after(async () => {
+  await sandbox?.close();
+  await httpSandbox?.close();
+  rmSync(temp, { recursive: true, force: true });
+});
+
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `file` in the empty folder with only `env` (PATH: the tools folder, no node), `stdin` piped and closed. */
+function run(file: string, args: string[], env: Record<string, string | undefined>, stdin = ''): Promise<Result> {
+  return new Promise((done, fail) => {
+    const child = spawn(file, args, { cwd: empty, env: { PATH: tools, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c));
+    child.stderr.on('data', (c: Buffer) => (stderr += c));
+    child.on('error', fail);
+    // A wrapper that finds no program exits without reading its input: the pipe may close under the write.
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(stdin);
+    child.on('close', (code) => done({ code: code ?? 1, stdout, stderr }));
+  });
+}
+
+const wrapper = (name: string) => join(WRAPPERS, `${name}.sh`);
+const literal = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const gatewayLine = (name: string) => encodeGatewayInput(JSON.parse(readFileSync(join(ROOT, 'fixtures', `${name}.json`), 'utf8')) as Record<string, unknown>) + '\n';
+
+/** A copy of a wrapper whose two fixed paths point at `installed` and `stateDir` instead (the rest unchanged). */
+function wrapperAt(name: string, installed: string, stateDir: string): string {
+  const text = readFileSync(wrapper(name), 'utf8');
+  const moved = text.replace(`\ninstalled=${INSTALLED}\n`, `\ninstalled=${installed}\n`).replace(`\nstate_dir=${STATE_DIR}\n`, `\nstate_dir=${stateDir}\n`);
+  assert.equal(moved.split('\n').filter((l, i) => l !== text.split('\n')[i]).length, 2, 'both fixed paths were found and moved');
+  const copy = join(mkdtempSync(join(temp, 'wrapper-')), `${name}.sh`);
+  writeFileSync(copy, moved, { mode: 0o755 });
+  return copy;
+}
+
+/** Rotates the demo record through `file`, and checks that the record then holds a new credential that works. */
+async function rotates(name: string, file: string, on: Sandbox, env: Record<string, string | undefined>): Promise<Result> {
+  const before = demoCredential(on, name);
+  const r = await run(file, [], env, gatewayLine(name));
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, new RegExp(`^${name}: rotated: `));
+  const now = demoCredential(on, name);
+  assert.ok(now.revision > before.revision, 'the record was saved');
+  assert.ok(now.secret !== before.secret, 'the record holds a new secret');
+  assert.ok(now.works, "the record's new credential signs in on the target");
+  return r;
+}
+
+describe('the keeper-rotate executable', () => {
+  test('the runs below have no node on their PATH', () => {
+    const has = (cmd: string) => spawnSync('/bin/sh', ['-c', `command -v ${cmd}`], { env: { PATH: tools }, encoding: 'utf8' });
+    assert.notEqual(has('node').status, 0, 'node is on the test PATH');
+    assert.equal(has('env').status, 0, 'the check itself finds what is on the PATH');
+    assert.deepEqual(readdirSync(empty), ['keeper-rotate']);
+  });
+
+  test('--version and --help, without a target', async () => {
+    const v = await run(BINARY, ['--version'], {});
+    assert.deepEqual(v, { code: 0, stdout: `keeper-rotate ${version}\n`, stderr: '' });
+    const h = await run(BINARY, ['--help'], {});
+    assert.equal(h.code, 0, h.stderr);
+    assert.match(h.stdout, /^Usage: keeper-rotate TARGET /m);
+    for (const name of SCRIPTS) assert.match(h.stdout, new RegExp(`^ {2}${name} `, 'm'));
+  });
+
+  test('an unknown target, or none: one USAGE line, exit 2', async () => {
+    const unknown = await run(BINARY, ['no-such-target'], {});
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.stderr, /^keeper-rotate: USAGE: unknown target "no-such-target"; the first argument names the target: [a-z, -]+ \(see keeper-rotate --help\)\n$/);
+    assert.equal(unknown.stdout, 'keeper-rotate: failed: USAGE (exit=2)\n');
+    const none = await run(BINARY, [], {});
+    assert.equal(none.code, 2);
+    assert.match(none.stderr, /^keeper-rotate: USAGE: no target given; [^\n]*\n$/);
+  });
+
+  for (const name of SCRIPTS) {
+    test(`${name}: --version and --help through its wrapper`, async () => {
+      const v = await run(wrapper(name), ['--version'], { KEEPER_ROTATE_BIN: BINARY });
+      assert.deepEqual(v, { code: 0, stdout: `${name} ${version}\n`, stderr: '' });
+      const h = await run(wrapper(name), ['--help'], { KEEPER_ROTATE_BIN: BINARY });
+      assert.equal(h.code, 0, h.stderr);
+      assert.match(h.stdout, /PAM User record fields:/);
+      assert.match(h.stdout, new RegExp(`^Usage: keeper-rotate ${name} \\[--dry-run\\]`, 'm'));
+    });
+
+    test(`${name}: rotates the demo record through its wrapper over HTTPS`, async () => {
+      await rotates(name, wrapper(name), sandbox, { ...sandbox.env, KEEPER_ROTATE_BIN: BINARY });
+    });
+  }
+
+  // The bundles' http bug ("A dynamic import callback was not specified") in the executable: the AWS SDK
+  // imports node:http only for an http:// endpoint.
+  test('aws-iam-access-key: rotates through its wrapper with IAM and STS at http:// endpoints', async () => {
+    assert.match(httpSandbox.env.AWS_ENDPOINT_URL_IAM!, /^http:\/\//);
+    await rotates('aws-iam-access-key', wrapper('aws-iam-access-key'), httpSandbox, { ...httpSandbox.env, KEEPER_ROTATE_BIN: BINARY });
+  });
+
+  test('the cross-built executables are the platform they are named for, with the script injected', () => {
+    const head = (file: string, bytes: number) => {
+      const fd = openSync(file, 'r');
+      const b = Buffer.alloc(bytes);
+      readSync(fd, b, 0, bytes, 0);
+      closeSync(fd);
+      return b;
+    };
+    // Node flips this fuse's last character from 0 to 1 when it injects a single executable's blob.
+    const injected = (file: string) => readFileSync(file).includes('NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2:1');
+    const arm = join(built, 'keeper-rotate-linux-arm64');
+    const elf = head(arm, 20);
+    assert.equal(elf.subarray(0, 4).toString('latin1'), '\x7fELF');
+    assert.equal(elf.readUInt16LE(18), 0xb7, 'e_machine is AArch64');
+    assert.ok(statSync(arm).mode & 0o100, 'executable');
+    assert.ok(injected(arm));
+    const exe = join(built, 'keeper-rotate-win-x64.exe');
+    const dos = head(exe, 4096);
+    assert.equal(dos.subarray(0, 2).toString('latin1'), 'MZ');
+    const pe = dos.readUInt32LE(0x3c);
+    assert.equal(dos.subarray(pe, pe + 4).toString('latin1'), 'PE\0\0');
+    assert.equal(dos.readUInt16LE(pe + 4), 0x8664, 'machine is x86-64');
+    assert.ok(injected(exe));
+  });
+});
+
+describe('the wrappers', () => {
+  test('one per target, the same script but for the target, POSIX sh with LF line ends', () => {
+    const shells = readdirSync(WRAPPERS).filter((f) => f.endsWith('.sh'));
+    assert.deepEqual(shells.sort(), SCRIPTS.map((n) => `${n}.sh`).sort());
+    const first = SCRIPTS[0]!;
+    const generic = (name: string) => readFileSync(wrapper(name), 'utf8').replaceAll(name, 'TARGET');
+    for (const name of SCRIPTS) {
+      const text = readFileSync(wrapper(name), 'utf8');
+      assert.match(text, /^#!\/bin\/sh\n/);
+      assert.doesNotMatch(text, /\r/);
+      assert.match(text, new RegExp(`^target=${name}$`, 'm'));
+      assert.ok(statSync(wrapper(name)).mode & 0o100, `${name}.sh is executable`);
+      assert.equal(generic(name), generic(first), `${name}.sh differs from ${first}.sh beyond the target name`);
+      // The Windows wrapper (not run here: no PowerShell, and the win-x64 executable cannot run on this host).
+      assert.match(readFileSync(join(WRAPPERS, `${name}.ps1`), 'utf8'), new RegExp(`^\\$target = '${name}'$`, 'm'));
+    }
+  });
+
+  test('KEEPER_ROTATE_BIN first, then the installed program, then the one on the PATH; arguments pass through', async () => {
+    const home = mkdtempSync(join(temp, 'lookup-'));
+    // Stand-ins that say which one ran, and with what.
+    const fake = (file: string, label: string) => writeFileSync(file, `#!/bin/sh\necho "${label} $*"\n`, { mode: 0o755 });
+    const installed = join(home, 'installed');
+    fake(installed, 'installed');
+    mkdirSync(join(home, 'path'));
+    fake(join(home, 'path', 'keeper-rotate'), 'path');
+    const name = 'wiz-service-account';
+    const PATH = `${tools}:${join(home, 'path')}`;
+    const both = wrapperAt(name, installed, join(home, 'none'));
+    assert.deepEqual(await run(both, ['--version'], { PATH, KEEPER_ROTATE_BIN: BINARY }), { code: 0, stdout: `${name} ${version}\n`, stderr: '' });
+    assert.deepEqual(await run(both, ['--dry-run', 'a b'], { PATH }), { code: 0, stdout: `installed ${name} --dry-run a b\n`, stderr: '' });
+    const pathOnly = wrapperAt(name, join(home, 'missing'), join(home, 'none'));
+    assert.deepEqual(await run(pathOnly, ['--doctor'], { PATH }), { code: 0, stdout: `path ${name} --doctor\n`, stderr: '' });
+    // The real executable, found each way.
+    symlinkSync(BINARY, join(home, 'installed-link'));
+    const atInstalled = await run(wrapperAt(name, join(home, 'installed-link'), join(home, 'none')), ['--version'], {});
+    assert.deepEqual(atInstalled, { code: 0, stdout: `${name} ${version}\n`, stderr: '' });
+    const onPath = await run(pathOnly, ['--version'], { PATH: `${tools}:${empty}` });
+    assert.deepEqual(onPath, { code: 0, stdout: `${name} ${version}\n`, stderr: '' });
+  });
+
+  test('the state folder the install makes is the default; KEEPER_ROTATE_STATE_DIR still wins', async () => {
+    const home = mkdtempSync(join(temp, 'state-'));
+    const installedState = join(home, 'var-lib');
+    mkdirSync(installedState, { mode: 0o700 });
+    const name = 'azure-app-secret';
+    const file = wrapperAt(name, join(home, 'missing'), installedState);
+    const env: Record<string, string | undefined> = { ...sandbox.env, KEEPER_ROTATE_BIN: BINARY };
+    delete env.KEEPER_ROTATE_STATE_DIR;
+    await rotates(name, file, sandbox, env);
+    assert.equal(readdirSync(installedState).length, 1, "the run kept its gateway's state subfolder there");
+    // Told otherwise, the run leaves the install's folder alone (a dry run opens the state folder too).
+    const told = join(home, 'told');
+    mkdirSync(told, { mode: 0o700 });
+    rmSync(installedState, { recursive: true });
+    mkdirSync(installedState, { mode: 0o700 });
+    const dry = await run(file, ['--dry-run'], { ...env, KEEPER_ROTATE_STATE_DIR: told }, gatewayLine(name));
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.equal(readdirSync(told).length, 1);
+    assert.deepEqual(readdirSync(installedState), []);
+  });
+
+  test('no program to run: one BINARY_NOT_FOUND line, exit 2', async () => {
+    const home = mkdtempSync(join(temp, 'missing-'));
+    const name = 'aws-iam-access-key';
+    const named = await run(wrapper(name), [], { ...sandbox.env, KEEPER_ROTATE_BIN: join(home, 'keeper-rotate') }, gatewayLine(name));
+    assert.equal(named.code, 2);
+    assert.equal(named.stdout, '');
+    assert.match(named.stderr, new RegExp(`^keeper-rotate: BINARY_NOT_FOUND: KEEPER_ROTATE_BIN names ${literal(join(home, 'keeper-rotate'))}, which is not an executable file; [^\\n]*nothing was changed\\n$`));
+    // A file that is there but cannot be run is not a program either.
+    const notExecutable = join(home, 'not-executable');
+    writeFileSync(notExecutable, '#!/bin/sh\nexit 0\n', { mode: 0o644 });
+    const plain = await run(wrapper(name), ['--version'], { KEEPER_ROTATE_BIN: notExecutable });
+    assert.equal(plain.code, 2);
+    assert.match(plain.stderr, /^keeper-rotate: BINARY_NOT_FOUND: KEEPER_ROTATE_BIN names /);
+    // Nothing installed and nothing on the PATH: the message names both places and how to install.
+    const file = wrapperAt(name, join(home, 'opt', 'keeper-rotate'), join(home, 'none'));
+    const nowhere = await run(file, [], sandbox.env, gatewayLine(name));
+    assert.equal(nowhere.code, 2);
+    assert.equal(nowhere.stdout, '');
+    assert.equal(nowhere.stderr.split('\n').length, 2, 'one line');
+    assert.match(nowhere.stderr, new RegExp(`^keeper-rotate: BINARY_NOT_FOUND: keeper-rotate is neither at ${literal(join(home, 'opt', 'keeper-rotate'))} nor on the PATH \\(${literal(tools)}\\); install it \\(see the README\\) or set KEEPER_ROTATE_BIN to its path; nothing was changed\\n$`));
+    // A path with a control character in it is not written raw into the gateway's log.
+    const controls = await run(wrapper(name), [], { KEEPER_ROTATE_BIN: join(home, 'a\x1b[2Jb') });
+    assert.equal(controls.code, 2);
+    assert.doesNotMatch(controls.stderr, /\x1b/);
+    assert.match(controls.stderr, /names \(a value with unprintable characters\), /);
+  });
+});
