@@ -7,7 +7,7 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 
 /** Node 26 "Active LTS". A new version is a new line for each package: its `npm view PKG@VERSION dist.integrity`. */
 export const NODE_VERSION = '26.10.0';
@@ -51,10 +51,19 @@ export function hostPlatform(): Platform | undefined {
   return isPlatform(name) ? name : undefined;
 }
 
+/** Throws unless `bytes` hash to the SRI `integrity` (`sha512-<base64>`), as the registry states it. */
+export function checkIntegrity(what: string, bytes: Buffer, integrity: string): void {
+  const [algorithm, expected] = integrity.split(/-(.*)/s) as [string, string | undefined];
+  if (algorithm !== 'sha512' || !expected) throw new Error(`${what}: "${integrity}" is not a sha512 integrity`);
+  const actual = createHash(algorithm).update(bytes).digest('base64');
+  if (actual !== expected) throw new Error(`${what}: the tarball's ${algorithm} is ${actual}, not the pinned ${expected}; refusing it`);
+}
+
 /** Runs npm: the one that started this build (`npm run` sets npm_execpath), else the one on the PATH. */
 function npm(args: string[], cwd: string): void {
   const execPath = process.env.npm_execpath;
-  const r = execPath && /\.c?js$/.test(execPath)
+  // Under yarn or pnpm, npm_execpath is theirs.
+  const r = execPath && basename(execPath) === 'npm-cli.js'
     ? spawnSync(process.execPath, [execPath, ...args], { cwd, encoding: 'utf8' })
     : spawnSync('npm', args, { cwd, encoding: 'utf8', shell: process.platform === 'win32' });
   if (r.status !== 0) throw new Error(`npm ${args.join(' ')} failed (${r.error?.message ?? `exit ${r.status}`}): ${(r.stderr ?? '').trim().slice(-2000)}`);
@@ -74,9 +83,7 @@ export function runtimeBinary(platform: Platform, cacheDir: string): string {
   try {
     npm(['pack', `${runtime.package}@${NODE_VERSION}`, '--pack-destination', work, '--silent'], work);
     const tarball = join(work, `${runtime.package}-${NODE_VERSION}.tgz`);
-    const [algorithm, expected] = runtime.integrity.split(/-(.*)/s) as [string, string];
-    const actual = createHash(algorithm).update(readFileSync(tarball)).digest('base64');
-    if (actual !== expected) throw new Error(`${runtime.package}@${NODE_VERSION}: the tarball's ${algorithm} is ${actual}, not the pinned ${expected}; refusing it`);
+    checkIntegrity(`${runtime.package}@${NODE_VERSION}`, readFileSync(tarball), runtime.integrity);
     // The system's tar (GNU tar, or bsdtar on Windows 10 and later) unpacks the one member needed.
     const tar = spawnSync('tar', ['-xzf', tarball, '-C', work, runtime.member], { encoding: 'utf8' });
     if (tar.status !== 0) throw new Error(`tar could not unpack ${runtime.member} from ${tarball}: ${tar.error?.message ?? tar.stderr}`);
