@@ -13,7 +13,10 @@ export const ExitCode = {
   Ok: 0,
   /** A bug: an error this tool did not expect. The record is left as the steps before it left it. */
   Internal: 1,
-  /** Rejected before any network call: bad input, settings or configuration. Nothing was touched. */
+  /**
+   * Rejected before any change: bad input, settings or configuration, found before any network call, or what only
+   * the target can tell (the admin's own user, a user outside the allow-list) found by reading it. Nothing was written.
+   */
   Rejected: 2,
   /** The rotation did not happen or was undone; the record still holds the credential it held before. */
   Failed: 3,
@@ -45,6 +48,7 @@ export const ERROR_CODES = {
   RECORD_WRONG_SCRIPT: ExitCode.Rejected,
   TARGET_IS_ADMIN: ExitCode.Rejected,
   TARGET_NOT_ALLOWED: ExitCode.Rejected,
+  ADOPTION_AMBIGUOUS: ExitCode.Rejected,
   KEEPER_REQUEST_FAILED: ExitCode.Failed,
   KEEPER_ACCESS_DENIED: ExitCode.Failed,
   KEEPER_THROTTLED: ExitCode.Failed,

@@ -91,8 +91,12 @@ function checkInvariant(env: Env, run: Run, expect: 'rotated' | 'unchanged', err
   const why = describeRun(run);
   const id = text(run.after, 'aws_access_key_id');
   const secret = text(run.after, 'aws_secret_access_key');
-  assert.ok(id && secret, `the record holds no key after the run\n${why}`);
-  assert.ok(env.aws.checkKey(id, secret), `the record's key does not authenticate after the run\n${why}`);
+  // A record fresh from the template holds no key yet; a run that changed nothing (exit 2) leaves it so.
+  const heldNone = text(run.before, 'aws_access_key_id') === 'set-by-rotation';
+  if (!(heldNone && run.code === 2)) {
+    assert.ok(id && secret, `the record holds no key after the run\n${why}`);
+    assert.ok(env.aws.checkKey(id, secret), `the record's key does not authenticate after the run\n${why}`);
+  }
   assert.ok(run.keysAfter.length <= 2, `the user holds ${run.keysAfter.length} keys\n${why}`);
   const output = run.stdout + run.stderr;
   const leaked = [...env.values].filter((v) => output.includes(v)).length;
@@ -111,7 +115,12 @@ function checkInvariant(env: Env, run: Run, expect: 'rotated' | 'unchanged', err
       assert.match(run.stdout, /^aws-iam-access-key: rotated: rotated to /, why);
       assert.notEqual(id, idBefore, `exit 0 but the record holds the old key\n${why}`);
       assert.deepEqual(made, [id], `exit 0: the one new key is the record's\n${why}`);
-      assert.equal(text(run.after, 'previous_aws_access_key_id') || undefined, run.keysBefore.some((k) => k.accessKeyId === idBefore) ? idBefore : undefined);
+      const last = text(run.after, 'previous_aws_access_key_id') || undefined;
+      if (run.keysBefore.some((k) => k.accessKeyId === idBefore)) assert.equal(last, idBefore, `CURRENT became LAST\n${why}`);
+      // Nothing untracked: every key the user keeps is the record's CURRENT or LAST (a record with no CURRENT
+      // adopts the user's one key as LAST).
+      const untracked = ids(run.keysAfter).filter((k) => k !== id && k !== last);
+      assert.deepEqual(untracked, [], `exit 0 left keys the record does not name\n${why}`);
     } else {
       assert.equal(run.after.revision, run.before.revision, `the record was written\n${why}`);
       assert.deepEqual(ids(run.keysAfter), ids(run.keysBefore), `the user's keys changed\n${why}`);
@@ -120,7 +129,12 @@ function checkInvariant(env: Env, run: Run, expect: 'rotated' | 'unchanged', err
   }
   assert.equal(errorLines.length, 1, `a failed run prints exactly one keeper-rotate line\n${why}`);
   if (run.code === 2) {
-    assert.equal(count(run.calls, 'iam') + count(run.calls, 'sts'), 0, `exit 2 after talking to AWS\n${why}`);
+    // Only what the target alone can refuse (ADOPTION_AMBIGUOUS) may read it first; nothing else reaches AWS.
+    const reads = run.error === 'ADOPTION_AMBIGUOUS' ? ['iam/ListAccessKeys'] : [];
+    const aws = run.calls.filter((c) => c.service === 'iam' || c.service === 'sts').map((c) => `${c.service}/${c.operation}`);
+    assert.deepEqual(aws, reads, `exit 2 after talking to AWS\n${why}`);
+    assert.deepEqual(run.keysAfter, run.keysBefore, `exit 2 changed the user's keys\n${why}`);
+    assert.equal(run.after.revision, run.before.revision, why);
     assert.equal(count(run.calls, 'ksm', 'update_secret'), 0, why);
     assert.deepEqual(run.after.data, run.before.data);
   } else if (run.code === 3) {
@@ -188,6 +202,66 @@ describe('aws-iam-access-key end to end', { concurrency: 4 }, () => {
       assert.equal(opted.code, 0, describeRun(opted));
       assert.ok(!ids(opted.keysAfter).includes(stranger.accessKeyId));
       assert.ok(ids(opted.keysAfter).includes(text(opted.before, 'aws_access_key_id')!), 'CURRENT is never deleted, even when opted in');
+    }),
+  );
+
+  // A record imported from the template (templates/aws-iam-access-key.csv) leaves the fields the rotation writes
+  // as placeholders; its user already has the key its consumers use.
+  const asTemplate = { aws_access_key_id: 'set-by-rotation', aws_secret_access_key: 'set-by-rotation', CreateDate: 'set-by-rotation', previous_aws_access_key_id: null };
+
+  test("a record fresh from the template, its user's key in use: run 1 adopts that key as LAST (still valid), run 2 deletes it", TEST, () =>
+    withSandbox(async (env) => {
+      const [inUse, ...rest] = env.aws.listKeys(W.userName);
+      assert.ok(inUse && rest.length === 0, 'the demo user has one key');
+      edit(env.sb, asTemplate);
+      const first = await rotate(env);
+      assert.equal(first.code, 0, describeRun(first));
+      assert.equal(text(first.after, 'previous_aws_access_key_id'), inUse.accessKeyId, 'the record names the key in use as LAST');
+      assert.ok(env.aws.checkKey(inUse.accessKeyId, inUse.secretAccessKey), 'LAST still authenticates until the next rotation');
+      assert.match(first.stderr, new RegExp(`adopting ${inUse.accessKeyId} as LAST`));
+      assert.equal(count(first.calls, 'iam', 'DeleteAccessKey') + count(first.calls, 'iam', 'UpdateAccessKey'), 0, 'run 1 retires nothing');
+
+      const second = await rotate(env);
+      assert.equal(second.code, 0, describeRun(second));
+      assert.equal(text(second.after, 'Access_Key_ID_Removed_during_previous_rotation'), inUse.accessKeyId);
+      assert.equal(env.aws.getKey(inUse.accessKeyId), undefined, 'the adopted key was deleted as LAST');
+      assert.deepEqual(ids(second.keysAfter), [text(first.after, 'aws_access_key_id')!, text(second.after, 'aws_access_key_id')!].sort());
+    }),
+  );
+
+  test('a record fresh from the template with deactivate_previous_key: run 1 deactivates the adopted key once the new one verifies', TEST, () =>
+    withSandbox(async (env) => {
+      const [inUse] = env.aws.listKeys(W.userName);
+      edit(env.sb, { ...asTemplate, deactivate_previous_key: 'true' });
+      const run = await rotate(env);
+      assert.equal(run.code, 0, describeRun(run));
+      assert.equal(text(run.after, 'previous_aws_access_key_id'), inUse!.accessKeyId);
+      assert.equal(env.aws.getKey(inUse!.accessKeyId)?.status, 'Inactive', describeRun(run));
+    }),
+  );
+
+  test('a record fresh from the template, its user with two keys it does not know: ADOPTION_AMBIGUOUS, exit 2, nothing changed; naming one as LAST adopts the other', TEST, () =>
+    withSandbox(async (env) => {
+      const [inUse] = env.aws.listKeys(W.userName);
+      const other = env.aws.seedAccessKey(W.userName, { createDate: new Date(Date.now() - 2 * 86_400_000) });
+      edit(env.sb, asTemplate);
+      const refused = await rotate(env, { expect: 'unchanged' });
+      assert.equal(refused.code, 2, describeRun(refused));
+      assert.equal(refused.error, 'ADOPTION_AMBIGUOUS');
+      assert.match(refused.stderr, new RegExp(`${inUse!.accessKeyId} \\(Active, made [\\d-]+\\) and ${other.accessKeyId} `));
+      assert.match(refused.stderr, /put the ID of the key that may be deleted now in previous_aws_access_key_id/);
+      // Nothing changed, per the sandbox: one read of the key list, no Keeper write, both keys as they were.
+      assert.deepEqual(refused.calls.filter((c) => c.service !== 'ksm').map((c) => `${c.service}/${c.operation}`), ['iam/ListAccessKeys']);
+      assert.deepEqual(refused.calls.filter((c) => c.service === 'ksm').map((c) => c.operation), ['get_secret']);
+      assert.deepEqual(refused.keysAfter, refused.keysBefore);
+
+      // As the message says: the key that may go now as LAST.
+      edit(env.sb, { previous_aws_access_key_id: other.accessKeyId });
+      const adopted = await rotate(env);
+      assert.equal(adopted.code, 0, describeRun(adopted));
+      assert.equal(env.aws.getKey(other.accessKeyId), undefined, 'the key named LAST was deleted before creating');
+      assert.equal(text(adopted.after, 'previous_aws_access_key_id'), inUse!.accessKeyId, 'the other is adopted as LAST');
+      assert.ok(env.aws.checkKey(inUse!.accessKeyId, inUse!.secretAccessKey));
     }),
   );
 
