@@ -15,7 +15,7 @@ import { type TlsMaterial, sandboxTlsMaterial } from './tls.js';
 import { seedDemoVault, type DemoVault } from './demo-vault.js';
 import { AzureService, type GraphLimit } from './azure/index.js';
 import type { SandboxCloud } from './azure/tokens.js';
-import { AwsAccount, IamService, StsService, registerAwsControl } from './aws/index.js';
+import { AwsAccount, IamService, InstanceMetadataService, StsService, registerAwsControl } from './aws/index.js';
 import { WizApiService, WizAuthService, WizTenant, registerWizControl } from './wiz/index.js';
 
 /** Budgets per service: a budget (or, for Graph, some of its limits) in place of the default, or false for none. */
@@ -87,6 +87,8 @@ export interface Sandbox {
   ksm: KsmService;
   azure: AzureService;
   aws: AwsAccount;
+  /** The EC2 instance metadata service (plain HTTP): attach a role to give the host an instance role. */
+  imds: InstanceMetadataService;
   wiz: WizTenant;
   faults: FaultPlan;
   log: RequestLog;
@@ -134,12 +136,15 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   const services: SandboxService[] = [ksm, azure, iam, sts, new WizAuthService(wiz), new WizApiService(wiz)];
   const unknown = options.plainHttp?.filter((name) => !services.some((s) => s.name === name)) ?? [];
   if (unknown.length) throw new Error(`plainHttp: no service named ${unknown.join(', ')} (services: ${services.map((s) => s.name).join(', ')})`);
+  // IMDS is plain HTTP, as on EC2 (http://169.254.169.254): the SDK reaches it with node:http, never TLS.
+  const imds = new InstanceMetadataService(aws);
   const running: RunningService[] = [];
   const closeAll = async () => {
     await Promise.all(running.map((r) => r.close()));
   };
   try {
     for (const service of services) running.push(await serve({ service, faults, log, ...(options.plainHttp?.includes(service.name) ? {} : { tls }) }));
+    running.push(await serve({ service: imds, faults, log }));
   } catch (err) {
     await closeAll();
     throw err;
@@ -147,7 +152,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   const urls = Object.fromEntries(running.map((r) => [r.name, r.url]));
   ksm.registerControl(control);
   azure.registerControl(control);
-  registerAwsControl(control, aws);
+  registerAwsControl(control, aws, imds);
   registerWizControl(control, wiz);
   registerRealismControl(control, { aws, azure, budgets });
   const controlServer = await control.listen();
@@ -160,6 +165,9 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     AWS_ENDPOINT_URL_IAM: urls.iam!,
     AWS_ENDPOINT_URL_STS: urls.sts!,
     AWS_REGION: 'us-east-1',
+    // Where the SDK's instance-role provider looks (a host with no other AWS credentials, or USE_INSTANCE_ROLE):
+    // the sandbox's IMDS, which serves credentials once a role is attached (PUT /aws/instance).
+    AWS_EC2_METADATA_SERVICE_ENDPOINT: urls.imds!,
     KEEPER_ROTATE_WIZ_AUTH_URL: `${urls['wiz-auth']!}/oauth/token`,
     KEEPER_ROTATE_WIZ_API_URL: `${urls['wiz-api']!}/graphql`,
     KEEPER_ROTATE_SANDBOX_CONTROL: controlServer.url,
@@ -184,6 +192,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     ksm,
     azure,
     aws,
+    imds,
     wiz,
     faults,
     log,

@@ -159,6 +159,10 @@ export interface CreateRoleOptions {
   path?: string;
   /** Names of the users the trust policy names as principals (same account). */
   trustedUsers: string[];
+  /** Names of roles whose sessions may assume this one (role chaining, same account). */
+  trustedRoles?: string[];
+  /** Service principals the trust policy names, e.g. `ec2.amazonaws.com` for an instance profile's role. */
+  trustedServices?: string[];
   permissions?: RolePermissions;
   /** The role's MaxSessionDuration: 3600 (default) to 43200. */
   maxSessionDurationSeconds?: number;
@@ -171,6 +175,8 @@ export interface RoleState {
   arn: string;
   createDate: string;
   trustedUsers: string[];
+  trustedRoles: string[];
+  trustedServices: string[];
   permissions: RolePermissions;
   maxSessionDurationSeconds: number;
 }
@@ -238,6 +244,8 @@ interface RoleRecord {
   roleId: string;
   createdMs: number;
   trustedUsers: string[];
+  trustedRoles: string[];
+  trustedServices: string[];
   permissions: RolePermissions;
   maxSessionDurationSeconds: number;
 }
@@ -546,6 +554,15 @@ export class AwsAccount {
       if (!user) throw new AwsError(400, 'MalformedPolicyDocument', `Invalid principal in policy: "AWS":"${this.#userArn('/', String(name))}"`);
       return user.userName;
     });
+    const trustedRoles = (options.trustedRoles ?? []).map((name) => {
+      const role = typeof name === 'string' ? this.#roles.get(name.toLowerCase()) : undefined;
+      if (!role) throw new AwsError(400, 'MalformedPolicyDocument', `Invalid principal in policy: "AWS":"arn:${this.partition}:iam::${this.accountId}:role/${String(name)}"`);
+      return role.roleName;
+    });
+    const trustedServices = options.trustedServices ?? [];
+    if (!Array.isArray(trustedServices) || !trustedServices.every((x) => typeof x === 'string' && /^[a-z0-9.-]+\.amazonaws\.com$/.test(x))) {
+      throw new AwsError(400, 'MalformedPolicyDocument', 'Invalid principal in policy: a service principal is a name such as ec2.amazonaws.com');
+    }
     const max = options.maxSessionDurationSeconds ?? DEFAULT_MAX_SESSION_DURATION_SECONDS;
     if (!Number.isInteger(max) || max < 3600 || max > 43200) {
       throw validationError(`1 validation error detected: Value '${max}' at 'maxSessionDuration' failed to satisfy constraint: Member must have value ${max < 3600 ? 'greater than or equal to 3600' : 'less than or equal to 43200'}`);
@@ -556,6 +573,8 @@ export class AwsAccount {
       roleId: newUniqueId('AROA'),
       createdMs: this.now(),
       trustedUsers,
+      trustedRoles,
+      trustedServices: [...trustedServices],
       permissions: checkRolePermissions(options.permissions),
       maxSessionDurationSeconds: max,
     };
@@ -570,15 +589,37 @@ export class AwsAccount {
 
   /**
    * STS AssumeRole. Same-account trust that names the user is enough on its own (AWS needs no identity policy
-   * then), so the check is the trust list alone; role sessions are never trusted (no role chaining here).
+   * then), so the check is the trust list alone. A role session may assume a role whose trust names its role
+   * (role chaining), for an hour at most: "Role chaining limits your AWS CLI or AWS API role session to a
+   * maximum of one hour" (IAM User Guide, "Methods to assume a role").
    */
   assumeRole(principal: Principal, input: AssumeRoleInput): TemporaryCredentials {
     const role = [...this.#roles.values()].find((r) => this.#roleArn(r) === input.roleArn);
-    const trusted = role !== undefined && principal.kind === 'user' && role.trustedUsers.some((u) => u.toLowerCase() === principal.userName.toLowerCase());
+    const trusted =
+      role !== undefined &&
+      (principal.kind === 'user'
+        ? role.trustedUsers.some((u) => u.toLowerCase() === principal.userName.toLowerCase())
+        : role.trustedRoles.some((r) => r.toLowerCase() === principal.roleName.toLowerCase()));
     // A role that does not exist is refused exactly like one that does not trust the caller.
     if (!role || !trusted) throw new AwsError(403, 'AccessDenied', `User: ${principal.arn} is not authorized to perform: sts:AssumeRole on resource: ${input.roleArn}`);
     const duration = input.durationSeconds ?? DEFAULT_SESSION_DURATION_SECONDS;
+    if (principal.kind === 'role' && duration > 3600) throw validationError('The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining.');
     if (duration > role.maxSessionDurationSeconds) throw validationError('The requested DurationSeconds exceeds the MaxSessionDuration set for this role.');
+    return this.#openSession(role, input.roleSessionName, duration);
+  }
+
+  /**
+   * Temporary credentials a service hands out for a role that trusts it, as EC2 does for an instance profile's
+   * role (the session is named after the instance). No caller signs this: the service itself is the principal.
+   */
+  serviceSession(service: string, roleName: string, sessionName: string, durationSeconds = DEFAULT_SESSION_DURATION_SECONDS): TemporaryCredentials {
+    const role = this.#roles.get(String(roleName).toLowerCase());
+    if (!role || !role.trustedServices.includes(service)) throw new AwsError(403, 'AccessDenied', `${service} is not authorized to perform: sts:AssumeRole on resource: arn:${this.partition}:iam::${this.accountId}:role/${roleName}`);
+    if (!IAM_NAME.test(sessionName) || sessionName.length < 2 || sessionName.length > 64) throw validationError(`session name '${sessionName}' is not 2 to 64 of [\\w+=,.@-]`);
+    return this.#openSession(role, sessionName, durationSeconds);
+  }
+
+  #openSession(role: RoleRecord, sessionName: string, duration: number): TemporaryCredentials {
     let accessKeyId = newAccessKeyId('ASIA');
     while (this.#sessions.has(accessKeyId)) accessKeyId = newAccessKeyId('ASIA');
     const session: SessionRecord = {
@@ -588,7 +629,7 @@ export class AwsAccount {
       // STS reports whole seconds; keeping the record on the same second keeps "expired" consistent with it.
       expiresMs: Math.floor(this.now() / 1000) * 1000 + duration * 1000,
       roleName: role.roleName,
-      sessionName: input.roleSessionName,
+      sessionName,
     };
     this.#sessions.set(accessKeyId, session);
     this.issued.add(session.secret).add(session.token);
@@ -759,6 +800,8 @@ export class AwsAccount {
       arn: this.#roleArn(role),
       createDate: awsDateTime(role.createdMs),
       trustedUsers: [...role.trustedUsers],
+      trustedRoles: [...role.trustedRoles],
+      trustedServices: [...role.trustedServices],
       permissions: Array.isArray(role.permissions) ? [...role.permissions] : role.permissions,
       maxSessionDurationSeconds: role.maxSessionDurationSeconds,
     };

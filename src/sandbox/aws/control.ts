@@ -4,6 +4,7 @@
 import { ControlError, bodyObject as object, optionalString, requiredString, type ControlApi } from '../control.js';
 import type { AccessKeyStatus, AccountTiming, AwsAccount, CreateRoleOptions, CreateUserOptions, SeedKeyOptions } from './account.js';
 import { AwsError } from './errors.js';
+import type { InstanceMetadataService } from './imds.js';
 
 function optionalBoolean(body: Record<string, unknown>, key: string): boolean | undefined {
   const v = body[key];
@@ -44,7 +45,7 @@ function accountState(account: AwsAccount) {
 
 const TIMING_KEYS = ['propagationDelayMs', 'readLagMs', 'delaySpread', 'nonAtomicQuota', 'seed'] as const;
 
-export function registerAwsControl(api: ControlApi, account: AwsAccount): void {
+export function registerAwsControl(api: ControlApi, account: AwsAccount, imds?: InstanceMetadataService): void {
   api.route('GET', '/aws/account', () => accountState(account));
 
   api.route('PUT', '/aws/account', ({ body }) => {
@@ -103,6 +104,10 @@ export function registerAwsControl(api: ControlApi, account: AwsAccount): void {
     const trustedUsers = stringList(b, 'trustedUsers');
     if (trustedUsers === undefined) throw new ControlError(400, '"trustedUsers" is required');
     const options: CreateRoleOptions = { roleName: requiredString(b, 'roleName'), trustedUsers };
+    const trustedRoles = stringList(b, 'trustedRoles');
+    const trustedServices = stringList(b, 'trustedServices');
+    if (trustedRoles !== undefined) options.trustedRoles = trustedRoles;
+    if (trustedServices !== undefined) options.trustedServices = trustedServices;
     const path = optionalString(b, 'path');
     const perms = permissions(b);
     if (perms === 'self') throw new ControlError(400, 'a role\'s "permissions" must be "all" or an array of actions');
@@ -117,6 +122,18 @@ export function registerAwsControl(api: ControlApi, account: AwsAccount): void {
     if (!role) throw new ControlError(404, `no role ${params.roleName}`);
     return role;
   });
+
+  if (imds) {
+    const instance = () => ({ instanceId: imds.instanceId, roleName: imds.roleName ?? null });
+    api.route('GET', '/aws/instance', instance);
+    // The instance profile of the EC2 instance the sandbox's IMDS stands for: a role that trusts ec2.amazonaws.com, or null.
+    api.route('PUT', '/aws/instance', ({ body }) => {
+      const b = object(body);
+      if (b.roleName !== null && typeof b.roleName !== 'string') throw new ControlError(400, '"roleName" must be a role name or null');
+      guarded(() => imds.attachRole(b.roleName === null ? undefined : (b.roleName as string)));
+      return instance();
+    });
+  }
 
   api.route('POST', '/aws/check', ({ body }) => {
     const b = object(body);

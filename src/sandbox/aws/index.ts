@@ -35,5 +35,6 @@ export type { IamOperation } from './iam.js';
 export { MAX_SESSION_DURATION_SECONDS, MIN_SESSION_DURATION_SECONDS, STS_DEFAULT_BUDGET, STS_NAMESPACE, STS_OPERATIONS, STS_SERVICE, STS_VERSION, StsService, regionInPartition } from './sts.js';
 export type { StsOperation } from './sts.js';
 export { registerAwsControl } from './control.js';
+export { IMDS_OPERATIONS, IMDS_SERVICE, InstanceMetadataService } from './imds.js';
 export { MAX_CLOCK_SKEW_MS, signRequest, verifySigV4 } from './sigv4.js';
 export type { SignInput, SignableRequest, VerifiedRequest, VerifyOptions } from './sigv4.js';
