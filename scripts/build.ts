@@ -15,6 +15,25 @@ const SRC = resolve('src');
 const LEGAL = '\n/*! Bundled license information:';
 
 /**
+ * The AWS IAM and STS clients import the SDK's default credential chain for when no credentials are given. The
+ * scripts always give them credentials (src/targets/aws-iam-access-key/iam.ts `Signer`), and the host's chain is a
+ * lazy module of its own (host-credentials.ts), loaded only by a run that signs with it: in a client's chunk the
+ * import is a stub that throws, so the other runs do not compile about a third of the AWS code for nothing.
+ */
+const noDefaultAwsChain: Plugin = {
+  name: 'no-default-aws-chain',
+  setup(b) {
+    b.onResolve({ filter: /^@aws-sdk\/credential-provider-node$/ }, (args) =>
+      /[\\/]node_modules[\\/]@aws-sdk[\\/]client-[^\\/]+[\\/]/.test(args.importer) ? { path: args.path, namespace: 'default-aws-chain-stub' } : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: 'default-aws-chain-stub' }, () => ({
+      contents: 'export const defaultProvider = () => async () => { throw new Error("keeper-rotate gives every AWS client its credentials; the default chain is host-credentials.ts"); };',
+      loader: 'js',
+    }));
+  },
+};
+
+/**
  * A module that the sources load with `await import()` (a target's SDK adapter, loaded by `connect` once the
  * input and the record are validated) goes into the script as a gzipped, base64 string, compiled only when a
  * run imports it. Bundled as plain code, V8 would still have to pre-parse its ~500 KiB of SDK at every start,
@@ -39,6 +58,7 @@ const lazyChunks: Plugin = {
         write: false,
         outfile: 'chunk.cjs',
         plugins: [
+          noDefaultAwsChain,
           {
             name: 'share-sources',
             setup(c) {

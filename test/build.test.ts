@@ -8,6 +8,8 @@ import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import { encodeGatewayInput } from '../src/gateway/input.js';
+import { cloneData, writeText } from '../src/keeper/record.js';
+import { DEMO } from '../src/sandbox/demo-vault.js';
 import { startSandbox, type Sandbox } from '../src/sandbox/sandbox.js';
 import { demoCredential } from './helpers/demo-credential.js';
 
@@ -104,5 +106,37 @@ describe('bundles', () => {
     assert.match(httpSandbox.env.AWS_ENDPOINT_URL_IAM!, /^http:\/\//);
     assert.match(httpSandbox.env.AWS_ENDPOINT_URL_STS!, /^http:\/\//);
     await rotatesDemoRecord('aws-iam-access-key', httpSandbox);
+  });
+
+  test("aws-iam-access-key: the SDK's default credential chain is not in the IAM clients' chunk, only in its own", () => {
+    const chunks = bundleSources('aws-iam-access-key').slice(1);
+    // Markers of the chain: the container-credentials and credential_process providers.
+    const chain = (code: string) => code.includes('AWS_CONTAINER_CREDENTIALS_FULL_URI') && code.includes('credential_process');
+    const clients = chunks.filter((c) => c.includes('CreateAccessKey'));
+    assert.equal(clients.length, 1, 'one chunk holds the IAM client');
+    assert.equal(chain(clients[0]!), false, 'a run with keys would compile the host credential chain for nothing');
+    assert.equal(chunks.filter(chain).length, 1, 'the host credential chain is a chunk of its own');
+  });
+
+  test("aws-iam-access-key: USE_INSTANCE_ROLE in the PAM configuration rotates with the EC2 instance role (IMDSv2, over http) from an empty folder", async () => {
+    sandbox.aws.createRole({ roleName: 'gateway-instance', trustedUsers: [], trustedServices: ['ec2.amazonaws.com'], permissions: 'all' });
+    sandbox.imds.attachRole('gateway-instance');
+    const config = sandbox.ksm.readRecord(DEMO.aws.pamConfigurationUid)!.data;
+    const marked = cloneData(config);
+    writeText(marked, { label: 'accessKeyId', kind: 'text' }, 'USE_INSTANCE_ROLE');
+    writeText(marked, { label: 'accessSecretKey', kind: 'secret' }, 'USE_INSTANCE_ROLE');
+    sandbox.ksm.editRecord(DEMO.aws.pamConfigurationUid, marked);
+    try {
+      const fixture = JSON.parse(readFileSync(join(ROOT, 'fixtures', 'aws-iam-access-key.json'), 'utf8')) as Record<string, unknown>;
+      const mark = sandbox.log.entries().length;
+      const none = join(sandboxDir, 'no-such-aws-file');
+      const r = await run('aws-iam-access-key', [], encodeGatewayInput(fixture) + '\n', { ...sandbox.env, AWS_SHARED_CREDENTIALS_FILE: none, AWS_CONFIG_FILE: none });
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, /as PAM configuration \S+ asks \(USE_INSTANCE_ROLE\)/);
+      assert.deepEqual(sandbox.log.entries().slice(mark).filter((e) => e.service === 'imds').map((e) => e.operation), ['GetToken', 'GetRoleName', 'GetCredentials']);
+    } finally {
+      sandbox.ksm.editRecord(DEMO.aws.pamConfigurationUid, config);
+      sandbox.imds.attachRole(undefined);
+    }
   });
 });

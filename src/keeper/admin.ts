@@ -4,6 +4,9 @@
 //   3. the PAM configuration record fetched through KSM (in the same request as the PAM User);
 //   4. the PAM User record itself, for targets that can rotate their own credential.
 // Each target declares the field names it needs for each place; the first place that has all of them wins.
+// A target whose host has an identity of its own (AWS: the instance role) may let the PAM configuration, and
+// only it, ask for that identity instead of keys (Keeper's USE_INSTANCE_ROLE): the gateway owner's choice, never
+// a record editor's, who may attach records of their own or write the PAM User record.
 import { RotateError } from '../errors.js';
 import type { GatewayInput, GatewayRecord } from '../gateway/input.js';
 import { Secret } from '../secret.js';
@@ -32,6 +35,13 @@ export interface AdminFieldNames<K extends string, S extends K = never> {
    * chain"; omit for targets that need explicit credentials. The values are then all undefined.
    */
   ambient?: string;
+  /**
+   * A value that, in `fields` of the PAM configuration, asks for the host's own credentials (`ambient`) instead of
+   * keys, as Keeper's AWS guide has the PAM configuration say `USE_INSTANCE_ROLE` (compared without case). The
+   * same value in an attached record or the PAM User record is refused: the host's identity is the gateway
+   * owner's to hand out.
+   */
+  hostMarker?: { value: string; fields: readonly K[] };
 }
 
 export type AdminValues<K extends string, S extends K> = { [P in K]: (P extends S ? Secret : string) | undefined };
@@ -40,7 +50,9 @@ export type AdminSource =
   | { kind: 'attached'; uid: string }
   | { kind: 'pam-configuration'; uid: string; via: 'records' | 'ksm' }
   | { kind: 'self'; uid: string }
-  | { kind: 'ambient'; description: string };
+  | { kind: 'ambient'; description: string }
+  /** The host's own credentials, because the PAM configuration asks for them (AdminFieldNames.hostMarker). */
+  | { kind: 'host'; uid: string; via: 'records' | 'ksm'; description: string; marker: string };
 
 export interface ResolvedAdmin<K extends string, S extends K = never> {
   source: AdminSource;
@@ -57,6 +69,8 @@ export function describeSource(source: AdminSource): string {
       return `the PAM User record ${source.uid} itself`;
     case 'ambient':
       return source.description;
+    case 'host':
+      return `${source.description}, as PAM configuration ${source.uid} asks (${source.marker})`;
   }
 }
 
@@ -86,6 +100,30 @@ function pick<K extends string, S extends K>(
   return values as AdminValues<K, S>;
 }
 
+/** Which of the marker's fields hold it; throws when it is mixed with keys (a half-edited configuration). */
+function markedFields<K extends string, S extends K>(names: Record<K, string>, spec: AdminFieldNames<K, S>, read: (name: string) => string | undefined, where: string): K[] {
+  const marker = spec.hostMarker;
+  if (!marker) return [];
+  const holds = (k: K) => read(names[k])?.toUpperCase() === marker.value.toUpperCase();
+  const marked = marker.fields.filter(holds);
+  if (marked.length === 0) return [];
+  const mixed = marker.fields.filter((k) => !holds(k) && read(names[k]) !== undefined);
+  if (mixed.length > 0) {
+    throw new RotateError('ADMIN_CREDENTIALS_INVALID', `${where}: ${marked.map((k) => names[k]).join(', ')} says ${marker.value}, but ${mixed.map((k) => names[k]).join(', ')} holds a value: set both to ${marker.value} for the gateway host's own credentials, or both to a key`);
+  }
+  return marked;
+}
+
+/** The marker anywhere but in the PAM configuration: a record editor asking for the gateway owner's identity. */
+function refuseMarker<K extends string, S extends K>(names: Record<K, string>, spec: AdminFieldNames<K, S>, read: (name: string) => string | undefined, where: string): void {
+  const marker = spec.hostMarker;
+  if (!marker || !marker.fields.some((k) => read(names[k])?.toUpperCase() === marker.value.toUpperCase())) return;
+  throw new RotateError(
+    'ADMIN_CREDENTIALS_INVALID',
+    `${where} says ${marker.value}: only the PAM configuration the gateway input names may ask for the gateway host's own credentials (the gateway owner's identity); any other record must hold keys`,
+  );
+}
+
 export interface AdminResolutionInput {
   input: GatewayInput;
   /** The PAM User record fetched through KSM. */
@@ -104,6 +142,7 @@ export function resolveAdmin<K extends string, S extends K = never>(
   const providerUid = input.providerRecordUid;
   for (const record of input.records) {
     if (record.uid === input.userRecordUid || record.uid === providerUid) continue;
+    refuseMarker(names.attached, names, (n) => dictValue(record, n), `attached record ${record.uid}`);
     const values = pick(names.attached, names, (n) => dictValue(record, n));
     if (values) return { source: { kind: 'attached', uid: record.uid }, values };
   }
@@ -111,14 +150,24 @@ export function resolveAdmin<K extends string, S extends K = never>(
   // (Keeper's own scripts recognise it by its keys alone).
   const configDicts = input.records.filter((r) => (providerUid ? r.uid === providerUid : r.uid !== input.userRecordUid));
   for (const dict of configDicts) {
-    const values = pick(names.pamConfiguration, names, (n) => dictValue(dict, n));
+    const read = (n: string) => dictValue(dict, n);
+    // Only the PAM configuration the input names: without a name, any record shaped like one is taken for it,
+    // and a record editor can attach a record of any shape.
+    if (!providerUid) refuseMarker(names.pamConfiguration, names, read, `record ${dict.uid} (the gateway input names no PAM configuration)`);
+    const host = hostFromConfiguration(names, read, dict.uid, 'records');
+    if (host) return host;
+    const values = pick(names.pamConfiguration, names, read);
     if (values) return { source: { kind: 'pam-configuration', uid: dict.uid, via: 'records' }, values };
   }
   if (provider) {
-    const values = pick(names.pamConfiguration, names, (n) => readText(provider.data, n));
+    const read = (n: string) => readText(provider.data, n);
+    const host = hostFromConfiguration(names, read, provider.uid, 'ksm');
+    if (host) return host;
+    const values = pick(names.pamConfiguration, names, read);
     if (values) return { source: { kind: 'pam-configuration', uid: provider.uid, via: 'ksm' }, values };
   }
   if (names.self) {
+    refuseMarker(names.self, names, (n) => readText(user.data, n), `the PAM User record ${user.uid}`);
     const values = pick(names.self, names, (n) => readText(user.data, n));
     if (values) return { source: { kind: 'self', uid: user.uid }, values };
   }
@@ -130,6 +179,21 @@ export function resolveAdmin<K extends string, S extends K = never>(
     ...(names.self ? [`the PAM User record with ${required(names.self).join(', ')}`] : []),
   ];
   throw new RotateError('ADMIN_CREDENTIALS_NOT_FOUND', `no admin credentials found; looked for ${looked.join('; ')}`);
+}
+
+/**
+ * The host's credentials, when this PAM configuration asks for them; its other values (an optional role to
+ * assume) come along, its marked fields are left out.
+ */
+function hostFromConfiguration<K extends string, S extends K>(names: AdminFieldNames<K, S>, read: (name: string) => string | undefined, uid: string, via: 'records' | 'ksm'): ResolvedAdmin<K, S> | undefined {
+  const marked = markedFields(names.pamConfiguration, names, read, `PAM configuration ${uid}`);
+  if (marked.length === 0 || !names.hostMarker) return undefined;
+  const values = {} as Record<K, string | Secret | undefined>;
+  for (const key of Object.keys(names.pamConfiguration) as K[]) {
+    const v = names.hostMarker.fields.includes(key) ? undefined : read(names.pamConfiguration[key]);
+    values[key] = v !== undefined && (names.secrets as readonly K[] | undefined)?.includes(key) ? new Secret(v) : v;
+  }
+  return { source: { kind: 'host', uid, via, description: names.ambient ?? 'the host', marker: names.hostMarker.value }, values: values as AdminValues<K, S> };
 }
 
 /** The fallback source of a target that can work without explicit credentials. */

@@ -107,3 +107,49 @@ describe('admin credential resolution', () => {
     );
   });
 });
+
+describe("the host's own credentials, asked for by the PAM configuration only (USE_INSTANCE_ROLE)", () => {
+  type AwsKey = 'accessKeyId' | 'secretAccessKey' | 'roleArn';
+  const AWS: AdminFieldNames<AwsKey, 'secretAccessKey'> = {
+    attached: { accessKeyId: 'aws_access_key_id', secretAccessKey: 'aws_secret_access_key', roleArn: 'role_arn' },
+    pamConfiguration: { accessKeyId: 'accessKeyId', secretAccessKey: 'accessSecretKey', roleArn: 'roleArn' },
+    self: { accessKeyId: 'aws_access_key_id', secretAccessKey: 'aws_secret_access_key', roleArn: 'role_arn' },
+    optional: ['roleArn'],
+    secrets: ['secretAccessKey'],
+    ambient: "the gateway host's AWS credential chain",
+    hostMarker: { value: 'USE_INSTANCE_ROLE', fields: ['accessKeyId', 'secretAccessKey'] },
+  };
+  const awsUser = vaultRecord(USER, { login: 'svc' });
+  const marked = (extra: Record<string, string> = {}): GatewayRecord => ({ uid: CONFIG, title: 'cfg', fields: { accessKeyId: 'USE_INSTANCE_ROLE', accessSecretKey: 'USE_INSTANCE_ROLE', ...extra } });
+  const invalid = (message: RegExp) => (err: unknown) => err instanceof RotateError && err.code === 'ADMIN_CREDENTIALS_INVALID' && message.test(err.message);
+
+  test('in the PAM configuration (gateway input or Keeper): the host, with the role to assume, and never the marker as a key', () => {
+    const viaInput = resolveAdmin(AWS, { input: input([marked({ roleArn: 'arn:aws:iam::123456789012:role/r' })]), user: awsUser, provider: undefined });
+    assert.deepEqual(viaInput.source, { kind: 'host', uid: CONFIG, via: 'records', description: "the gateway host's AWS credential chain", marker: 'USE_INSTANCE_ROLE' });
+    assert.deepEqual(viaInput.values, { accessKeyId: undefined, secretAccessKey: undefined, roleArn: 'arn:aws:iam::123456789012:role/r' });
+    assert.equal(describeSource(viaInput.source), `the gateway host's AWS credential chain, as PAM configuration ${CONFIG} asks (USE_INSTANCE_ROLE)`);
+    const viaKsm = resolveAdmin(AWS, { input: input([]), user: awsUser, provider: vaultRecord(CONFIG, { accessKeyId: 'use_instance_role', accessSecretKey: '' }, 'pamAwsConfiguration') });
+    assert.equal(viaKsm.source.kind, 'host');
+  });
+
+  test('beside a key it is refused, not guessed', () => {
+    assert.throws(() => resolveAdmin(AWS, { input: input([marked({ accessSecretKey: 'a-real-secret-value' })]), user: awsUser, provider: undefined }), invalid(/accessKeyId says USE_INSTANCE_ROLE, but accessSecretKey holds a value/));
+  });
+
+  test('in an attached record, in the PAM User record, or in a record the input does not name as the PAM configuration: refused', () => {
+    const att: GatewayRecord = { uid: ATTACHED, title: 'admin', fields: { aws_access_key_id: 'USE_INSTANCE_ROLE', aws_secret_access_key: 'x' } };
+    assert.throws(() => resolveAdmin(AWS, { input: input([att, marked()]), user: awsUser, provider: undefined }), invalid(new RegExp(`attached record ${ATTACHED} says USE_INSTANCE_ROLE`)));
+    const self = vaultRecord(USER, { login: 'svc', aws_access_key_id: 'USE_INSTANCE_ROLE', aws_secret_access_key: 'USE_INSTANCE_ROLE' });
+    // (input()'s default names the PAM configuration: these name none.)
+    const unnamed = (records: GatewayRecord[]) => ({ ...input(records), providerRecordUid: undefined });
+    assert.throws(() => resolveAdmin(AWS, { input: unnamed([]), user: self, provider: undefined }), invalid(new RegExp(`the PAM User record ${USER} says USE_INSTANCE_ROLE`)));
+    assert.throws(() => resolveAdmin(AWS, { input: unnamed([marked()]), user: awsUser, provider: undefined }), invalid(/the gateway input names no PAM configuration/));
+  });
+
+  test('a target without a marker reads USE_INSTANCE_ROLE as a value like any other', () => {
+    const { hostMarker: _, ...plain } = AWS;
+    const got = resolveAdmin(plain, { input: input([marked()]), user: awsUser, provider: undefined });
+    assert.equal(got.source.kind, 'pam-configuration');
+    assert.equal(got.values.accessKeyId, 'USE_INSTANCE_ROLE');
+  });
+});

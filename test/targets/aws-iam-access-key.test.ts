@@ -435,3 +435,89 @@ describe('aws-iam-access-key end to end', { concurrency: 4 }, () => {
     );
   }
 });
+
+// Keeper's AWS guide: the PAM configuration's Access Key ID and Secret Access Key say USE_INSTANCE_ROLE when the
+// gateway runs on EC2 with an instance role. The sandbox's IMDS stands for that instance; the child's credential
+// chain sees nothing else (no keys in its environment, no profile files).
+describe('aws-iam-access-key with USE_INSTANCE_ROLE: the gateway host\'s own identity, asked for by the PAM configuration', { concurrency: 4 }, () => {
+  const MARKER = 'USE_INSTANCE_ROLE';
+  const ACCESS_KEY_ACTIONS = ['iam:ListAccessKeys', 'iam:CreateAccessKey', 'iam:DeleteAccessKey', 'iam:UpdateAccessKey'];
+  const hostOnly = (env: Env): RunOptions => ({
+    env: {
+      AWS_ACCESS_KEY_ID: '',
+      AWS_SECRET_ACCESS_KEY: '',
+      AWS_SESSION_TOKEN: '',
+      AWS_PROFILE: '',
+      AWS_SHARED_CREDENTIALS_FILE: `${env.s.dir}/no-aws-credentials`,
+      AWS_CONFIG_FILE: `${env.s.dir}/no-aws-config`,
+      AWS_CONTAINER_CREDENTIALS_FULL_URI: '',
+      AWS_CONTAINER_CREDENTIALS_RELATIVE_URI: '',
+      AWS_WEB_IDENTITY_TOKEN_FILE: '',
+    },
+  });
+  const editConfig = (sb: Sandbox, changes: Record<string, string>) => {
+    const data = cloneData(sb.ksm.readRecord(W.pamConfigurationUid)!.data);
+    for (const [label, value] of Object.entries(changes)) writeText(data, { label, kind: label === 'accessSecretKey' ? 'secret' : 'text' }, value);
+    sb.ksm.editRecord(W.pamConfigurationUid, data);
+  };
+  const instanceRole = (env: Env, roleName: string, permissions: string[]) => {
+    const role = env.aws.createRole({ roleName, trustedUsers: [], trustedServices: ['ec2.amazonaws.com'], permissions });
+    env.sb.imds.attachRole(roleName);
+    return role;
+  };
+
+  test('the PAM configuration in Keeper says USE_INSTANCE_ROLE: the instance role rotates, IMDS asked once per run; without a role, ADMIN_CREDENTIALS_NOT_FOUND (exit 2) before any AWS call', TEST, () =>
+    withSandbox(async (env) => {
+      editConfig(env.sb, { accessKeyId: MARKER, accessSecretKey: MARKER });
+      const none = await rotate(env, { run: hostOnly(env) });
+      assert.equal(none.code, 2, describeRun(none));
+      assert.equal(none.error, 'ADMIN_CREDENTIALS_NOT_FOUND');
+      assert.match(none.stderr, new RegExp(`PAM configuration ${W.pamConfigurationUid} asks for the gateway host's own credentials \\(${MARKER}\\), but the gateway host's AWS credential chain gave none`));
+
+      instanceRole(env, 'gateway-instance', ACCESS_KEY_ACTIONS);
+      const first = await rotate(env, { run: hostOnly(env) });
+      assert.equal(first.code, 0, describeRun(first));
+      assert.match(first.stderr, new RegExp(`using admin credentials from the gateway host's AWS credential chain .*, as PAM configuration ${W.pamConfigurationUid} asks \\(${MARKER}\\)`));
+      assert.deepEqual(first.calls.filter((c) => c.service === 'imds').map((c) => `${c.operation} ${c.status}`), ['GetToken 200', 'GetRoleName 200', 'GetCredentials 200']);
+      const second = await rotate(env, { run: hostOnly(env) });
+      assert.equal(second.code, 0, describeRun(second));
+      assert.equal(count(second.calls, 'iam', 'DeleteAccessKey'), 1, 'LAST deleted with the role');
+    }),
+  );
+
+  test("the role's own identity signs: a role without iam:CreateAccessKey is refused as that role", TEST, () =>
+    withSandbox(async (env) => {
+      editConfig(env.sb, { accessKeyId: MARKER, accessSecretKey: MARKER });
+      instanceRole(env, 'read-only-instance', ['iam:ListAccessKeys']);
+      const run = await rotate(env, { run: hostOnly(env) });
+      assert.equal(run.code, 3, describeRun(run));
+      assert.equal(run.error, 'TARGET_PERMISSION_DENIED');
+      assert.match(run.stderr, new RegExp(`assumed-role/read-only-instance/${env.sb.imds.instanceId} is not authorized to perform: iam:CreateAccessKey`));
+    }),
+  );
+
+  test('USE_INSTANCE_ROLE in the PAM configuration of the gateway input, with a role to assume: the instance role assumes it (role chaining)', TEST, () =>
+    withSandbox(async (env) => {
+      instanceRole(env, 'gateway-instance', ['sts:AssumeRole']);
+      const rotator = env.aws.createRole({ roleName: 'key-rotator', trustedUsers: [], trustedRoles: ['gateway-instance'], permissions: ACCESS_KEY_ACTIONS });
+      const p = loadFixture(SCRIPT);
+      const records = (p.records as Array<{ uid: string }>).map((r) => (r.uid === W.pamConfigurationUid ? { ...r, accessKeyId: MARKER, accessSecretKey: MARKER.toLowerCase(), roleArn: rotator.arn } : r));
+      const run = await rotate(env, { params: { ...p, records }, run: hostOnly(env) });
+      assert.equal(run.code, 0, describeRun(run));
+      assert.equal(count(run.calls, 'sts', 'AssumeRole'), 1);
+      assert.equal(count(run.calls, 'imds', 'GetCredentials'), 1);
+    }),
+  );
+
+  test('USE_INSTANCE_ROLE beside a real key in the PAM configuration is refused (ADMIN_CREDENTIALS_INVALID, exit 2), not guessed', TEST, () =>
+    withSandbox(async (env) => {
+      instanceRole(env, 'gateway-instance', ACCESS_KEY_ACTIONS);
+      editConfig(env.sb, { accessKeyId: MARKER });
+      const run = await rotate(env, { run: hostOnly(env) });
+      assert.equal(run.code, 2, describeRun(run));
+      assert.equal(run.error, 'ADMIN_CREDENTIALS_INVALID');
+      assert.match(run.stderr, /accessKeyId says USE_INSTANCE_ROLE, but accessSecretKey holds a value/);
+      assert.equal(count(run.calls, 'imds'), 0);
+    }),
+  );
+});

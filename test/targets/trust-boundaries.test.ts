@@ -16,7 +16,7 @@ import { type RunOptions, type ScriptResult, type ScriptSandbox, loadFixture, st
 const TEST = { timeout: 90_000 };
 const ERROR_LINE = /^keeper-rotate: ([A-Z_]+): (.*)$/;
 const KEEPER_WRITES = ['update_secret', 'finalize_secret_update', 'rollback_secret_update'];
-const TARGET_SERVICES = ['azure', 'iam', 'sts', 'wiz-auth', 'wiz-api'];
+const TARGET_SERVICES = ['azure', 'iam', 'sts', 'imds', 'wiz-auth', 'wiz-api'];
 const TARGET_WRITES = ['addPassword', 'removePassword', 'CreateAccessKey', 'DeleteAccessKey', 'UpdateAccessKey', 'rotateServiceAccountSecret', 'updateServiceAccount'];
 const RAW_CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
 const ADMIN_AWS_PERMISSIONS = ['iam:ListAccessKeys', 'iam:CreateAccessKey', 'iam:DeleteAccessKey', 'iam:UpdateAccessKey'];
@@ -144,6 +144,61 @@ describe('AWS: the admin user is never the rotated user', { concurrency: 4 }, ()
       const ok = await run(s, selfParams, { env: hostEnv });
       assert.equal(ok.code, 0, why(ok));
       assert.match(ok.stderr, /using admin credentials from the gateway host's AWS credential chain/);
+    }),
+  );
+
+  test("USE_INSTANCE_ROLE (the gateway host's identity) only from the PAM configuration the input names: in an attached record, the PAM User record, or a configuration the input does not name, ADMIN_CREDENTIALS_INVALID", TEST, () =>
+    withSandbox(SCRIPT, async (s, sb) => {
+      const MARKER = 'USE_INSTANCE_ROLE';
+      // The host has an instance role that could rotate the user, so each refusal is the rule's, not a missing role.
+      sb.aws.createRole({ roleName: 'gateway-instance', trustedUsers: [], trustedServices: ['ec2.amazonaws.com'], permissions: ADMIN_AWS_PERMISSIONS });
+      sb.imds.attachRole('gateway-instance');
+      const hostOnly = { AWS_ACCESS_KEY_ID: '', AWS_SECRET_ACCESS_KEY: '', AWS_PROFILE: '', AWS_SHARED_CREDENTIALS_FILE: `${s.dir}/none`, AWS_CONFIG_FILE: `${s.dir}/none` };
+      const state = keys(sb, DEMO.aws.userName);
+      const noHostAsked = (r: Run) => assert.equal(count(r, 'imds'), 0, `the host's identity was asked for\n${ops(r)}`);
+
+      // An attached record, which whoever attaches the script may pick, outranks the PAM configuration's keys.
+      const attached = { uid: 'AttachedAwsAdminRec001', title: 'AWS rotation credential', aws_access_key_id: MARKER, aws_secret_access_key: MARKER };
+      const viaAttached = await refused(s, withRecords(loadFixture(SCRIPT), attached), 'ADMIN_CREDENTIALS_INVALID', { reads: false, state, env: hostOnly });
+      assert.match(viaAttached.message!, /attached record AttachedAwsAdminRec001 says USE_INSTANCE_ROLE: only the PAM configuration the gateway input names may ask/);
+      noHostAsked(viaAttached);
+
+      // No PAM configuration named: any record shaped like one would be taken for it.
+      const p = loadFixture(SCRIPT);
+      const lookalike = { uid: 'LookalikePamConfig0001', title: 'not the PAM configuration', accessKeyId: MARKER, accessSecretKey: MARKER };
+      const unnamed = { ...p, providerRecordUid: undefined, records: [...(p.records as Array<{ uid: string }>).filter((r) => r.uid === U), lookalike] };
+      const viaLookalike = await refused(s, unnamed, 'ADMIN_CREDENTIALS_INVALID', { reads: false, state, env: hostOnly });
+      assert.match(viaLookalike.message!, /record LookalikePamConfig0001 \(the gateway input names no PAM configuration\) says USE_INSTANCE_ROLE/);
+      noHostAsked(viaLookalike);
+
+      // The PAM User record itself, with no PAM configuration keys to outrank it.
+      const selfParams = { ...p, providerRecordUid: undefined, records: (p.records as Array<{ uid: string }>).filter((r) => r.uid === U) };
+      edit(sb, U, { aws_access_key_id: MARKER, aws_secret_access_key: MARKER });
+      const viaSelf = await refused(s, selfParams, 'ADMIN_CREDENTIALS_INVALID', { reads: false, state, env: hostOnly });
+      assert.match(viaSelf.message!, new RegExp(`the PAM User record ${U} says USE_INSTANCE_ROLE`));
+      noHostAsked(viaSelf);
+
+      // The control: the PAM configuration saying it rotates with the instance role.
+      edit(sb, U, { aws_access_key_id: sb.aws.listKeys(DEMO.aws.userName)[0]!.accessKeyId, aws_secret_access_key: sb.aws.listKeys(DEMO.aws.userName)[0]!.secretAccessKey });
+      edit(sb, DEMO.aws.pamConfigurationUid, { accessKeyId: MARKER, accessSecretKey: MARKER });
+      const ok = await run(s, loadFixture(SCRIPT), { env: hostOnly });
+      assert.equal(ok.code, 0, why(ok));
+      assert.equal(count(ok, 'imds', 'GetCredentials'), 1, ops(ok));
+    }),
+  );
+
+  test("USE_INSTANCE_ROLE whose chain gives an IAM user's key (the host's environment): that user is still never the target", TEST, () =>
+    withSandbox(SCRIPT, async (s, sb) => {
+      sb.aws.createUser({ userName: 'gateway-host', permissions: ADMIN_AWS_PERMISSIONS });
+      const host = sb.aws.seedAccessKey('gateway-host');
+      edit(sb, DEMO.aws.pamConfigurationUid, { accessKeyId: 'USE_INSTANCE_ROLE', accessSecretKey: 'USE_INSTANCE_ROLE' });
+      edit(sb, U, { login: 'gateway-host', aws_access_key_id: null, aws_secret_access_key: null });
+      const env = { AWS_ACCESS_KEY_ID: host.accessKeyId, AWS_SECRET_ACCESS_KEY: host.secretAccessKey };
+      const r = await refused(s, loadFixture(SCRIPT), 'TARGET_IS_ADMIN', { reads: true, state: keys(sb, 'gateway-host', DEMO.aws.userName), env });
+      assert.match(r.message!, /as PAM configuration \S+ asks \(USE_INSTANCE_ROLE\)/);
+      edit(sb, U, { login: DEMO.aws.userName });
+      const ok = await run(s, loadFixture(SCRIPT), { env });
+      assert.equal(ok.code, 0, why(ok));
     }),
   );
 

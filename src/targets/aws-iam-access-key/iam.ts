@@ -32,6 +32,16 @@ export interface StaticKeys {
   sessionToken?: Secret;
 }
 
+/** Credentials the SDK asks for as it signs, and again as they near expiry: the host's chain (host-credentials.ts). */
+export type CredentialProvider = () => Promise<{ accessKeyId: string; secretAccessKey: string; sessionToken?: string; expiration?: Date }>;
+
+/**
+ * What the admin signs with: keys, or a provider. Always given: a client left to its default chain would read the
+ * host's identity behind the PAM configuration's back (and the built script does not carry that chain: the
+ * host's is a module of its own, scripts/build.ts).
+ */
+export type Signer = StaticKeys | CredentialProvider;
+
 /** Errors that mean "this key does not (yet) authenticate": IAM's eventual consistency answers with these. */
 const NOT_YET = new Set(['InvalidClientTokenId', 'SignatureDoesNotMatch', 'InvalidAccessKeyId', 'AuthFailure']);
 /**
@@ -76,7 +86,7 @@ interface BaseConfig {
   region: string;
   requestHandler: NodeHttpHandler;
   endpoint?: string;
-  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  credentials: { accessKeyId: string; secretAccessKey: string; sessionToken?: string } | CredentialProvider;
 }
 
 /**
@@ -100,27 +110,25 @@ class CappedHttpHandler extends NodeHttpHandler {
   }
 }
 
-function baseConfig(endpoints: AwsEndpoints, service: 'iam' | 'sts', credentials: StaticKeys | undefined): BaseConfig {
+function baseConfig(endpoints: AwsEndpoints, service: 'iam' | 'sts', credentials: Signer): BaseConfig {
   const endpoint = endpoints[service];
   return {
     region: endpoints.region,
     requestHandler: new CappedHttpHandler(),
     ...(endpoint ? { endpoint } : {}),
-    // Undefined credentials: the SDK's default chain (environment, profile, instance or task role).
-    ...(credentials
-      ? {
-          credentials: {
+    credentials:
+      typeof credentials === 'function'
+        ? credentials
+        : {
             accessKeyId: credentials.accessKeyId,
             secretAccessKey: credentials.secretAccessKey.reveal(),
             ...(credentials.sessionToken ? { sessionToken: credentials.sessionToken.reveal() } : {}),
           },
-        }
-      : {}),
   };
 }
 
 /** A role to assume with the admin keys: temporary credentials for this run only. */
-export async function assumeRole(endpoints: AwsEndpoints, keys: StaticKeys | undefined, roleArn: string, deadline: Deadline): Promise<StaticKeys> {
+export async function assumeRole(endpoints: AwsEndpoints, keys: Signer, roleArn: string, deadline: Deadline): Promise<StaticKeys> {
   const sts = new STSClient({ ...baseConfig(endpoints, 'sts', keys), maxAttempts: 2 });
   try {
     const out = await sts.send(new AssumeRoleCommand({ RoleArn: roleArn, RoleSessionName: 'keeper-rotate', DurationSeconds: 900 }), {
@@ -142,7 +150,7 @@ export class IamAccessKeys {
 
   constructor(
     endpoints: AwsEndpoints,
-    credentials: StaticKeys | undefined,
+    credentials: Signer,
     private readonly deadline: Deadline,
   ) {
     this.#reads = new IAMClient({ ...baseConfig(endpoints, 'iam', credentials), maxAttempts: 3 });
@@ -178,22 +186,6 @@ export class IamAccessKeys {
     }
   }
 
-  /**
-   * The key these clients sign with, as the SDK resolved it: for the host's credential chain, the only way to know
-   * whose key it is without a request. Temporary credentials (a role) come back too, with an ASIA key ID that is
-   * no user's.
-   */
-  async signingKeys(): Promise<StaticKeys | undefined> {
-    try {
-      const provider = this.#reads.config.credentials as unknown;
-      const creds = (typeof provider === 'function' ? await (provider as () => Promise<unknown>)() : provider) as { accessKeyId?: string; secretAccessKey?: string } | undefined;
-      if (!creds?.accessKeyId || !creds.secretAccessKey) return undefined;
-      return { accessKeyId: creds.accessKeyId, secretAccessKey: new Secret(creds.secretAccessKey) };
-    } catch (err) {
-      throw awsError("resolving the host's AWS credentials", err);
-    }
-  }
-
   async create(userName: string): Promise<{ accessKeyId: string; secret: Secret; createDate: Date }> {
     try {
       const out = await this.#writes.send(new CreateAccessKeyCommand({ UserName: userName }), this.#signal());
@@ -226,6 +218,12 @@ export class IamAccessKeys {
     this.#writes.destroy();
     this.#reads.destroy();
   }
+}
+
+/** The key a provider gives now (the host's chain): for the admin check, which compares key IDs. */
+export async function resolveSigner(provider: CredentialProvider): Promise<StaticKeys> {
+  const c = await provider();
+  return { accessKeyId: c.accessKeyId, secretAccessKey: new Secret(c.secretAccessKey), ...(c.sessionToken ? { sessionToken: new Secret(c.sessionToken) } : {}) };
 }
 
 /**

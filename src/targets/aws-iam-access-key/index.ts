@@ -11,7 +11,7 @@ import type { NewCredential, PlanContext, RecordFieldSpec, Target, TargetContext
 import { Secret } from '../../secret.js';
 import { ALLOW_AWS_USERS, globMatcher, notAllowed, readEntries } from '../allow-list.js';
 import { checkRecordShape } from '../record-shape.js';
-import type { AwsEndpoints, IamAccessKeys, StaticKeys } from './iam.js';
+import type { AwsEndpoints, IamAccessKeys, Signer, StaticKeys } from './iam.js';
 import { type KeyPlan, LIST_LAG_MS, planKeys } from './plan.js';
 
 /** IAM's rule for user names. */
@@ -91,6 +91,8 @@ interface AwsConfig {
   endpoints: AwsEndpoints;
   /** Undefined: the host's credential chain. */
   admin: StaticKeys | undefined;
+  /** Why the host's credential chain signs (for the message when it has nothing); undefined with keys. */
+  hostBecause: string | undefined;
   roleArn: string | undefined;
   adminIsSelf: boolean;
   /** Where the admin credentials came from, for messages. */
@@ -146,7 +148,7 @@ function prepare(ctx: TargetContext<AdminKey, 'secretAccessKey'>): AwsConfig {
   if (!REGION.test(region)) throw new RotateError('SETTING_INVALID', 'AWS_REGION must be an AWS region such as us-east-1');
 
   const source = ctx.admin.source.kind;
-  const useHost = source === 'ambient' || (source === 'self' && settings.adminCredentials === 'host');
+  const useHost = source === 'ambient' || source === 'host' || (source === 'self' && settings.adminCredentials === 'host');
   const { accessKeyId, secretAccessKey, roleArn } = ctx.admin.values;
   if (!useHost) {
     if (!accessKeyId || !ACCESS_KEY_ID.test(accessKeyId)) throw new RotateError('ADMIN_CREDENTIALS_INVALID', 'the admin access key ID must be 16 to 128 capital letters and digits');
@@ -165,9 +167,17 @@ function prepare(ctx: TargetContext<AdminKey, 'secretAccessKey'>): AwsConfig {
     verifyTimeoutMs: settings.verifyTimeoutSeconds * 1000,
     endpoints: { region, iam: endpointFromEnv(ctx.env, 'AWS_ENDPOINT_URL_IAM'), sts: endpointFromEnv(ctx.env, 'AWS_ENDPOINT_URL_STS') },
     admin: useHost ? undefined : { accessKeyId: accessKeyId!, secretAccessKey: secretAccessKey! as Secret },
-    roleArn: useHost && source === 'self' ? undefined : roleArn,
+    hostBecause: !useHost
+      ? undefined
+      : source === 'host'
+        ? `PAM configuration ${ctx.admin.source.uid} asks for the gateway host's own credentials (${ctx.admin.source.marker})`
+        : source === 'self'
+          ? 'the record sets admin_credentials to host'
+          : 'no record holds admin credentials',
+    // A role to assume comes from the place that gave the credentials: the PAM configuration, with USE_INSTANCE_ROLE.
+    roleArn: useHost && source !== 'host' ? undefined : roleArn,
     adminIsSelf: source === 'self' && !useHost,
-    adminSource: useHost ? awsIamAccessKey.admin.ambient! : describeSource(ctx.admin.source),
+    adminSource: useHost && source !== 'host' ? awsIamAccessKey.admin.ambient! : describeSource(ctx.admin.source),
     currentSecret: currentSecretText && currentSecretText !== FIELDS.secret.example ? new Secret(currentSecretText) : undefined,
     allowPaths,
     // This run started (and read the record) no earlier than endsAt - totalMs; another run lasts at most totalMs + grace.
@@ -184,7 +194,9 @@ class AwsSession implements TargetSession {
 
   constructor(
     private readonly config: AwsConfig,
-    admin: StaticKeys | undefined,
+    /** What the admin credentials are before any role is assumed: the admin check compares this key. */
+    private readonly source: Signer,
+    admin: Signer,
     private readonly ctx: TargetContext<AdminKey, 'secretAccessKey'>,
     private readonly sdk: IamModule,
   ) {
@@ -237,13 +249,15 @@ class AwsSession implements TargetSession {
    * The admin's own user is never the target: its new key would be saved in a record its editor can read. The
    * key the admin signs with (or assumes its role with) is one of the rotated user's keys exactly when that user
    * is the admin's, so the key list the plan reads anyway answers it, with no request of its own (STS
-   * GetCallerIdentity would cost one per run). Role sessions from the host (an instance role) are no user's.
+   * GetCallerIdentity would cost one per run). The host's chain may give an IAM user's key (the environment, a
+   * profile): compared the same way. Or a role's session (an instance role, ASIA...): no user's key, and no IAM
+   * user can be that role, so there is nothing to compare; the role's own policy and the allow-list bound it.
    */
   async #refuseAdmin(userKeys: string[]): Promise<void> {
     const c = this.config;
     if (c.adminIsSelf) return;
-    const signer = c.admin ?? (await this.#iam.signingKeys());
-    if (!signer || !userKeys.includes(signer.accessKeyId)) return;
+    const signer = typeof this.source === 'function' ? await this.sdk.resolveSigner(this.source) : this.source;
+    if (!userKeys.includes(signer.accessKeyId)) return;
     // The record already holds this very key and its secret: the run gives its editor nothing new.
     if (c.currentId === signer.accessKeyId && c.currentSecret && sameSecret(c.currentSecret, signer.secretAccessKey)) return;
     throw new RotateError(
@@ -305,14 +319,26 @@ export const awsIamAccessKey: Target<AdminKey, 'secretAccessKey', AwsConfig> = {
     optional: ['roleArn'],
     secrets: ['secretAccessKey'],
     ambient: "the gateway host's AWS credential chain (environment, profile, instance or task role)",
+    // Keeper's AWS guide: "Set this field to USE_INSTANCE_ROLE if the gateway is deployed to an EC2 Instance that
+    // supports instance roles", for both the Access Key ID and the Secret Access Key of the PAM configuration.
+    hostMarker: { value: 'USE_INSTANCE_ROLE', fields: ['accessKeyId', 'secretAccessKey'] },
     checkRecord: (user) => checkRecordShape('aws-iam-access-key', user.uid, user.data),
   },
   prepare,
   connect: async (config, ctx) => {
-    // The AWS SDK is most of the bundle: load it only for a run that gets this far.
+    // The AWS SDK is most of the bundle: load it only for a run that gets this far; the host's credential chain
+    // only for a run that signs with it.
     const sdk = await import('./iam.js');
-    const admin = config.roleArn ? await sdk.assumeRole(config.endpoints, config.admin, config.roleArn, ctx.deadline) : config.admin;
-    return new AwsSession(config, admin, ctx, sdk);
+    let source: Signer;
+    if (config.admin) source = config.admin;
+    else {
+      const { hostCredentials } = await import('./host-credentials.js');
+      source = hostCredentials(config.hostBecause ?? "the host's credentials sign");
+      // Asked once, here: a host with no identity stops the run before any request to AWS.
+      await source();
+    }
+    const admin = config.roleArn ? await sdk.assumeRole(config.endpoints, source, config.roleArn, ctx.deadline) : source;
+    return new AwsSession(config, source, admin, ctx, sdk);
   },
   verifyTimeoutMs: (config) => config.verifyTimeoutMs,
   allowList: describeAllowList,
