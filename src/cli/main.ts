@@ -69,6 +69,9 @@ export interface ScriptDefinition {
 /** What `--doctor` gets: the raw input and environment, since validating them is part of its report. */
 export interface DoctorIo {
   stdin: AsyncIterable<Buffer | string>;
+  /** `--record UID [--config UID]`: the gateway input is built from these, and stdin is not read. */
+  record?: string | undefined;
+  config?: string | undefined;
   stdout: Writable;
   env: NodeJS.ProcessEnv;
   platform: NodeJS.Platform;
@@ -84,6 +87,9 @@ interface Flags {
   dryRun: boolean;
   doctor: boolean;
   logFormat: LogFormat;
+  /** `--record UID` and `--config UID` (or `--record=UID`): only with --doctor; checked as the gateway's UIDs are. */
+  record?: string;
+  config?: string;
 }
 
 export const DEFAULT_DEADLINE_SECONDS = 600;
@@ -94,7 +100,18 @@ export const HARD_STOP_GRACE_MS = 15_000;
 
 function parseFlags(argv: readonly string[], env: NodeJS.ProcessEnv): Flags {
   const flags: Flags = { help: false, version: false, dryRun: false, doctor: false, logFormat: env.KEEPER_ROTATE_LOG === 'json' ? 'json' : 'text' };
-  for (const arg of argv) {
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const valued = /^--(record|config)(?:=(.*))?$/s.exec(arg);
+    if (valued) {
+      const name = valued[1] as 'record' | 'config';
+      const value = valued[2] ?? argv[++i];
+      // A flag right after it is a forgotten value, not a UID (one that starts with -- goes as --record=UID).
+      if (value === undefined || (valued[2] === undefined && value.startsWith('--'))) throw new RotateError('USAGE', `--${name} needs a record UID; see --help`);
+      if (flags[name] !== undefined) throw new RotateError('USAGE', `--${name} is given twice; see --help`);
+      flags[name] = value;
+      continue;
+    }
     if (arg === '--help' || arg === '-h') flags.help = true;
     else if (arg === '--version' || arg === '-v') flags.version = true;
     else if (arg === '--dry-run') flags.dryRun = true;
@@ -103,6 +120,10 @@ function parseFlags(argv: readonly string[], env: NodeJS.ProcessEnv): Flags {
     else if (arg === '--log-format=text') flags.logFormat = 'text';
     // Never echo an unknown argument in full: someone may have pasted a secret on the command line.
     else throw new RotateError('USAGE', `unknown argument ${JSON.stringify(arg.slice(0, 20))}; see --help`);
+  }
+  if (flags.config !== undefined && flags.record === undefined) throw new RotateError('USAGE', '--config names the PAM configuration of the --record that --doctor checks; give --record too');
+  if (flags.record !== undefined && !flags.doctor && !flags.help && !flags.version) {
+    throw new RotateError('USAGE', '--record is for --doctor: a rotation reads the gateway input on stdin, as the gateway pipes it');
   }
   return flags;
 }
@@ -130,12 +151,15 @@ function helpText(script: ScriptDefinition, invocation: Invocation): string {
 A Keeper Gateway post-rotation script. The gateway pipes one base64 JSON line to stdin; ${invocation.attach}
 
 Usage: ${run} [--dry-run] [--log-format=json] < gateway-input
+       ${run} --doctor --record RECORD_UID [--config PAM_CONFIG_UID]
        ${run} --doctor < gateway-input
        ${run} --help | --version
 
   --dry-run           plan the rotation and print it; change nothing
   --doctor            check the config, Keeper, the record, its fields and settings, and the admin
                       sign-in on the target, one line per check; change nothing
+  --record UID        with --doctor: the PAM User record to check, instead of a gateway input on stdin
+  --config UID        with --record: its PAM configuration (where the admin credentials usually are)
   --log-format=json   step lines on stderr as JSON (also KEEPER_ROTATE_LOG=json)
 
 Environment:
@@ -176,7 +200,7 @@ export async function runScript(script: ScriptDefinition, io: ScriptIo): Promise
     const stdinIdleMs = secondsFrom(io.env, 'KEEPER_ROTATE_STDIN_TIMEOUT_SECONDS', DEFAULT_STDIN_TIMEOUT_SECONDS, 3_600) * 1000;
     if (flags.doctor) {
       if (!script.doctor) throw new RotateError('USAGE', `${script.name} has no --doctor`);
-      return await script.doctor({ stdin: io.stdin, stdout: io.stdout, env: io.env, platform: io.platform, log, deadline, stdinIdleMs });
+      return await script.doctor({ stdin: io.stdin, record: flags.record, config: flags.config, stdout: io.stdout, env: io.env, platform: io.platform, log, deadline, stdinIdleMs });
     }
     const input = parseGatewayInput(await readAll(io.stdin, { idleMs: stdinIdleMs }));
     const config = loadGatewayConfig({ env: io.env, platform: io.platform });

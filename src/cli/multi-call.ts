@@ -52,6 +52,7 @@ function helpText(targets: Readonly<Record<string, TargetEntry>>): string {
   return `${PROGRAM} ${VERSION}: Keeper Gateway post-rotation scripts in one program that needs no Node.js.
 
 Usage: ${PROGRAM} TARGET [--dry-run] [--log-format=json] < gateway-input
+       ${PROGRAM} TARGET --doctor --record RECORD_UID [--config PAM_CONFIG_UID]
        ${PROGRAM} TARGET --doctor < gateway-input
        ${PROGRAM} TARGET --help | --version
        ${PROGRAM} --help | --version

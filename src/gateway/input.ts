@@ -227,6 +227,18 @@ export function parseGatewayInput(raw: Buffer | string): GatewayInput {
   };
 }
 
+/**
+ * The gateway input `--doctor --record UID [--config UID]` stands for, so a person checking a record on the gateway
+ * host needs no hand-made base64 line: the same UID rules as the gateway's line (a value that fails them is never
+ * echoed: it may be anything pasted by mistake), and no attached records.
+ */
+export function gatewayInputFromFlags(record: string, config: string | undefined): GatewayInput {
+  if (!isRecordUid(record)) throw new RotateError('INPUT_INVALID', '--record is not a Keeper record UID (22 URL-safe base64 characters)');
+  if (config !== undefined && !isRecordUid(config)) throw new RotateError('INPUT_INVALID', '--config is not a Keeper record UID (22 URL-safe base64 characters)');
+  if (config === record) throw new RotateError('INPUT_INVALID', '--config names the PAM User record itself, not a PAM configuration');
+  return { userRecordUid: record, providerRecordUid: config, resourceRecordUid: undefined, user: undefined, newPassword: undefined, oldPassword: undefined, records: [] };
+}
+
 /** Encodes parameters exactly as the gateway does: `records` as base64 JSON, then the whole object as base64. */
 export function encodeGatewayInput(params: Record<string, unknown> & { records?: unknown }): string {
   const { records, ...rest } = params;

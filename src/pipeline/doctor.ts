@@ -7,7 +7,7 @@ import { accessSync, constants, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DoctorIo, RunContext } from '../cli/main.js';
 import { ExitCode, RotateError, describe, isRotateError } from '../errors.js';
-import { type GatewayInput, parseGatewayInput, readAll } from '../gateway/input.js';
+import { type GatewayInput, gatewayInputFromFlags, parseGatewayInput, readAll } from '../gateway/input.js';
 import { describeSource, resolveAdmin, type ResolvedAdmin } from '../keeper/admin.js';
 import { type GatewayConfig, loadGatewayConfig } from '../keeper/config.js';
 import { readText } from '../keeper/record.js';
@@ -17,6 +17,7 @@ import { redact } from '../secret.js';
 import { openStateDir } from '../state/dir.js';
 import { Journal } from '../state/journal.js';
 import { inspectLock } from '../state/lock.js';
+import { VERSION } from '../version.js';
 import { COMMON_SETTINGS, fetchUser } from './rotate.js';
 import { parseSetting, type SettingSpec } from './settings.js';
 import type { Target, TargetContext } from './target.js';
@@ -110,9 +111,19 @@ const CHECK = {
 export async function runDoctor<K extends string, S extends K, C>(target: Target<K, S, C>, io: DoctorIo): Promise<number> {
   const report = new DoctorReport(io.stdout);
   const { deadline, log, env } = io;
-  io.stdout.write(`${target.name} doctor: checks only, nothing is changed\n`);
+  // The version first: a report pasted into a ticket says which script made it.
+  io.stdout.write(`${target.name} ${VERSION} doctor: checks only, nothing is changed\n`);
 
   const input = await report.check(CHECK.input, [], async () => {
+    if (io.record !== undefined) {
+      const value = gatewayInputFromFlags(io.record, io.config);
+      const provider = value.providerRecordUid ? `, PAM configuration ${value.providerRecordUid}` : '';
+      const notes = [
+        'no records attached (the gateway adds the script\'s Rotation Credential records): admin credentials are looked for in the PAM configuration and the record only',
+        ...(value.providerRecordUid ? [] : ['no --config: the PAM configuration is not read (Commander\'s `pam config list` shows its UID)']),
+      ];
+      return { value, detail: `PAM User record ${value.userRecordUid}${provider}, from --record${value.providerRecordUid ? ' and --config' : ''} (stdin is not read)`, notes };
+    }
     const value = parseGatewayInput(await readAll(io.stdin, { idleMs: io.stdinIdleMs }));
     const provider = value.providerRecordUid ? `, PAM configuration ${value.providerRecordUid}` : '';
     return { value, detail: `PAM User record ${value.userRecordUid}${provider}, ${value.records.length} record(s) attached` };

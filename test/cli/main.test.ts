@@ -126,6 +126,33 @@ describe('a script run by the gateway', () => {
     assert.deepEqual(sandbox.log.entries(), []);
   });
 
+  test('--doctor --record --config with stdin left open and silent: never read, every check runs, exit 0', async () => {
+    sandbox.log.clear();
+    const r = await run(null, ['--doctor', '--record', USER, '--config', 'DemoPamConfiguration01'], { KEEPER_ROTATE_STDIN_TIMEOUT_SECONDS: '1' });
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /^azure-app-secret \S+ doctor: checks only, nothing is changed\n/);
+    assert.match(r.stdout, /^ok {4}gateway input: PAM User record DemoAzureAppSecret0001, PAM configuration DemoPamConfiguration01, from --record and --config/m);
+    assert.match(r.stdout, /^doctor: 10 checks, 10 ok, 0 failed$/m);
+  });
+
+  const usage: Array<[string, string[], RegExp]> = [
+    ['--record without --doctor', ['--record', USER], /--record is for --doctor/],
+    ['--config without --record', ['--doctor', '--config', 'DemoPamConfiguration01'], /give --record too/],
+    ['--record with no value', ['--doctor', '--record'], /--record needs a record UID/],
+    ['--record followed by a flag', ['--record', '--doctor'], /--record needs a record UID/],
+    ['--record twice', ['--doctor', '--record', USER, `--record=${USER}`], /--record is given twice/],
+  ];
+  for (const [name, args, message] of usage) {
+    test(`${name}: USAGE, exit 2, no request`, async () => {
+      sandbox.log.clear();
+      const r = await run(null, args, { KEEPER_ROTATE_STDIN_TIMEOUT_SECONDS: '1' });
+      assert.equal(r.code, 2, r.stdout + r.stderr);
+      assert.match(r.stderr, /^keeper-rotate: USAGE: /m);
+      assert.match(r.stderr, message);
+      assert.deepEqual(sandbox.log.entries(), []);
+    });
+  }
+
   const hasScript = process.platform === 'linux' && spawnSync('script', ['--version']).status === 0;
   test('a terminal on stdin: INPUT_NOT_PIPED at once, exit 2, no request', { skip: !hasScript && 'needs util-linux script(1) for a pseudo-terminal' }, async () => {
     sandbox.log.clear();

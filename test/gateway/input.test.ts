@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { describe, test } from 'node:test';
 import { RotateError } from '../../src/errors.js';
-import { MAX_INPUT_BYTES, encodeGatewayInput, parseGatewayInput, readAll } from '../../src/gateway/input.js';
+import { MAX_INPUT_BYTES, encodeGatewayInput, gatewayInputFromFlags, parseGatewayInput, readAll } from '../../src/gateway/input.js';
 
 const USER = 'AAAAAAAAAAAAAAAAAAAAAA';
 const CONFIG = 'BBBBBBBBBBBBBBBBBBBBBB';
@@ -154,5 +154,22 @@ describe('gateway input', () => {
     assert.doesNotMatch(err.message, new RegExp(secret));
     const err2 = rejects(b64({ userRecordUid: USER, newPassword: [secret] }), 'INPUT_INVALID');
     assert.doesNotMatch(err2.message, new RegExp(secret));
+  });
+});
+
+describe('the gateway input --doctor --record UID [--config UID] stands for', () => {
+  const RECORD = 'DemoAzureAppSecret0001';
+  const CONFIG = 'DemoPamConfiguration01';
+  test('two record UIDs: the input names them, with no records attached and nothing else', () => {
+    assert.deepEqual(gatewayInputFromFlags(RECORD, CONFIG), { userRecordUid: RECORD, providerRecordUid: CONFIG, resourceRecordUid: undefined, user: undefined, newPassword: undefined, oldPassword: undefined, records: [] });
+    assert.equal(gatewayInputFromFlags(RECORD, undefined).providerRecordUid, undefined);
+  });
+  test("UIDs are held to the gateway input's rule, and a bad value is never echoed", () => {
+    for (const [record, config] of [['', undefined], ['../../etc/passwd', undefined], [`${RECORD}x`, undefined], [RECORD, 'not/a/uid-Hunter2-secret'], [RECORD, RECORD]] as const) {
+      assert.throws(
+        () => gatewayInputFromFlags(record, config),
+        (err: unknown) => err instanceof RotateError && err.code === 'INPUT_INVALID' && !err.message.includes('Hunter2') && !err.message.includes('passwd'),
+      );
+    }
   });
 });

@@ -132,6 +132,25 @@ describe('--doctor on the demo records', () => {
         assertNoSecret(r, secrets);
       }));
 
+    test(`${script}: --record and --config instead of a gateway input: the same checks, all ok, stdin not read`, () =>
+      withSandbox(script, async (s) => {
+        const before = snapshot(s.sandbox);
+        const fixture = loadFixture(script);
+        s.sandbox.log.clear();
+        // The stdin this run gets is a gateway input with no userRecordUid: read, it would fail the input check.
+        const r = await s.run({}, { args: ['--doctor', '--record', fixture.userRecordUid as string, `--config=${fixture.providerRecordUid as string}`] });
+        assert.equal(r.code, 0, r.stdout + r.stderr);
+        assert.match(r.stdout.split('\n')[0]!, new RegExp(`^${script} \\S+ doctor: checks only, nothing is changed$`));
+        const found = checks(r.stdout);
+        assert.deepEqual([...found.keys()], CHECKS, r.stdout);
+        for (const [name, line] of found) assert.equal(line.status, 'ok', `${name}: ${line.detail}`);
+        assert.match(found.get('gateway input')!.detail, new RegExp(`^PAM User record ${fixture.userRecordUid as string}, PAM configuration ${fixture.providerRecordUid as string}, from --record and --config \\(stdin is not read\\)$`));
+        assert.ok(s.sandbox.log.entries({ service, operation: read }).length > 0, `doctor never read the target (${service} ${read})`);
+        assertOnlyReads(s.sandbox);
+        assert.equal(snapshot(s.sandbox), before);
+        assert.deepEqual(stateFiles(s.env), []);
+      }));
+
     test(`${script}: the same checks catch a real rotation (so they can fail)`, () =>
       withSandbox(script, async (s) => {
         const before = snapshot(s.sandbox);
@@ -234,6 +253,46 @@ describe('--doctor finds what a rotation would stop at', () => {
       assert.deepEqual(s.sandbox.log.entries({ service: 'azure' }), []);
       assertOnlyReads(s.sandbox);
     }));
+
+  test('--record without --config: the PAM configuration is not read, so admin credentials kept there are not found (Azure); a self-rotating Wiz account passes', () =>
+    withSandbox('azure-app-secret', async (s) => {
+      s.sandbox.log.clear();
+      const r = await s.run({}, { args: ['--doctor', '--record', DEMO.azure.userRecordUid] });
+      assert.equal(r.code, 2, r.stdout + r.stderr);
+      const found = checks(r.stdout);
+      assert.equal(found.get('gateway input')?.status, 'ok');
+      assert.match(r.stdout, /no --config: the PAM configuration is not read \(Commander's `pam config list` shows its UID\)/);
+      assert.equal(found.has('PAM configuration'), false, 'no PAM configuration named, none checked');
+      assert.equal(found.get('admin credentials')?.status, 'FAIL');
+      assert.match(found.get('admin credentials')!.detail, /^ADMIN_CREDENTIALS_NOT_FOUND: /);
+      assert.deepEqual(s.sandbox.log.entries({ service: 'azure' }), []);
+      assertOnlyReads(s.sandbox);
+    }).then(() =>
+      withSandbox('wiz-service-account', async (s) => {
+        const r = await s.run({}, { args: ['--doctor', `--record=${DEMO.wiz.userRecordUid}`] });
+        assert.equal(r.code, 0, r.stdout + r.stderr);
+        assert.match(checks(r.stdout).get('admin credentials')!.detail, /^from the PAM User record /);
+      }),
+    ));
+
+  for (const [name, args, message] of [
+    ['a --record that is no record UID', ['--record', '../etc/passwd-Hunter2-secret'], /^INPUT_INVALID: --record is not a Keeper record UID \(22 URL-safe base64 characters\)$/],
+    ['a --config that is no record UID', ['--record', DEMO.azure.userRecordUid, '--config', 'x'.repeat(23)], /^INPUT_INVALID: --config is not a Keeper record UID/],
+    ['a --config naming the record itself', ['--record', DEMO.azure.userRecordUid, '--config', DEMO.azure.userRecordUid], /^INPUT_INVALID: --config names the PAM User record itself/],
+  ] as const) {
+    test(`${name}: the input check FAILs with INPUT_INVALID as the gateway's line would, exit 2, no request, the value not echoed`, () =>
+      withSandbox('azure-app-secret', async (s) => {
+        s.sandbox.log.clear();
+        const r = await s.run({}, { args: ['--doctor', ...args] });
+        assert.equal(r.code, 2, r.stdout + r.stderr);
+        const found = checks(r.stdout);
+        assert.equal(found.get('gateway input')?.status, 'FAIL');
+        assert.match(found.get('gateway input')!.detail, message);
+        assert.equal(found.get('PAM User record')?.status, 'skip');
+        assert.doesNotMatch(r.stdout + r.stderr, /Hunter2/);
+        assert.deepEqual(s.sandbox.log.entries(), []);
+      }));
+  }
 
   test('a missing gateway config and bad input are both reported, exit 2, and no request is made', () =>
     withSandbox('azure-app-secret', async (s) => {
