@@ -4,6 +4,7 @@
 // a finished rotation, exit 3 means the record holds what it held before, and no secret reached the output.
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { cloneData, readText, writeText } from '../../src/keeper/record.js';
@@ -506,6 +507,26 @@ describe('aws-iam-access-key with USE_INSTANCE_ROLE: the gateway host\'s own ide
       assert.equal(run.code, 0, describeRun(run));
       assert.equal(count(run.calls, 'sts', 'AssumeRole'), 1);
       assert.equal(count(run.calls, 'imds', 'GetCredentials'), 1);
+    }),
+  );
+
+  test("the chain's other links: a profile in the shared credentials file signs; the chain's own warning comes through the script's log", TEST, () =>
+    withSandbox(async (env) => {
+      editConfig(env.sb, { accessKeyId: MARKER, accessSecretKey: MARKER });
+      env.aws.createUser({ userName: 'gateway-profile-user', permissions: ACCESS_KEY_ACTIONS });
+      const key = env.aws.seedAccessKey('gateway-profile-user');
+      env.values.add(key.secretAccessKey);
+      const file = `${env.s.dir}/aws-credentials`;
+      writeFileSync(file, `[gateway]\naws_access_key_id = ${key.accessKeyId}\naws_secret_access_key = ${key.secretAccessKey}\n`, { mode: 0o600 });
+      const base = hostOnly(env).env!;
+      // AWS_PROFILE beside keys in the environment: the SDK takes the profile, and warns that both are set.
+      const run = await rotate(env, { run: { env: { ...base, AWS_SHARED_CREDENTIALS_FILE: file, AWS_PROFILE: 'gateway', AWS_ACCESS_KEY_ID: 'AKIAIGNOREDBYPROFILE', AWS_SECRET_ACCESS_KEY: 'ignored-because-a-profile-is-set-000000' } } });
+      assert.equal(run.code, 0, describeRun(run));
+      assert.equal(env.aws.getKey(key.accessKeyId)?.lastUsed?.serviceName, 'iam', 'the profile key signed the IAM calls');
+      const warning = run.stderr.split('\n').filter((l) => l.includes('Multiple credential sources'));
+      assert.ok(warning.length > 0, describeRun(run));
+      for (const line of warning) assert.match(line, /^aws-iam-access-key: WARN admin: AWS credential chain: /, 'the warning went through the logger, not straight to stderr');
+      assert.equal(count(run.calls, 'imds'), 0, 'the profile came first; IMDS was not asked');
     }),
   );
 

@@ -6,6 +6,7 @@
 // profiles' roles, SSO) are about a third of the AWS code, which every other run would compile for nothing.
 import { defaultProvider } from '@aws-sdk/credential-provider-node';
 import { RotateError } from '../../errors.js';
+import type { Logger } from '../../log.js';
 import { redact } from '../../secret.js';
 import type { CredentialProvider } from './iam.js';
 
@@ -15,8 +16,11 @@ const LOOKED = 'environment (AWS_ACCESS_KEY_ID), AWS_PROFILE and the shared conf
  * One provider for the whole run, shared by every client: the chain is memoized, so the host is asked once (an
  * instance role: one IMDS token, the role name, its credentials) and again only near the credentials' expiry.
  */
-export function hostCredentials(why: string): CredentialProvider {
-  const chain = defaultProvider();
+export function hostCredentials(why: string, log: Logger): CredentialProvider {
+  // The chain warns on console.warn unless given a logger: through ours, its lines are scrubbed and escaped like
+  // every other (a provider's error may quote what a metadata endpoint answered).
+  const text = (args: unknown[]) => redact(args.map((a) => (a instanceof Error ? a.message : String(a))).join(' ')).slice(0, 300);
+  const chain = defaultProvider({ logger: { debug: () => undefined, info: () => undefined, warn: (...args: unknown[]) => log.warn('admin', `AWS credential chain: ${text(args)}`), error: (...args: unknown[]) => log.warn('admin', `AWS credential chain: ${text(args)}`) } });
   return async () => {
     try {
       return await chain();

@@ -333,7 +333,7 @@ export const awsIamAccessKey: Target<AdminKey, 'secretAccessKey', AwsConfig> = {
     if (config.admin) source = config.admin;
     else {
       const { hostCredentials } = await import('./host-credentials.js');
-      source = hostCredentials(config.hostBecause ?? "the host's credentials sign");
+      source = hostCredentials(config.hostBecause ?? "the host's credentials sign", ctx.log);
       // Asked once, here: a host with no identity stops the run before any request to AWS.
       await source();
     }
