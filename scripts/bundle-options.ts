@@ -31,4 +31,6 @@ export const BUNDLE_OPTIONS: BuildOptions = {
   // specified"), and the AWS SDK's HTTP handler imports node:http that way for an http:// endpoint. The
   // executable's main script is the same case (Node's SEA: "import() does not work when useCodeCache is true").
   supported: { 'dynamic-import': false },
+  // The proxy agents' logging, silenced (scripts/silent-debug.cjs says why).
+  alias: { debug: './scripts/silent-debug.cjs' },
 };

@@ -38,6 +38,7 @@ export const ERROR_CODES = {
   USAGE: ExitCode.Rejected,
   CONFIG_NOT_FOUND: ExitCode.Rejected,
   CONFIG_INVALID: ExitCode.Rejected,
+  PROXY_INVALID: ExitCode.Rejected,
   RECORD_NOT_FOUND: ExitCode.Rejected,
   RECORD_WRONG_TYPE: ExitCode.Rejected,
   RECORD_FIELD_MISSING: ExitCode.Rejected,

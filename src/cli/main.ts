@@ -3,6 +3,7 @@
 import { DEFAULT_REQUEST_TIMEOUT_MS, Deadline } from '../deadline.js';
 import { ExitCode, RotateError, describe, isRotateError } from '../errors.js';
 import { type GatewayInput, parseGatewayInput, readAll } from '../gateway/input.js';
+import { useProxyEnvironment } from '../http/proxy.js';
 import { type GatewayConfig, loadGatewayConfig } from '../keeper/config.js';
 import { KeeperVault } from '../keeper/vault.js';
 import { openStateDir } from '../state/dir.js';
@@ -170,6 +171,9 @@ Environment:
   KEEPER_ROTATE_STDIN_TIMEOUT_SECONDS  how long stdin may stay silent (default ${DEFAULT_STDIN_TIMEOUT_SECONDS})
   KEEPER_ROTATE_STATE_DIR         folder for locks and journals (default: the user's state folder);
                                   it must be the user's own, mode 0700, and not a symbolic link
+  HTTPS_PROXY, HTTP_PROXY, NO_PROXY  the proxy for https and for http URLs, and the hosts reached directly
+                                  (lower-case names too; curl's rules; see "Proxies" in the README)
+  NODE_EXTRA_CA_CERTS             a PEM file of extra CAs to trust (a private CA, a TLS-inspecting proxy's)
   KEEPER_ROTATE_ALLOW_AWS_USERS, KEEPER_ROTATE_ALLOW_AZURE_APPS, KEEPER_ROTATE_ALLOW_WIZ_ACCOUNTS
                                   what this gateway may rotate, whatever a record names (comma-separated;
                                   see "Security model" in the README); --doctor shows the one in force
@@ -202,6 +206,8 @@ export async function runScript(script: ScriptDefinition, io: ScriptIo): Promise
       if (!script.doctor) throw new RotateError('USAGE', `${script.name} has no --doctor`);
       return await script.doctor({ stdin: io.stdin, record: flags.record, config: flags.config, stdout: io.stdout, env: io.env, platform: io.platform, log, deadline, stdinIdleMs });
     }
+    // Every client's connections route by these (src/http/proxy.ts); a proxy URL it cannot use stops the run here.
+    useProxyEnvironment(io.env);
     const input = parseGatewayInput(await readAll(io.stdin, { idleMs: stdinIdleMs }));
     const config = loadGatewayConfig({ env: io.env, platform: io.platform });
     const stateDir = openStateDir(config, { env: io.env, platform: io.platform });

@@ -2,10 +2,12 @@
 // encrypts and signs every request itself and only asks us to carry the bytes; its own transport has no
 // timeout (a hung Keeper would hold the gateway's script slot forever) and opens a new TLS connection per
 // request. This one sends the same headers, bounds each request by the run's deadline and reuses one
-// connection for the run. TLS verification stays on: trust comes from the system store or NODE_EXTRA_CA_CERTS.
-import { Agent, request } from 'node:https';
+// connection for the run, through the proxy the gateway's environment names for Keeper's host, if any
+// (src/http/agent.ts). TLS verification stays on: trust comes from Node's store and NODE_EXTRA_CA_CERTS.
+import { request } from 'node:https';
 import type { EncryptedPayload, KeeperHttpResponse, TransmissionKey } from '@keeper-security/secrets-manager-core';
 import type { Deadline } from '../deadline.js';
+import { FREE_SOCKET_MS, RoutingAgent } from '../http/agent.js';
 import { MAX_REPLY_BYTES, ReplyTooLargeError } from '../http/reply-limit.js';
 
 /** A KSM request that did not complete in time; the SDK passes it through unchanged. */
@@ -62,11 +64,10 @@ export function parseThrottle(endpoint: string, status: number, data: Uint8Array
 
 /** KSM endpoints that change nothing, and so may be sent twice. */
 const READS = new Set(['get_secret', 'get_folders']);
-/** An idle kept-alive connection is closed after this long (the agent's timeout only ends free sockets). */
-const FREE_SOCKET_MS = 4_000;
 
 export function createKsmTransport(options: KsmTransportOptions): { query: QueryFunction; close(): void; lastStatus(): number | undefined; lastThrottle(): KsmThrottle | undefined } {
-  const agent = new Agent({ keepAlive: true, maxSockets: 1, timeout: FREE_SOCKET_MS });
+  // An idle kept-alive connection is closed after FREE_SOCKET_MS (the agent's timeout only ends free sockets).
+  const agent = new RoutingAgent({ keepAlive: true, maxSockets: 1, timeout: FREE_SOCKET_MS });
   // The SDK throws a non-200 reply as an Error holding only the body; whether Keeper refused a write (4xx) or
   // failed with it in an unknown state (5xx, no reply) is this status.
   let last: number | undefined;

@@ -9,6 +9,7 @@ import type { DoctorIo, RunContext } from '../cli/main.js';
 import { ExitCode, RotateError, describe, isRotateError } from '../errors.js';
 import { type GatewayInput, gatewayInputFromFlags, parseGatewayInput, readAll } from '../gateway/input.js';
 import { describeSource, resolveAdmin, type ResolvedAdmin } from '../keeper/admin.js';
+import { describeProxyRules, useProxyEnvironment } from '../http/proxy.js';
 import { type GatewayConfig, loadGatewayConfig } from '../keeper/config.js';
 import { readText } from '../keeper/record.js';
 import { KeeperVault, type VaultRecord } from '../keeper/vault.js';
@@ -97,6 +98,7 @@ export class DoctorReport {
 const CHECK = {
   input: 'gateway input',
   config: 'gateway config',
+  proxy: 'proxy',
   state: 'state folder',
   allowList: 'allow-list',
   record: 'PAM User record',
@@ -132,6 +134,11 @@ export async function runDoctor<K extends string, S extends K, C>(target: Target
     const value = loadGatewayConfig({ env, platform: io.platform });
     return { value, detail: `${value.source} (Keeper host ${value.hostname})` };
   });
+  // Before any request: every client routes by these rules, and a value they cannot use fails here (PROXY_INVALID).
+  await report.check(CHECK.proxy, [], async () => ({
+    value: true,
+    ...describeProxyRules(useProxyEnvironment(env), config ? { Keeper: `https://${config.hostname}/` } : {}),
+  }));
   await report.check(CHECK.state, [CHECK.config], async () => checkStateDir(config!, input, io));
   // The gateway owner's, from the environment only: what this gateway may rotate, whatever any record says.
   const allowList = target.allowList;
@@ -140,7 +147,7 @@ export async function runDoctor<K extends string, S extends K, C>(target: Target
   let vault: KeeperVault | undefined;
   try {
     if (input && config) vault = new KeeperVault(config, { deadline });
-    const fetched = await report.check(CHECK.record, [CHECK.input, CHECK.config], async () => {
+    const fetched = await report.check(CHECK.record, [CHECK.input, CHECK.config, CHECK.proxy], async () => {
       deadline.check('reaching Keeper');
       const uids = [input!.userRecordUid, ...(input!.providerRecordUid ? [input!.providerRecordUid] : [])];
       // The same single request, and the same checks and messages, as a rotation's first read.

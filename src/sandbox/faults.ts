@@ -132,10 +132,19 @@ export interface RequestLogEntry {
   t: number;
 }
 
+/** A TCP connection a service accepted. */
+export interface SandboxConnection {
+  service: string;
+  t: number;
+  /** The peer's address and port as the service saw them (IPv4-mapped IPv6 addresses unwrapped). */
+  remoteAddress: string;
+  remotePort: number;
+}
+
 /** Every call each service saw, in order: the bench counts round trips and the tests prove "no call" with it. */
 export class RequestLog {
   #entries: RequestLogEntry[] = [];
-  #connections: Array<{ service: string; t: number }> = [];
+  #connections: SandboxConnection[] = [];
   #seq = 0;
 
   record(entry: Omit<RequestLogEntry, 'seq' | 'at' | 't'> & { t?: number }): void {
@@ -148,12 +157,16 @@ export class RequestLog {
     );
   }
 
-  /** A client opened a connection to a service (over TLS, one handshake): the bench counts them per host. */
-  connected(service: string): void {
-    this.#connections.push({ service, t: performance.now() });
+  /**
+   * A client opened a connection to a service (over TLS, one handshake): the bench counts them per host, and the
+   * proxy tests tell by the peer's address whether it came through the proxy (which connects from another
+   * loopback address) or went around it.
+   */
+  connected(service: string, remoteAddress = '', remotePort = 0): void {
+    this.#connections.push({ service, t: performance.now(), remoteAddress, remotePort });
   }
 
-  connections(service?: string): Array<{ service: string; t: number }> {
+  connections(service?: string): SandboxConnection[] {
     return this.#connections.filter((c) => !service || c.service === service);
   }
 

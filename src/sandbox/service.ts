@@ -223,7 +223,7 @@ export async function serve(options: ServeOptions): Promise<RunningService> {
     ? createHttpsServer({ cert: options.tls.certPem, key: options.tls.keyPem }, onRequest)
     : createHttpServer(onRequest);
   server.on('connection', (socket: Socket) => {
-    log.connected(service.name);
+    log.connected(service.name, (socket.remoteAddress ?? '').replace(/^::ffff:/, ''), socket.remotePort ?? 0);
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
   });

@@ -12,8 +12,9 @@ import { DEMO } from '../../src/sandbox/demo-vault.js';
 import { openStateDir } from '../../src/state/dir.js';
 import { Journal } from '../../src/state/journal.js';
 import { type ScriptResult, type ScriptSandbox, loadFixture, startScriptSandbox } from '../helpers/run-script.js';
+import { NO_PROXY_ENV } from '../helpers/forward-proxy.js';
 
-const CHECKS = ['gateway input', 'gateway config', 'state folder', 'allow-list', 'PAM User record', 'PAM configuration', 'record fields', 'admin credentials', 'settings', 'target'];
+const CHECKS = ['gateway input', 'gateway config', 'proxy', 'state folder', 'allow-list', 'PAM User record', 'PAM configuration', 'record fields', 'admin credentials', 'settings', 'target'];
 
 /** Every operation that only reads, per sandbox service. Anything else a doctor run sends is a failure. */
 const READS: Record<string, readonly string[]> = {
@@ -186,7 +187,7 @@ describe('--doctor finds what a rotation would stop at', () => {
       assert.equal(status(r, 'admin credentials'), 'ok');
       assert.deepEqual(found.get('settings'), { status: 'skip', detail: 'needs record fields' });
       assert.deepEqual(found.get('target'), { status: 'skip', detail: 'needs settings' });
-      assert.match(r.stdout, /^doctor: 10 checks, 7 ok, 1 failed, 2 skipped$/m);
+      assert.match(r.stdout, /^doctor: 11 checks, 8 ok, 1 failed, 2 skipped$/m);
       assert.deepEqual(s.sandbox.log.entries({ service: 'azure' }), []);
       assertOnlyReads(s.sandbox);
       assert.equal(snapshot(s.sandbox), before);
@@ -218,7 +219,7 @@ describe('--doctor finds what a rotation would stop at', () => {
       for (const name of CHECKS.slice(0, -1)) assert.equal(found.get(name)?.status, 'ok', `${name}: ${found.get(name)?.detail}`);
       assert.equal(found.get('target')?.status, 'FAIL');
       assert.match(found.get('target')!.detail, /^TARGET_AUTH_FAILED: /);
-      assert.match(r.stdout, /^doctor: 10 checks, 9 ok, 1 failed$/m);
+      assert.match(r.stdout, /^doctor: 11 checks, 10 ok, 1 failed$/m);
       assert.ok(s.sandbox.log.entries({ service: 'azure', operation: 'token' }).length > 0, 'doctor never tried to sign in');
       assertOnlyReads(s.sandbox);
       assert.equal(snapshot(s.sandbox), before);
@@ -248,8 +249,8 @@ describe('--doctor finds what a rotation would stop at', () => {
       const found = checks(r.stdout);
       assert.equal(found.get('PAM User record')?.status, 'FAIL');
       assert.match(found.get('PAM User record')!.detail, /^RECORD_NOT_FOUND: .*NoSuchRecord0000000000/);
-      for (const name of CHECKS.slice(5)) assert.equal(found.get(name)?.status, 'skip', name);
-      assert.match(r.stdout, /^doctor: 10 checks, 4 ok, 1 failed, 5 skipped$/m);
+      for (const name of CHECKS.slice(CHECKS.indexOf('PAM User record') + 1)) assert.equal(found.get(name)?.status, 'skip', name);
+      assert.match(r.stdout, /^doctor: 11 checks, 5 ok, 1 failed, 5 skipped$/m);
       assert.deepEqual(s.sandbox.log.entries({ service: 'azure' }), []);
       assertOnlyReads(s.sandbox);
     }));
@@ -309,6 +310,24 @@ describe('--doctor finds what a rotation would stop at', () => {
       assert.deepEqual(s.sandbox.log.entries(), []);
     }));
 
+  test('the proxy check names the proxy without its credentials and where Keeper is reached; an unusable one FAILs', () =>
+    withSandbox('wiz-service-account', async (s) => {
+      const ksm = new URL(s.sandbox.urls.ksm!).host;
+      // The proxy is never used: every sandbox host is in NO_PROXY.
+      const ok = await s.run(loadFixture('wiz-service-account'), { args: ['--doctor'], env: { ...NO_PROXY_ENV, HTTPS_PROXY: 'http://gw:d0ctor-Passw0rd@127.0.0.1:9', NO_PROXY: 'localhost' } });
+      assert.equal(ok.code, 0, ok.stdout + ok.stderr);
+      assert.match(ok.stdout, /^ok {4}proxy: https through http:\/\/127\.0\.0\.1:9 \(HTTPS_PROXY, with credentials\); http direct$/m);
+      assert.match(ok.stdout, new RegExp(`^ {6}- Keeper \\(${ksm}\\): direct$`, 'm'));
+      s.sandbox.log.clear();
+      const bad = await s.run(loadFixture('wiz-service-account'), { args: ['--doctor'], env: { ...NO_PROXY_ENV, HTTPS_PROXY: 'socks5://gw:d0ctor-Passw0rd@127.0.0.1:1080' } });
+      assert.equal(bad.code, 2, bad.stdout + bad.stderr);
+      const found = checks(bad.stdout);
+      assert.match(found.get('proxy')!.detail, /^PROXY_INVALID: HTTPS_PROXY names a "socks5" proxy/);
+      assert.equal(found.get('PAM User record')?.status, 'skip');
+      assert.deepEqual(s.sandbox.log.entries(), [], 'no request');
+      for (const out of [ok.stdout, ok.stderr, bad.stdout, bad.stderr]) assert.ok(!out.includes('d0ctor-Passw0rd'));
+    }));
+
   test("an interrupted run's journal is reported, left as it was, and not recovered", () =>
     withSandbox('azure-app-secret', async (s) => {
       const env = { ...process.env, ...s.env };
@@ -332,7 +351,7 @@ describe('--doctor finds what a rotation would stop at', () => {
       assert.equal(status(r, 'state folder'), 'warn');
       assert.match(r.stdout, /stopped at "created".*finishes or undoes it first/);
       assert.equal(status(r, 'target'), 'ok');
-      assert.match(r.stdout, /^doctor: 10 checks, 9 ok, 0 failed, 1 warning\(s\)$/m);
+      assert.match(r.stdout, /^doctor: 11 checks, 10 ok, 0 failed, 1 warning\(s\)$/m);
       assert.equal(readFileSync(path, 'utf8'), journal);
       assert.deepEqual(stateFiles(s.env), [path]);
       assertOnlyReads(s.sandbox);

@@ -14,6 +14,7 @@ import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from '@aws-sdk
 import type { Readable } from 'node:stream';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { Deadline } from '../../deadline.js';
+import { RoutingAgent } from '../../http/agent.js';
 import { capStream } from '../../http/reply-limit.js';
 import { RotateError, type ErrorCode } from '../../errors.js';
 import { Secret, redact } from '../../secret.js';
@@ -92,10 +93,17 @@ interface BaseConfig {
 /**
  * The SDK's own Node HTTP handler, with every reply body capped (src/http/reply-limit.ts): the SDK reads a body
  * whole before it parses it. A subclass rather than a wrapper, so the SDK's handler configuration still applies.
+ * Its connections come from a RoutingAgent (src/http/agent.ts), one per handler as the SDK's own default agent
+ * was (destroying a client destroys its handler's agent): direct, or through the gateway's proxy.
  */
 type Handled = Awaited<ReturnType<NodeHttpHandler['handle']>>;
 
 class CappedHttpHandler extends NodeHttpHandler {
+  constructor() {
+    const agent = new RoutingAgent({ keepAlive: true, maxSockets: 50 });
+    super({ httpAgent: agent, httpsAgent: agent });
+  }
+
   override async handle(...args: Parameters<NodeHttpHandler['handle']>): Promise<Handled> {
     const [request] = args;
     const out = await super.handle(...args);

@@ -9,7 +9,6 @@ import {
   Client,
   type Context,
   GraphError,
-  HTTPMessageHandler,
   type Middleware,
   RetryHandler,
   RetryHandlerOptions,
@@ -18,6 +17,8 @@ import {
 } from '@microsoft/microsoft-graph-client';
 import type { Deadline } from '../../deadline.js';
 import { RotateError, describe, type ErrorCode } from '../../errors.js';
+import { sharedAgent } from '../../http/agent.js';
+import { type Fetch, agentFetch } from '../../http/fetch.js';
 import { MAX_REPLY_BYTES, ReplyTooLargeError, readCapped } from '../../http/reply-limit.js';
 import { type Secret, redact } from '../../secret.js';
 import type { PasswordCredential } from './plan.js';
@@ -128,15 +129,26 @@ export async function boundedToken(credential: ClientSecretCredential, deadline:
   });
   try {
     return await Promise.race([credential.getToken(scope, { abortSignal: signal }), late]);
+  } catch (err) {
+    // MSAL reports a failed metadata request as `endpoints_resolution_error` and drops why: a refused proxy tunnel,
+    // a refused connection, an untrusted certificate. The HTTP client saw it; the error line says it.
+    const failure = replies.get(credential)?.failure;
+    if (failure && !(err instanceof RotateError) && !describe(err).includes(failure)) throw new Error(`${describe(err)} (the request failed: ${failure})`, { cause: err });
+    throw err;
   } finally {
     clearTimeout(timer);
   }
 }
 
+/** What each credential's HTTP client saw of its last request (newCredential, newProbe). */
+const replies = new WeakMap<ClientSecretCredential, TokenReplySeen>();
+
 /** What the last token-endpoint reply said about throttling: the identity library's errors keep neither. */
 export interface TokenReplySeen {
   status?: number;
   retryAfterMs?: number;
+  /** The last request failed with no reply at all (a connection or proxy failure): why, scrubbed. */
+  failure?: string;
 }
 
 /** Retry-After as delay-seconds or an HTTP date (RFC 9110 §10.2.3), in ms; undefined when absent or unreadable. */
@@ -149,14 +161,26 @@ export function retryAfterMs(value: string | null | undefined, now = Date.now())
 
 /**
  * Entra's HTTP client: the identity library's own default client, with every reply read as a stream and capped
- * (src/http/reply-limit.ts) before the library parses it from `bodyAsText`.
+ * (src/http/reply-limit.ts) before the library parses it from `bodyAsText`, and every connection from our
+ * RoutingAgent (src/http/agent.ts). The pipeline has a proxy policy of its own that reads the same variables
+ * differently (HTTPS_PROXY for http URLs too, NO_PROXY hosts matched exactly, no `*`, no ports); it steps aside
+ * for a request that already has an agent, which the credential's `agent` option gives every request before it
+ * runs. The agent is set here again so that Entra's route is ours whatever the pipeline does.
  */
 function cappedIdentityClient(observed?: TokenReplySeen): HttpClient {
   const inner = createDefaultHttpClient();
   return {
     sendRequest: async (request: PipelineRequest): Promise<PipelineResponse> => {
+      request.agent = sharedAgent();
       request.streamResponseStatusCodes = new Set([Number.POSITIVE_INFINITY]);
-      const response = await inner.sendRequest(request);
+      if (observed) observed.failure = undefined;
+      let response: PipelineResponse;
+      try {
+        response = await inner.sendRequest(request);
+      } catch (err) {
+        if (observed) observed.failure = describe(err);
+        throw err;
+      }
       if (observed) {
         observed.status = response.status;
         observed.retryAfterMs = retryAfterMs(response.headers.get('retry-after'));
@@ -206,6 +230,18 @@ function capReplies(host: string): Middleware {
   };
 }
 
+/**
+ * The end of the chain, in place of the SDK's HTTPMessageHandler (which calls the global fetch, deaf to proxies):
+ * the same call through a fetch on our agent (src/http/fetch.ts). The Graph client sends the URL as a string.
+ */
+function sendWith(fetch: Fetch): Middleware {
+  return {
+    execute: async (context: Context) => {
+      context.response = await fetch(context.request as string, context.options ?? {});
+    },
+  };
+}
+
 /** What a reply held, for a message: its keys, never its values. */
 function shapeOf(reply: unknown): string {
   if (reply === null || typeof reply !== 'object') return `a ${reply === null ? 'null' : typeof reply}`;
@@ -238,12 +274,16 @@ export function newCredential(tenantId: string, clientId: string, secret: Secret
   // Instance discovery asks login.microsoftonline.com to vouch for the authority: one more round trip per
   // credential, and impossible for national clouds and the sandbox. The authority is the user's setting.
   // No redirects: a token request sends the secret, and a 3xx must not carry it to wherever it points.
-  return new ClientSecretCredential(tenantId, clientId, secret.reveal(), {
+  const seen: TokenReplySeen = {};
+  const credential = new ClientSecretCredential(tenantId, clientId, secret.reveal(), {
     authorityHost: endpoints.authorityHost,
     disableInstanceDiscovery: true,
     redirectOptions: { maxRetries: 0 },
-    httpClient: cappedIdentityClient(),
+    httpClient: cappedIdentityClient(seen),
+    agent: sharedAgent(),
   });
+  replies.set(credential, seen);
+  return credential;
 }
 
 /**
@@ -259,7 +299,9 @@ export function newProbe(tenantId: string, clientId: string, secret: Secret, end
     redirectOptions: { maxRetries: 0 },
     retryOptions: { maxRetries: 0 },
     httpClient: cappedIdentityClient(seen),
+    agent: sharedAgent(),
   });
+  replies.set(credential, seen);
   return { credential, seen };
 }
 
@@ -287,8 +329,9 @@ export class GraphApplications {
     };
     this.#client = Client.initWithMiddleware({
       // The SDK's default chain without its redirect handler (a redirect is an answer to report, never one to
-      // follow with the admin's token), and with every reply body capped before anything parses it.
-      middleware: chain([new AuthenticationHandler(authProvider), new RetryHandler(new RetryHandlerOptions()), new TelemetryHandler(), capReplies(host), new HTTPMessageHandler()]),
+      // follow with the admin's token), with every reply body capped before anything parses it, and sent through
+      // the gateway's proxy when it has one.
+      middleware: chain([new AuthenticationHandler(authProvider), new RetryHandler(new RetryHandlerOptions()), new TelemetryHandler(), capReplies(host), sendWith(agentFetch(sharedAgent()))]),
       baseUrl: endpoints.graphEndpoint,
       // The client only attaches the token for Microsoft's hosts and the ones listed here.
       customHosts: new Set([host]),

@@ -1,4 +1,5 @@
-// Wiz's token endpoint and GraphQL API through Node's global fetch: client-credentials tokens, reading a service
+// Wiz's token endpoint and GraphQL API through fetch on our agent (src/http/fetch.ts: direct or through the
+// gateway's proxy, which Node's global fetch cannot be told about): client-credentials tokens, reading a service
 // account, replacing its secret and setting its expiry. Every call is bounded by its own timeout and the run's
 // deadline; failures become RotateErrors with stable codes, and messages are built from IDs, status codes and
 // the service's own error text (scrubbed), never from a request body or a reply that may hold a secret.
@@ -6,6 +7,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Deadline } from '../../deadline.js';
 import { RotateError, describe, type ErrorCode } from '../../errors.js';
 import { Secret, redact } from '../../secret.js';
+import { sharedAgent } from '../../http/agent.js';
+import { type Fetch, agentFetch } from '../../http/fetch.js';
 import { ReplyTooLargeError, readCapped } from '../../http/reply-limit.js';
 
 export const DEFAULT_AUTH_URL = 'https://auth.app.wiz.io/oauth/token';
@@ -172,13 +175,16 @@ interface Reply {
   body: unknown;
 }
 
+let wizFetch: Fetch | undefined;
+
 /** One HTTP exchange: network failures and timeouts become WizCallErrors; the body is parsed as JSON when it is JSON. */
 async function send(what: string, url: string, init: RequestInit, deadline: Deadline): Promise<Reply> {
   deadline.check(what);
   let res: Response;
   let text: string;
   try {
-    res = await fetch(url, { ...init, redirect: 'manual', signal: AbortSignal.timeout(deadline.timeout()) });
+    wizFetch ??= agentFetch(sharedAgent());
+    res = await wizFetch(url, { ...init, redirect: 'manual', signal: AbortSignal.timeout(deadline.timeout()) });
     text = Buffer.from(await readCapped(res.body, `${what}: ${new URL(url).host}`)).toString('utf8');
   } catch (err) {
     if (err instanceof ReplyTooLargeError) throw new WizCallError('TARGET_REQUEST_FAILED', err.message, false, undefined, err);
