@@ -11,9 +11,10 @@ export interface Launch {
 }
 
 export function startScript(script: ScriptDefinition, launch: Launch = { argv: process.argv.slice(2) }): void {
-  // Node's fetch (Graph, Wiz) parses HTTP with a WebAssembly build of llhttp. V8's optimizing tier compiles the
-  // parser's one huge function in the background, which costs ~25 MB of peak memory in a run that parses a dozen
-  // small replies; the baseline tier parses them as well. Only WebAssembly compilation reads this flag.
+  // Node's fetch parses HTTP with a WebAssembly build of llhttp, and V8's optimizing tier compiles the parser's one
+  // huge function in the background: ~25 MB of peak memory for a dozen small replies. Graph and Wiz no longer use
+  // it (src/http/fetch.ts sends through node:http, whose parser is native), so a run compiles no WebAssembly; the
+  // flag stays as a guard for any dependency that would. Only WebAssembly compilation reads it.
   setFlagsFromString('--liftoff-only');
   const seconds = Number(process.env.KEEPER_ROTATE_DEADLINE_SECONDS) || DEFAULT_DEADLINE_SECONDS;
   // A client call with no timeout of its own must not hold the gateway's slot forever. Ending here is safe at

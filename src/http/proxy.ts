@@ -3,8 +3,8 @@
 // way: @azure/core-rest-pipeline sends https and http alike to HTTPS_PROXY and matches NO_PROXY hosts exactly),
 // so every client of this tool asks here instead (src/http/agent.ts), and they all agree.
 //
-// The semantics are curl's (its `no_proxy` matching in lib/noproxy.c), which is also what Python's requests, and
-// so the Keeper Gateway's own traffic, does with the same variables:
+// The semantics are curl's (its `no_proxy` matching in lib/noproxy.c), the convention most tools share (Python's
+// urllib matches names the same way), plus ports and CIDR ranges as Go and Python's requests read them:
 // - `https_proxy`/`HTTPS_PROXY` for https URLs, `http_proxy`/`HTTP_PROXY` for http URLs, the lower-case name
 //   first; neither stands in for the other, and ALL_PROXY is not read (it is often a SOCKS proxy, which this tool
 //   cannot speak). An empty value is unset. A value without a scheme is `http://`; `https://` means TLS to the
