@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
+import { SANDBOX_NO_PROXY } from '../src/sandbox/sandbox.js';
 import { SANDBOX_TLS_DIR_ENV, generateTlsMaterial } from '../src/sandbox/tls.js';
 
 function findTests(dir: string): string[] {
@@ -36,7 +37,8 @@ writeFileSync(join(tlsDir, 'key.pem'), material.keyPem, { mode: 0o600 });
 const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', ...files], {
   stdio: 'inherit',
   // A test that runs a script without a sandbox of its own must not write to this machine's real state folder.
-  env: { ...process.env, NODE_EXTRA_CA_CERTS: join(tlsDir, 'cert.pem'), [SANDBOX_TLS_DIR_ENV]: tlsDir, KEEPER_ROTATE_STATE_DIR: join(tlsDir, 'state') },
+  // Every test talks to loopback only: a proxy in the developer's shell (which the scripts honour) must not get it.
+  env: { ...process.env, NODE_EXTRA_CA_CERTS: join(tlsDir, 'cert.pem'), [SANDBOX_TLS_DIR_ENV]: tlsDir, KEEPER_ROTATE_STATE_DIR: join(tlsDir, 'state'), NO_PROXY: SANDBOX_NO_PROXY, no_proxy: SANDBOX_NO_PROXY },
 });
 const cleanup = () => rmSync(tlsDir, { recursive: true, force: true });
 for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => child.kill(signal));

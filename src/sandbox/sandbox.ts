@@ -60,6 +60,9 @@ export const READ_LAG_MS = 50;
  */
 export const HARD_REALISM: SandboxRealism = { propagationMs: 100, readLagMs: READ_LAG_MS, spread: 0.5, budgets: true, nonAtomicQuota: false };
 
+/** Where the sandbox listens: never through a proxy. */
+export const SANDBOX_NO_PROXY = 'localhost,127.0.0.1,::1';
+
 /** The sandbox as it was before: everything at once, nothing throttled (`realism: false`). */
 export const EASY_REALISM: SandboxRealism = { propagationMs: 0, readLagMs: 0, spread: 0, budgets: false, nonAtomicQuota: false };
 
@@ -171,6 +174,10 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     KEEPER_ROTATE_WIZ_AUTH_URL: `${urls['wiz-auth']!}/oauth/token`,
     KEEPER_ROTATE_WIZ_API_URL: `${urls['wiz-api']!}/graphql`,
     KEEPER_ROTATE_SANDBOX_CONTROL: controlServer.url,
+    // The scripts honour HTTPS_PROXY (src/http/proxy.ts); one set in the shell could not reach a loopback sandbox.
+    // Both spellings: the lower-case one wins over an upper-case one from the shell.
+    NO_PROXY: SANDBOX_NO_PROXY,
+    no_proxy: SANDBOX_NO_PROXY,
     // The scripts reach the sandbox by its own URL, so which cloud's Graph to ask tokens for must be said.
     ...(options.azureCloud && options.azureCloud !== 'public' ? { KEEPER_ROTATE_AZURE_CLOUD: options.azureCloud } : {}),
   };

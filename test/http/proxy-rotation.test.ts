@@ -171,6 +171,18 @@ describe('rotations through a forward proxy (sources, as the gateway runs them)'
     }),
   );
 
+  test("a proxy in the shell does not reach the sandbox: its env names loopback in NO_PROXY and no_proxy", TEST, () =>
+    withWorld(async (w) => {
+      const dead = `http://127.0.0.1:${await deadPort()}`;
+      const shell = { HTTPS_PROXY: dead, https_proxy: dead, NO_PROXY: 'corp.example', no_proxy: 'corp.example' };
+      w.sandbox.log.clear();
+      const r = await runScript('aws-iam-access-key', loadFixture('aws-iam-access-key'), { ...shell, ...w.sandbox.env });
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(w.sandbox.env.no_proxy, w.sandbox.env.NO_PROXY);
+      for (const [service, addresses] of peers(w.sandbox)) assert.deepEqual([...addresses], ['127.0.0.1'], service);
+    }),
+  );
+
   test('NO_PROXY=* sends everything direct: the proxy sees nothing', TEST, () =>
     withWorld(async (w) => {
       w.sandbox.log.clear();
