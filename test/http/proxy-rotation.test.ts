@@ -120,14 +120,15 @@ describe('rotations through a forward proxy (sources, as the gateway runs them)'
     );
   }
 
-  test('the lower-case https_proxy works the same, and wins over HTTPS_PROXY', TEST, () =>
-    withWorld(async (w) => {
-      const dead = await deadPort();
-      await assertProxiedRotation(w, 'wiz-service-account', () =>
-        runScript('wiz-service-account', loadFixture('wiz-service-account'), { ...w.env, https_proxy: w.proxy.url, HTTPS_PROXY: `http://127.0.0.1:${dead}` }),
-      );
-    }),
-  );
+  // Also what tells our rules from @azure/core-rest-pipeline's own proxy policy, which reads HTTPS_PROXY first.
+  for (const script of SCRIPTS) {
+    test(`${script}: the lower-case https_proxy works the same, and wins over HTTPS_PROXY`, TEST, () =>
+      withWorld(async (w) => {
+        const dead = await deadPort();
+        await assertProxiedRotation(w, script, () => runScript(script, loadFixture(script), { ...w.env, https_proxy: w.proxy.url, HTTPS_PROXY: `http://127.0.0.1:${dead}` }));
+      }),
+    );
+  }
 
   test('an https:// proxy (TLS to the proxy itself, trusted like any server) carries a rotation', TEST, () =>
     withWorld(
