@@ -10,6 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import { encodeGatewayInput } from '../src/gateway/input.js';
 import { startSandbox, type Sandbox } from '../src/sandbox/sandbox.js';
 import { demoCredential } from './helpers/demo-credential.js';
+import { NO_PROXY_ENV, assertAllThroughProxy, startForwardProxy } from './helpers/forward-proxy.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const WRAPPERS = join(ROOT, 'packaging', 'wrappers');
@@ -144,6 +145,32 @@ describe('the keeper-rotate executable', () => {
   test('aws-iam-access-key: rotates through its wrapper with IAM and STS at http:// endpoints', async () => {
     assert.match(httpSandbox.env.AWS_ENDPOINT_URL_IAM!, /^http:\/\//);
     await rotates('aws-iam-access-key', wrapper('aws-iam-access-key'), httpSandbox, { ...httpSandbox.env, KEEPER_ROTATE_BIN: BINARY });
+  });
+
+  // Proxies (src/http/proxy.ts) in the executable: every client through a real forward proxy, none around it.
+  for (const name of SCRIPTS) {
+    test(`${name}: rotates through its wrapper via HTTPS_PROXY, every connection through the proxy`, async () => {
+      const proxy = await startForwardProxy();
+      try {
+        sandbox.log.clear();
+        await rotates(name, wrapper(name), sandbox, { ...sandbox.env, ...NO_PROXY_ENV, HTTPS_PROXY: proxy.url, KEEPER_ROTATE_BIN: BINARY });
+        assertAllThroughProxy(sandbox, proxy);
+      } finally {
+        await proxy.close();
+      }
+    });
+  }
+
+  test('aws-iam-access-key: http:// IAM and STS through HTTP_PROXY (absolute form), Keeper through HTTPS_PROXY', async () => {
+    const proxy = await startForwardProxy();
+    try {
+      httpSandbox.log.clear();
+      await rotates('aws-iam-access-key', wrapper('aws-iam-access-key'), httpSandbox, { ...httpSandbox.env, ...NO_PROXY_ENV, HTTPS_PROXY: proxy.url, HTTP_PROXY: proxy.url, KEEPER_ROTATE_BIN: BINARY });
+      assert.ok(proxy.requests.length > 0, 'absolute-form requests reached the proxy');
+      assertAllThroughProxy(httpSandbox, proxy);
+    } finally {
+      await proxy.close();
+    }
   });
 
   test('the cross-built executables are the platform they are named for, with the script injected', () => {

@@ -118,6 +118,17 @@ export class RoutingAgent extends AgentBase {
     return agent;
   }
 
+  /**
+   * Hands each request to its route's pool at once, from the request's constructor, as a plain agent is called.
+   * agent-base would hand it over a tick later, after the request has written its head; http-proxy-agent rewrites
+   * the request line to absolute form in addRequest, so a request it got late on a kept-alive connection to the
+   * proxy would go out in origin form (the proxy answers 500).
+   */
+  addRequest(req: ClientRequest, options: AgentConnectOpts): void {
+    const opts = { ...options, secureEndpoint: this.isSecureEndpoint(options) } as AgentConnectOpts;
+    (this.connect(req, opts) as unknown as { addRequest(r: ClientRequest, o: AgentConnectOpts): void }).addRequest(req, opts);
+  }
+
   override destroy(): void {
     for (const agent of this.#routes.values()) agent.destroy();
     this.#routes.clear();

@@ -2,10 +2,12 @@
 // http requests, as Squid serves them), listening on 127.0.0.1 and connecting onward from 127.0.0.2. The sandbox
 // binds 127.0.0.1 and records each connection's peer address, so a connection from 127.0.0.2 came through this
 // proxy and one from 127.0.0.1 went around it: no timing, no port bookkeeping.
+import assert from 'node:assert/strict';
 import { createServer as createHttpServer, type IncomingMessage, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { createProxy } from 'proxy';
+import type { Sandbox } from '../../src/sandbox/sandbox.js';
 import type { TlsMaterial } from '../../src/sandbox/tls.js';
 
 /** The address the proxy connects onward from; the sandbox never sees it otherwise. */
@@ -94,3 +96,21 @@ export async function deadPort(): Promise<number> {
 
 /** Every proxy variable empty, so a developer's own shell settings cannot leak into a test's run. */
 export const NO_PROXY_ENV: Record<string, string> = { HTTPS_PROXY: '', https_proxy: '', HTTP_PROXY: '', http_proxy: '', NO_PROXY: '', no_proxy: '' };
+
+/**
+ * Everything the sandbox served since its log was last cleared came through `proxy`: a CONNECT (https) or
+ * absolute-form requests (http) for every service that was called, no CONNECT to anything else, and every
+ * connection any service accepted came from the proxy's address, so none went around it.
+ */
+export function assertAllThroughProxy(sandbox: Sandbox, proxy: ForwardProxy): void {
+  const called = new Set(sandbox.log.entries().map((e) => e.service));
+  assert.ok(called.size > 0, 'the sandbox served something');
+  for (const service of called) {
+    const url = new URL(sandbox.urls[service]!);
+    if (url.protocol === 'https:') assert.ok(proxy.connects.includes(url.host), `a CONNECT to ${service} (${url.host}); CONNECTs: ${proxy.connects.join(', ')}`);
+    else assert.ok(proxy.requests.some((r) => r.startsWith(`${url.origin}/`)), `absolute-form requests to ${service} (${url.origin})`);
+  }
+  const hosts = new Set(Object.values(sandbox.urls).map((u) => new URL(u).host));
+  for (const target of proxy.connects) assert.ok(hosts.has(target), `a CONNECT to ${target}, which is no sandbox host`);
+  for (const c of sandbox.log.connections()) assert.equal(c.remoteAddress, PROXY_SOURCE_ADDRESS, `${c.service} accepted a connection from ${c.remoteAddress}: it went around the proxy`);
+}

@@ -72,16 +72,21 @@ describe('RoutingAgent', () => {
 
   const withAuth = (url: string, password = 'agent-Passw0rd') => url.replace('//', `//gw:${password}@`);
 
-  test('http through HTTP_PROXY: an absolute-form request with the credentials, from the proxy', async () => {
+  test('http through HTTP_PROXY: absolute-form requests with the credentials, from the proxy, on a kept-alive connection too', async () => {
     useProxyEnvironment({ HTTP_PROXY: withAuth(proxy.url) });
-    agent = new RoutingAgent();
-    const res = await agentFetch(agent)(`${plain.url}/path?q=1`);
+    agent = new RoutingAgent({ keepAlive: true });
+    const send = agentFetch(agent);
+    const res = await send(`${plain.url}/path?q=1`);
     assert.equal(res.status, 200);
     assert.equal(await res.text(), 'hello GET /path?q=1');
-    assert.deepEqual(proxy.requests, [`${plain.url}/path?q=1`]);
+    // The second request reuses the connection to the proxy: its request line must be absolute-form all the same.
+    const again = await send(`${plain.url}/two`, { method: 'POST', body: 'Action=Two' });
+    assert.equal(await again.text(), 'hello POST /two');
+    assert.deepEqual(proxy.requests, [`${plain.url}/path?q=1`, `${plain.url}/two`]);
     assert.deepEqual(proxy.connects, []);
-    assert.deepEqual(proxy.authorizations, [`Basic ${Buffer.from('gw:agent-Passw0rd').toString('base64')}`]);
-    assert.deepEqual(plain.peers, [PROXY_SOURCE_ADDRESS]);
+    const auth = `Basic ${Buffer.from('gw:agent-Passw0rd').toString('base64')}`;
+    assert.deepEqual(proxy.authorizations, [auth, auth]);
+    assert.ok(plain.peers.length >= 1 && plain.peers.every((p) => p === PROXY_SOURCE_ADDRESS));
   });
 
   test('https through HTTPS_PROXY: one CONNECT, and the tunnel is kept for the next request', async () => {

@@ -10,11 +10,10 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { encodeGatewayInput } from '../../src/gateway/input.js';
-import { readText } from '../../src/keeper/record.js';
-import { DEMO } from '../../src/sandbox/demo-vault.js';
-import { type Sandbox, startSandbox } from '../../src/sandbox/sandbox.js';
+import { type Sandbox, type SandboxOptions, startSandbox } from '../../src/sandbox/sandbox.js';
 import { sandboxTlsMaterial } from '../../src/sandbox/tls.js';
-import { type ForwardProxy, type ForwardProxyOptions, NO_PROXY_ENV, PROXY_SOURCE_ADDRESS, deadPort, startForwardProxy } from '../helpers/forward-proxy.js';
+import { demoCredential } from '../helpers/demo-credential.js';
+import { type ForwardProxy, type ForwardProxyOptions, NO_PROXY_ENV, PROXY_SOURCE_ADDRESS, assertAllThroughProxy, deadPort, startForwardProxy } from '../helpers/forward-proxy.js';
 import { type ScriptResult, loadFixture, runScript } from '../helpers/run-script.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
@@ -36,9 +35,9 @@ interface World {
  * A fresh sandbox and proxy per case. Entra's authority is addressed as 127.0.0.1 and Graph as localhost (one
  * sandbox server serves both, and its certificate names both), so the proxy's log tells the sign-in from Graph.
  */
-async function withWorld(fn: (w: World) => Promise<void>, proxyOptions: ForwardProxyOptions = {}): Promise<void> {
+async function withWorld(fn: (w: World) => Promise<void>, proxyOptions: ForwardProxyOptions = {}, sandboxOptions: Omit<SandboxOptions, 'dir'> = {}): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'keeper-rotate-proxy-'));
-  const sandbox = await startSandbox({ dir });
+  const sandbox = await startSandbox({ ...sandboxOptions, dir });
   const proxy = await startForwardProxy(proxyOptions).catch(async (err: unknown) => {
     await sandbox.close();
     throw err;
@@ -62,23 +61,6 @@ function endpoints(w: World, script: Script): Record<string, { service: string; 
   return { ksm, auth: { service: 'wiz-auth', host: host(w.env.KEEPER_ROTATE_WIZ_AUTH_URL!) }, api: { service: 'wiz-api', host: host(w.env.KEEPER_ROTATE_WIZ_API_URL!) } };
 }
 
-/** The record's credential, and whether the target accepts it right now. */
-function recordCredential(sandbox: Sandbox, script: Script): { secret: string; works: boolean } {
-  if (script === 'azure-app-secret') {
-    const data = sandbox.ksm.readRecord(DEMO.azure.userRecordUid)!.data;
-    const secret = readText(data, 'client_secret') ?? '';
-    return { secret, works: sandbox.azure.directory.checkSecret(DEMO.azure.tenantId, DEMO.azure.targetAppId, secret) };
-  }
-  if (script === 'aws-iam-access-key') {
-    const data = sandbox.ksm.readRecord(DEMO.aws.userRecordUid)!.data;
-    const secret = readText(data, 'aws_secret_access_key') ?? '';
-    return { secret, works: sandbox.aws.checkKey(readText(data, 'aws_access_key_id') ?? '', secret) };
-  }
-  const data = sandbox.ksm.readRecord(DEMO.wiz.userRecordUid)!.data;
-  const secret = readText(data, 'client_secret') ?? '';
-  return { secret, works: sandbox.wiz.checkSecret(DEMO.wiz.clientId, secret) };
-}
-
 /** The peer addresses the sandbox's services saw, per service. */
 function peers(sandbox: Sandbox): Map<string, Set<string>> {
   const out = new Map<string, Set<string>>();
@@ -91,14 +73,14 @@ function peers(sandbox: Sandbox): Map<string, Set<string>> {
 
 /** A rotation that went through the proxy whole: exit 0, a new working credential, every host tunnelled, no bypass. */
 async function assertProxiedRotation(w: World, script: Script, run: () => Promise<ScriptResult>): Promise<ScriptResult> {
-  const before = recordCredential(w.sandbox, script);
+  const before = demoCredential(w.sandbox, script);
   assert.ok(before.works, 'the demo record starts with a working credential');
   w.sandbox.log.clear();
   w.proxy.clear();
   const r = await run();
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, new RegExp(`^${script}: rotated: `));
-  const afterRun = recordCredential(w.sandbox, script);
+  const afterRun = demoCredential(w.sandbox, script);
   assert.notEqual(afterRun.secret, before.secret, 'the record holds a new credential');
   assert.ok(afterRun.works, 'the new credential in the record works');
   // A CONNECT for every host the run used, and for no other.
@@ -109,6 +91,15 @@ async function assertProxiedRotation(w: World, script: Script, run: () => Promis
   for (const { service } of Object.values(hosts)) assert.ok(seen.has(service), `${service} saw a connection`);
   for (const [service, addresses] of seen) assert.deepEqual([...addresses], [PROXY_SOURCE_ADDRESS], `${service} was reached only through the proxy`);
   return r;
+}
+
+/** An AWS rotation against http:// IAM and STS: KSM tunnelled, IAM and STS as absolute-form requests, nothing around the proxy. */
+function assertHttpEndpointsProxied(w: World, r: ScriptResult): void {
+  assert.equal(r.code, 0, r.stderr);
+  assert.ok(demoCredential(w.sandbox, 'aws-iam-access-key').works);
+  assert.deepEqual(w.proxy.connects.every((c) => c === new URL(w.sandbox.urls.ksm!).host), true, `CONNECTs: ${w.proxy.connects.join(', ')}`);
+  for (const service of ['iam', 'sts']) assert.ok(w.proxy.requests.some((u) => u.startsWith(`${w.sandbox.urls[service]}/`)), `${service} in absolute form: ${w.proxy.requests.join(', ')}`);
+  assertAllThroughProxy(w.sandbox, w.proxy);
 }
 
 describe('rotations through a forward proxy (sources, as the gateway runs them)', () => {
@@ -164,12 +155,25 @@ describe('rotations through a forward proxy (sources, as the gateway runs them)'
       w.sandbox.log.clear();
       const r = await runScript('azure-app-secret', loadFixture('azure-app-secret'), { ...w.env, HTTPS_PROXY: w.proxy.url, no_proxy: noProxy });
       assert.equal(r.code, 0, r.stderr);
-      assert.ok(recordCredential(w.sandbox, 'azure-app-secret').works);
+      assert.ok(demoCredential(w.sandbox, 'azure-app-secret').works);
       assert.deepEqual(new Set(w.proxy.connects), new Set([hosts.graph!.host]), `CONNECTs: ${w.proxy.connects.join(', ')}`);
       const seen = peers(w.sandbox);
       assert.deepEqual([...seen.get('ksm')!], ['127.0.0.1'], 'Keeper was reached directly');
       assert.deepEqual([...seen.get('azure')!].sort(), ['127.0.0.1', PROXY_SOURCE_ADDRESS], 'Entra directly, Graph through the proxy');
     }),
+  );
+
+  test('aws-iam-access-key with IAM and STS at http:// endpoints: HTTP_PROXY gets them in absolute form, HTTPS_PROXY the rest', TEST, () =>
+    withWorld(
+      async (w) => {
+        assert.match(w.env.AWS_ENDPOINT_URL_IAM!, /^http:\/\//);
+        w.sandbox.log.clear();
+        const r = await runScript('aws-iam-access-key', loadFixture('aws-iam-access-key'), { ...w.env, HTTPS_PROXY: w.proxy.url, HTTP_PROXY: w.proxy.url });
+        assertHttpEndpointsProxied(w, r);
+      },
+      {},
+      { plainHttp: ['iam', 'sts'] },
+    ),
   );
 
   test("a proxy in the shell does not reach the sandbox: its env names loopback in NO_PROXY and no_proxy", TEST, () =>
@@ -197,11 +201,11 @@ describe('rotations through a forward proxy (sources, as the gateway runs them)'
 
 describe('a proxy that refuses fails the run with a coded line, and changes nothing', () => {
   const refused = async (w: World, script: Script, env: Record<string, string>, password?: string) => {
-    const before = recordCredential(w.sandbox, script);
+    const before = demoCredential(w.sandbox, script);
     const r = await runScript(script, loadFixture(script), { ...w.env, ...env });
     assert.ok(r.code === 2 || r.code === 3, `exit ${r.code}: ${r.stderr}`);
     assert.match(r.stderr, ERROR_LINE);
-    const after = recordCredential(w.sandbox, script);
+    const after = demoCredential(w.sandbox, script);
     assert.equal(after.secret, before.secret, 'the record is unchanged');
     assert.ok(after.works, "the record's credential still works");
     if (password) for (const text of [r.stdout, r.stderr]) assert.ok(!text.includes(password), 'no proxy password in the output');
@@ -317,6 +321,17 @@ describe('built bundles through a forward proxy', () => {
       }),
     );
   }
+
+  test('aws-iam-access-key.cjs with IAM and STS at http:// endpoints, through HTTP_PROXY', TEST, () =>
+    withWorld(
+      async (w) => {
+        w.sandbox.log.clear();
+        assertHttpEndpointsProxied(w, await runBundle('aws-iam-access-key', { ...w.env, HTTPS_PROXY: w.proxy.url, HTTP_PROXY: w.proxy.url }));
+      },
+      {},
+      { plainHttp: ['iam', 'sts'] },
+    ),
+  );
 
   test('wiz-service-account.cjs: a refusing proxy fails with a coded line and no password', TEST, () =>
     withWorld(
