@@ -172,7 +172,7 @@ Environment:
   KEEPER_ROTATE_STATE_DIR         folder for locks and journals (default: the user's state folder);
                                   it must be the user's own, mode 0700, and not a symbolic link
   HTTPS_PROXY, HTTP_PROXY, NO_PROXY  the proxy for https and for http URLs, and the hosts reached directly
-                                  (lower-case names too; curl's rules; see "Proxies" in the README)
+                                  (lower-case names too; curl's rules; see "Proxies and private CAs")
   NODE_EXTRA_CA_CERTS             a PEM file of extra CAs to trust (a private CA, a TLS-inspecting proxy's)
   KEEPER_ROTATE_ALLOW_AWS_USERS, KEEPER_ROTATE_ALLOW_AZURE_APPS, KEEPER_ROTATE_ALLOW_WIZ_ACCOUNTS
                                   what this gateway may rotate, whatever a record names (comma-separated;
