@@ -209,6 +209,13 @@ function assertNoState(r: Race, when: string): void {
   for (const gw of [r.a, r.b]) assert.deepEqual(stateFiles(gw), [], `gateway ${gw.name} keeps state for the record ${when}`);
 }
 
+/** The fixture's gateway input with a Wiz admin account attached as a Rotation Credential record. */
+function withWizAdmin(r: Race): Record<string, unknown> {
+  const admin = r.sb.wiz.createServiceAccount({ name: 'keeper-rotate-admin' });
+  const p = loadFixture(r.script);
+  return { ...p, records: [...(p.records as object[]), { uid: 'AttachedWizAdminRec001', title: 'Wiz rotation credential', wiz_client_id: admin.clientId, wiz_client_secret: admin.clientSecret }] };
+}
+
 function editRecord(r: Race, changes: Record<string, string>): void {
   const data = cloneData(r.record().data);
   for (const [label, value] of Object.entries(changes)) writeText(data, { label, kind: label.includes('secret') ? 'secret' : 'text' }, value);
@@ -613,9 +620,7 @@ describe(`two runs on one record at the same moment (${model} transactions)`, { 
     test(`two gateways, wiz-service-account, with an admin: A rotates between B's replacement and B's save; B's dead secret yields (ROTATION_SUPERSEDED) and the record keeps A's`, TEST, () =>
       withRace('wiz-service-account', async (r) => {
         const { sb } = r;
-        const admin = sb.wiz.createServiceAccount({ name: 'keeper-rotate-admin' });
-        const p = loadFixture(r.script);
-        const params = { ...p, records: [...(p.records as object[]), { uid: 'AttachedWizAdminRec001', title: 'Wiz rotation credential', wiz_client_id: admin.clientId, wiz_client_secret: admin.clientSecret }] };
+        const params = withWizAdmin(r);
         editRecord(r, { verify_timeout_seconds: '1' });
         const account = () => sb.wiz.getServiceAccount(DEMO.wiz.clientId)!.clientSecret;
         // B replaces, releases its write check, and is held as it reads the record to save, until A has rotated.
@@ -644,9 +649,7 @@ describe(`two runs on one record at the same moment (${model} transactions)`, { 
   test(`two gateways, wiz-service-account, with an admin: as above, but Wiz throttles B's check of the record's secret; B keeps its save open (RECOVERY_PENDING, exit 5) and the next run keeps A's`, TEST, () =>
     withRace('wiz-service-account', async (r) => {
       const { sb } = r;
-      const admin = sb.wiz.createServiceAccount({ name: 'keeper-rotate-admin' });
-      const p = loadFixture(r.script);
-      const params = { ...p, records: [...(p.records as object[]), { uid: 'AttachedWizAdminRec001', title: 'Wiz rotation credential', wiz_client_id: admin.clientId, wiz_client_secret: admin.clientSecret }] };
+      const params = withWizAdmin(r);
       editRecord(r, { verify_timeout_seconds: '1' });
       const account = () => sb.wiz.getServiceAccount(DEMO.wiz.clientId)!.clientSecret;
       const aDone = r.gate();
@@ -689,9 +692,7 @@ describe(`two runs on one record at the same moment (${model} transactions)`, { 
   test(`two gateways, wiz-service-account, with an admin: B replaced and saved but its finalize got no answer; A finds B's transaction open and says whether the record's secret signs in (3) or not (5); B's next run finishes`, TEST, () =>
     withRace('wiz-service-account', async (r) => {
       const { sb } = r;
-      const admin = sb.wiz.createServiceAccount({ name: 'keeper-rotate-admin' });
-      const p = loadFixture(r.script);
-      const params = { ...p, records: [...(p.records as object[]), { uid: 'AttachedWizAdminRec001', title: 'Wiz rotation credential', wiz_client_id: admin.clientId, wiz_client_secret: admin.clientSecret }] };
+      const params = withWizAdmin(r);
       sb.faults.arm({ service: 'ksm', operation: 'finalize_secret_update', kind: 'drop', times: 5 });
       const b = await r.run(r.b, params);
       sb.faults.clear();
