@@ -1,11 +1,13 @@
 // `npm run bench`: how fast and how lean each built script is, against the sandbox, next to `node -e 0` on the
 // same machine. Each run spawns `node -e 0` and then the script, one after the other, so machine noise hits both
-// alike; the figures are ratios of each pair, summarised as median and spread. Writes bench/<date>-<sha>.json
-// and bench/latest.json; the README's "Benchmark" section explains every figure.
+// alike; the figures are ratios of each pair, summarised as median and spread. The keeper-rotate executable is
+// measured in the same runs, interleaved with the scripts: its `--version` against `node -e 0`, its rotations
+// against the same rotation by the .cjs, its peak memory against its own runtime's `-e 0`. Writes
+// bench/<date>-<sha>.json and bench/latest.json; DEVELOPMENT.md's "Benchmark" section explains every figure.
 //
 //   npm run bench [-- --runs 10] [--target NAME ...] [--delays 3000,30000,120000] [--long-runs 1] [--out FILE]
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, platform, arch, release, totalmem, tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -15,6 +17,8 @@ import { cloneData, writeText } from '../src/keeper/record.js';
 import type { RequestLogEntry } from '../src/sandbox/faults.js';
 import { startSandbox, type Sandbox } from '../src/sandbox/sandbox.js';
 import { generateTlsMaterial } from '../src/sandbox/tls.js';
+import { buildInputs, isStale } from './build-inputs.js';
+import { NODE_VERSION, hostPlatform, runtimeBinary } from './node-runtime.js';
 
 // ---------------------------------------------------------------------------------------------------------------
 // What each target must do at least: the protocol's minimum, one line per request with the reason. The README
@@ -138,19 +142,22 @@ const { values: opts } = parseArgs({
     out: { type: 'string' },
     dist: { type: 'string' },
     'no-build': { type: 'boolean', default: false },
+    'no-binary': { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 if (opts.help) {
-  console.log(`npm run bench -- [--runs N] [--target NAME ...] [--delays MS,MS,...] [--long-runs N] [--out FILE] [--dist DIR] [--no-build]
+  console.log(`npm run bench -- [--runs N] [--target NAME ...] [--delays MS,MS,...] [--long-runs N] [--out FILE] [--dist DIR] [--no-build] [--no-binary]
 
   --runs N       pairs (node -e 0, script) per target, and rotations with a propagation delay (default 10, at least 3)
   --target NAME  only this script (repeatable); default: every script in dist/
   --delays LIST  simulated propagation delays D for new credentials, in ms (default 3000,30000,120000; 0 skips)
   --long-runs N  rotations per target for each D over 10 s (default 1: they take minutes); shorter D use --runs
   --out FILE     also write the JSON here (bench/<date>-<sha>.json and bench/latest.json are always written)
-  --dist DIR     run the scripts built in DIR instead (e.g. an older build to compare with); implies --no-build
-  --no-build     use dist/ as it is`);
+  --dist DIR     run the scripts (and DIR/keeper-rotate, if there) built in DIR instead (e.g. an older build to
+                 compare with); implies --no-build
+  --no-build     use dist/ as it is
+  --no-binary    leave out the keeper-rotate executable (and do not build it)`);
   process.exit(0);
 }
 const RUNS = Number(opts.runs);
@@ -166,24 +173,25 @@ for (const t of chosen) if (!TARGETS.some((x) => x.script === t)) throw new Erro
 const targets = TARGETS.filter((t) => chosen.includes(t.script));
 const DIST = resolve(opts.dist ?? 'dist');
 const scriptPath = (t: BenchTarget) => join(DIST, `${t.script}.cjs`);
+const HOST = hostPlatform();
+const BINARY_NAME = process.platform === 'win32' ? 'keeper-rotate.exe' : 'keeper-rotate';
+/** The executable is measured unless left out, or unless --dist names a folder that has none. */
+const BINARY_WANTED = !opts['no-binary'] && HOST !== undefined;
 
 // ---------------------------------------------------------------------------------------------------------------
-// Build dist/ when it is missing or older than anything it is built from (as the demo does, but only if needed).
-
-function newestMtime(path: string): number {
-  const s = statSync(path);
-  if (!s.isDirectory()) return s.mtimeMs;
-  return Math.max(0, ...readdirSync(path).map((n) => newestMtime(join(path, n))));
-}
+// Build dist/ when it is missing or older than anything it is built from (as the demo does, but only if needed):
+// the .cjs scripts by scripts/build.ts, the executable (this host's only) by scripts/build-binary.ts.
 
 function ensureBuilt(): void {
-  const outputs = targets.map((t) => join('dist', `${t.script}.cjs`));
-  const built = outputs.every((o) => existsSync(o)) ? Math.min(...outputs.map((o) => statSync(o).mtimeMs)) : 0;
-  const sources = Math.max(newestMtime('src'), newestMtime('scripts/build.ts'), newestMtime('package.json'), newestMtime('package-lock.json'));
-  if (built > sources || opts['no-build'] || opts.dist) return;
-  console.error('bench: dist/ is missing or stale; building');
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/build.ts'], { stdio: 'inherit' });
-  if (r.status !== 0) process.exit(r.status ?? 1);
+  if (opts['no-build'] || opts.dist) return;
+  const builds: Array<{ script: string; args: string[]; outputs: string[] }> = [{ script: 'scripts/build.ts', args: [], outputs: targets.map((t) => join('dist', `${t.script}.cjs`)) }];
+  if (BINARY_WANTED) builds.push({ script: 'scripts/build-binary.ts', args: ['--platform', HOST!], outputs: [join('dist', BINARY_NAME)] });
+  for (const b of builds) {
+    if (!isStale(b.outputs, buildInputs(b.script))) continue;
+    console.error(`bench: ${b.outputs.join(', ')} missing or stale; running ${b.script}`);
+    const r = spawnSync(process.execPath, ['--import', 'tsx', b.script, ...b.args], { stdio: 'inherit' });
+    if (r.status !== 0) process.exit(r.status ?? 1);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -210,14 +218,28 @@ interface ChildRun {
   output: string;
 }
 
-function runChild(args: string[], env: NodeJS.ProcessEnv, stdin: string, onSpawn?: (pid: number) => void): Promise<ChildRun> {
+/** A process to measure: its file and arguments, and what it needs in its environment to load the hook. */
+interface Program {
+  file: string;
+  args: string[];
+  env?: NodeJS.ProcessEnv;
+}
+
+/** `node ARGS` on a node binary: the machine's (the default) or the executable's runtime. */
+const onNode = (args: string[], node = process.execPath): Program => ({ file: node, args: ['--require', HOOK, ...args] });
+
+/** The executable: it takes no node options on its command line (they are its own), but reads NODE_OPTIONS. */
+const onBinary = (binary: string, args: string[]): Program => ({ file: binary, args, env: { NODE_OPTIONS: `--require ${JSON.stringify(HOOK)}` } });
+
+function runChild(program: Program | string[], env: NodeJS.ProcessEnv, stdin: string, onSpawn?: (pid: number) => void): Promise<ChildRun> {
+  const { file, args, env: extra } = Array.isArray(program) ? onNode(program) : program;
   return new Promise((done, fail) => {
     let output = '';
     let rss = '';
     let tExit = 0;
     let code = 0;
     const t0 = performance.now();
-    const child: ChildProcess = spawn(process.execPath, ['--require', HOOK, ...args], { env, stdio: ['pipe', 'pipe', 'pipe', 'pipe'] });
+    const child: ChildProcess = spawn(file, args, { env: { ...env, ...extra }, stdio: ['pipe', 'pipe', 'pipe', 'pipe'] });
     if (child.pid !== undefined) onSpawn?.(child.pid);
     child.stdout!.on('data', (c: Buffer) => (output += c.toString()));
     child.stderr!.on('data', (c: Buffer) => (output += c.toString()));
@@ -353,13 +375,16 @@ function fail(message: string, output: string): never {
 const REFERENCE = 'https GET';
 const REFERENCE_ARGS = ['-e', "require('node:https').get(process.env.KEEPER_ROTATE_BENCH_URL + '/bench', (r) => { r.resume(); r.on('end', () => process.exit(0)); })"];
 
-/** One `node -e 0`, then one run of `args` (a script, or the reference), on a fresh sandbox. */
-async function pair(what: string, args: string[], line: string): Promise<Sample> {
+/**
+ * One baseline (`node -e 0`, or the executable's runtime's `-e 0`), then one run of `program` (a script, the
+ * reference, or the executable), on a fresh sandbox.
+ */
+async function pair(what: string, program: Program | string[], line: string, baseline: Program | string[] = ['-e', '0']): Promise<Sample> {
   const sandbox = await freshSandbox();
   try {
     const env = { ...childEnv(sandbox), KEEPER_ROTATE_BENCH_URL: sandbox.urls.ksm! };
-    const base = await runChild(['-e', '0'], env, '');
-    if (base.code !== 0) fail('node -e 0 failed', base.output);
+    const base = await runChild(baseline, env, '');
+    if (base.code !== 0) fail(`the baseline of ${what} failed`, base.output);
     // The script's CPU time as it opens its first connection: start-up in a measure that competing work barely moves.
     let pid: number | undefined;
     let startupCpuMs = Number.NaN;
@@ -368,7 +393,7 @@ async function pair(what: string, args: string[], line: string): Promise<Sample>
       if (pid !== undefined && Number.isNaN(startupCpuMs)) startupCpuMs = processCpuMs(pid);
       connected(service);
     };
-    const run = await runChild(args, env, line, (p) => (pid = p));
+    const run = await runChild(program, env, line, (p) => (pid = p));
     if (run.code !== 0) fail(`${what} exited ${run.code}`, run.output);
     const entries = runEntries(sandbox, run.t0);
     if (entries.length === 0) fail(`${what} made no request`, run.output);
@@ -394,12 +419,12 @@ async function pair(what: string, args: string[], line: string): Promise<Sample>
 }
 
 /** Consecutive rotations of the same record on one sandbox: the first from the demo state, then steady state. */
-async function requestSequence(target: BenchTarget, line: string, rotations: number): Promise<string[][]> {
+async function requestSequence(target: BenchTarget, line: string, rotations: number, program: Program | string[] = [scriptPath(target)]): Promise<string[][]> {
   const sandbox = await freshSandbox();
   try {
     const out: string[][] = [];
     for (let i = 0; i < rotations; i++) {
-      const run = await runChild([scriptPath(target)], childEnv(sandbox), line);
+      const run = await runChild(program, childEnv(sandbox), line);
       if (run.code !== 0) fail(`${target.script} exited ${run.code}`, run.output);
       out.push(runEntries(sandbox, run.t0).map((e) => `${key(e)}${e.status >= 400 ? `:${e.status}` : ''}`));
     }
@@ -444,6 +469,83 @@ async function delayed(target: BenchTarget, line: string, delayMs: number): Prom
   }
 }
 
+// ---------------------------------------------------------------------------------------------------------------
+// The executable
+
+/**
+ * The executable and its own runtime (the pinned Node it embeds, which build:binary keeps), copied into the bench's
+ * folder with `cp`, as install.sh puts the executable on a gateway. Measured where build:binary wrote it, a fresh
+ * executable can sit in the page cache as 2 MiB folios (a file written in large pieces, on a kernel with large
+ * folios), which the kernel maps whole into each process that runs it: peak RSS ~35 MB higher, for the same code.
+ * A copied file reads back page by page, like one read from disk after a reboot.
+ */
+interface Executable {
+  binary: string;
+  runtime: string;
+  bytes: number;
+}
+
+function installExecutable(): Executable | undefined {
+  const built = join(DIST, BINARY_NAME);
+  if (!BINARY_WANTED || !existsSync(built)) return undefined;
+  const place = (from: string, name: string) => {
+    const to = join(work, name);
+    if (process.platform === 'win32') copyFileSync(from, to);
+    else {
+      const r = spawnSync('cp', [from, to], { encoding: 'utf8' });
+      if (r.status !== 0) throw new Error(`cp ${from} ${to} failed: ${r.stderr}`);
+    }
+    return to;
+  };
+  const runtime = runtimeBinary(HOST!, resolve('node_modules', '.cache', 'keeper-rotate-node'));
+  return { binary: place(built, BINARY_NAME), runtime: place(runtime, `node-${NODE_VERSION}${process.platform === 'win32' ? '.exe' : ''}`), bytes: statSync(built).size };
+}
+
+/** The .cjs rotation a binary rotation is compared with: the same target, in the same round of runs. */
+interface BinarySample extends Sample {
+  cjsRotationMs: number;
+  cjsCpuMs: number;
+  cjsStartupMs: number;
+  cjsStartupCpuMs: number;
+  cjsRssKb: number;
+}
+
+interface VersionSample {
+  /** The machine's `node -e 0`. */
+  nodeMs: number;
+  nodeCpuMs: number;
+  nodeRssKb: number;
+  /** `keeper-rotate --version`. */
+  versionMs: number;
+  versionCpuMs: number;
+  versionRssKb: number;
+  /** The executable's runtime, `-e 0`. */
+  runtimeMs: number;
+  runtimeCpuMs: number;
+  runtimeRssKb: number;
+}
+
+/** The machine's `node -e 0`, `keeper-rotate --version` and its runtime's `-e 0`, back to back. */
+async function versionSample(exe: Executable): Promise<VersionSample> {
+  const env = { ...process.env };
+  delete env.NODE_OPTIONS;
+  const node = await runChild(['-e', '0'], env, '');
+  const version = await runChild(onBinary(exe.binary, ['--version']), env, '');
+  const runtime = await runChild(onNode(['-e', '0'], exe.runtime), env, '');
+  for (const [what, r] of [['node -e 0', node], ['keeper-rotate --version', version], ['the runtime -e 0', runtime]] as const) if (r.code !== 0) fail(`${what} exited ${r.code}`, r.output);
+  return {
+    nodeMs: node.tExit - node.t0,
+    nodeCpuMs: node.cpuMs,
+    nodeRssKb: node.rssKb,
+    versionMs: version.tExit - version.t0,
+    versionCpuMs: version.cpuMs,
+    versionRssKb: version.rssKb,
+    runtimeMs: runtime.tExit - runtime.t0,
+    runtimeCpuMs: runtime.cpuMs,
+    runtimeRssKb: runtime.rssKb,
+  };
+}
+
 /** Measured requests against the minimum: what is above it, what is below it (a bug in the list or the script). */
 function compare(measured: string[], minimum: MinimumRequest[], steady: boolean, sandboxOnly: SandboxOnly[]) {
   const need = countBy(
@@ -483,22 +585,54 @@ const startedAt = new Date();
 const loadBefore = loadavg();
 const bundles = Object.fromEntries(targets.map((t) => [t.script, statSync(scriptPath(t)).size]));
 const lines = Object.fromEntries(targets.map((t) => [t.script, gatewayLine(t.script)]));
+const exe = installExecutable();
+if (BINARY_WANTED && !exe) console.error(`bench: no ${join(relative(process.cwd(), DIST) || '.', BINARY_NAME)}; measuring the .cjs scripts only`);
+const cjsRun = (t: BenchTarget) => pair(t.script, [scriptPath(t)], lines[t.script]!);
+const binaryRun = (t: BenchTarget, e: Executable) => pair(`keeper-rotate ${t.script}`, onBinary(e.binary, [t.script]), lines[t.script]!, onNode(['-e', '0'], e.runtime));
 
 // Warm-up (discarded): file cache, the first TLS handshakes.
-for (const t of targets) await pair(t.script, [scriptPath(t)], lines[t.script]!);
+for (const t of targets) {
+  await cjsRun(t);
+  if (exe) await binaryRun(t, exe);
+}
 await pair(REFERENCE, REFERENCE_ARGS, '');
+if (exe) await versionSample(exe);
 
 const samples: Record<string, Sample[]> = Object.fromEntries(targets.map((t) => [t.script, []]));
+const binarySamples: Record<string, BinarySample[]> = Object.fromEntries(targets.map((t) => [t.script, []]));
 const reference: Sample[] = [];
+const versionSamples: VersionSample[] = [];
 for (let i = 1; i <= RUNS; i++) {
-  for (const t of targets) samples[t.script]!.push(await pair(t.script, [scriptPath(t)], lines[t.script]!));
+  for (const t of targets) {
+    if (!exe) {
+      samples[t.script]!.push(await cjsRun(t));
+      continue;
+    }
+    // Which of the two goes first alternates, so neither always gets the cache (or the load) the other left.
+    let cjs: Sample;
+    let bin: Sample;
+    if (i % 2) {
+      cjs = await cjsRun(t);
+      bin = await binaryRun(t, exe);
+    } else {
+      bin = await binaryRun(t, exe);
+      cjs = await cjsRun(t);
+    }
+    samples[t.script]!.push(cjs);
+    binarySamples[t.script]!.push({ ...bin, cjsRotationMs: cjs.rotationMs, cjsCpuMs: cjs.cpuMs, cjsStartupMs: cjs.startupMs, cjsStartupCpuMs: cjs.startupCpuMs, cjsRssKb: cjs.rssKb });
+  }
   reference.push(await pair(REFERENCE, REFERENCE_ARGS, ''));
+  if (exe) versionSamples.push(await versionSample(exe));
   process.stderr.write(`\rbench: run ${i}/${RUNS}`);
 }
 process.stderr.write('\n');
 
 const sequences: Record<string, string[][]> = {};
-for (const t of targets) sequences[t.script] = await requestSequence(t, lines[t.script]!, 3);
+const binarySequences: Record<string, string[][]> = {};
+for (const t of targets) {
+  sequences[t.script] = await requestSequence(t, lines[t.script]!, 3);
+  if (exe) binarySequences[t.script] = await requestSequence(t, lines[t.script]!, 3, onBinary(exe.binary, [t.script]));
+}
 
 /** Per target, per delay D: the rotations with that propagation delay. */
 const delaySamples: Record<string, Record<number, DelaySample[]>> = {};
@@ -519,6 +653,18 @@ const TARGET_RSS = 1.6;
 /** Issue 15's targets: wait past D at most max(1 s, 10 % of D); at most 20 verify requests at D = 120 s. */
 const targetWaitMs = (delayMs: number) => Math.max(1000, delayMs / 10);
 const TARGET_VERIFY_REQUESTS = { delayMs: 120_000, max: 20 };
+/** Issue 19's targets for the executable. */
+const TARGET_BINARY = {
+  /** `keeper-rotate --version` ÷ the machine's `node -e 0`, wall time. */
+  versionRatio: 0.8,
+  /** A rotation by the executable ÷ the same rotation by the .cjs on the machine's Node. */
+  rotationCpuRatio: 0.6,
+  rotationWallRatio: 0.8,
+  /** Peak RSS of a rotation by the executable ÷ its own runtime's `-e 0`. */
+  rssRatio: 1.6,
+};
+/** New connections to one sandbox service (one host) in a rotation: one, kept alive, where the protocol allows. */
+const TARGET_CONNECTIONS_PER_HOST = 1;
 
 /** The timing and memory figures of a set of pairs. */
 function summarise(s: Sample[]) {
@@ -539,25 +685,82 @@ function summarise(s: Sample[]) {
   };
 }
 
-const results = targets.map((t) => {
-  const s = samples[t.script]!;
-  const seq = sequences[t.script]!;
-  const d = delaySamples[t.script];
+/** New connections per service: how often each count was seen, and the most to one host in a run. */
+function connectionFigures(s: Sample[]) {
   return {
-    script: t.script,
-    bundleBytes: bundles[t.script]!,
-    ...summarise(s),
     connections: countBy(
       s.flatMap((x) => Object.entries(x.connections).map(([k, n]) => `${k}=${n}`)),
       (k) => k,
     ),
-    requests: {
-      minimum: t.minimum,
-      sandboxOnly: t.sandboxOnly,
-      first: { sequence: seq[0]!, ...compare(seq[0]!, t.minimum, false, t.sandboxOnly) },
-      steady: { sequence: seq.at(-1)!, ...compare(seq.at(-1)!, t.minimum, true, t.sandboxOnly) },
-      allRotations: seq.map((r) => r.length),
-    },
+    connectionsPerHost: stats(s.map((x) => Math.max(0, ...Object.values(x.connections)))),
+  };
+}
+
+function requestFigures(t: BenchTarget, seq: string[][]) {
+  return {
+    minimum: t.minimum,
+    sandboxOnly: t.sandboxOnly,
+    first: { sequence: seq[0]!, ...compare(seq[0]!, t.minimum, false, t.sandboxOnly) },
+    steady: { sequence: seq.at(-1)!, ...compare(seq.at(-1)!, t.minimum, true, t.sandboxOnly) },
+    allRotations: seq.map((r) => r.length),
+  };
+}
+
+/** A rotation by the executable against the .cjs's in the same round, and against its own runtime's `-e 0`. */
+function summariseBinary(s: BinarySample[]) {
+  return {
+    rotationVsCjs: stats(s.map((x) => x.rotationMs / x.cjsRotationMs)),
+    cpuVsCjs: stats(s.map((x) => x.cpuMs / x.cjsCpuMs)),
+    startupVsCjs: stats(s.map((x) => x.startupMs / x.cjsStartupMs)),
+    startupCpuVsCjs: stats(s.map((x) => x.startupCpuMs / x.cjsStartupCpuMs)),
+    rssVsCjs: stats(s.map((x) => x.rssKb / x.cjsRssKb)),
+    /** ÷ the runtime's `-e 0`. */
+    rssRatio: stats(s.map((x) => x.rssKb / x.baselineRssKb)),
+    rotationMs: stats(s.map((x) => x.rotationMs)),
+    cpuMs: stats(s.map((x) => x.cpuMs)),
+    startupMs: stats(s.map((x) => x.startupMs)),
+    startupCpuMs: stats(s.map((x) => x.startupCpuMs)),
+    rssMb: stats(s.map((x) => x.rssKb / 1024)),
+    cjsRotationMs: stats(s.map((x) => x.cjsRotationMs)),
+    cjsCpuMs: stats(s.map((x) => x.cjsCpuMs)),
+    cjsStartupMs: stats(s.map((x) => x.cjsStartupMs)),
+    cjsRssMb: stats(s.map((x) => x.cjsRssKb / 1024)),
+    runtimeRssMb: stats(s.map((x) => x.baselineRssKb / 1024)),
+    runtimeMs: stats(s.map((x) => x.baselineMs)),
+  };
+}
+
+const versionSummary = versionSamples.length
+  ? {
+      wallRatio: stats(versionSamples.map((x) => x.versionMs / x.nodeMs)),
+      cpuRatio: stats(versionSamples.map((x) => x.versionCpuMs / x.nodeCpuMs)),
+      /** ÷ the runtime's `-e 0`. */
+      rssRatio: stats(versionSamples.map((x) => x.versionRssKb / x.runtimeRssKb)),
+      runtimeWallRatio: stats(versionSamples.map((x) => x.runtimeMs / x.nodeMs)),
+      runtimeCpuRatio: stats(versionSamples.map((x) => x.runtimeCpuMs / x.nodeCpuMs)),
+      versionMs: stats(versionSamples.map((x) => x.versionMs)),
+      versionCpuMs: stats(versionSamples.map((x) => x.versionCpuMs)),
+      versionRssMb: stats(versionSamples.map((x) => x.versionRssKb / 1024)),
+      nodeMs: stats(versionSamples.map((x) => x.nodeMs)),
+      nodeCpuMs: stats(versionSamples.map((x) => x.nodeCpuMs)),
+      nodeRssMb: stats(versionSamples.map((x) => x.nodeRssKb / 1024)),
+      runtimeMs: stats(versionSamples.map((x) => x.runtimeMs)),
+      runtimeCpuMs: stats(versionSamples.map((x) => x.runtimeCpuMs)),
+      runtimeRssMb: stats(versionSamples.map((x) => x.runtimeRssKb / 1024)),
+    }
+  : undefined;
+
+const results = targets.map((t) => {
+  const s = samples[t.script]!;
+  const seq = sequences[t.script]!;
+  const d = delaySamples[t.script];
+  const b = binarySamples[t.script]!;
+  return {
+    script: t.script,
+    bundleBytes: bundles[t.script]!,
+    ...summarise(s),
+    ...connectionFigures(s),
+    requests: requestFigures(t, seq),
     propagation: d
       ? Object.entries(d).map(([delayMs, x]) => ({
           delayMs: Number(delayMs),
@@ -569,6 +772,7 @@ const results = targets.map((t) => {
         }))
       : undefined,
     samples: s,
+    binary: exe && b.length ? { ...summariseBinary(b), ...connectionFigures(b), requests: requestFigures(t, binarySequences[t.script]!), samples: b } : undefined,
   };
 });
 
@@ -579,6 +783,28 @@ const ref = summarise(reference);
 rows.push([`(${REFERENCE})`, 'start-up ÷ node -e 0', fmtStat(ref.startupRatio, 2, 'x'), `${ref.startupRatio.min.toFixed(2)}–${ref.startupRatio.max.toFixed(2)}`, `${ref.startupMs.median.toFixed(0)} ms vs ${ref.baselineMs.median.toFixed(0)} ms`, 'floor', '']);
 if (!Number.isNaN(ref.startupCpuRatio.median)) rows.push(['', 'start-up CPU ÷ node -e 0', fmtStat(ref.startupCpuRatio, 2, 'x'), `${ref.startupCpuRatio.min.toFixed(2)}–${ref.startupCpuRatio.max.toFixed(2)}`, `${ref.startupCpuMs.median.toFixed(0)} ms vs ${ref.baselineCpuMs.median.toFixed(0)} ms`, 'floor', '']);
 rows.push(['', 'peak RSS ÷ node -e 0', fmtStat(ref.rssRatio, 2, 'x'), `${ref.rssRatio.min.toFixed(2)}–${ref.rssRatio.max.toFixed(2)}`, `${ref.rssMb.median.toFixed(1)} MB vs ${ref.baselineRssMb.median.toFixed(1)} MB`, 'floor', '']);
+/** A ratio row: the median with its spread, the absolute figures, and the verdict when there is a target. */
+const ratioRow = (name: string, measure: string, st: Stats, absolute: string, target?: { max: number; text?: string }): string[] => [
+  name,
+  measure,
+  fmtStat(st, 2, 'x'),
+  `${st.min.toFixed(2)}–${st.max.toFixed(2)}`,
+  absolute,
+  target ? (target.text ?? `≤ ${target.max}x`) : '-',
+  target ? verdict(st.median <= target.max) : '',
+];
+const ms = (st: Stats) => `${st.median.toFixed(0)} ms`;
+const mb = (st: Stats) => `${st.median.toFixed(1)} MB`;
+const runtimeName = `node ${NODE_VERSION} -e 0`;
+if (versionSummary) {
+  const v = versionSummary;
+  rows.push(ratioRow('(keeper-rotate --version)', 'wall ÷ node -e 0', v.wallRatio, `${ms(v.versionMs)} vs ${ms(v.nodeMs)}`, { max: TARGET_BINARY.versionRatio }));
+  rows.push(ratioRow('', 'CPU time ÷ node -e 0', v.cpuRatio, `${ms(v.versionCpuMs)} vs ${ms(v.nodeCpuMs)}`));
+  rows.push(ratioRow('', `peak RSS ÷ ${runtimeName}`, v.rssRatio, `${mb(v.versionRssMb)} vs ${mb(v.runtimeRssMb)}`));
+  rows.push(ratioRow(`(${runtimeName})`, 'wall ÷ node -e 0', v.runtimeWallRatio, `${ms(v.runtimeMs)} vs ${ms(v.nodeMs)}`, { max: Number.POSITIVE_INFINITY, text: 'floor' }).map((c, i) => (i === 6 ? '' : c)));
+  rows.push(ratioRow('', 'peak RSS ÷ node -e 0', stats(versionSamples.map((x) => x.runtimeRssKb / x.nodeRssKb)), `${mb(v.runtimeRssMb)} vs ${mb(v.nodeRssMb)}`, { max: Number.POSITIVE_INFINITY, text: 'floor' }).map((c, i) => (i === 6 ? '' : c)));
+}
+const connectionsRow = (name: string, st: Stats): string[] => [name, 'connections, most to one host', fmtStat(st, 0), `${st.min}–${st.max}`, '', `≤ ${TARGET_CONNECTIONS_PER_HOST}`, verdict(st.median <= TARGET_CONNECTIONS_PER_HOST)];
 for (const r of results) {
   rows.push([r.script, 'start-up ÷ node -e 0', fmtStat(r.startupRatio, 2, 'x'), `${r.startupRatio.min.toFixed(2)}–${r.startupRatio.max.toFixed(2)}`, `${r.startupMs.median.toFixed(0)} ms vs ${r.baselineMs.median.toFixed(0)} ms`, `≤ ${TARGET_STARTUP}x`, verdict(r.startupRatio.median <= TARGET_STARTUP)]);
   rows.push(['', 'rotation ÷ node -e 0', fmtStat(r.rotationRatio, 2, 'x'), `${r.rotationRatio.min.toFixed(2)}–${r.rotationRatio.max.toFixed(2)}`, `${r.rotationMs.median.toFixed(0)} ms`, '-', '']);
@@ -589,6 +815,7 @@ for (const r of results) {
   const reqText = (c: typeof q.first) => `${c.realCount}${c.measured !== c.realCount ? ` (+${c.measured - c.realCount} sandbox-only)` : ''} / min ${c.minimum}`;
   rows.push(['', 'requests, 1st rotation', reqText(q.first), '', '', '= min', verdict(Object.keys(q.first.extra).length === 0 && Object.keys(q.first.missing).length === 0)]);
   rows.push(['', 'requests, steady state', reqText(q.steady), '', '', '= min', verdict(Object.keys(q.steady.extra).length === 0 && Object.keys(q.steady.missing).length === 0)]);
+  rows.push(connectionsRow('', r.connectionsPerHost));
   if (r.propagation) {
     for (const p of r.propagation) {
       const d = p.delayMs / 1000;
@@ -600,6 +827,21 @@ for (const r of results) {
   } else {
     rows.push(['', 'wait past D', 'n/a', '', DELAYS_MS.length ? 'no propagation delay modelled' : 'skipped (--delays 0)', '', '']);
   }
+  const b = r.binary;
+  if (b) {
+    const name = `keeper-rotate ${r.script}`;
+    rows.push(ratioRow(name, 'rotation wall ÷ .cjs', b.rotationVsCjs, `${ms(b.rotationMs)} vs ${ms(b.cjsRotationMs)}`, { max: TARGET_BINARY.rotationWallRatio }));
+    rows.push(ratioRow('', 'rotation CPU ÷ .cjs', b.cpuVsCjs, `${ms(b.cpuMs)} vs ${ms(b.cjsCpuMs)}`, { max: TARGET_BINARY.rotationCpuRatio }));
+    rows.push(ratioRow('', 'start-up ÷ .cjs', b.startupVsCjs, `${ms(b.startupMs)} vs ${ms(b.cjsStartupMs)}`));
+    if (!Number.isNaN(b.startupCpuVsCjs.median)) rows.push(ratioRow('', 'start-up CPU ÷ .cjs', b.startupCpuVsCjs, `${ms(b.startupCpuMs)} vs ${ms(stats(binarySamples[r.script]!.map((x) => x.cjsStartupCpuMs)))}`));
+    rows.push(ratioRow('', `peak RSS ÷ ${runtimeName}`, b.rssRatio, `${mb(b.rssMb)} vs ${mb(b.runtimeRssMb)}`, { max: TARGET_BINARY.rssRatio }));
+    rows.push(ratioRow('', 'peak RSS ÷ .cjs', b.rssVsCjs, `${mb(b.rssMb)} vs ${mb(b.cjsRssMb)}`));
+    const bq = b.requests;
+    const reqText = (c: typeof bq.first) => `${c.realCount}${c.measured !== c.realCount ? ` (+${c.measured - c.realCount} sandbox-only)` : ''} / min ${c.minimum}`;
+    rows.push(['', 'requests, 1st rotation', reqText(bq.first), '', '', '= min', verdict(Object.keys(bq.first.extra).length === 0 && Object.keys(bq.first.missing).length === 0)]);
+    rows.push(['', 'requests, steady state', reqText(bq.steady), '', '', '= min', verdict(Object.keys(bq.steady.extra).length === 0 && Object.keys(bq.steady.missing).length === 0)]);
+    rows.push(connectionsRow('', b.connectionsPerHost));
+  }
 }
 const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
 console.log(
@@ -610,21 +852,25 @@ for (const [i, r] of rows.entries()) {
   if (i === 0) console.log(widths.map((w) => '-'.repeat(w)).join('  '));
 }
 for (const r of results) {
-  for (const [label, c] of [['1st rotation', r.requests.first], ['steady state', r.requests.steady]] as const) {
-    const notes = [
-      ...Object.entries(c.extra).map(([k, n]) => `EXTRA ${n} × ${k}`),
-      ...Object.entries(c.missing).map(([k, n]) => `below the minimum: ${n} × ${k} missing (check the list)`),
-      ...Object.entries(c.sandboxOnly).map(([k, n]) => `${n} × ${k} (sandbox only)`),
-    ];
-    console.log(`${r.script} ${label}: ${c.sequence.join(' ')}${notes.length ? `\n  ${notes.join('; ')}` : ''}`);
+  const kinds: Array<[string, Pick<typeof r, 'requests' | 'connections'>]> = [[r.script, r]];
+  if (r.binary) kinds.push([`keeper-rotate ${r.script}`, r.binary]);
+  for (const [name, figures] of kinds) {
+    for (const [label, c] of [['1st rotation', figures.requests.first], ['steady state', figures.requests.steady]] as const) {
+      const notes = [
+        ...Object.entries(c.extra).map(([k, n]) => `EXTRA ${n} × ${k}`),
+        ...Object.entries(c.missing).map(([k, n]) => `below the minimum: ${n} × ${k} missing (check the list)`),
+        ...Object.entries(c.sandboxOnly).map(([k, n]) => `${n} × ${k} (sandbox only)`),
+      ];
+      console.log(`${name} ${label}: ${c.sequence.join(' ')}${notes.length ? `\n  ${notes.join('; ')}` : ''}`);
+    }
+    console.log(`${name} connections per run: ${Object.entries(figures.connections).map(([k, n]) => `${k} (${n} runs)`).join(', ')}`);
   }
-  console.log(`${r.script} connections per run: ${Object.entries(r.connections).map(([k, n]) => `${k} (${n} runs)`).join(', ')}`);
 }
 
 const sha = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).stdout.trim() || 'nogit';
 const dirty = spawnSync('git', ['status', '--porcelain', '--untracked-files=no'], { encoding: 'utf8' }).stdout.trim() !== '';
 const report = {
-  schema: 1,
+  schema: 2,
   date: startedAt.toISOString(),
   git: { sha, dirty },
   machine: {
@@ -639,8 +885,17 @@ const report = {
     loadavgAfter: loadavg(),
   },
   options: { runs: RUNS, longRuns: LONG_RUNS, delaysMs: DELAYS_MS, targets: targets.map((t) => t.script), dist: relative(process.cwd(), DIST) || '.' },
-  targets: { startupRatio: TARGET_STARTUP, rssRatio: TARGET_RSS, waitPastDelayMs: 'max(1000, D / 10)', verifyRequests: TARGET_VERIFY_REQUESTS, requests: 'minimum' },
+  targets: { startupRatio: TARGET_STARTUP, rssRatio: TARGET_RSS, waitPastDelayMs: 'max(1000, D / 10)', verifyRequests: TARGET_VERIFY_REQUESTS, requests: 'minimum', connectionsPerHost: TARGET_CONNECTIONS_PER_HOST, binary: TARGET_BINARY },
   results,
+  binary: exe
+    ? {
+        file: relative(process.cwd(), join(DIST, BINARY_NAME)),
+        bytes: exe.bytes,
+        runtime: `node ${NODE_VERSION}`,
+        measured: 'a cp copy of the file (as install.sh installs it), beside a cp copy of its runtime',
+        version: { ...versionSummary, samples: versionSamples },
+      }
+    : undefined,
   reference: { what: 'node -e "https.get(sandbox KSM URL)": one HTTPS request and nothing else', ...ref, samples: reference },
 };
 mkdirSync('bench', { recursive: true });
