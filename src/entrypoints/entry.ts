@@ -1,5 +1,4 @@
 // Process glue shared by every script: wire runScript to the real process, and make sure the process ends.
-import { setFlagsFromString } from 'node:v8';
 import { DEFAULT_DEADLINE_SECONDS, HARD_STOP_GRACE_MS, type Invocation, runScript, type ScriptDefinition } from '../cli/main.js';
 import { escapeControls } from '../log.js';
 import { type JournalEntry, currentStep, rotationFinalized } from '../state/journal.js';
@@ -11,11 +10,6 @@ export interface Launch {
 }
 
 export function startScript(script: ScriptDefinition, launch: Launch = { argv: process.argv.slice(2) }): void {
-  // Node's fetch parses HTTP with a WebAssembly build of llhttp, and V8's optimizing tier compiles the parser's one
-  // huge function in the background: ~25 MB of peak memory for a dozen small replies. Graph and Wiz no longer use
-  // it (src/http/fetch.ts sends through node:http, whose parser is native), so a run compiles no WebAssembly; the
-  // flag stays as a guard for any dependency that would. Only WebAssembly compilation reads it.
-  setFlagsFromString('--liftoff-only');
   const seconds = Number(process.env.KEEPER_ROTATE_DEADLINE_SECONDS) || DEFAULT_DEADLINE_SECONDS;
   // A client call with no timeout of its own must not hold the gateway's slot forever. Ending here is safe at
   // any point: the pipeline never leaves the record without a working credential between two steps.
