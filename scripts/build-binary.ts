@@ -1,18 +1,23 @@
 // `npm run build:binary [-- --outdir DIR] [--platform NAME ...]`: the keeper-rotate executable, one file per
 // platform that runs on a host with no Node.js: a Node single executable application (SEA) built by the pinned
-// Node's own `--build-sea` (scripts/node-runtime.ts) around one bundle of src/entrypoints/keeper-rotate.ts.
+// Node's own `--build-sea` (scripts/node-runtime.ts). Its main script, a bundle of src/entrypoints/keeper-rotate.ts,
+// answers --help and --version and picks the target; each target's script is an asset of its own, loaded by
+// src/cli/target-assets.ts once chosen.
 //
-// The host's platform is built with the V8 code cache (the embedded script starts without being parsed) and
-// is written as DIR/keeper-rotate; the others are cross-built without it (a code cache is only valid for the
-// V8 and CPU that made it) as DIR/keeper-rotate-<platform>[.exe]. The per-target .cjs bundles (`npm run build`)
-// are separate and unchanged.
-import { build } from 'esbuild';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { spawnSync } from 'node:child_process';
+// The host's platform is built with V8 code caches and is written as DIR/keeper-rotate: the main script's (made
+// by --build-sea) and each target's, made from rotations on the sandbox (see trainCodeCaches). The others
+// are cross-built without them (a code cache is only valid for the V8 and CPU that made it) as
+// DIR/keeper-rotate-<platform>[.exe]. The per-target .cjs bundles (`npm run build`) are separate and unchanged.
+import { build, type Plugin } from 'esbuild';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { BUNDLE_OPTIONS } from './bundle-options.js';
+import { assetKeys } from '../src/cli/target-assets.js';
+import { encodeGatewayInput } from '../src/gateway/input.js';
+import { startSandbox } from '../src/sandbox/sandbox.js';
+import { BUNDLE_OPTIONS, TARGET_SCRIPTS } from './bundle-options.js';
 import { NODE_VERSION, PLATFORMS, type Platform, hostPlatform, isPlatform, runtimeBinary } from './node-runtime.js';
 
 const { values } = parseArgs({
@@ -35,21 +40,147 @@ function outputName(platform: Platform): string {
   return platform === host ? `keeper-rotate${exe}` : `keeper-rotate-${platform}${exe}`;
 }
 
+const ROOT = resolve('.');
+const TARGETS_MODULE = resolve('src', 'cli', 'targets.ts');
+const EXECUTABLE_MODULE = resolve('src', 'entrypoints', 'keeper-rotate.ts');
+const ASSETS_MODULE = resolve('src', 'cli', 'target-assets.ts');
+
+/**
+ * Links the main script's two `import()`s to the targets' assets (src/cli/target-assets.ts) instead of bundling
+ * the targets in: a target's script (src/cli/targets.ts) is the `script` of its asset, and the process glue
+ * (src/entrypoints/keeper-rotate.ts) is the `startScript` of the asset that defined the script it is given.
+ */
+const targetAssets: Plugin = {
+  name: 'target-assets',
+  setup(b) {
+    b.onResolve({ filter: /.*/ }, (args) => {
+      if (args.kind !== 'dynamic-import') return undefined;
+      const target = /^\.\.\/targets\/([a-z0-9-]+)\/script\.js$/.exec(args.path)?.[1];
+      if (args.importer === TARGETS_MODULE && target && TARGET_SCRIPTS.includes(target)) return { path: target, namespace: 'target-asset' };
+      if (args.importer === EXECUTABLE_MODULE && args.path === './entry.js') return { path: 'entry', namespace: 'target-glue' };
+      return { errors: [{ text: `import() of ${args.path} in ${args.importer}: the executable's main script loads nothing but the targets' assets` }] };
+    });
+    b.onLoad({ filter: /.*/, namespace: 'target-asset' }, (args) => ({
+      contents: `import { loadTarget } from ${JSON.stringify(ASSETS_MODULE)};\nexport const script = loadTarget(${JSON.stringify(args.path)}).script;\n`,
+      loader: 'ts',
+      resolveDir: ROOT,
+    }));
+    b.onLoad({ filter: /.*/, namespace: 'target-glue' }, () => ({
+      contents: `import { loadTarget } from ${JSON.stringify(ASSETS_MODULE)};\nexport const startScript = (script, launch) => loadTarget(script.name).startScript(script, launch);\n`,
+      loader: 'ts',
+      resolveDir: ROOT,
+    }));
+  },
+};
+
+/** Node's SEA: import() does not work in the main script when useCodeCache is on, nor in a vm.Script (BUNDLE_OPTIONS lowers it). */
+function assertNoImport(what: string, code: string): void {
+  if (/\bimport\(/.test(code)) throw new Error(`${what} still holds an import(), which fails in the single executable`);
+}
+
+/**
+ * A target's asset: its script definition and the process glue in one bundle (so they share one copy of every
+ * module, and `instanceof RotateError` holds between them), as a CommonJS function expression that
+ * src/cli/target-assets.ts compiles with vm.Script and calls with (exports, require, module).
+ */
+async function targetAsset(name: string, outfile: string): Promise<void> {
+  const result = await build({
+    ...BUNDLE_OPTIONS,
+    target: `node${NODE_VERSION.split('.')[0]}`,
+    stdin: {
+      contents: `export { script } from './src/targets/${name}/script.ts';\nexport { startScript } from './src/entrypoints/entry.ts';\n`,
+      resolveDir: ROOT,
+      sourcefile: `${name}.ts`,
+      loader: 'ts',
+    },
+    write: false,
+    outfile,
+  });
+  const code = result.outputFiles[0]!.text;
+  assertNoImport(`${name}'s asset`, code);
+  writeFileSync(outfile, `(function (exports, require, module) {\n${code}\n})`);
+}
+
+/** Runs `file args` with `stdin`, without blocking this process (the sandbox answers it from here). */
+function runAsync(file: string, args: string[], env: NodeJS.ProcessEnv, stdin: string): Promise<{ code: number | null; output: string }> {
+  return new Promise((done, fail) => {
+    const child = spawn(file, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (c: Buffer) => (output += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (output += c.toString()));
+    child.on('error', fail);
+    child.stdin.end(stdin);
+    child.on('close', (code) => done({ code, output }));
+  });
+}
+
+/** Loads a target's asset as the executable does, and writes V8's code cache for it as the process exits. */
+const TRAINER = `'use strict';
+const fs = require('node:fs');
+const { Script } = require('node:vm');
+const [source, cache] = process.argv.slice(2);
+const cachedData = fs.existsSync(cache) ? fs.readFileSync(cache) : undefined;
+const script = new Script(fs.readFileSync(source, 'utf8'), { filename: source, cachedData });
+if (cachedData && script.cachedDataRejected) throw new Error('the previous training run\\'s code cache was rejected');
+process.on('exit', () => fs.writeFileSync(cache, script.createCachedData()));
+const asset = { exports: {} };
+script.runInThisContext()(asset.exports, require, asset);
+asset.exports.startScript(asset.exports.script, { argv: [] });
+`;
+
+/**
+ * Each target's code cache, made by the pinned runtime running the target's asset through whole rotations of the
+ * demo record on the sandbox: the first from the demo state, then one in steady state (AWS deletes LAST, Azure
+ * retires a secret), the second run starting from the first's cache. V8 writes into a code cache every function
+ * compiled so far, so the cache holds what rotations run, not only the top level. Both runs have the executable's
+ * V8 flags (none): V8 rejects a code cache made under other flags.
+ */
+async function trainCodeCaches(runtime: string, work: string, sources: Record<string, string>): Promise<Record<string, string>> {
+  const trainer = join(work, 'train.cjs');
+  writeFileSync(trainer, TRAINER);
+  const sandbox = await startSandbox({ dir: join(work, 'sandbox') });
+  const env: NodeJS.ProcessEnv = { ...process.env, ...sandbox.env };
+  // Whatever started the build (tsx, npm) must not load anything into the training runs.
+  delete env.NODE_OPTIONS;
+  const caches: Record<string, string> = {};
+  try {
+    for (const name of TARGET_SCRIPTS) {
+      const cache = join(work, `${name}.cache`);
+      const line = encodeGatewayInput(JSON.parse(readFileSync(join('fixtures', `${name}.json`), 'utf8')) as Record<string, unknown>) + '\n';
+      for (const rotation of ['first', 'steady-state']) {
+        const r = await runAsync(runtime, [trainer, sources[name]!, cache], env, line);
+        if (r.code !== 0) throw new Error(`training ${name}'s code cache: the ${rotation} rotation exited ${r.code}:\n${r.output}`);
+      }
+      if (!existsSync(cache)) throw new Error(`training ${name}'s code cache wrote none`);
+      caches[name] = cache;
+    }
+  } finally {
+    await sandbox.close();
+  }
+  return caches;
+}
+
 const started = performance.now();
 const work = mkdtempSync(join(tmpdir(), 'keeper-rotate-sea-'));
 try {
   const main = join(work, 'keeper-rotate.cjs');
-  // Everything in one script, no lazy chunks: the code cache can then cover all of it, and nothing is compiled
-  // by vm.compileFunction at run time. A target's modules still run only once it is chosen (esbuild keeps a
-  // dynamically imported module unevaluated until the import).
-  await build({ ...BUNDLE_OPTIONS, target: `node${NODE_VERSION.split('.')[0]}`, entryPoints: [join('src', 'entrypoints', 'keeper-rotate.ts')], outfile: main });
-  // Node's SEA: import() does not work in the main script when useCodeCache is on (BUNDLE_OPTIONS lowers it).
-  if (/\bimport\(/.test(readFileSync(main, 'utf8'))) throw new Error('the bundle still holds an import(), which fails in a single executable');
+  await build({ ...BUNDLE_OPTIONS, target: `node${NODE_VERSION.split('.')[0]}`, entryPoints: [EXECUTABLE_MODULE], outfile: main, plugins: [targetAssets] });
+  assertNoImport('the main script', readFileSync(main, 'utf8'));
+  const sources: Record<string, string> = {};
+  for (const name of TARGET_SCRIPTS) await targetAsset(name, (sources[name] = join(work, `${name}.js`)));
   const builder = runtimeBinary(host, cacheDir);
+  const caches = platforms.includes(host) ? await trainCodeCaches(builder, work, sources) : {};
   mkdirSync(outdir, { recursive: true });
   for (const platform of platforms as Platform[]) {
     const output = join(outdir, outputName(platform));
     const config = join(work, `sea-${platform}.json`);
+    const withCache = platform === host;
+    const assets: Record<string, string> = {};
+    for (const name of TARGET_SCRIPTS) {
+      const keys = assetKeys(name);
+      assets[keys.source] = sources[name]!;
+      if (withCache) assets[keys.cache] = caches[name]!;
+    }
     writeFileSync(
       config,
       JSON.stringify({
@@ -57,16 +188,19 @@ try {
         output,
         executable: runtimeBinary(platform, cacheDir),
         disableExperimentalSEAWarning: true,
-        useCodeCache: platform === host,
+        useCodeCache: withCache,
+        // No V8 flags (execArgv): any flag that changes V8's code generation makes V8 reject the code cache of every
+        // module of Node's own (compiled from source instead: ~30 ms more per rotation) and the caches made here.
         // NODE_OPTIONS still applies, as it does to the .cjs bundles under node (e.g. --use-system-ca).
         execArgvExtension: 'env',
+        assets,
       }),
     );
     const r = spawnSync(builder, ['--build-sea', config], { encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`--build-sea for ${platform} failed (${r.error?.message ?? `exit ${r.status}`}): ${r.stderr}`);
     if (!platform.startsWith('win-')) chmodSync(output, 0o755);
     const mib = (statSync(output).size / 2 ** 20).toFixed(1);
-    console.log(`built ${join(values.outdir!, outputName(platform))} (${platform}, Node ${NODE_VERSION}, ${mib} MiB${platform === host ? ', V8 code cache' : ''})`);
+    console.log(`built ${join(values.outdir!, outputName(platform))} (${platform}, Node ${NODE_VERSION}, ${mib} MiB${withCache ? ', V8 code caches' : ''})`);
   }
   console.log(`build:binary took ${((performance.now() - started) / 1000).toFixed(1)} s`);
 } finally {

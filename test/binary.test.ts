@@ -125,6 +125,20 @@ describe('the keeper-rotate executable', () => {
     assert.match(none.stderr, /^keeper-rotate: USAGE: no target given; [^\n]*\n$/);
   });
 
+  // NODE_DEBUG=keeper-rotate: src/cli/target-assets.ts says which target's asset it loaded and whether V8 took the
+  // code cache the build trained for it. A rejected cache would cost time only, so nothing else would show it.
+  test("each target's script is loaded only once chosen, with a code cache V8 accepts", async () => {
+    for (const args of [['--version'], ['--help'], ['no-such-target']]) {
+      const r = await run(BINARY, args, { NODE_DEBUG: 'keeper-rotate' });
+      assert.doesNotMatch(r.stderr, /KEEPER-ROTATE/, `${args[0]} loaded a target`);
+    }
+    for (const name of SCRIPTS) {
+      const r = await run(BINARY, [name, '--version'], { NODE_DEBUG: 'keeper-rotate' });
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, new RegExp(`^KEEPER-ROTATE \\d+: ${name}: code cache accepted\\n$`));
+    }
+  });
+
   for (const name of SCRIPTS) {
     test(`${name}: --version and --help through its wrapper`, async () => {
       const v = await run(wrapper(name), ['--version'], { KEEPER_ROTATE_BIN: BINARY });
