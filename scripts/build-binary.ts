@@ -40,6 +40,17 @@ function outputName(platform: Platform): string {
   return platform === host ? `keeper-rotate${exe}` : `keeper-rotate-${platform}${exe}`;
 }
 
+/**
+ * The executable's own options (the SEA's execArgv). Only ones that leave V8's code generation alone: any flag that
+ * changes it (--liftoff-only, --no-opt, --max-lazy...) makes V8 reject the code cache of every module of Node's own
+ * (compiled from source instead: ~30 ms more per rotation) and the caches trained here. Heap sizes are neutral.
+ *
+ * --max-semi-space-size=1: V8's young generation grows to 2-4 MiB a half in a rotation; capped at 1 MiB, the
+ * scavenges are more but as quick, and the peak resident memory 1.5 MB lower (measured: AWS 72.4 -> 70.8 MB,
+ * Azure 68.8 -> 67.4 MB, the same CPU time). The build's own runs (the SEA builder, the training) use them too.
+ */
+const EXEC_ARGV = ['--max-semi-space-size=1'];
+
 const ROOT = resolve('.');
 const TARGETS_MODULE = resolve('src', 'cli', 'targets.ts');
 const EXECUTABLE_MODULE = resolve('src', 'entrypoints', 'keeper-rotate.ts');
@@ -133,7 +144,7 @@ asset.exports.startScript(asset.exports.script, { argv: [] });
  * demo record on the sandbox: the first from the demo state, then one in steady state (AWS deletes LAST, Azure
  * retires a secret), the second run starting from the first's cache. V8 writes into a code cache every function
  * compiled so far, so the cache holds what rotations run, not only the top level. Both runs have the executable's
- * V8 flags (none): V8 rejects a code cache made under other flags.
+ * options (EXEC_ARGV).
  */
 async function trainCodeCaches(runtime: string, work: string, sources: Record<string, string>): Promise<Record<string, string>> {
   const trainer = join(work, 'train.cjs');
@@ -148,7 +159,7 @@ async function trainCodeCaches(runtime: string, work: string, sources: Record<st
       const cache = join(work, `${name}.cache`);
       const line = encodeGatewayInput(JSON.parse(readFileSync(join('fixtures', `${name}.json`), 'utf8')) as Record<string, unknown>) + '\n';
       for (const rotation of ['first', 'steady-state']) {
-        const r = await runAsync(runtime, [trainer, sources[name]!, cache], env, line);
+        const r = await runAsync(runtime, [...EXEC_ARGV, trainer, sources[name]!, cache], env, line);
         if (r.code !== 0) throw new Error(`training ${name}'s code cache: the ${rotation} rotation exited ${r.code}:\n${r.output}`);
       }
       if (!existsSync(cache)) throw new Error(`training ${name}'s code cache wrote none`);
@@ -189,14 +200,13 @@ try {
         executable: runtimeBinary(platform, cacheDir),
         disableExperimentalSEAWarning: true,
         useCodeCache: withCache,
-        // No V8 flags (execArgv): any flag that changes V8's code generation makes V8 reject the code cache of every
-        // module of Node's own (compiled from source instead: ~30 ms more per rotation) and the caches made here.
+        execArgv: EXEC_ARGV,
         // NODE_OPTIONS still applies, as it does to the .cjs bundles under node (e.g. --use-system-ca).
         execArgvExtension: 'env',
         assets,
       }),
     );
-    const r = spawnSync(builder, ['--build-sea', config], { encoding: 'utf8' });
+    const r = spawnSync(builder, [...EXEC_ARGV, '--build-sea', config], { encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`--build-sea for ${platform} failed (${r.error?.message ?? `exit ${r.status}`}): ${r.stderr}`);
     if (!platform.startsWith('win-')) chmodSync(output, 0o755);
     const mib = (statSync(output).size / 2 ** 20).toFixed(1);

@@ -139,6 +139,15 @@ describe('the keeper-rotate executable', () => {
     }
   });
 
+  // A V8 flag in the executable's options that changes code generation would make V8 reject the code cache of
+  // Node's own modules too (scripts/build-binary.ts, EXEC_ARGV): NODE_DEBUG_NATIVE=CODE_CACHE reports each one.
+  test("Node's own modules start from their code cache", async () => {
+    const r = await run(BINARY, ['wiz-service-account', '--version'], { NODE_DEBUG_NATIVE: 'CODE_CACHE' });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /^Code cache of [\w/]+ \(\w+\) is accepted$/m);
+    assert.doesNotMatch(r.stderr, /is rejected/);
+  });
+
   for (const name of SCRIPTS) {
     test(`${name}: --version and --help through its wrapper`, async () => {
       const v = await run(wrapper(name), ['--version'], { KEEPER_ROTATE_BIN: BINARY });
