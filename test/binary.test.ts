@@ -148,6 +148,19 @@ describe('the keeper-rotate executable', () => {
     assert.doesNotMatch(r.stderr, /is rejected/);
   });
 
+  // As the .cjs scripts (test/build.test.ts): touching fetch's classes would load all of undici.
+  test('no target loads undici', async () => {
+    const hook = join(temp, 'undici-hook.cjs');
+    writeFileSync(hook, `process.on('exit', () => { if (process.moduleLoadList.some((m) => m.includes('internal/deps/undici'))) require('node:fs').writeSync(2, 'UNDICI LOADED\\n'); });\n`);
+    const NODE_OPTIONS = `--require ${JSON.stringify(hook)}`;
+    for (const name of SCRIPTS) {
+      const r = await run(BINARY, [name], { ...sandbox.env, NODE_OPTIONS }, gatewayLine(name));
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, new RegExp(`^${name}: rotated: `));
+      assert.doesNotMatch(r.stderr, /UNDICI LOADED/, `${name} loaded undici`);
+    }
+  });
+
   for (const name of SCRIPTS) {
     test(`${name}: --version and --help through its wrapper`, async () => {
       const v = await run(wrapper(name), ['--version'], { KEEPER_ROTATE_BIN: BINARY });

@@ -2,7 +2,7 @@
 // anywhere up the tree that could hide a missing dependency), and run there as the gateway runs them.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -100,6 +100,20 @@ describe('bundles', () => {
       for (const [i, source] of sources.entries()) assert.doesNotMatch(source, /\bimport\(/, i === 0 ? 'the bundle' : `lazy chunk ${i}`);
     });
   }
+
+  // Node builds fetch's classes (Request, Response, Headers, FormData) from undici, and the first touch of any of
+  // them, even a `typeof`, loads all of it: ~40 ms and 10 MB a run. No script may (scripts/bundle-options.ts).
+  test('no script loads undici, and the check would see it', async () => {
+    const hook = join(built, 'undici-hook.cjs');
+    writeFileSync(hook, `process.on('exit', () => { if (process.moduleLoadList.some((m) => m.includes('internal/deps/undici'))) require('node:fs').writeSync(2, 'UNDICI LOADED\\n'); });\n`);
+    const probe = spawnSync(process.execPath, ['--require', hook, '-e', 'typeof FormData'], { encoding: 'utf8' });
+    assert.equal(probe.stderr, 'UNDICI LOADED\n', 'a probe for FormData loads undici, and the hook says so');
+    for (const name of SCRIPTS) {
+      const r = await run(name, [], encodeGatewayInput(JSON.parse(readFileSync(join(ROOT, 'fixtures', `${name}.json`), 'utf8')) as Record<string, unknown>) + '\n', { ...sandbox.env, NODE_OPTIONS: `--require ${JSON.stringify(hook)}` });
+      assert.equal(r.code, 0, r.stderr);
+      assert.doesNotMatch(r.stderr, /UNDICI LOADED/, `${name} loaded undici`);
+    }
+  });
 
   // Only the AWS script takes an http:// endpoint (AWS_ENDPOINT_URL_*); Graph, Wiz and Keeper are https only.
   test('aws-iam-access-key: rotates over plain http (IAM and STS at http:// endpoints)', async () => {

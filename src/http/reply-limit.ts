@@ -24,22 +24,3 @@ export function capStream(what: string): Transform {
     },
   });
 }
-
-/** Reads a fetch body to text, at most the cap (fetch: Graph, Wiz); cancels the rest. */
-export async function readCapped(body: ReadableStream<Uint8Array> | null, what: string): Promise<Uint8Array> {
-  if (!body) return new Uint8Array();
-  const reader = body.getReader();
-  const chunks: Uint8Array[] = [];
-  let seen = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    seen += value.length;
-    if (seen > MAX_REPLY_BYTES) {
-      await reader.cancel().catch(() => undefined);
-      throw new ReplyTooLargeError(what);
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks);
-}

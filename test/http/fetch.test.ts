@@ -1,12 +1,14 @@
 // agentFetch (src/http/fetch.ts) keeps the parts of fetch's contract the Graph client and Wiz rely on: bodies and
 // their content types, the abort signal's reason before and after the headers, network failures as
-// TypeError('fetch failed') with the cause, no redirects followed, bodiless statuses.
+// TypeError('fetch failed') with the cause, no redirects followed, bodiless statuses; and answers with a
+// FetchReply (no fetch class, so no undici), whose body is read once and capped.
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { RoutingAgent } from '../../src/http/agent.js';
 import { agentFetch } from '../../src/http/fetch.js';
+import { MAX_REPLY_BYTES, ReplyTooLargeError } from '../../src/http/reply-limit.js';
 import { useProxyEnvironment } from '../../src/http/proxy.js';
 import { deadPort } from '../helpers/forward-proxy.js';
 
@@ -28,6 +30,26 @@ describe('agentFetch', () => {
         if (req.url === '/redirect') return res.writeHead(302, { location: 'http://elsewhere.invalid/' }).end();
         if (req.url === '/empty') return res.writeHead(204).end();
         if (req.url === '/hang') return; // never answers
+        if (req.url === '/twice') {
+          res.setHeader('X-Twice', ['a', 'b']);
+          return res.writeHead(200, { 'content-type': 'text/plain' }).end('plain');
+        }
+        if (req.url === '/big') {
+          // One byte over the cap, in pieces; the client stops reading at the cap.
+          res.writeHead(200, { 'content-type': 'application/octet-stream' });
+          const piece = Buffer.alloc(64 * 1024, 0x61);
+          let left = MAX_REPLY_BYTES + 1;
+          const more = () => {
+            while (left > 0) {
+              const n = Math.min(left, piece.length);
+              left -= n;
+              if (!res.write(piece.subarray(0, n))) return void res.once('drain', more);
+            }
+            res.end();
+          };
+          res.on('error', () => undefined);
+          return more();
+        }
         if (req.url === '/half') {
           res.writeHead(200, { 'content-type': 'application/json' });
           res.write('{"partial":'); // and never ends
@@ -53,7 +75,7 @@ describe('agentFetch', () => {
     await close();
   });
 
-  test('a string body with its content type and length; the reply as a Response', async () => {
+  test('a string body with its content type and length; the reply read as fetch reads it', async () => {
     const res = await fetchVia(`${base}/json`, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json' }, body: '{"q":1}' });
     assert.equal(res.status, 200);
     assert.equal(res.headers.get('content-type'), 'application/json');
@@ -64,6 +86,30 @@ describe('agentFetch', () => {
     assert.equal(req.headers['content-length'], '7');
     assert.equal(req.headers['accept-encoding'], undefined, 'no compression asked for');
     assert.equal(req.body, '{"q":1}');
+  });
+
+  test("repeated header values are joined as fetch's Headers joins them, names in any case; the body read once", async () => {
+    const res = await fetchVia(`${base}/twice`);
+    assert.equal(res.ok, true);
+    assert.equal(res.headers.get('x-twice'), 'a, b');
+    assert.equal(res.headers.get('X-TWICE'), 'a, b');
+    assert.equal(res.headers.has('content-type'), true);
+    assert.equal(res.headers.get('absent'), null);
+    assert.equal(await res.text(), 'plain');
+    assert.equal(await res.text(), 'plain', 'read again, the same bytes');
+    assert.equal(await res.body?.text(), 'plain');
+  });
+
+  test('a body over the cap fails as too large, named by its reader, and is not kept', async () => {
+    const res = await fetchVia(`${base}/big`);
+    assert.equal(res.status, 200);
+    const err = await res.bytes('Graph example.test').then(
+      () => assert.fail('read past the cap'),
+      (e: unknown) => e,
+    );
+    assert.ok(err instanceof ReplyTooLargeError);
+    assert.match(err.message, /^Graph example\.test: the reply is over 8 MiB/);
+    assert.equal(res.body, null);
   });
 
   test('URLSearchParams is sent as a form', async () => {

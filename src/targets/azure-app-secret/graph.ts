@@ -18,8 +18,8 @@ import {
 import type { Deadline } from '../../deadline.js';
 import { RotateError, describe, type ErrorCode } from '../../errors.js';
 import { sharedAgent } from '../../http/agent.js';
-import { type Fetch, agentFetch } from '../../http/fetch.js';
-import { MAX_REPLY_BYTES, ReplyTooLargeError, readCapped } from '../../http/reply-limit.js';
+import { type Fetch, type FetchReply, agentFetch } from '../../http/fetch.js';
+import { MAX_REPLY_BYTES, ReplyTooLargeError } from '../../http/reply-limit.js';
 import { type Secret, redact } from '../../secret.js';
 import type { PasswordCredential } from './plan.js';
 
@@ -220,12 +220,12 @@ function capReplies(host: string): Middleware {
     execute: async (context: Context) => {
       context.options = { ...context.options, redirect: 'manual' };
       await next!.execute(context);
-      const res = context.response;
+      const res = context.response as unknown as FetchReply | undefined;
       if (!res) return;
-      const body = await readCapped(res.body, `Graph ${host}`).catch((err: unknown) => {
+      // Read here, so that the cap's error is ours; the client then parses the bytes already read.
+      await res.bytes(`Graph ${host}`).catch((err: unknown) => {
         throw err instanceof ReplyTooLargeError ? new RotateError('TARGET_REQUEST_FAILED', `${err.message} (HTTP ${res.status})`, { status: res.status }) : err;
       });
-      context.response = new Response(body.length > 0 ? body : null, { status: res.status, statusText: res.statusText, headers: res.headers });
     },
   };
 }
@@ -237,7 +237,8 @@ function capReplies(host: string): Middleware {
 function sendWith(fetch: Fetch): Middleware {
   return {
     execute: async (context: Context) => {
-      context.response = await fetch(context.request as string, context.options ?? {});
+      // The client reads a reply only as far as FetchReply goes (status, headers, json, text, body).
+      context.response = (await fetch(context.request as string, context.options ?? {})) as unknown as Response;
     },
   };
 }

@@ -8,8 +8,8 @@ import type { Deadline } from '../../deadline.js';
 import { RotateError, describe, type ErrorCode } from '../../errors.js';
 import { Secret, redact } from '../../secret.js';
 import { sharedAgent } from '../../http/agent.js';
-import { type Fetch, agentFetch } from '../../http/fetch.js';
-import { ReplyTooLargeError, readCapped } from '../../http/reply-limit.js';
+import { type Fetch, type FetchReply, type ReplyHeaders, agentFetch } from '../../http/fetch.js';
+import { ReplyTooLargeError } from '../../http/reply-limit.js';
 
 export const DEFAULT_AUTH_URL = 'https://auth.app.wiz.io/oauth/token';
 /** What the account that authenticates needs: reading the account, rotating it and setting its expiry. */
@@ -159,7 +159,7 @@ export function jwtClaims(token: string): Record<string, unknown> | undefined {
   }
 }
 
-function retryAfterMs(headers: Headers): number | undefined {
+function retryAfterMs(headers: ReplyHeaders): number | undefined {
   const v = headers.get('retry-after');
   if (!v) return undefined;
   if (/^\d+$/.test(v.trim())) return Number(v.trim()) * 1000;
@@ -171,7 +171,7 @@ const clip = (text: string) => redact(text.replace(/\s+/g, ' ')).slice(0, 200);
 
 interface Reply {
   status: number;
-  headers: Headers;
+  headers: ReplyHeaders;
   body: unknown;
 }
 
@@ -180,12 +180,12 @@ let wizFetch: Fetch | undefined;
 /** One HTTP exchange: network failures and timeouts become WizCallErrors; the body is parsed as JSON when it is JSON. */
 async function send(what: string, url: string, init: RequestInit, deadline: Deadline): Promise<Reply> {
   deadline.check(what);
-  let res: Response;
+  let res: FetchReply;
   let text: string;
   try {
     wizFetch ??= agentFetch(sharedAgent());
     res = await wizFetch(url, { ...init, redirect: 'manual', signal: AbortSignal.timeout(deadline.timeout()) });
-    text = Buffer.from(await readCapped(res.body, `${what}: ${new URL(url).host}`)).toString('utf8');
+    text = (await res.bytes(`${what}: ${new URL(url).host}`)).toString('utf8');
   } catch (err) {
     if (err instanceof ReplyTooLargeError) throw new WizCallError('TARGET_REQUEST_FAILED', err.message, false, undefined, err);
     const name = err instanceof Error ? err.name : '';
