@@ -589,7 +589,7 @@ const loadBefore = loadavg();
 const bundles = Object.fromEntries(targets.map((t) => [t.script, statSync(scriptPath(t)).size]));
 const lines = Object.fromEntries(targets.map((t) => [t.script, gatewayLine(t.script)]));
 const exe = installExecutable();
-if (BINARY_WANTED && !exe) console.error(`bench: no ${join(relative(process.cwd(), DIST) || '.', BINARY_NAME)}; measuring the .cjs scripts only`);
+if (BINARY_WANTED && !exe) console.error(`bench: no ${join(DIST, BINARY_NAME)}; measuring the .cjs scripts only`);
 const cjsRun = (t: BenchTarget) => pair(t.script, [scriptPath(t)], lines[t.script]!);
 const binaryRun = (t: BenchTarget, e: Executable) => pair(`keeper-rotate ${t.script}`, onBinary(e.binary, [t.script]), lines[t.script]!, onNode(['-e', '0'], e.runtime));
 
