@@ -36,9 +36,16 @@ function oid(dotted: string): Buffer {
   return tlv(0x06, Buffer.from(bytes));
 }
 
-function integer(value: Buffer): Buffer {
-  // DER integers are signed: a leading 1 bit needs a zero byte in front to stay positive.
-  return tlv(0x02, value[0]! & 0x80 ? Buffer.concat([Buffer.from([0]), value]) : value);
+/**
+ * A non-negative DER INTEGER of the big-endian `value`. DER wants the shortest form: leading zero bytes go (a
+ * random serial starting 0x00 0x12 is "illegal padding" to OpenSSL 3, which then refuses the whole certificate),
+ * and a leading 1 bit needs one zero byte in front to stay positive.
+ */
+export function derInteger(value: Buffer): Buffer {
+  let start = 0;
+  while (start < value.length - 1 && value[start] === 0) start++;
+  const v = value.subarray(start);
+  return tlv(0x02, v[0]! & 0x80 ? Buffer.concat([Buffer.from([0]), v]) : v);
 }
 
 function utcTime(d: Date): Buffer {
@@ -66,8 +73,8 @@ export function generateTlsMaterial(commonName = 'keeper-rotate sandbox'): TlsMa
     tlv(0x87, Buffer.concat([Buffer.alloc(15), Buffer.from([1])])),
   );
   const tbs = seq(
-    explicit(0, integer(Buffer.from([2]))),
-    integer(randomBytes(16)),
+    explicit(0, derInteger(Buffer.from([2]))),
+    derInteger(randomBytes(16)),
     ecdsaWithSha256,
     name,
     seq(utcTime(new Date(now - 60_000)), utcTime(new Date(now + 30 * 86_400_000))),
