@@ -578,10 +578,21 @@ export async function replaceInPlace(m: Machine, user: VaultRecord, pending: Jou
  * Saves updates into a record in a rotation transaction, fetching it afresh each attempt (a conflict or a lost
  * reply changes its revision). Leaves the transaction open; the caller finalizes. Returns the record as the
  * save found it; throws the last error. `unsaved`: the journal entry that marks the save as sent.
+ *
+ * An attempt whose outcome is unknown (no reply) may be applied by Keeper after its rollback found nothing open,
+ * even after the next attempt was sent: from then on this run may hold a transaction it cannot see, so the
+ * journal keeps `txn: 'save'` for the rest of the run (a later run rolls it back instead of being refused by it
+ * for good), and a later attempt refused with KEEPER_TRANSACTION_OPEN rolls that transaction back and tries
+ * again, as it would after a lost reply. Only then: with every earlier attempt answered, an open transaction is
+ * another run's and is left alone.
  */
 async function saveWithRetries(m: Machine, uid: string, updates: Array<[FieldRef, string]>, unsaved: JournalStep | undefined): Promise<VaultRecord> {
   const { ctx } = m;
   let last: unknown;
+  let mayBeOpen = false;
+  const rest = () => {
+    if (unsaved) ctx.journal.write(mayBeOpen ? { ...unsaved, txn: 'save' } : unsaved);
+  };
   for (let attempt = 1; attempt <= SAVE_ATTEMPTS; attempt++) {
     let sent = false;
     try {
@@ -599,21 +610,29 @@ async function saveWithRetries(m: Machine, uid: string, updates: Array<[FieldRef
       // retry would only restart Keeper's count (src/keeper/transport.ts).
       if (isRotateError(err) && err.code === 'DEADLINE_EXCEEDED') break;
       if (isRotateError(err) && err.code === 'KEEPER_THROTTLED') {
-        // Refused: nothing opened, so the journal must not say a save was sent.
-        if (sent && unsaved) ctx.journal.write(unsaved);
+        // Refused: nothing opened by this attempt, so the journal must not say it was (an earlier one still may).
+        if (sent) rest();
         break;
       }
       ctx.log.warn('save', `attempt ${attempt} to save record ${uid} failed: ${redact(describeError(err))}`);
-      // A reply lost after Keeper applied the save leaves our transaction open; closing it lets the retry in. A
-      // definite refusal opened nothing: a transaction in the way is another run's, and is left alone.
-      if (sent && !refusedOutright(err)) {
+      const unknown = !refusedOutright(err);
+      const oursInTheWay = mayBeOpen && isRotateError(err) && err.code === 'KEEPER_TRANSACTION_OPEN';
+      if (sent && (unknown || oursInTheWay)) {
+        // A reply lost after Keeper applied the save leaves our transaction open, as does an earlier attempt that
+        // Keeper applied late: closing it lets the retry in.
+        if (oursInTheWay) ctx.log.info('save', `an earlier attempt of this run may have been applied late; rolling it back`);
         try {
           await ctx.vault.rollback(uid);
         } catch (rollbackError) {
-          if (!definite(rollbackError)) break;
+          if (!definite(rollbackError)) {
+            mayBeOpen = true;
+            break;
+          }
+          // Nothing open (yet): an unanswered save may still land.
+          if (unknown) mayBeOpen = true;
         }
-        if (unsaved) ctx.journal.write(unsaved);
-      } else if (sent && unsaved) ctx.journal.write(unsaved);
+      }
+      if (sent) rest();
       if (attempt < SAVE_ATTEMPTS) await sleep(Math.min(SAVE_RETRY_MS * 2 ** (attempt - 1), ctx.deadline.remaining()));
     }
   }

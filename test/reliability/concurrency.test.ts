@@ -741,6 +741,41 @@ describe(`two runs on one record at the same moment (${model} transactions)`, { 
     }),
   );
 
+  // A save that got no reply can still be applied after its rollback found nothing open, even after the retry was
+  // sent: then the transaction in the retry's way is this run's own. (The fault matrix met it by chance under load:
+  // the retry was refused for good, and the next run too, since the journal had forgotten the late save.)
+  test('one gateway, wiz-service-account: its first save times out and Keeper applies it late, after the rollback found nothing and while the retry is in flight; the retry rolls the late save back and saves again', TEST, () =>
+    withRace('wiz-service-account', async (r) => {
+      const { sb } = r;
+      // A request timeout long enough that the held retry below never reaches it, however slow the machine.
+      const gw = { ...r.a, env: { ...r.a.env, KEEPER_ROTATE_REQUEST_TIMEOUT_SECONDS: '10' } };
+      const lateLanded = r.gate();
+      const retrySent = r.gate();
+      const saves = () => calls(sb.log.entries(), 'ksm', 'update_secret');
+      const run = r.run(gw);
+      // update_secret #1 is the write check, #2 the first save (held past the client's timeout), #3 its retry.
+      const late = r.hold({ service: 'ksm', operation: 'update_secret', nth: 2, until: retrySent.promise }, run);
+      const retry = r.hold({ service: 'ksm', operation: 'update_secret', nth: 3, until: lateLanded.promise }, run);
+      await late;
+      await retry;
+      // The write check's release and the timed-out save's rollback, which found nothing open.
+      assert.deepEqual(calls(sb.log.entries(), 'ksm', 'rollback_secret_update').map((e) => e.status), [200, 400], 'the run rolled back, and found nothing, before its retry');
+      retrySent.open();
+      while (saves().length < 2) await new Promise((done) => setTimeout(done, 5));
+      assert.notEqual(r.record().transaction, undefined, "the late save opened a transaction while the retry waits");
+      lateLanded.open();
+      const done = await run;
+      assert.equal(done.code, 0, describeRun(done));
+      assert.match(done.stderr, /may have been applied late; rolling it back/);
+      const record = r.record();
+      assert.ok(recordWorks(sb, r.script, record), 'the record holds the secret Wiz accepts');
+      assert.equal(record.transaction, undefined);
+      assertNoState(r, 'after the run');
+      const next = await r.run(r.a);
+      assert.equal(next.code, 0, describeRun(next));
+    }),
+  );
+
   for (const script of SCRIPTS) {
     test(`one gateway, ${script}: the second run stops with ROTATION_IN_PROGRESS before any request; the first completes`, TEST, () =>
       withRace(script, async (r) => {
