@@ -20,7 +20,10 @@ export const ExitCode = {
   Rejected: 2,
   /** The rotation did not happen or was undone; the record still holds the credential it held before. */
   Failed: 3,
-  /** Rotated: the record holds the new, verified credential, but retiring old ones did not finish. */
+  /**
+   * The record holds a working, verified credential, but a follow-up did not finish: retiring old credentials, or
+   * delivering the record's credential to a destination (which then still holds a previous one, kept valid).
+   */
   CleanupIncomplete: 4,
   /** Failed and something needs a person: a credential this run created could not be removed, or a recovery is pending. */
   NeedsAttention: 5,
@@ -61,6 +64,9 @@ export const ERROR_CODES = {
   DEADLINE_EXCEEDED: ExitCode.Failed,
   VERIFY_FAILED: ExitCode.Failed,
   CLEANUP_INCOMPLETE: ExitCode.CleanupIncomplete,
+  DELIVERY_INCOMPLETE: ExitCode.CleanupIncomplete,
+  DELIVERY_FAILED: ExitCode.CleanupIncomplete,
+  DESTINATION_NOT_ALLOWED: ExitCode.Rejected,
   TARGET_AUTH_FAILED: ExitCode.Failed,
   TARGET_PERMISSION_DENIED: ExitCode.Failed,
   TARGET_NOT_FOUND: ExitCode.Failed,

@@ -10,6 +10,8 @@ import type { Secret } from '../secret.js';
 /** One value a destination writes, under the key the target's layout gives it (e.g. `secret_access_key`). */
 export interface DeliveryEntry {
   key: string;
+  /** The variable name an env file uses, as the consumer's own SDK reads it (AWS_ACCESS_KEY_ID, AZURE_CLIENT_SECRET). */
+  envName: string;
   value: string | Secret;
 }
 
@@ -20,6 +22,12 @@ export interface DeliveryPayload {
   /** The credential's ID (never secret): what the record names, for logs and sentinels. */
   credentialId: string;
   entries: DeliveryEntry[];
+  /**
+   * A digest of every entry (pipeline/deliver.ts `fingerprint`): what a destination stores beside the values so
+   * a later run can tell, by reading it back, whether it holds this credential. An ID alone cannot tell (a Wiz
+   * secret is replaced in place under the same client ID). One-way, and stored only where the values are.
+   */
+  fingerprint: string;
   /**
    * Set by targets whose credential is a registry login (ECR): the payload is a Docker config, and a Kubernetes
    * destination writes a `kubernetes.io/dockerconfigjson` Secret with it under `.dockerconfigjson`.
@@ -34,6 +42,12 @@ export interface Destination {
   describe(): string;
   /** Checks that delivery would be allowed and possible, writing nothing (doctor, dry run). Throws a RotateError. */
   check(): Promise<void>;
+  /**
+   * The fingerprint of what the destination holds now, undefined when it holds nothing of ours (missing, or
+   * written by someone else). Reads only. A run compares it with the record's before it changes anything, so a
+   * destination left behind by any earlier history is brought up to date first.
+   */
+  held(): Promise<string | undefined>;
   /** Writes the payload. Must be safe to repeat. Throws a RotateError (DELIVERY_FAILED or a narrower code). */
   deliver(payload: DeliveryPayload): Promise<void>;
 }

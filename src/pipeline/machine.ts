@@ -49,6 +49,17 @@ export interface Machine {
   step: RunStep;
   /** The longest a run lasts (deadline and hard-stop grace): bounds the window of an interrupted create. */
   maxRunMs: number;
+  /**
+   * What the journal holds once the rotation is finalized, in the same write that ends the rotation's own
+   * entry (no moment between them for a kill to fall in): `delivering` when the record has destinations.
+   */
+  afterFinalize?: JournalStep;
+}
+
+/** The rotation is finalized: its entry gives way to what follows it, if anything. */
+function finished(m: Machine, uid: string): void {
+  if (m.afterFinalize) m.ctx.journal.write(m.afterFinalize);
+  else m.ctx.journal.clear(uid);
 }
 
 const asRotateError = (err: unknown): RotateError => (isRotateError(err) ? err : new RotateError('INTERNAL', describeError(err), { cause: err }));
@@ -418,7 +429,7 @@ export async function createAlongside(m: Machine, user: VaultRecord, plan: Rotat
   if (!finalized && (await settle(m, { ...createdEntry, at: new Date().toISOString() })) === 'undone') {
     throw new RotateError('KEEPER_NO_TRANSACTION', `the update of record ${user.uid} was completed by someone else without ${created.id}; it was removed, and the record keeps the credential it holds`);
   }
-  ctx.journal.clear(user.uid);
+  finished(m, user.uid);
   log.info('save', `finalized record ${user.uid}`);
   return created;
 }
@@ -565,7 +576,7 @@ export async function replaceInPlace(m: Machine, user: VaultRecord, pending: Jou
     if (!definite(err) || !holdsAll((await fetchOne(ctx, user.uid).catch(() => saved)).data, created.recordUpdates)) throw pendingError(err, 'finalized');
   }
   noteFinalized();
-  journal.clear(user.uid);
+  finished(m, user.uid);
   log.info('save', `finalized record ${user.uid}`);
   if (!verified.ok) {
     throw new RotateError('VERIFY_FAILED', `the new secret for ${created.id} was saved but did not authenticate: ${verified.reason}`, { exitCode: ExitCode.NeedsAttention });

@@ -8,6 +8,8 @@ import { ExitCode, RotateError, describe as describeError, isRotateError } from 
 import { describeSource, resolveAdmin } from '../keeper/admin.js';
 import { HARD_STOP_GRACE_MS, type RunContext, type ScriptDefinition, type ScriptOutcome } from '../cli/main.js';
 import { redact } from '../secret.js';
+import { cloneData, writeText } from '../keeper/record.js';
+import { catchUp, deliverAll, deliveryFor, incomplete } from './deliver.js';
 import type { JournalEntry } from '../state/journal.js';
 import { lockRecord } from '../state/lock.js';
 import { runDoctor } from './doctor.js';
@@ -109,9 +111,18 @@ async function rotateLocked<K extends string, S extends K, C>(target: Target<K, 
     const { user, provider } = await fetchUser(ctx, target, uids);
     const admin = resolveAdmin(target.admin, { input, user, provider });
     const tctx: TargetContext<K, S> = { input, user, admin, env: ctx.env, log, deadline };
-    return { user, admin, tctx, config: target.prepare(tctx) };
+    const config = target.prepare(tctx);
+    const delivery = deliveryFor(user.data, ctx.env, target.name);
+    const retires = target.retiresReplacedAtOnce?.(config);
+    if (retires && delivery.destinations.length > 0 && !delivery.retireAtOnce) {
+      throw new RotateError(
+        'SETTING_INVALID',
+        `${retires}, which invalidates the replaced credential as soon as the new one is verified, while the record's destinations' consumers may still use it until they reload; keep the replaced credential, or set retire_before_consumers_reload to true to accept that`,
+      );
+    }
+    return { user, admin, tctx, config, delivery };
   };
-  let { user, admin, tctx, config } = await readRecord();
+  let { user, admin, tctx, config, delivery } = await readRecord();
   const dryRun = ctx.dryRun || parseSetting(COMMON_SETTINGS.dryRun, user.data);
   for (const dir of journal.foreignSealed(own)) {
     log.warn('recover', `another registration of this gateway left a journal for record ${own} in ${dir}; it cannot be opened with this gateway's config (see RECOVERY_UNREADABLE in the README)`);
@@ -140,7 +151,7 @@ async function rotateLocked<K extends string, S extends K, C>(target: Target<K, 
         await storeOwn(ctx, pending, check);
       }
       pending = journal.read(own);
-      ({ user, admin, tctx, config } = await readRecord());
+      ({ user, admin, tctx, config, delivery } = await readRecord());
     }
   }
   log.info('admin', `using admin credentials from ${describeSource(admin.source)}`);
@@ -154,6 +165,13 @@ async function rotateLocked<K extends string, S extends K, C>(target: Target<K, 
     maxRunMs: deadline.totalMs + HARD_STOP_GRACE_MS,
   };
   let planContext: PlanContext = {};
+  // An earlier run that stopped while delivering left nothing to settle: the destinations are read back below
+  // and brought up to date before anything changes; the entry stays until they are.
+  const deliveryOwed = pending?.phase === 'delivering';
+  if (deliveryOwed) {
+    log.info('deliver', `an earlier run on record ${own} rotated but did not finish delivering; delivering first`);
+    pending = undefined;
+  }
   if (pending) {
     if (dryRun) {
       log.info('plan', `would first finish an earlier run that stopped at "${pending.phase}"`);
@@ -165,13 +183,23 @@ async function rotateLocked<K extends string, S extends K, C>(target: Target<K, 
       // Settling it may have changed the record (a finalized save names a new current credential, and may be
       // the admin's own when the record rotates itself): validate and connect again from what it holds now, or
       // the plan would take the credential just finalized for a stranger.
-      ({ user, admin, tctx, config } = await readRecord());
+      ({ user, admin, tctx, config, delivery } = await readRecord());
       session = await target.connect(config, tctx);
       m.session = session;
     }
   }
   const plan = await session.plan(planContext);
   for (const note of plan.notes) log.info('plan', note);
+  const { destinations } = delivery;
+  if (dryRun) {
+    for (const d of destinations) {
+      await d.check();
+      log.info('plan', `would deliver the new credential to ${d.describe()} (checked: allowed and writable)`);
+    }
+  } else {
+    if ((await catchUp(destinations, session.delivery?.(user.data), log)) > 0) progress.wrote = true;
+    if (deliveryOwed) journal.clear(own);
+  }
   if (plan.skip) {
     return { exitCode: ExitCode.Ok, outcome: 'skipped', message: plan.skip, fields: { target: session.describe() } };
   }
@@ -185,6 +213,7 @@ async function rotateLocked<K extends string, S extends K, C>(target: Target<K, 
   if (target.mode === 'in-place' && plan.removeBefore.length > 0) throw new RotateError('INTERNAL', `${target.name} replaces in place and cannot remove credentials before`);
 
   m.step.since = new Date().toISOString();
+  if (destinations.length > 0) m.afterFinalize = { ...m.step, phase: 'delivering' };
   const verifyMs = target.verifyTimeoutMs(config);
   const created = target.mode === 'in-place' ? await replaceInPlace(m, user, pending, verifyMs) : await createAlongside(m, user, plan, pending, verifyMs);
 
@@ -193,6 +222,21 @@ async function rotateLocked<K extends string, S extends K, C>(target: Target<K, 
     await session.adopt?.(created);
   } catch (err) {
     adoptError = err;
+  }
+  if (destinations.length > 0) {
+    // From the record as this run saved it: what the next run would deliver too.
+    const saved = cloneData(user.data);
+    for (const [ref, value] of created.recordUpdates) writeText(saved, ref, value);
+    const payload = session.delivery?.(saved);
+    const undelivered = payload
+      ? await deliverAll(destinations, payload, log, 'deliver')
+      : [{ where: destinations.map((d) => d.describe()).join(', '), why: `${target.name} gave nothing to deliver` }];
+    if (undelivered.length > 0) {
+      // Nothing is retired: the credential the destinations still hold stays valid until they have the new one.
+      const retained = plan.removeAfter.length ? `; nothing was retired (${ids(plan.removeAfter).join(', ')} stay until delivery is done)` : '';
+      throw incomplete(undelivered, `rotated to ${created.id} and saved it, but delivering it failed${retained}`, undefined, 'each destination that failed keeps the credential it had, which stays valid');
+    }
+    journal.clear(own);
   }
   const failed: string[] = [];
   let firstFailure = '';

@@ -9,6 +9,7 @@ import type { RecordData } from '../keeper/record-data.js';
 import type { VaultRecord } from '../keeper/vault.js';
 import type { Logger } from '../log.js';
 import type { Secret } from '../secret.js';
+import type { DeliveryPayload } from '../destinations/destination.js';
 import type { SettingSpec } from './settings.js';
 
 /** A field of the PAM User record this target reads or writes; templates and doctor use the same list. */
@@ -113,6 +114,12 @@ export interface TargetSession {
   resumeState?(): string | undefined;
   /** What to log as the target, e.g. "application 3f0c... (appId ...)". */
   describe(): string;
+  /**
+   * What destinations get (destinations/destination.ts), in this target's key layout, built from record data
+   * (the record as read, or as this run saved it); undefined when that data holds no credential yet. Called
+   * after `plan`, which may be what resolves an ID the layout needs (Azure's application client ID).
+   */
+  delivery?(data: RecordData): DeliveryPayload | undefined;
 }
 
 export interface TargetContext<K extends string, S extends K> {
@@ -149,4 +156,10 @@ export interface Target<K extends string = string, S extends K = never, C = unkn
    * (`verifyRecord`).
    */
   mode?: 'overlap' | 'in-place';
+  /**
+   * The setting, when the config has one set, that makes a rotation invalidate the credential it replaces at
+   * once (Azure keep_previous_secrets 0, AWS deactivate_previous_key): with destinations, consumers still use
+   * that one until they reload, so the pipeline refuses it unless the record accepts it.
+   */
+  retiresReplacedAtOnce?(config: C): string | undefined;
 }

@@ -25,8 +25,11 @@ import type { FieldRef } from '../keeper/record.js';
  * - `saving`: the save of `credentialId` into a rotation transaction was sent; it may be open.
  * - `verified`: saved in an open transaction and verified; only finalize was missing.
  * - `unsaved`: the target replaced its credential in place; `sealed` holds what the record must get.
+ * - `delivering`: finalized; the record's credential is being delivered to the record's destinations (and old
+ *   ones are not retired until it is). Holds no credential: the next run reads every destination back and
+ *   delivers the record's credential where it is missing (pipeline/deliver.ts), so this entry only says why.
  */
-export type JournalPhase = 'preparing' | 'creating' | 'created' | 'saving' | 'verified' | 'unsaved';
+export type JournalPhase = 'preparing' | 'creating' | 'created' | 'saving' | 'verified' | 'unsaved' | 'delivering';
 
 export interface JournalEntry {
   version: 2;

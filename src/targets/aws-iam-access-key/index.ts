@@ -9,6 +9,9 @@ import { readText, readUnambiguous } from '../../keeper/record.js';
 import { parseSettings, type SettingSpec } from '../../pipeline/settings.js';
 import type { NewCredential, PlanContext, RecordFieldSpec, Target, TargetContext, TargetSession, VerifyResult } from '../../pipeline/target.js';
 import { Secret } from '../../secret.js';
+import type { DeliveryPayload } from '../../destinations/destination.js';
+import { entry, fingerprint } from '../../destinations/payload.js';
+import type { RecordData } from '../../keeper/record-data.js';
 import { ALLOW_AWS_USERS, globMatcher, notAllowed, readEntries } from '../allow-list.js';
 import { checkRecordShape } from '../record-shape.js';
 import type { AwsEndpoints, IamAccessKeys, Signer, StaticKeys } from './iam.js';
@@ -211,6 +214,15 @@ class AwsSession implements TargetSession {
     return `IAM user ${this.config.userName}`;
   }
 
+  /** AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, as every AWS SDK and the CLI read them. */
+  delivery(data: RecordData): DeliveryPayload | undefined {
+    const id = readText(data, FIELDS.keyId.label);
+    const secret = readText(data, FIELDS.secret.label);
+    if (!id || !secret || id === FIELDS.keyId.example || secret === FIELDS.secret.example) return undefined;
+    const entries = [entry('access_key_id', 'AWS_ACCESS_KEY_ID', id), entry('secret_access_key', 'AWS_SECRET_ACCESS_KEY', new Secret(secret))];
+    return { target: 'aws-iam-access-key', credentialId: id, entries, fingerprint: fingerprint(entries) };
+  }
+
   async plan(context: PlanContext): Promise<KeyPlan> {
     const c = this.config;
     if (c.allowPaths) {
@@ -341,5 +353,6 @@ export const awsIamAccessKey: Target<AdminKey, 'secretAccessKey', AwsConfig> = {
     return new AwsSession(config, source, admin, ctx, sdk);
   },
   verifyTimeoutMs: (config) => config.verifyTimeoutMs,
+  retiresReplacedAtOnce: (config) => (config.deactivateLast ? 'deactivate_previous_key is true' : undefined),
   allowList: describeAllowList,
 };

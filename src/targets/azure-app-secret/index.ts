@@ -8,6 +8,9 @@ import { readText, readUnambiguous } from '../../keeper/record.js';
 import { parseSettings, type SettingSpec } from '../../pipeline/settings.js';
 import type { NewCredential, PlanContext, RecordFieldSpec, Target, TargetContext, TargetSession, VerifyResult } from '../../pipeline/target.js';
 import { Secret } from '../../secret.js';
+import type { DeliveryPayload } from '../../destinations/destination.js';
+import type { RecordData } from '../../keeper/record-data.js';
+import { entry, fingerprint } from '../../destinations/payload.js';
 import { ALLOW_AZURE_APPS, notAllowed, readEntries } from '../allow-list.js';
 import { checkRecordShape } from '../record-shape.js';
 import { AZURE_CLOUD_ENV, resolveEndpoints } from './clouds.js';
@@ -197,6 +200,15 @@ class AzureSession implements TargetSession {
     return this.#app ? `application ${this.#app.id} (client ID ${this.#app.appId})` : `application ${this.config.appRef}`;
   }
 
+  /** AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET: what azure-identity's EnvironmentCredential reads. */
+  delivery(data: RecordData): DeliveryPayload | undefined {
+    const id = readText(data, FIELDS.secretId.label);
+    const secret = readText(data, FIELDS.secret.label);
+    if (!this.#app || !id || !secret || id === FIELDS.secretId.example || secret === FIELDS.secret.example) return undefined;
+    const entries = [entry('tenant_id', 'AZURE_TENANT_ID', this.config.tenantId), entry('client_id', 'AZURE_CLIENT_ID', this.#app.appId), entry('client_secret', 'AZURE_CLIENT_SECRET', new Secret(secret))];
+    return { target: 'azure-app-secret', credentialId: id, entries, fingerprint: fingerprint(entries) };
+  }
+
   #selfRotating(): boolean {
     return this.#app?.appId.toLowerCase() === this.config.adminClientId;
   }
@@ -324,4 +336,5 @@ export const azureAppSecret: Target<AdminKey, 'clientSecret', AzureConfig> = {
   // @azure/identity and the Graph client are most of the bundle: load them only for a run that gets this far.
   connect: async (config, ctx) => new AzureSession(config, ctx, await import('./graph.js')),
   verifyTimeoutMs: (config) => config.verifyTimeoutMs,
+  retiresReplacedAtOnce: (config) => (config.keepPrevious === 0 ? 'keep_previous_secrets is 0' : undefined),
 };

@@ -11,6 +11,8 @@ import type { RecordData } from '../../keeper/record-data.js';
 import { parseSettings, type SettingSpec } from '../../pipeline/settings.js';
 import type { NewCredential, PlanContext, RecordFieldSpec, RotationPlan, Target, TargetContext, TargetSession, VerifyResult } from '../../pipeline/target.js';
 import { Secret, redact } from '../../secret.js';
+import type { DeliveryPayload } from '../../destinations/destination.js';
+import { entry, fingerprint } from '../../destinations/payload.js';
 import { ALLOW_WIZ_ACCOUNTS, globMatcher, notAllowed, readEntries } from '../allow-list.js';
 import { checkRecordShape } from '../record-shape.js';
 import { decideRotation, formatSpan, isExpired, newExpiry, sameInstant } from './schedule.js';
@@ -199,6 +201,16 @@ class WizSession implements TargetSession {
   describe(): string {
     const a = this.#account;
     return a ? `Wiz service account ${a.name} (client ID ${a.clientId})` : `Wiz service account with client ID ${this.config.clientId}`;
+  }
+
+  /** WIZ_CLIENT_ID and WIZ_CLIENT_SECRET, as the Wiz CLI and Wiz's integrations read them. */
+  delivery(data: RecordData): DeliveryPayload | undefined {
+    const id = readText(data, FIELDS.login.label);
+    const secret = readText(data, FIELDS.secret.label);
+    if (!id || !secret || secret === FIELDS.secret.example) return undefined;
+    const entries = [entry('client_id', 'WIZ_CLIENT_ID', id), entry('client_secret', 'WIZ_CLIENT_SECRET', new Secret(secret))];
+    // The client ID stays the same across rotations: the fingerprint is what tells two secrets apart.
+    return { target: 'wiz-service-account', credentialId: id, entries, fingerprint: fingerprint(entries) };
   }
 
   /** Signs in with the admin credentials (the account's own when it rotates itself) and opens the API. */

@@ -1,0 +1,178 @@
+// Delivery end to end (issue 17): the real scripts as the gateway runs them, a file destination on this host, and
+// the sandbox's own state as the judge. What must hold after every run: the record's credential works, the file
+// holds it or a credential still valid, a failed delivery retires nothing and exits 4, and the next run brings the
+// file up to date before it changes anything.
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { cloneData, readText, writeText } from '../../src/keeper/record.js';
+import { ALLOW_FILE_DIRS, SENTINEL_PROVIDED, SENTINEL_UPDATED } from '../../src/destinations/file.js';
+import { DEMO } from '../../src/sandbox/demo-vault.js';
+import type { Sandbox } from '../../src/sandbox/sandbox.js';
+import { type ScriptResult, type ScriptSandbox, loadFixture, startScriptSandbox } from '../helpers/run-script.js';
+
+type Script = 'azure-app-secret' | 'aws-iam-access-key' | 'wiz-service-account';
+const UIDS: Record<Script, string> = { 'azure-app-secret': DEMO.azure.userRecordUid, 'aws-iam-access-key': DEMO.aws.userRecordUid, 'wiz-service-account': DEMO.wiz.userRecordUid };
+const TEST = { timeout: 90_000 };
+const show = (r: ScriptResult) => `exit ${r.code}\n--- stdout\n${r.stdout}--- stderr\n${r.stderr}`;
+
+interface Env {
+  s: ScriptSandbox;
+  sb: Sandbox;
+  uid: string;
+  /** The folder the gateway owner allows. */
+  out: string;
+  run(): Promise<ScriptResult>;
+  settings(values: Record<string, string>): void;
+  text(label: string): string | undefined;
+}
+
+async function withDelivery(script: Script, fn: (e: Env) => Promise<void>): Promise<void> {
+  const s = await startScriptSandbox(script);
+  const out = join(s.dir, 'delivered');
+  mkdirSync(out);
+  const uid = UIDS[script];
+  const e: Env = {
+    s,
+    sb: s.sandbox,
+    uid,
+    out,
+    run: async () => {
+      const r = await s.run(loadFixture(script), { env: { [ALLOW_FILE_DIRS]: out } });
+      let leaked = 0;
+      for (const issued of [s.sandbox.aws.issued, s.sandbox.azure.directory.issued, s.sandbox.wiz.issued]) for (const v of issued) if ((r.stdout + r.stderr).includes(v)) leaked++;
+      assert.equal(leaked, 0, `secret values in the output\n${show(r)}`);
+      return r;
+    },
+    settings: (values) => {
+      const data = cloneData(s.sandbox.ksm.readRecord(uid)!.data);
+      for (const [label, value] of Object.entries(values)) writeText(data, { label, kind: 'text' }, value);
+      s.sandbox.ksm.editRecord(uid, data);
+    },
+    text: (label) => readText(s.sandbox.ksm.readRecord(uid)!.data, label),
+  };
+  try {
+    await fn(e);
+  } finally {
+    await s.close();
+  }
+}
+
+/** KEY=value lines of an env file. */
+function envFile(path: string): Record<string, string> {
+  return Object.fromEntries(
+    readFileSync(path, 'utf8')
+      .split('\n')
+      .filter((l) => /^[A-Z_]+=/.test(l))
+      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+  );
+}
+
+function journalPhase(e: Env): string | undefined {
+  const found: string[] = [];
+  const walk = (dir: string) => {
+    if (!existsSync(dir)) return;
+    for (const name of readdirSync(dir, { withFileTypes: true })) {
+      if (name.isDirectory()) walk(join(dir, name.name));
+      else if (name.name === `${e.uid}.journal.json`) found.push(join(dir, name.name));
+    }
+  };
+  walk(join(e.s.dir, 'state'));
+  return found[0] ? (JSON.parse(readFileSync(found[0], 'utf8')) as { phase: string }).phase : undefined;
+}
+
+describe('delivery to a file', { concurrency: 3 }, () => {
+  test('aws-iam-access-key: the new key lands in an env file that signs in, with its sentinels, and the journal is clear', TEST, () =>
+    withDelivery('aws-iam-access-key', async (e) => {
+      const path = join(e.out, 'app.env');
+      e.settings({ file_destinations: path });
+      const r = await e.run();
+      assert.equal(r.code, 0, show(r));
+      const vars = envFile(path);
+      assert.equal(vars.AWS_ACCESS_KEY_ID, e.text('aws_access_key_id'));
+      assert.ok(e.sb.aws.checkKey(vars.AWS_ACCESS_KEY_ID!, vars.AWS_SECRET_ACCESS_KEY!), 'the delivered key signs in');
+      assert.ok(existsSync(join(e.out, SENTINEL_PROVIDED)) && existsSync(join(e.out, SENTINEL_UPDATED)));
+      assert.match(r.stderr, /delivered AKIA[A-Z0-9]+ to file /);
+      assert.equal(journalPhase(e), undefined);
+
+      // Someone edits the file by hand: the next run puts the record's key back before it rotates, then delivers the new one.
+      writeFileSync(path, 'AWS_ACCESS_KEY_ID=hand-edited\n');
+      const again = await e.run();
+      assert.equal(again.code, 0, show(again));
+      assert.match(again.stderr, /do not hold the record's credential .* yet; delivering it before rotating/);
+      const now = envFile(path);
+      assert.equal(now.AWS_ACCESS_KEY_ID, e.text('aws_access_key_id'));
+      assert.ok(e.sb.aws.checkKey(now.AWS_ACCESS_KEY_ID!, now.AWS_SECRET_ACCESS_KEY!));
+    }),
+  );
+
+  test('wiz-service-account: the replaced secret lands in a json file and signs in', TEST, () =>
+    withDelivery('wiz-service-account', async (e) => {
+      const path = join(e.out, 'wiz.json');
+      e.settings({ file_destinations: path, file_format: 'json' });
+      const r = await e.run();
+      assert.equal(r.code, 0, show(r));
+      const json = JSON.parse(readFileSync(path, 'utf8')) as Record<string, string>;
+      assert.equal(json.client_id, DEMO.wiz.clientId);
+      assert.ok(e.sb.wiz.checkSecret(json.client_id!, json.client_secret!), 'the delivered secret signs in');
+      assert.equal(journalPhase(e), undefined);
+    }),
+  );
+
+  test('azure-app-secret: a setting that retires the replaced secret at once is refused with a destination, unless the record accepts it', TEST, () =>
+    withDelivery('azure-app-secret', async (e) => {
+      e.settings({ file_destinations: join(e.out, 'app.env'), keep_previous_secrets: '0' });
+      const before = e.sb.ksm.readRecord(e.uid)!.revision;
+      const r = await e.run();
+      assert.equal(r.code, 2, show(r));
+      assert.match(r.stderr, /keeper-rotate: SETTING_INVALID: keep_previous_secrets is 0, .*retire_before_consumers_reload/);
+      assert.equal(e.sb.ksm.readRecord(e.uid)!.revision, before, 'nothing was written');
+      assert.equal(existsSync(join(e.out, 'app.env')), false);
+      e.settings({ retire_before_consumers_reload: 'true' });
+      const accepted = await e.run();
+      assert.equal(accepted.code, 0, show(accepted));
+    }),
+  );
+
+  test('azure-app-secret: delivery fails after the rotation: exit 4, nothing retired, the journal says delivering; the next run delivers first, then rotates and retires', TEST, () =>
+    withDelivery('azure-app-secret', async (e) => {
+      const path = join(e.out, 'app.env');
+      // Retire everything but the new secret: what a failed delivery must hold back.
+      e.settings({ file_destinations: path, keep_previous_secrets: '0', retire_before_consumers_reload: 'true' });
+      const app = () => e.sb.azure.directory.getApp(DEMO.azure.targetObjectId)!;
+      const first = await e.run();
+      assert.equal(first.code, 0, show(first));
+      const firstId = e.text('client_secret_id')!;
+      assert.deepEqual(app().secrets.map((s) => s.keyId), [firstId], 'keep 0: only the new secret is left');
+
+      // A folder where the UPDATED sentinel goes: the file is written, but the consumers' signal cannot be.
+      const sentinel = join(e.out, SENTINEL_UPDATED);
+      rmSync(sentinel);
+      mkdirSync(sentinel);
+      const failed = await e.run();
+      assert.equal(failed.code, 4, show(failed));
+      assert.match(failed.stderr, /keeper-rotate: DELIVERY_INCOMPLETE: rotated to [0-9a-f-]+ and saved it, but delivering it failed; nothing was retired/);
+      const secondId = e.text('client_secret_id')!;
+      assert.notEqual(secondId, firstId);
+      const tenant = app().tenantId;
+      const appId = app().appId;
+      const works = (id: string) => {
+        const secret = app().secrets.find((s) => s.keyId === id);
+        return secret !== undefined && e.sb.azure.directory.checkSecret(tenant, appId, secret.secretText);
+      };
+      assert.ok(works(secondId), "the record's new secret works");
+      assert.ok(works(firstId), 'the secret consumers were given before is still valid');
+      assert.equal(journalPhase(e), 'delivering');
+
+      rmSync(sentinel, { recursive: true });
+      const next = await e.run();
+      assert.equal(next.code, 0, show(next));
+      assert.match(next.stderr, /rotated but did not finish delivering; delivering first/);
+      const thirdId = e.text('client_secret_id')!;
+      assert.equal(envFile(path).AZURE_CLIENT_SECRET, app().secrets.find((s) => s.keyId === thirdId)?.secretText);
+      assert.deepEqual(app().secrets.map((s) => s.keyId), [thirdId], 'retired once delivered');
+      assert.equal(journalPhase(e), undefined);
+    }),
+  );
+});
