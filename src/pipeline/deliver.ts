@@ -82,6 +82,18 @@ export function deliveryFor(data: RecordData, env: NodeJS.ProcessEnv, target: st
   return { destinations, retireAtOnce: parseSetting(DELIVERY_SETTINGS.retireAtOnce, data) };
 }
 
+/**
+ * A setting that invalidates the replaced credential at once (`retires`, from the target) is refused with
+ * destinations, unless the record accepts it: their consumers go on using that credential until they reload.
+ */
+export function checkRetention(delivery: Delivery, retires: string | undefined): void {
+  if (!retires || delivery.destinations.length === 0 || delivery.retireAtOnce) return;
+  throw new RotateError(
+    'SETTING_INVALID',
+    `${retires}, which invalidates the replaced credential as soon as the new one is verified, while the record's destinations' consumers may still use it until they reload; keep the replaced credential, or set retire_before_consumers_reload to true to accept that`,
+  );
+}
+
 const oneLine = (err: unknown) => redact(describeError(err)).replace(/^RotateError: /, '');
 
 /**

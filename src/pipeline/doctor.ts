@@ -21,7 +21,8 @@ import { inspectLock } from '../state/lock.js';
 import { VERSION } from '../version.js';
 import { COMMON_SETTINGS, fetchUser } from './rotate.js';
 import { parseSetting, type SettingSpec } from './settings.js';
-import type { Target, TargetContext } from './target.js';
+import type { Target, TargetContext, TargetSession } from './target.js';
+import { DELIVERY_SETTINGS, checkRetention, deliveryFor } from './deliver.js';
 
 type Status = 'ok' | 'warn' | 'FAIL' | 'skip';
 
@@ -107,6 +108,7 @@ const CHECK = {
   admin: 'admin credentials',
   settings: 'settings',
   target: 'target',
+  destinations: 'destinations',
 } as const;
 
 /** Runs every check for one target and returns the exit code. Reads stdin as a run does; writes nothing. */
@@ -174,9 +176,10 @@ export async function runDoctor<K extends string, S extends K, C>(target: Target
     });
     const tctx = (): TargetContext<K, S> => ({ input: input!, user: user!, admin: admin as ResolvedAdmin<K, S>, env, log, deadline });
     const prepared = await report.check(CHECK.settings, [CHECK.fields, CHECK.admin, ...(allowList ? [CHECK.allowList] : [])], async () => checkSettings(target, tctx(), user!));
+    let session: TargetSession | undefined;
     await report.check(CHECK.target, [CHECK.settings], async () => {
       deadline.check('connecting to the target');
-      const session = await target.connect(prepared!.config, tctx());
+      session = await target.connect(prepared!.config, tctx());
       // The plan reads the target and decides; it changes nothing (a dry run stops right after it).
       const plan = await session.plan({});
       const notes = [...plan.notes];
@@ -188,6 +191,7 @@ export async function runDoctor<K extends string, S extends K, C>(target: Target
       }
       return { value: true, detail: `the admin signs in and reads ${session.describe()}`, notes };
     });
+    await report.check(CHECK.destinations, [CHECK.target], async () => checkDestinations(target, prepared!.config, user!, env, session!));
   } finally {
     vault?.close();
   }
@@ -267,11 +271,29 @@ async function checkFields(target: Pick<Target, 'fields'> & { admin: { checkReco
   };
 }
 
+/**
+ * Where a run would deliver, whether each destination is allowed and writable (checked without writing), and
+ * whether it already holds the record's credential (read back): a run delivers first to any that does not.
+ */
+async function checkDestinations<K extends string, S extends K, C>(target: Target<K, S, C>, config: C, user: VaultRecord, env: NodeJS.ProcessEnv, session: TargetSession): Promise<{ value: true } & CheckFinding> {
+  const delivery = deliveryFor(user.data, env, target.name);
+  checkRetention(delivery, target.retiresReplacedAtOnce?.(config));
+  if (delivery.destinations.length === 0) return { value: true, detail: 'none: the credential stays in the record (file_destinations, kubernetes_secrets)' };
+  const payload = session.delivery?.(user.data);
+  const notes: string[] = [];
+  for (const d of delivery.destinations) {
+    await d.check();
+    const held = await d.held();
+    notes.push(`${d.describe()}: allowed and writable; ${!payload ? 'the record holds no credential yet' : held === payload.fingerprint ? "holds the record's credential" : "does not hold the record's credential yet: a run delivers it first"}`);
+  }
+  return { value: true, detail: `${delivery.destinations.length} destination(s)`, notes };
+}
+
 /** The target's own validation of the record, its settings and the admin credentials' form: no network. */
 async function checkSettings<K extends string, S extends K, C>(target: Target<K, S, C>, tctx: TargetContext<K, S>, user: VaultRecord): Promise<{ value: { config: C } } & CheckFinding> {
   const config = target.prepare(tctx);
   const dryRun = parseSetting(COMMON_SETTINGS.dryRun, user.data);
-  const specs: SettingSpec[] = [...Object.values(target.settings), ...Object.values(COMMON_SETTINGS)];
+  const specs: SettingSpec[] = [...Object.values(target.settings), ...Object.values(COMMON_SETTINGS), ...Object.values(DELIVERY_SETTINGS)];
   const set = specs.flatMap((s) => {
     const raw = readText(user.data, s.label);
     return raw === undefined ? [] : [`${s.label}=${raw}`];

@@ -9,7 +9,7 @@ import { describeSource, resolveAdmin } from '../keeper/admin.js';
 import { HARD_STOP_GRACE_MS, type RunContext, type ScriptDefinition, type ScriptOutcome } from '../cli/main.js';
 import { redact } from '../secret.js';
 import { cloneData, writeText } from '../keeper/record.js';
-import { catchUp, deliverAll, deliveryFor, incomplete } from './deliver.js';
+import { DELIVERY_SETTINGS, catchUp, checkRetention, deliverAll, deliveryFor, incomplete } from './deliver.js';
 import type { JournalEntry } from '../state/journal.js';
 import { lockRecord } from '../state/lock.js';
 import { runDoctor } from './doctor.js';
@@ -35,7 +35,7 @@ export function rotationScript<K extends string, S extends K, C>(target: Target<
 /** The record fields and settings, for --help; the README and the CSV templates use the same declarations. */
 export function targetHelp(target: Pick<Target, 'fields' | 'settings'>): string {
   const fields = target.fields.map((f) => `  ${f.label.padEnd(34)}${f.kind === 'secret' ? 'hidden' : 'text  '}  ${f.required ? '(required) ' : ''}${f.description}`);
-  const settings = [...Object.values(target.settings), ...Object.values(COMMON_SETTINGS)].map(
+  const settings = [...Object.values(target.settings), ...Object.values(COMMON_SETTINGS), ...Object.values(DELIVERY_SETTINGS)].map(
     (s) => `  ${s.label.padEnd(34)}${String(s.default ?? '-').padEnd(8)}${s.description}`,
   );
   return `PAM User record fields:\n${fields.join('\n')}\n\nOptional settings (custom fields on the record; default in the middle):\n${settings.join('\n')}\n`;
@@ -113,13 +113,7 @@ async function rotateLocked<K extends string, S extends K, C>(target: Target<K, 
     const tctx: TargetContext<K, S> = { input, user, admin, env: ctx.env, log, deadline };
     const config = target.prepare(tctx);
     const delivery = deliveryFor(user.data, ctx.env, target.name);
-    const retires = target.retiresReplacedAtOnce?.(config);
-    if (retires && delivery.destinations.length > 0 && !delivery.retireAtOnce) {
-      throw new RotateError(
-        'SETTING_INVALID',
-        `${retires}, which invalidates the replaced credential as soon as the new one is verified, while the record's destinations' consumers may still use it until they reload; keep the replaced credential, or set retire_before_consumers_reload to true to accept that`,
-      );
-    }
+    checkRetention(delivery, target.retiresReplacedAtOnce?.(config));
     return { user, admin, tctx, config, delivery };
   };
   let { user, admin, tctx, config, delivery } = await readRecord();

@@ -132,7 +132,7 @@ describe('a script run by the gateway', () => {
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.match(r.stdout, /^azure-app-secret \S+ doctor: checks only, nothing is changed\n/);
     assert.match(r.stdout, /^ok {4}gateway input: PAM User record DemoAzureAppSecret0001, PAM configuration DemoPamConfiguration01, from --record and --config/m);
-    assert.match(r.stdout, /^doctor: 11 checks, 11 ok, 0 failed$/m);
+    assert.match(r.stdout, /^doctor: 12 checks, 12 ok, 0 failed$/m);
   });
 
   const usage: Array<[string, string[], RegExp]> = [

@@ -107,6 +107,29 @@ describe('delivery to a file', { concurrency: 3 }, () => {
     }),
   );
 
+  test('--doctor and a dry run: each destination checked and read back, nothing written; one outside the allow-list FAILs with exit 2', TEST, () =>
+    withDelivery('aws-iam-access-key', async (e) => {
+      const path = join(e.out, 'app.env');
+      e.settings({ file_destinations: path });
+      const doctor = await e.s.run(loadFixture('aws-iam-access-key'), { args: ['--doctor'], env: { [ALLOW_FILE_DIRS]: e.out } });
+      assert.equal(doctor.code, 0, show(doctor));
+      assert.match(doctor.stdout, /^ok {4}destinations: 1 destination\(s\)$/m);
+      assert.match(doctor.stdout, /file .*app\.env \(env\): allowed and writable; does not hold the record's credential yet: a run delivers it first/);
+      const dry = await e.s.run(loadFixture('aws-iam-access-key'), { args: ['--dry-run'], env: { [ALLOW_FILE_DIRS]: e.out } });
+      assert.equal(dry.code, 0, show(dry));
+      assert.match(dry.stderr, /would deliver the new credential to file .*app\.env \(env\) \(checked: allowed and writable\)/);
+      assert.deepEqual(readdirSync(e.out), [], 'neither wrote anything');
+
+      e.settings({ file_destinations: '/etc/keeper-rotate-test.env' });
+      const refused = await e.s.run(loadFixture('aws-iam-access-key'), { args: ['--doctor'], env: { [ALLOW_FILE_DIRS]: e.out } });
+      assert.equal(refused.code, 2, show(refused));
+      assert.match(refused.stdout, /^FAIL {2}destinations: DESTINATION_NOT_ALLOWED: file destination \/etc\/keeper-rotate-test\.env is outside the folders this gateway allows/m);
+      const run = await e.run();
+      assert.equal(run.code, 2, show(run));
+      assert.match(run.stderr, /keeper-rotate: DESTINATION_NOT_ALLOWED: /);
+    }),
+  );
+
   test('wiz-service-account: the replaced secret lands in a json file and signs in', TEST, () =>
     withDelivery('wiz-service-account', async (e) => {
       const path = join(e.out, 'wiz.json');

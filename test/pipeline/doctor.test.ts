@@ -14,7 +14,7 @@ import { Journal } from '../../src/state/journal.js';
 import { type ScriptResult, type ScriptSandbox, loadFixture, startScriptSandbox } from '../helpers/run-script.js';
 import { NO_PROXY_ENV } from '../helpers/forward-proxy.js';
 
-const CHECKS = ['gateway input', 'gateway config', 'proxy', 'state folder', 'allow-list', 'PAM User record', 'PAM configuration', 'record fields', 'admin credentials', 'settings', 'target'];
+const CHECKS = ['gateway input', 'gateway config', 'proxy', 'state folder', 'allow-list', 'PAM User record', 'PAM configuration', 'record fields', 'admin credentials', 'settings', 'target', 'destinations'];
 
 /** Every operation that only reads, per sandbox service. Anything else a doctor run sends is a failure. */
 const READS: Record<string, readonly string[]> = {
@@ -187,7 +187,7 @@ describe('--doctor finds what a rotation would stop at', () => {
       assert.equal(status(r, 'admin credentials'), 'ok');
       assert.deepEqual(found.get('settings'), { status: 'skip', detail: 'needs record fields' });
       assert.deepEqual(found.get('target'), { status: 'skip', detail: 'needs settings' });
-      assert.match(r.stdout, /^doctor: 11 checks, 8 ok, 1 failed, 2 skipped$/m);
+      assert.match(r.stdout, /^doctor: 12 checks, 8 ok, 1 failed, 3 skipped$/m);
       assert.deepEqual(s.sandbox.log.entries({ service: 'azure' }), []);
       assertOnlyReads(s.sandbox);
       assert.equal(snapshot(s.sandbox), before);
@@ -216,10 +216,10 @@ describe('--doctor finds what a rotation would stop at', () => {
       const r = await doctor(s, loadFixture('azure-app-secret'));
       assert.equal(r.code, 3, r.stdout + r.stderr);
       const found = checks(r.stdout);
-      for (const name of CHECKS.slice(0, -1)) assert.equal(found.get(name)?.status, 'ok', `${name}: ${found.get(name)?.detail}`);
+      for (const name of CHECKS.slice(0, -2)) assert.equal(found.get(name)?.status, 'ok', `${name}: ${found.get(name)?.detail}`);
       assert.equal(found.get('target')?.status, 'FAIL');
       assert.match(found.get('target')!.detail, /^TARGET_AUTH_FAILED: /);
-      assert.match(r.stdout, /^doctor: 11 checks, 10 ok, 1 failed$/m);
+      assert.match(r.stdout, /^doctor: 12 checks, 10 ok, 1 failed, 1 skipped$/m);
       assert.ok(s.sandbox.log.entries({ service: 'azure', operation: 'token' }).length > 0, 'doctor never tried to sign in');
       assertOnlyReads(s.sandbox);
       assert.equal(snapshot(s.sandbox), before);
@@ -250,7 +250,7 @@ describe('--doctor finds what a rotation would stop at', () => {
       assert.equal(found.get('PAM User record')?.status, 'FAIL');
       assert.match(found.get('PAM User record')!.detail, /^RECORD_NOT_FOUND: .*NoSuchRecord0000000000/);
       for (const name of CHECKS.slice(CHECKS.indexOf('PAM User record') + 1)) assert.equal(found.get(name)?.status, 'skip', name);
-      assert.match(r.stdout, /^doctor: 11 checks, 5 ok, 1 failed, 5 skipped$/m);
+      assert.match(r.stdout, /^doctor: 12 checks, 5 ok, 1 failed, 6 skipped$/m);
       assert.deepEqual(s.sandbox.log.entries({ service: 'azure' }), []);
       assertOnlyReads(s.sandbox);
     }));
@@ -351,7 +351,7 @@ describe('--doctor finds what a rotation would stop at', () => {
       assert.equal(status(r, 'state folder'), 'warn');
       assert.match(r.stdout, /stopped at "created".*finishes or undoes it first/);
       assert.equal(status(r, 'target'), 'ok');
-      assert.match(r.stdout, /^doctor: 11 checks, 10 ok, 0 failed, 1 warning\(s\)$/m);
+      assert.match(r.stdout, /^doctor: 12 checks, 11 ok, 0 failed, 1 warning\(s\)$/m);
       assert.equal(readFileSync(path, 'utf8'), journal);
       assert.deepEqual(stateFiles(s.env), [path]);
       assertOnlyReads(s.sandbox);
