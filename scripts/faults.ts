@@ -78,8 +78,8 @@ const built = buildScripts(values.bundle);
 const results: CaseResult[] = [];
 try {
   for (const target of targets) {
-    for (const { scenario, calls, walk } of await scenariosFor(built.dir, target, scenarios)) {
-      const cases = casesFor(target, scenario, calls, kinds, models, walk);
+    for (const { scenario, calls, walk, kinds: only } of await scenariosFor(built.dir, target, scenarios)) {
+      const cases = casesFor(target, scenario, calls, only ? kinds.filter((k) => (only as readonly string[]).includes(k)) : kinds, models, walk);
       process.stderr.write(`${target} (${scenario} rotation): ${calls.length} calls${walk.length < calls.length ? ` (${walk.length} walked: ${walk.map(callName).join(', ') || 'none'})` : ''}, ${cases.length} cases `);
       results.push(...(await pool(cases, Number(values.jobs), (c) => runCase(built.dir, c), (r) => process.stderr.write(r.verdict === 'lost' ? 'x' : r.verdict === 'unfired' ? '?' : '.'))));
       process.stderr.write('\n');

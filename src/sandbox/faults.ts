@@ -145,10 +145,25 @@ export interface SandboxConnection {
 export class RequestLog {
   #entries: RequestLogEntry[] = [];
   #connections: SandboxConnection[] = [];
+  #listeners: Array<(entry: RequestLogEntry) => void> = [];
   #seq = 0;
 
   record(entry: Omit<RequestLogEntry, 'seq' | 'at' | 't'> & { t?: number }): void {
-    this.#entries.push({ ...entry, seq: ++this.#seq, at: new Date().toISOString(), t: entry.t ?? performance.now() });
+    const full = { ...entry, seq: ++this.#seq, at: new Date().toISOString(), t: entry.t ?? performance.now() };
+    this.#entries.push(full);
+    for (const listener of this.#listeners) listener(full);
+  }
+
+  /**
+   * Called as each call is logged, once the service has handled it and before the client has its reply: the
+   * moment to judge an invariant that must hold after every single call (the fault matrix checks that a
+   * destination still holds a working credential right after each removal).
+   */
+  onRecord(listener: (entry: RequestLogEntry) => void): () => void {
+    this.#listeners.push(listener);
+    return () => {
+      this.#listeners = this.#listeners.filter((l) => l !== listener);
+    };
   }
 
   entries(filter?: { service?: string; operation?: string }): RequestLogEntry[] {

@@ -7,13 +7,14 @@
 // Calls only some gateways make (the allow-lists' owner and path reads) come from a scenario of their own, which
 // walks only the calls the first rotation does not make (SCENARIOS below).
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { encodeGatewayInput } from '../../src/gateway/input.js';
 import type { RecordData } from '../../src/keeper/record-data.js';
-import { readText } from '../../src/keeper/record.js';
+import { cloneData, readText, writeText } from '../../src/keeper/record.js';
+import { ALLOW_FILE_DIRS } from '../../src/destinations/file.js';
 import { ALLOW_AWS_USERS, ALLOW_AZURE_APPS, ALLOW_WIZ_ACCOUNTS } from '../../src/targets/allow-list.js';
 import { DEMO } from '../../src/sandbox/demo-vault.js';
 import type { FaultKind, FaultSpec, RequestLogEntry } from '../../src/sandbox/faults.js';
@@ -198,8 +199,12 @@ export interface CallRef {
  * rotation on a gateway whose owner set the allow-lists (ALLOW_LIST_ENV) so that each demo record is inside them
  * by the rule that costs a request, the calls no gateway without them makes: Graph's listOwners for `owned`, IAM
  * GetUser for a path prefix. Only those calls are walked (`newCalls`); the rest are the first rotation's.
+ * `delivery`: a steady rotation of a record with a file destination (DELIVERY_FILE), killed or cut off at each
+ * Keeper write, the save and the finalize among them: the kill right after finalize is the one between finalize
+ * and delivery. The file must hold a working credential throughout (for an overlap target) and the record's own
+ * after the clean run. Its other calls are the steady rotation's, already walked.
  */
-export const SCENARIOS = ['first', 'steady', 'allow-list'] as const;
+export const SCENARIOS = ['first', 'steady', 'allow-list', 'delivery'] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 
 /**
@@ -222,9 +227,59 @@ export const ALLOW_LIST_CALLS: Readonly<Record<string, readonly string[]>> = {
   'wiz-service-account': [],
 };
 
+/** The kinds the `delivery` scenario walks: what leaves a run's delivery undone (the rest are the steady rotation's). */
+export const DELIVERY_KINDS: readonly CaseKind[] = ['kill', 'drop'];
+/** The Keeper writes the `delivery` scenario walks. */
+const DELIVERY_WALK = new Set(['ksm update_secret', 'ksm finalize_secret_update']);
+
+/** The calls after which a credential a destination was given may stop working. */
+const RETIRING = new Set(['azure removePassword', 'iam DeleteAccessKey', 'iam UpdateAccessKey']);
+
+/**
+ * Checks, right after every retiring call the sandbox handles from now on, that the delivered file still holds a
+ * working credential: delivery must come before retirement in every history, not only by the end of it.
+ */
+function watchDelivered(sb: Sandbox, oracle: TargetOracle, problems: string[], when: string): () => void {
+  return sb.log.onRecord((e) => {
+    if (!RETIRING.has(`${e.service} ${e.operation}`) || e.status >= 300) return;
+    const delivered = deliveredData(sb, oracle.uid);
+    if (!delivered || !oracle.works(sb, delivered)) problems.push(`${when}: right after ${e.service} ${e.operation}, the delivered file holds ${delivered ? 'a credential that no longer works' : 'nothing'}`);
+  });
+}
+
+/** Where the `delivery` scenario's record delivers: an env file in a folder of the sandbox's own. */
+export function deliveryFile(sb: Sandbox): string {
+  return join(dirname(sb.env.KEEPER_ROTATE_STATE_DIR!), 'delivered', 'app.env');
+}
+
 /** The gateway environment a scenario adds to the sandbox's. */
 export function scenarioEnv(sb: Sandbox, scenario: Scenario): Record<string, string> {
+  if (scenario === 'delivery') return { ...sb.env, [ALLOW_FILE_DIRS]: dirname(deliveryFile(sb)) };
   return scenario === 'allow-list' ? { ...sb.env, ...ALLOW_LIST_ENV } : sb.env;
+}
+
+/** The env file's values as record data the oracles read (the record's labels for what each variable holds). */
+export function deliveredData(sb: Sandbox, uid: string): RecordData | undefined {
+  let text: string;
+  try {
+    text = readFileSync(deliveryFile(sb), 'utf8');
+  } catch {
+    return undefined;
+  }
+  const labels: Record<string, string> = {
+    AWS_ACCESS_KEY_ID: 'aws_access_key_id',
+    AWS_SECRET_ACCESS_KEY: 'aws_secret_access_key',
+    AZURE_CLIENT_SECRET: 'client_secret',
+    WIZ_CLIENT_SECRET: 'client_secret',
+    WIZ_CLIENT_ID: 'login',
+  };
+  const data = cloneData(sb.ksm.readRecord(uid)!.data);
+  for (const line of text.split('\n')) {
+    const eq = line.indexOf('=');
+    const label = eq > 0 ? labels[line.slice(0, eq)] : undefined;
+    if (label) writeText(data, { label, kind: label.includes('secret') ? 'secret' : 'text' }, line.slice(eq + 1));
+  }
+  return data;
 }
 
 /**
@@ -233,7 +288,16 @@ export function scenarioEnv(sb: Sandbox, scenario: Scenario): Record<string, str
  * admin app must own the demo app, which the demo vault makes it (checked, so a changed demo vault says so
  * here instead of as every case refused).
  */
-function prepareScenario(sb: Sandbox, scenario: Scenario): void {
+function prepareScenario(sb: Sandbox, scenario: Scenario, uid?: string): void {
+  if (scenario === 'delivery') {
+    mkdirSync(dirname(deliveryFile(sb)), { recursive: true });
+    for (const record of uid ? [uid] : Object.values(ORACLES).map((o) => o.uid)) {
+      const data = cloneData(sb.ksm.readRecord(record)!.data);
+      writeText(data, { label: 'file_destinations', kind: 'text' }, deliveryFile(sb));
+      sb.ksm.editRecord(record, data);
+    }
+    return;
+  }
   if (scenario !== 'allow-list') return;
   const admin = sb.aws.getUser(DEMO.aws.adminUserName);
   if (!admin) throw new Error(`the demo AWS admin ${DEMO.aws.adminUserName} is missing`);
@@ -353,10 +417,10 @@ async function withSandbox<T>(fn: (sb: Sandbox) => Promise<T>): Promise<T> {
   }
 }
 
-async function warmUp(bundle: string, target: string, sb: Sandbox): Promise<void> {
+async function warmUp(bundle: string, target: string, sb: Sandbox, env: Record<string, string> = sb.env): Promise<void> {
   // No fault is armed here, so nothing is gained by the cases' short request timeout, and a loaded machine (CI's
   // two cores running several test files) must not fail the warm-up on a slow but healthy reply.
-  const run = await runBuilt(bundle, target, sb.env, undefined, { deadlineSeconds: DEADLINE_SECONDS, requestTimeoutSeconds: 30 });
+  const run = await runBuilt(bundle, target, env, undefined, { deadlineSeconds: DEADLINE_SECONDS, requestTimeoutSeconds: 30 });
   if (run.code !== 0) throw new Error(`the warm-up rotation of ${target} failed (exit ${run.code}):\n${run.stderr}`);
   sb.log.clear();
 }
@@ -365,7 +429,7 @@ async function warmUp(bundle: string, target: string, sb: Sandbox): Promise<void
 export async function discoverCalls(bundle: string, target: string, scenario: Scenario = 'first'): Promise<CallRef[]> {
   return withSandbox(async (sb) => {
     prepareScenario(sb, scenario);
-    if (scenario === 'steady') await warmUp(bundle, target, sb);
+    if (scenario === 'steady' || scenario === 'delivery') await warmUp(bundle, target, sb, scenarioEnv(sb, scenario));
     const run = await runBuilt(bundle, target, scenarioEnv(sb, scenario));
     if (run.code !== 0) throw new Error(`the clean rotation of ${target} (${scenario}) failed (exit ${run.code}):\n${run.stderr}`);
     const seen = new Map<string, number>();
@@ -416,6 +480,8 @@ export interface ScenarioPlan {
   calls: CallRef[];
   /** The calls the matrix faults: all of them, or (`allow-list`) only the ones the first rotation does not make. */
   walk: CallRef[];
+  /** The kinds walked, when not all of them (`delivery`). */
+  kinds?: readonly CaseKind[];
 }
 
 /**
@@ -434,6 +500,10 @@ export async function scenariosFor(bundle: string, target: string, only?: readon
   if (wanted('allow-list')) {
     const allowed = await discoverCalls(bundle, target, 'allow-list');
     plans.push({ scenario: 'allow-list', calls: allowed, walk: newCalls(first, allowed) });
+  }
+  if (wanted('delivery')) {
+    const delivering = await discoverCalls(bundle, target, 'delivery');
+    plans.push({ scenario: 'delivery', calls: delivering, walk: delivering.filter((c) => DELIVERY_WALK.has(`${c.service} ${c.operation}`)), kinds: DELIVERY_KINDS });
   }
   return plans;
 }
@@ -516,12 +586,13 @@ async function runCaseOnce(bundle: string, c: MatrixCase): Promise<CaseResult> {
   const started = Date.now();
   return withSandbox(async (sb) => {
     sb.ksm.setTransactionModel(c.model);
-    prepareScenario(sb, c.scenario);
+    prepareScenario(sb, c.scenario, oracle.uid);
     const env = scenarioEnv(sb, c.scenario);
-    if (c.scenario === 'steady') await warmUp(bundle, oracle.script, sb);
+    if (c.scenario === 'steady' || c.scenario === 'delivery') await warmUp(bundle, oracle.script, sb, env);
     const problems: string[] = [];
     const before = sb.ksm.readRecord(oracle.uid)!;
     const baseline = new Set(oracle.credentials(sb));
+    const unwatch = c.scenario === 'delivery' && !oracle.inPlace ? watchDelivered(sb, oracle, problems, 'the faulted run') : () => {};
     sb.faults.arm(faultFor(c));
     let firedAt: number | undefined;
     const unsubscribe = sb.faults.onFire(() => (firedAt = Date.now()));
@@ -549,6 +620,12 @@ async function runCaseOnce(bundle: string, c: MatrixCase): Promise<CaseResult> {
     if (broken.length > 0) {
       if (oracle.inPlace && sealed > 0 && (run.code === 'killed' || run.code === 5)) verdict = 'sealed';
       else problems.push(`the record holds a credential that does not work${after.transaction ? ' (on one side of its open transaction)' : ''}`);
+    }
+    // 1b. A destination holds a credential that works: the one delivered, kept valid until the new one is there.
+    //     (An in-place target's replace kills the one it held at once; the clean run's check below covers it.)
+    if (c.scenario === 'delivery' && !oracle.inPlace) {
+      const delivered = deliveredData(sb, oracle.uid);
+      if (!delivered || !oracle.works(sb, delivered)) problems.push(`the delivered file holds ${delivered ? 'a credential that does not work' : 'nothing'} after the faulted run`);
     }
 
     // 2. Exit 0 only for a finished rotation: a new credential, saved, finalized, working.
@@ -586,11 +663,19 @@ async function runCaseOnce(bundle: string, c: MatrixCase): Promise<CaseResult> {
     if (leaked > 0) problems.push(`${leaked} secret value(s) appear in the script's output`);
 
     // 4. One more clean run finishes (or undoes) whatever was left, and leaves what retention allows.
+    unwatch();
+    const unwatchClean = c.scenario === 'delivery' && !oracle.inPlace ? watchDelivered(sb, oracle, problems, 'the clean run') : () => {};
     const clean = await runBuilt(bundle, oracle.script, env);
+    unwatchClean();
     const final = sb.ksm.readRecord(oracle.uid)!;
     if (clean.code !== 0) problems.push(`the clean run after it exited ${clean.code}: ${(ERROR_LINE.exec(clean.stderr)?.[0] ?? clean.stderr.trim().split('\n').pop() ?? '').slice(0, 300)}`);
     if (final.transaction) problems.push('a Keeper transaction is still open after the clean run');
     if (!oracle.works(sb, final.data)) problems.push('after the clean run the record holds a credential that does not work');
+    if (c.scenario === 'delivery') {
+      const delivered = deliveredData(sb, oracle.uid);
+      const same = delivered !== undefined && ['client_secret', 'aws_access_key_id', 'aws_secret_access_key'].every((l) => text(delivered, l) === text(final.data, l));
+      if (!same || !oracle.works(sb, delivered!)) problems.push("after the clean run the delivered file does not hold the record's working credential");
+    }
     const now = oracle.credentials(sb);
     const referenced = new Set(oracle.referenced(final.data));
     const orphans = now.filter((id) => !baseline.has(id) && !referenced.has(id));

@@ -12,8 +12,8 @@ const results: CaseResult[] = [];
 const plans = await Promise.all(ORACLE_NAMES.map(async (target) => ({ target, scenarios: await scenariosFor(built.dir, target) })));
 
 for (const { target, scenarios } of plans) {
-  for (const { scenario, calls, walk } of scenarios) {
-    describe(`${target}, ${scenario} rotation: every ${scenario === 'allow-list' ? 'call the allow-lists add' : 'call'} × every fault`, { concurrency: 2 }, () => {
+  for (const { scenario, calls, walk, kinds } of scenarios) {
+    describe(`${target}, ${scenario} rotation: ${scenario === 'allow-list' ? 'every call the allow-lists add × every fault' : scenario === 'delivery' ? `every Keeper write × ${(kinds ?? CASE_KINDS).join(', ')}` : 'every call × every fault'}`, { concurrency: 2 }, () => {
       test('the rotation makes the calls the matrix walks', () => {
         // A rotation that stops early would shrink the matrix without anyone noticing.
         assert.ok(calls.length >= 6, `only ${calls.length} calls: ${calls.map(callName).join(', ')}`);
@@ -21,7 +21,7 @@ for (const { target, scenarios } of plans) {
         // An allow-list that stopped reaching the script (or stopped costing its request) would leave its calls unfaulted.
         if (scenario === 'allow-list') assert.deepEqual(walk.map(callName), ALLOW_LIST_CALLS[target], `the calls the allow-lists add, of ${calls.map(callName).join(', ')}`);
       });
-      for (const c of casesFor(target, scenario, calls, CASE_KINDS, undefined, walk)) {
+      for (const c of casesFor(target, scenario, calls, kinds ?? CASE_KINDS, undefined, walk)) {
         test(`${c.call.index}. ${callName(c.call)} · ${c.kind} · ${c.model}`, { timeout: 240_000 }, async () => {
           const r = await runCase(built.dir, c);
           results.push(r);
@@ -35,7 +35,7 @@ for (const { target, scenarios } of plans) {
 }
 
 test('summary: no case lost a working credential', () => {
-  const expected = plans.reduce((n, p) => n + p.scenarios.reduce((m, s) => m + casesFor(p.target, s.scenario, s.calls, CASE_KINDS, undefined, s.walk).length, 0), 0);
+  const expected = plans.reduce((n, p) => n + p.scenarios.reduce((m, s) => m + casesFor(p.target, s.scenario, s.calls, s.kinds ?? CASE_KINDS, undefined, s.walk).length, 0), 0);
   assert.equal(results.length, expected, 'some cases did not run');
   assert.match(summaryLine(results), new RegExp(`^faults: ${expected} cases, ${expected} held, 0 lost$`));
 });
