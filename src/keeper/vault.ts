@@ -167,6 +167,22 @@ export class KeeperVault {
     }
   }
 
+  /**
+   * A plain update (no rotation transaction), checked against the revision we read: for fields that hold no
+   * credential (a run's outcome). Keeper refuses it while any transaction is open on the record.
+   */
+  async savePlain(record: VaultRecord, data: RecordData): Promise<void> {
+    const raw = this.#fetched.get(record.uid);
+    if (!raw || Number(raw.revision) !== record.revision) {
+      throw new RotateError('INTERNAL', `record ${record.uid} must be saved from the latest fetch`, { refused: true });
+    }
+    try {
+      await updateSecret2(this.#options, { ...raw, data });
+    } catch (err) {
+      throw ksmError(`saving record ${record.uid}`, err, this.#lastStatus());
+    }
+  }
+
   async finalize(uid: string): Promise<void> {
     try {
       await completeTransaction(this.#options, uid, false);

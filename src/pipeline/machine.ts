@@ -54,6 +54,8 @@ export interface Machine {
    * entry (no moment between them for a kill to fall in): `delivering` when the record has destinations.
    */
   afterFinalize?: JournalStep;
+  /** Fields the rotation's save carries besides the credential's (the run's outcome: pipeline/outcome.ts). */
+  alsoSave?: (created: NewCredential) => Array<[FieldRef, string]>;
 }
 
 /** The rotation is finalized: its entry gives way to what follows it, if anything. */
@@ -379,7 +381,7 @@ export async function createAlongside(m: Machine, user: VaultRecord, plan: Rotat
   try {
     entry = m.ctx.journal.write({ ...made, phase: 'created' });
     const data = cloneData(user.data);
-    for (const [ref, value] of created.recordUpdates) writeText(data, ref, value);
+    for (const [ref, value] of [...created.recordUpdates, ...(m.alsoSave?.(created) ?? [])]) writeText(data, ref, value);
     deadline.check('saving the record');
     entry = m.ctx.journal.write({ ...made, phase: 'saving', txn: 'save' });
     try {
@@ -559,7 +561,7 @@ export async function replaceInPlace(m: Machine, user: VaultRecord, pending: Jou
 
   let saved: VaultRecord;
   try {
-    saved = await saveWithRetries(m, user.uid, created.recordUpdates, sealed ? unsaved : undefined);
+    saved = await saveWithRetries(m, user.uid, created.recordUpdates, sealed ? unsaved : undefined, m.alsoSave?.(created));
   } catch (err) {
     throw pendingError(err, 'saved');
   }
@@ -597,7 +599,7 @@ export async function replaceInPlace(m: Machine, user: VaultRecord, pending: Jou
  * again, as it would after a lost reply. Only then: with every earlier attempt answered, an open transaction is
  * another run's and is left alone.
  */
-async function saveWithRetries(m: Machine, uid: string, updates: Array<[FieldRef, string]>, unsaved: JournalStep | undefined): Promise<VaultRecord> {
+async function saveWithRetries(m: Machine, uid: string, updates: Array<[FieldRef, string]>, unsaved: JournalStep | undefined, also: Array<[FieldRef, string]> = []): Promise<VaultRecord> {
   const { ctx } = m;
   let last: unknown;
   let mayBeOpen = false;
@@ -610,7 +612,7 @@ async function saveWithRetries(m: Machine, uid: string, updates: Array<[FieldRef
       ctx.deadline.check(`saving record ${uid}`);
       const record = await fetchOne(ctx, uid);
       const data = cloneData(record.data);
-      for (const [ref, value] of updates) writeText(data, ref, value);
+      for (const [ref, value] of [...updates, ...also]) writeText(data, ref, value);
       if (unsaved) ctx.journal.write({ ...unsaved, txn: 'save' });
       sent = true;
       await ctx.vault.saveInTransaction(record, data);

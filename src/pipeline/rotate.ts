@@ -9,6 +9,7 @@ import { describeSource, resolveAdmin } from '../keeper/admin.js';
 import { HARD_STOP_GRACE_MS, type RunContext, type ScriptDefinition, type ScriptOutcome } from '../cli/main.js';
 import { redact } from '../secret.js';
 import { cloneData, writeText } from '../keeper/record.js';
+import { outcomeUpdates, writeOutcome } from './outcome.js';
 import { DELIVERY_SETTINGS, catchUp, checkRetention, deliverAll, deliveryFor, incomplete } from './deliver.js';
 import type { JournalEntry } from '../state/journal.js';
 import { lockRecord } from '../state/lock.js';
@@ -56,9 +57,27 @@ async function rotate<K extends string, S extends K, C>(target: Target<K, S, C>,
     const base = rejectedAfterWrites
       ? new RotateError(err.code, `${err.message} (after finishing what an earlier run left, which is done)`, { cause: err, exitCode: ExitCode.Failed })
       : err;
-    throw withPendingSecret(target, ctx, base);
+    const final = withPendingSecret(target, ctx, base);
+    if (mayRecordFailure(ctx, final)) await writeOutcome(ctx, ctx.input.userRecordUid, { exit: final.exitCode, error: final.code, message: final.message });
+    throw final;
   } finally {
     lock.release();
+  }
+}
+
+/**
+ * Whether a failed run writes its outcome into the record (pipeline/outcome.ts says when and why). Not for exit
+ * 2 (nothing was written, and stays so), not while a transaction of this run's may be open on the record (Keeper
+ * refuses the write, and closing it is the next run's), not when Keeper itself failed to answer, and not when
+ * another run on this gateway holds the record: a write now would move the revision under its save.
+ */
+function mayRecordFailure(ctx: RunContext, err: unknown): err is RotateError {
+  if (!isRotateError(err) || err.exitCode === ExitCode.Rejected || ctx.dryRun) return false;
+  if (['ROTATION_IN_PROGRESS', 'KEEPER_TRANSACTION_OPEN', 'KEEPER_TIMEOUT', 'KEEPER_THROTTLED', 'KEEPER_REQUEST_FAILED', 'DEADLINE_EXCEEDED', 'STATE_DIR_UNAVAILABLE'].includes(err.code)) return false;
+  try {
+    return ctx.journal.read(ctx.input.userRecordUid)?.txn === undefined;
+  } catch {
+    return false;
   }
 }
 
@@ -208,6 +227,7 @@ async function rotateLocked<K extends string, S extends K, C>(target: Target<K, 
 
   m.step.since = new Date().toISOString();
   if (destinations.length > 0) m.afterFinalize = { ...m.step, phase: 'delivering' };
+  m.alsoSave = (made) => outcomeUpdates({ exit: ExitCode.Ok, error: '', message: `rotated to ${made.id}` });
   const verifyMs = target.verifyTimeoutMs(config);
   const created = target.mode === 'in-place' ? await replaceInPlace(m, user, pending, verifyMs) : await createAlongside(m, user, plan, pending, verifyMs);
 

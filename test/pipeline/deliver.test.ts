@@ -150,7 +150,7 @@ describe('delivery to a file', { concurrency: 3 }, () => {
       const r = await e.run();
       assert.equal(r.code, 2, show(r));
       assert.match(r.stderr, /keeper-rotate: SETTING_INVALID: keep_previous_secrets is 0, .*retire_before_consumers_reload/);
-      assert.equal(e.sb.ksm.readRecord(e.uid)!.revision, before, 'nothing was written');
+      assert.equal(e.sb.ksm.readRecord(e.uid)!.revision, before, 'nothing was written, not even the outcome');
       assert.equal(existsSync(join(e.out, 'app.env')), false);
       e.settings({ retire_before_consumers_reload: 'true' });
       const accepted = await e.run();
@@ -167,6 +167,10 @@ describe('delivery to a file', { concurrency: 3 }, () => {
       const first = await e.run();
       assert.equal(first.code, 0, show(first));
       const firstId = e.text('client_secret_id')!;
+      // The outcome rides in the rotation's own save: one update_secret for the whole run.
+      assert.deepEqual([e.text('last_rotation_exit'), e.text('last_rotation_error'), e.text('last_rotation_message')], ['0', undefined, `rotated to ${firstId}`]);
+      assert.match(e.text('last_rotation_at')!, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+      assert.equal(e.sb.log.entries({ service: 'ksm', operation: 'update_secret' }).length, 1);
       assert.deepEqual(app().secrets.map((s) => s.keyId), [firstId], 'keep 0: only the new secret is left');
 
       // A folder where the UPDATED sentinel goes: the file is written, but the consumers' signal cannot be.
@@ -187,6 +191,9 @@ describe('delivery to a file', { concurrency: 3 }, () => {
       assert.ok(works(secondId), "the record's new secret works");
       assert.ok(works(firstId), 'the secret consumers were given before is still valid');
       assert.equal(journalPhase(e), 'delivering');
+      // Written after the run, with a plain update: what the vault and `report` show without the gateway's log.
+      assert.deepEqual([e.text('last_rotation_exit'), e.text('last_rotation_error')], ['4', 'DELIVERY_INCOMPLETE']);
+      assert.match(e.text('last_rotation_message')!, /^rotated to [0-9a-f-]+ and saved it, but delivering it failed/);
 
       rmSync(sentinel, { recursive: true });
       const next = await e.run();

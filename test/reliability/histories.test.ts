@@ -182,8 +182,11 @@ describe('compound histories', { concurrency: 3 }, () => {
       assert.equal(next.code, 5, describeRun(next));
       assert.equal(next.error, 'RECOVERY_STALE');
       assert.match(next.stderr, /neither the secret an earlier wiz-service-account run sealed .* nor the record's own .* signs in/);
-      assert.equal(ksmWrites(next), 0, describeRun(next));
+      // Two writes: the rollback of the earlier run's save, and this run's outcome (pipeline/outcome.ts); nothing
+      // of the credential's.
+      assert.equal(ksmWrites(next), 2, describeRun(next));
       assert.equal(text(next.after, 'client_secret'), 'pasted-by-hand-and-wrong');
+      assert.deepEqual([text(next.after, 'last_rotation_exit'), text(next.after, 'last_rotation_error')], ['5', 'RECOVERY_STALE'], describeRun(next));
     }),
   );
 
@@ -222,7 +225,9 @@ describe('compound histories', { concurrency: 3 }, () => {
       assert.equal(a.code, 5, describeRun(a));
       assert.equal(a.error, 'RECOVERY_STALE');
       assert.equal(text(a.after, 'client_secret'), record, 'A stored nothing over the record');
-      assert.equal(ksmWrites(a), 0, describeRun(a));
+      // The rollback of A's earlier save (which may have landed late) and A's outcome; nothing of the credential's.
+      assert.equal(ksmWrites(a), 2, describeRun(a));
+      assert.equal(text(a.after, 'last_rotation_error'), 'RECOVERY_STALE');
       // B's next run stores the one Wiz holds.
       const healed = await env.run({ params, env: b });
       assert.equal(healed.code, 0, describeRun(healed));
