@@ -4,9 +4,10 @@
 //   3. the PAM configuration record fetched through KSM (in the same request as the PAM User);
 //   4. the PAM User record itself, for targets that can rotate their own credential.
 // Each target declares the field names it needs for each place; the first place that has all of them wins.
-// A target whose host has an identity of its own (AWS: the instance role) may let the PAM configuration, and
-// only it, ask for that identity instead of keys (Keeper's USE_INSTANCE_ROLE): the gateway owner's choice, never
-// a record editor's, who may attach records of their own or write the PAM User record.
+// A target whose host has an identity of its own (AWS: the instance role) may use it only where the gateway owner
+// says so: the PAM configuration, and only it, asking for that identity instead of keys (Keeper's
+// USE_INSTANCE_ROLE), or an opt-in in the gateway's environment that lets any record fall back to it. Never a
+// record editor's choice: they may attach records of their own, or clear the keys of the PAM User record.
 import { RotateError } from '../errors.js';
 import type { GatewayInput, GatewayRecord } from '../gateway/input.js';
 import { Secret } from '../secret.js';
@@ -31,10 +32,12 @@ export interface AdminFieldNames<K extends string, S extends K = never> {
    */
   checkRecord?: (user: VaultRecord) => void;
   /**
-   * What the target falls back to when no record has credentials, e.g. "the gateway host's AWS credential
-   * chain"; omit for targets that need explicit credentials. The values are then all undefined.
+   * What the target falls back to when no record has credentials (the values are then all undefined), and the
+   * gateway owner's opt-in that allows it; omit for targets that need explicit credentials. The host's identity
+   * is the gateway owner's, often worth more than any admin key: a record editor who could fall back to it by
+   * leaving the keys out would pick the admin. So the fallback needs `optIn` in the gateway's environment.
    */
-  ambient?: string;
+  ambient?: AmbientCredentials;
   /**
    * A value that, in `fields` of the PAM configuration, asks for the host's own credentials (`ambient`) instead of
    * keys, as Keeper's AWS guide has the PAM configuration say `USE_INSTANCE_ROLE` (compared without case). The
@@ -44,13 +47,24 @@ export interface AdminFieldNames<K extends string, S extends K = never> {
   hostMarker?: { value: string; fields: readonly K[] };
 }
 
+export interface AmbientCredentials {
+  /** What signs, e.g. "the gateway host's AWS credential chain". */
+  description: string;
+  /**
+   * The environment variable, and the value (compared without case, blank counts as unset) by which the gateway
+   * owner lets records use `description` without the PAM configuration asking for it.
+   */
+  optIn: { variable: string; value: string };
+}
+
 export type AdminValues<K extends string, S extends K> = { [P in K]: (P extends S ? Secret : string) | undefined };
 
 export type AdminSource =
   | { kind: 'attached'; uid: string }
   | { kind: 'pam-configuration'; uid: string; via: 'records' | 'ksm' }
   | { kind: 'self'; uid: string }
-  | { kind: 'ambient'; description: string }
+  /** The host's own credentials for any record that holds none, as the gateway's environment allows. */
+  | { kind: 'ambient'; description: string; optIn: string }
   /** The host's own credentials, because the PAM configuration asks for them (AdminFieldNames.hostMarker). */
   | { kind: 'host'; uid: string; via: 'records' | 'ksm'; description: string; marker: string };
 
@@ -68,7 +82,7 @@ export function describeSource(source: AdminSource): string {
     case 'self':
       return `the PAM User record ${source.uid} itself`;
     case 'ambient':
-      return source.description;
+      return `${source.description}, as the gateway's environment allows (${source.optIn})`;
     case 'host':
       return `${source.description}, as PAM configuration ${source.uid} asks (${source.marker})`;
   }
@@ -130,14 +144,39 @@ export interface AdminResolutionInput {
   user: VaultRecord;
   /** The PAM configuration record fetched through KSM, when the input names one and the app can read it. */
   provider: VaultRecord | undefined;
+  /** The gateway's environment: only it may allow the fallback to the host's credentials (`ambient.optIn`). */
+  env: NodeJS.ProcessEnv;
+}
+
+/**
+ * Whether the gateway owner lets records use the host's credentials (`ambient.optIn`). Unset or blank: no. A value
+ * other than the opt-in's is SETTING_INVALID rather than a silent no, so a misspelt opt-in is seen at once.
+ */
+export function ambientAllowed(ambient: AmbientCredentials, env: NodeJS.ProcessEnv): boolean {
+  const { variable, value } = ambient.optIn;
+  const raw = env[variable]?.trim() ?? '';
+  if (raw === '') return false;
+  if (raw.toLowerCase() === value.toLowerCase()) return true;
+  throw new RotateError('SETTING_INVALID', `${variable} must be ${value}, or unset (blank counts as unset): it holds something else`);
+}
+
+/** The two ways the gateway owner can let a run sign with the host's credentials, for messages. */
+export function hostOptIns<K extends string, S extends K>(names: AdminFieldNames<K, S>): string {
+  const ways = [
+    ...(names.hostMarker ? [`${names.hostMarker.value} in the PAM configuration's ${names.hostMarker.fields.map((k) => names.pamConfiguration[k]).join(' and ')}`] : []),
+    ...(names.ambient ? [`${names.ambient.optIn.variable}=${names.ambient.optIn.value} in the gateway's environment (for every record)`] : []),
+  ];
+  return ways.join(', or ');
 }
 
 /** Resolves admin credentials for one target, or throws ADMIN_CREDENTIALS_NOT_FOUND naming every place it looked. */
 export function resolveAdmin<K extends string, S extends K = never>(
   names: AdminFieldNames<K, S>,
-  { input, user, provider }: AdminResolutionInput,
+  { input, user, provider, env }: AdminResolutionInput,
 ): ResolvedAdmin<K, S> {
   names.checkRecord?.(user);
+  // Read first, whatever this run uses: a misspelt opt-in fails every run of the target, not only the fallback.
+  const hostAllowed = names.ambient ? ambientAllowed(names.ambient, env) : false;
   const optional = names.optional ?? [];
   const providerUid = input.providerRecordUid;
   for (const record of input.records) {
@@ -171,14 +210,16 @@ export function resolveAdmin<K extends string, S extends K = never>(
     const values = pick(names.self, names, (n) => readText(user.data, n));
     if (values) return { source: { kind: 'self', uid: user.uid }, values };
   }
-  if (names.ambient) return ambient(names);
+  if (names.ambient && hostAllowed) return ambient(names.ambient, names);
   const required = (m: Record<K, string>) => (Object.keys(m) as K[]).filter((k) => !optional.includes(k)).map((k) => m[k]);
   const looked = [
     `an attached record with ${required(names.attached).join(', ')}`,
     `the PAM configuration${providerUid ? ` ${providerUid}` : ''} with ${required(names.pamConfiguration).join(', ')} (in the gateway input${providerUid ? ' and in Keeper' : ''})`,
     ...(names.self ? [`the PAM User record with ${required(names.self).join(', ')}`] : []),
   ];
-  throw new RotateError('ADMIN_CREDENTIALS_NOT_FOUND', `no admin credentials found; looked for ${looked.join('; ')}`);
+  // Leaving every key out must not hand a record editor the gateway owner's identity.
+  const host = names.ambient ? `. Not ${names.ambient.description}: only the gateway owner allows it, with ${hostOptIns(names)}` : '';
+  throw new RotateError('ADMIN_CREDENTIALS_NOT_FOUND', `no admin credentials found; looked for ${looked.join('; ')}${host}`);
 }
 
 /**
@@ -193,11 +234,11 @@ function hostFromConfiguration<K extends string, S extends K>(names: AdminFieldN
     const v = names.hostMarker.fields.includes(key) ? undefined : read(names.pamConfiguration[key]);
     values[key] = v !== undefined && (names.secrets as readonly K[] | undefined)?.includes(key) ? new Secret(v) : v;
   }
-  return { source: { kind: 'host', uid, via, description: names.ambient ?? 'the host', marker: names.hostMarker.value }, values: values as AdminValues<K, S> };
+  return { source: { kind: 'host', uid, via, description: names.ambient?.description ?? 'the host', marker: names.hostMarker.value }, values: values as AdminValues<K, S> };
 }
 
-/** The fallback source of a target that can work without explicit credentials. */
-export function ambient<K extends string, S extends K>(names: AdminFieldNames<K, S>): ResolvedAdmin<K, S> {
+/** The fallback source of a target that can work without explicit credentials, once the gateway owner allowed it. */
+function ambient<K extends string, S extends K>(host: AmbientCredentials, names: AdminFieldNames<K, S>): ResolvedAdmin<K, S> {
   const values = Object.fromEntries(Object.keys(names.attached).map((k) => [k, undefined])) as AdminValues<K, S>;
-  return { source: { kind: 'ambient', description: names.ambient ?? 'the host' }, values };
+  return { source: { kind: 'ambient', description: host.description, optIn: `${host.optIn.variable}=${host.optIn.value}` }, values };
 }

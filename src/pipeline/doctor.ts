@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { DoctorIo, RunContext } from '../cli/main.js';
 import { ExitCode, RotateError, describe, isRotateError } from '../errors.js';
 import { type GatewayInput, gatewayInputFromFlags, parseGatewayInput, readAll } from '../gateway/input.js';
-import { describeSource, resolveAdmin, type ResolvedAdmin } from '../keeper/admin.js';
+import { type AdminFieldNames, ambientAllowed, describeSource, hostOptIns, resolveAdmin, type ResolvedAdmin } from '../keeper/admin.js';
 import { describeProxyRules, useProxyEnvironment } from '../http/proxy.js';
 import { type GatewayConfig, loadGatewayConfig } from '../keeper/config.js';
 import { readText } from '../keeper/record.js';
@@ -171,8 +171,8 @@ export async function runDoctor<K extends string, S extends K, C>(target: Target
     }
     await report.check(CHECK.fields, [CHECK.record], async () => checkFields(target, user!));
     const admin = await report.check(CHECK.admin, [CHECK.record], async () => {
-      const value = resolveAdmin(target.admin, { input: input!, user: user!, provider });
-      return { value, detail: `from ${describeSource(value.source)}` };
+      const value = resolveAdmin(target.admin, { input: input!, user: user!, provider, env });
+      return { value, detail: `from ${describeSource(value.source)}`, notes: hostNotes(target.admin, env) };
     });
     const tctx = (): TargetContext<K, S> => ({ input: input!, user: user!, admin: admin as ResolvedAdmin<K, S>, env, log, deadline });
     const prepared = await report.check(CHECK.settings, [CHECK.fields, CHECK.admin, ...(allowList ? [CHECK.allowList] : [])], async () => checkSettings(target, tctx(), user!));
@@ -196,6 +196,18 @@ export async function runDoctor<K extends string, S extends K, C>(target: Target
     vault?.close();
   }
   return report.finish();
+}
+
+/**
+ * For a target that can sign with the host's own identity: whether this gateway lets any record do so, which is
+ * the gateway owner's decision and worth seeing beside where this record's credentials come from.
+ */
+function hostNotes<K extends string, S extends K>(names: AdminFieldNames<K, S>, env: NodeJS.ProcessEnv): string[] {
+  if (!names.ambient) return [];
+  const { variable, value } = names.ambient.optIn;
+  return ambientAllowed(names.ambient, env)
+    ? [`${variable}=${value}: a record with no admin credentials anywhere, or with admin_credentials = host, signs with ${names.ambient.description}`]
+    : [`${variable} is not set: ${names.ambient.description} signs only where the gateway owner allows it, with ${hostOptIns(names)}`];
 }
 
 /** The folder, and what it holds for this record: a lock, an interrupted run, sealed secrets. Reads only. */

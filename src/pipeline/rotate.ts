@@ -128,7 +128,7 @@ async function rotateLocked<K extends string, S extends K, C>(target: Target<K, 
   // this run itself changed the record first (a sealed secret stored, an earlier run settled).
   const readRecord = async () => {
     const { user, provider } = await fetchUser(ctx, target, uids);
-    const admin = resolveAdmin(target.admin, { input, user, provider });
+    const admin = resolveAdmin(target.admin, { input, user, provider, env: ctx.env });
     const tctx: TargetContext<K, S> = { input, user, admin, env: ctx.env, log, deadline };
     const config = target.prepare(tctx);
     const delivery = deliveryFor(user.data, ctx.env, target.name);

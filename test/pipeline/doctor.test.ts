@@ -24,6 +24,7 @@ const READS: Record<string, readonly string[]> = {
   sts: ['GetCallerIdentity'],
   'wiz-auth': ['token'],
   'wiz-api': ['serviceAccounts'],
+  imds: ['GetToken', 'GetRoleName', 'GetCredentials'],
 };
 /** The writes each target's rotation makes, named so a failure says which one slipped through. */
 const WRITES = ['update_secret', 'finalize_secret_update', 'rollback_secret_update', 'addPassword', 'removePassword', 'CreateAccessKey', 'DeleteAccessKey', 'UpdateAccessKey', 'rotateServiceAccountSecret', 'updateServiceAccount'];
@@ -275,6 +276,56 @@ describe('--doctor finds what a rotation would stop at', () => {
         assert.match(checks(r.stdout).get('admin credentials')!.detail, /^from the PAM User record /);
       }),
     ));
+
+  // Issue 16: the doctor's admin credentials check resolves them as a run does, so a record with no keys anywhere
+  // fails there unless the gateway owner allows the host's chain; and it says which way this gateway is set.
+  test("AWS, no keys anywhere: admin credentials FAIL with ADMIN_CREDENTIALS_NOT_FOUND naming both opt-ins, the host not asked; with KEEPER_ROTATE_AWS_HOST_CREDENTIALS=allow the check says so and the target check signs with the instance role", () =>
+    withSandbox('aws-iam-access-key', async (s) => {
+      const OPT_IN = 'KEEPER_ROTATE_AWS_HOST_CREDENTIALS';
+      const sb = s.sandbox;
+      sb.aws.createRole({ roleName: 'gateway-instance', trustedUsers: [], trustedServices: ['ec2.amazonaws.com'], permissions: ['iam:ListAccessKeys', 'iam:CreateAccessKey', 'iam:DeleteAccessKey'] });
+      sb.imds.attachRole('gateway-instance');
+      const host = { AWS_ACCESS_KEY_ID: '', AWS_SECRET_ACCESS_KEY: '', AWS_SESSION_TOKEN: '', AWS_PROFILE: '', AWS_SHARED_CREDENTIALS_FILE: join(s.dir, 'none'), AWS_CONFIG_FILE: join(s.dir, 'none') };
+      const noteOf = (r: ScriptResult) => r.stdout.split('\n').find((l) => l.includes(`- ${OPT_IN}`));
+
+      // The demo record, keys in the PAM configuration: ok, and a note says the host's chain is not allowed here.
+      const plain = await s.run({}, { args: ['--doctor', '--record', DEMO.aws.userRecordUid, '--config', DEMO.aws.pamConfigurationUid], env: host });
+      assert.equal(plain.code, 0, plain.stdout + plain.stderr);
+      assert.match(noteOf(plain) ?? '', new RegExp(`${OPT_IN} is not set: the gateway host's AWS credential chain .* signs only where the gateway owner allows it, with USE_INSTANCE_ROLE in the PAM configuration's accessKeyId and accessSecretKey, or ${OPT_IN}=allow`), plain.stdout);
+
+      // The record's secret cleared, no PAM configuration: nothing holds keys.
+      editRecord(sb, DEMO.aws.userRecordUid, (d) => {
+        d.custom = (d.custom ?? []).filter((f) => f.label !== 'aws_secret_access_key');
+      });
+      const before = snapshot(sb);
+      sb.log.clear();
+      const r = await s.run({}, { args: ['--doctor', '--record', DEMO.aws.userRecordUid], env: host });
+      assert.equal(r.code, 2, r.stdout + r.stderr);
+      const found = checks(r.stdout);
+      assert.equal(found.get('admin credentials')?.status, 'FAIL', r.stdout);
+      assert.match(found.get('admin credentials')!.detail, new RegExp(`^ADMIN_CREDENTIALS_NOT_FOUND: .*Not the gateway host's AWS credential chain .*: only the gateway owner allows it, with USE_INSTANCE_ROLE .*, or ${OPT_IN}=allow in the gateway's environment`));
+      assert.deepEqual(found.get('target'), { status: 'skip', detail: 'needs settings' });
+      assert.deepEqual([...sb.log.entries({ service: 'imds' }), ...sb.log.entries({ service: 'iam' }), ...sb.log.entries({ service: 'sts' })], []);
+      assert.equal(snapshot(sb), before);
+
+      // A misspelt opt-in fails the same check, and is not echoed.
+      const typo = await s.run({}, { args: ['--doctor', '--record', DEMO.aws.userRecordUid], env: { ...host, [OPT_IN]: 'allowed-please' } });
+      assert.equal(typo.code, 2, typo.stdout + typo.stderr);
+      assert.match(checks(typo.stdout).get('admin credentials')!.detail, new RegExp(`^SETTING_INVALID: ${OPT_IN} must be allow, or unset`));
+      assert.doesNotMatch(typo.stdout + typo.stderr, /allowed-please/);
+
+      // The gateway owner opts in: the check names the host and why, and the target check signs with the instance role.
+      sb.log.clear();
+      const ok = await s.run({}, { args: ['--doctor', '--record', DEMO.aws.userRecordUid], env: { ...host, [OPT_IN]: 'allow' } });
+      assert.equal(ok.code, 0, ok.stdout + ok.stderr);
+      const okChecks = checks(ok.stdout);
+      assert.match(okChecks.get('admin credentials')!.detail, new RegExp(`^from the gateway host's AWS credential chain .*, as the gateway's environment allows \\(${OPT_IN}=allow\\)$`));
+      assert.match(noteOf(ok) ?? '', new RegExp(`${OPT_IN}=allow: a record with no admin credentials anywhere, or with admin_credentials = host, signs with the gateway host's AWS credential chain`), ok.stdout);
+      assert.equal(okChecks.get('target')?.status, 'ok', ok.stdout);
+      assert.equal(sb.log.entries({ service: 'imds', operation: 'GetCredentials' }).length, 1);
+      assertOnlyReads(sb);
+      assert.equal(snapshot(sb), before);
+    }));
 
   for (const [name, args, message] of [
     ['a --record that is no record UID', ['--record', '../etc/passwd-Hunter2-secret'], /^INPUT_INVALID: --record is not a Keeper record UID \(22 URL-safe base64 characters\)$/],

@@ -530,6 +530,43 @@ describe('aws-iam-access-key with USE_INSTANCE_ROLE: the gateway host\'s own ide
     }),
   );
 
+  // Issue 16: the other way the gateway owner hands out the host's identity is the gateway's environment; the record
+  // alone never can (test/targets/trust-boundaries.test.ts has the refusals).
+  test("KEEPER_ROTATE_AWS_HOST_CREDENTIALS=allow: a record with no keys anywhere rotates with the instance role, so does admin_credentials = host; a misspelt value stops even a USE_INSTANCE_ROLE run", TEST, () =>
+    withSandbox(async (env) => {
+      const OPT_IN = 'KEEPER_ROTATE_AWS_HOST_CREDENTIALS';
+      instanceRole(env, 'gateway-instance', ACCESS_KEY_ACTIONS);
+      const allowed = { env: { ...hostOnly(env).env, [OPT_IN]: 'allow' } };
+      edit(env.sb, { aws_secret_access_key: null });
+      const fallback = await rotate(env, { params: selfParams(), run: allowed });
+      assert.equal(fallback.code, 0, describeRun(fallback));
+      assert.match(fallback.stderr, new RegExp(`using admin credentials from the gateway host's AWS credential chain .*, as the gateway's environment allows \\(${OPT_IN}=allow\\)`));
+      assert.equal(count(fallback.calls, 'imds', 'GetCredentials'), 1);
+
+      // The record holds its own key again (the last rotation saved it), and asks for the host instead.
+      edit(env.sb, { admin_credentials: 'host' });
+      const asked = await rotate(env, { params: selfParams(), run: allowed });
+      assert.equal(asked.code, 0, describeRun(asked));
+      assert.equal(count(asked.calls, 'imds', 'GetCredentials'), 1, 'the host signed, not the record\'s key');
+
+      editConfig(env.sb, { accessKeyId: MARKER, accessSecretKey: MARKER });
+      const typo = await rotate(env, { run: { env: { ...hostOnly(env).env, [OPT_IN]: 'on' } }, expect: 'unchanged' });
+      assert.equal(typo.code, 2, describeRun(typo));
+      assert.equal(typo.error, 'SETTING_INVALID');
+      assert.match(typo.stderr, new RegExp(`${OPT_IN} must be allow, or unset`));
+      assert.equal(count(typo.calls, 'imds'), 0);
+    }),
+  );
+
+  test('--help says the host\'s chain needs the gateway\'s opt-in', TEST, () =>
+    withSandbox(async (env) => {
+      const help = await env.s.run({}, { args: ['--help'] });
+      assert.equal(help.code, 0, describeRun(help));
+      const line = help.stdout.split('\n').find((l) => l.trimStart().startsWith('admin_credentials'));
+      assert.match(line ?? '', /the host's AWS credential chain if the gateway allows it \(KEEPER_ROTATE_AWS_HOST_CREDENTIALS=allow\); host: .*refused unless the gateway allows it/, help.stdout);
+    }),
+  );
+
   test('USE_INSTANCE_ROLE beside a real key in the PAM configuration is refused (ADMIN_CREDENTIALS_INVALID, exit 2), not guessed', TEST, () =>
     withSandbox(async (env) => {
       instanceRole(env, 'gateway-instance', ACCESS_KEY_ACTIONS);

@@ -125,11 +125,12 @@ describe('AWS: the admin user is never the rotated user', { concurrency: 4 }, ()
     }),
   );
 
-  test("the gateway host's own user, through the host's credential chain (admin_credentials = host, and no credentials anywhere)", TEST, () =>
+  test("the gateway host's own user, through the host's credential chain (admin_credentials = host, and no credentials anywhere, on a gateway that allows both)", TEST, () =>
     withSandbox(SCRIPT, async (s, sb) => {
       sb.aws.createUser({ userName: 'gateway-host', permissions: ADMIN_AWS_PERMISSIONS });
       const host = sb.aws.seedAccessKey('gateway-host');
-      const hostEnv = { AWS_ACCESS_KEY_ID: host.accessKeyId, AWS_SECRET_ACCESS_KEY: host.secretAccessKey };
+      // The gateway owner's opt-in: without it neither way reaches the host's chain (the next describe).
+      const hostEnv = { AWS_ACCESS_KEY_ID: host.accessKeyId, AWS_SECRET_ACCESS_KEY: host.secretAccessKey, KEEPER_ROTATE_AWS_HOST_CREDENTIALS: 'allow' };
       const p = loadFixture(SCRIPT);
       // No PAM configuration: the record's own key would be the admin, unless the record asks for the host.
       const selfParams = { ...p, providerRecordUid: undefined, records: [(p.records as Array<{ uid: string }>).find((r) => r.uid === U)] };
@@ -223,6 +224,72 @@ describe('AWS: the admin user is never the rotated user', { concurrency: 4 }, ()
       const pathed = await run(s, loadFixture(SCRIPT), { env: { KEEPER_ROTATE_ALLOW_AWS_USERS: 'ci-*, /rotated/' } });
       assert.equal(pathed.code, 0, why(pathed));
       assert.equal(count(pathed, 'iam', 'GetUser'), 1, ops(pathed));
+    }),
+  );
+});
+
+// Issue 16: the gateway host's AWS identity (often an instance role worth more than any admin key) is the gateway
+// owner's. A record editor who clears the record's keys and attaches nothing, or sets admin_credentials = host,
+// must not reach it: only USE_INSTANCE_ROLE in the PAM configuration or the gateway's environment allows it.
+describe("AWS: the gateway host's credential chain only where the gateway owner allows it", { concurrency: 4 }, () => {
+  const SCRIPT = 'aws-iam-access-key';
+  const U = DEMO.aws.userRecordUid;
+  const OPT_IN = 'KEEPER_ROTATE_AWS_HOST_CREDENTIALS';
+  const keys = (sb: Sandbox) => () => sb.aws.listKeys(DEMO.aws.userName).map((k) => [k.accessKeyId, k.status]);
+  /** The host is an EC2 instance whose role could rotate the demo user; nothing else in its chain. */
+  const instanceHost = (s: ScriptSandbox, sb: Sandbox) => {
+    sb.aws.createRole({ roleName: 'gateway-instance', trustedUsers: [], trustedServices: ['ec2.amazonaws.com'], permissions: ADMIN_AWS_PERMISSIONS });
+    sb.imds.attachRole('gateway-instance');
+    return { AWS_ACCESS_KEY_ID: '', AWS_SECRET_ACCESS_KEY: '', AWS_SESSION_TOKEN: '', AWS_PROFILE: '', AWS_SHARED_CREDENTIALS_FILE: `${s.dir}/none`, AWS_CONFIG_FILE: `${s.dir}/none` };
+  };
+  /** No PAM configuration named, nothing attached: the PAM User record alone. */
+  const recordOnly = () => {
+    const p = loadFixture(SCRIPT);
+    return { ...p, providerRecordUid: undefined, records: (p.records as Array<{ uid: string }>).filter((r) => r.uid === U) };
+  };
+  const BOTH_WAYS = new RegExp(`USE_INSTANCE_ROLE in the PAM configuration's accessKeyId and accessSecretKey, or ${OPT_IN}=allow in the gateway's environment`);
+
+  test('no keys anywhere: ADMIN_CREDENTIALS_NOT_FOUND naming both opt-ins, before any request to AWS or the host; with the opt-in, the instance role rotates', TEST, () =>
+    withSandbox(SCRIPT, async (s, sb) => {
+      const host = instanceHost(s, sb);
+      edit(sb, U, { aws_secret_access_key: null });
+      for (const value of [undefined, '', '  ']) {
+        const env = value === undefined ? host : { ...host, [OPT_IN]: value };
+        const r = await refused(s, recordOnly(), 'ADMIN_CREDENTIALS_NOT_FOUND', { reads: false, state: keys(sb), env });
+        assert.match(r.message!, BOTH_WAYS, why(r));
+      }
+      // The control: the gateway owner opts in, and the same record signs with the host's instance role.
+      const ok = await run(s, recordOnly(), { env: { ...host, [OPT_IN]: 'allow' } });
+      assert.equal(ok.code, 0, why(ok));
+      assert.equal(count(ok, 'imds', 'GetCredentials'), 1, ops(ok));
+      assert.match(ok.stderr, new RegExp(`using admin credentials from the gateway host's AWS credential chain .*, as the gateway's environment allows \\(${OPT_IN}=allow\\)`));
+    }),
+  );
+
+  test('admin_credentials = host: SETTING_INVALID before any request, whatever else holds keys; with the opt-in, the instance role rotates', TEST, () =>
+    withSandbox(SCRIPT, async (s, sb) => {
+      const host = instanceHost(s, sb);
+      edit(sb, U, { admin_credentials: 'host' });
+      // The record's own key, and the PAM configuration's, would both sign: the setting is refused, not skipped.
+      for (const params of [recordOnly(), loadFixture(SCRIPT)]) {
+        const r = await refused(s, params, 'SETTING_INVALID', { reads: false, state: keys(sb), env: host });
+        assert.match(r.message!, /admin_credentials = host asks for the gateway host's AWS credential chain/, why(r));
+        assert.match(r.message!, BOTH_WAYS, why(r));
+      }
+      const ok = await run(s, recordOnly(), { env: { ...host, [OPT_IN]: 'allow' } });
+      assert.equal(ok.code, 0, why(ok));
+      assert.equal(count(ok, 'imds', 'GetCredentials'), 1, ops(ok));
+    }),
+  );
+
+  test('the opt-in misspelt: SETTING_INVALID on every run, before any request, the value not echoed', TEST, () =>
+    withSandbox(SCRIPT, async (s, sb) => {
+      const r = await refused(s, loadFixture(SCRIPT), 'SETTING_INVALID', { reads: false, state: keys(sb), env: { [OPT_IN]: 'allowed-please' } });
+      assert.match(r.message!, new RegExp(`${OPT_IN} must be allow, or unset`));
+      assert.doesNotMatch(r.stdout + r.stderr, /allowed-please/);
+      const ok = await run(s, loadFixture(SCRIPT), { env: { [OPT_IN]: ' Allow ' } });
+      assert.equal(ok.code, 0, why(ok));
+      assert.equal(count(ok, 'imds'), 0, 'keys in the PAM configuration come first: the host is not asked');
     }),
   );
 });

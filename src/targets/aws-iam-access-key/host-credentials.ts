@@ -1,9 +1,10 @@
 // The gateway host's own AWS identity, through the AWS SDK's own credential chain (@aws-sdk/credential-provider-node,
 // the chain the clients use by default): environment variables, the shared config and credentials files (profiles,
 // SSO, credential_process), a web identity token, ECS/EKS container credentials, and the EC2 instance role from IMDS.
-// Used when the PAM configuration says USE_INSTANCE_ROLE, or when no record holds admin keys. Its own module, loaded
-// with `await import()` only by such a run: the chain and the SDK clients it carries (STS for web identity and
-// profiles' roles, SSO) are about a third of the AWS code, which every other run would compile for nothing.
+// Used when the PAM configuration says USE_INSTANCE_ROLE, or, where the gateway's environment allows it
+// (KEEPER_ROTATE_AWS_HOST_CREDENTIALS=allow), when no record holds admin keys. Its own module, loaded with
+// `await import()` only by such a run: the chain and the SDK clients it carries (STS for web identity and profiles'
+// roles, SSO) are about a third of the AWS code, which every other run would compile for nothing.
 import { defaultProvider } from '@aws-sdk/credential-provider-node';
 import { RotateError } from '../../errors.js';
 import type { Logger } from '../../log.js';

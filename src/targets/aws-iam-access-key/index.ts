@@ -4,7 +4,7 @@
 import { HARD_STOP_GRACE_MS } from '../../cli/main.js';
 import { timingSafeEqual } from 'node:crypto';
 import { RotateError } from '../../errors.js';
-import { describeSource } from '../../keeper/admin.js';
+import { type AdminFieldNames, ambientAllowed, describeSource, hostOptIns } from '../../keeper/admin.js';
 import { readText, readUnambiguous } from '../../keeper/record.js';
 import { parseSettings, type SettingSpec } from '../../pipeline/settings.js';
 import type { NewCredential, PlanContext, RecordFieldSpec, Target, TargetContext, TargetSession, VerifyResult } from '../../pipeline/target.js';
@@ -78,10 +78,30 @@ export const SETTINGS = {
   deactivateLast: { kind: 'boolean', label: 'deactivate_previous_key', default: false, description: 'Set the replaced key (LAST) Inactive once the new one is verified, instead of leaving it active.' },
   verifyTimeoutSeconds: { kind: 'integer', label: 'verify_timeout_seconds', default: 120, min: 0, max: 3600, description: 'How long to keep trying the new key while IAM propagates it.' },
   region: { kind: 'pattern', label: 'aws_region', default: undefined, pattern: REGION, hint: 'an AWS region such as us-east-1 or us-gov-west-1', description: 'Region for STS and the partition (default AWS_REGION, else us-east-1).' },
-  adminCredentials: { kind: 'choice', label: 'admin_credentials', default: 'auto', choices: ['auto', 'host'], description: "auto: attached record, PAM configuration, the record's own key, then the host's AWS credential chain; host: skip the record's own key." },
+  adminCredentials: { kind: 'choice', label: 'admin_credentials', default: 'auto', choices: ['auto', 'host'], description: "auto: attached record, PAM configuration, the record's own key, then the host's AWS credential chain if the gateway allows it (KEEPER_ROTATE_AWS_HOST_CREDENTIALS=allow); host: the host's chain instead of the record's own key, refused unless the gateway allows it." },
 } as const satisfies Record<string, SettingSpec>;
 
 type AdminKey = 'accessKeyId' | 'secretAccessKey' | 'roleArn';
+
+/**
+ * The gateway owner's opt-in, in the gateway's environment, to the host's AWS credential chain for records that
+ * hold no admin keys (or set admin_credentials to host). The chain is the gateway owner's identity, often an
+ * instance role worth more than any admin key: without the opt-in a record editor could reach it by clearing keys.
+ */
+export const HOST_CREDENTIALS_OPT_IN = { variable: 'KEEPER_ROTATE_AWS_HOST_CREDENTIALS', value: 'allow' } as const;
+
+const ADMIN: AdminFieldNames<AdminKey, 'secretAccessKey'> = {
+  attached: { accessKeyId: 'aws_access_key_id', secretAccessKey: 'aws_secret_access_key', roleArn: 'role_arn' },
+  pamConfiguration: { accessKeyId: 'accessKeyId', secretAccessKey: 'accessSecretKey', roleArn: 'roleArn' },
+  self: { accessKeyId: 'aws_access_key_id', secretAccessKey: 'aws_secret_access_key', roleArn: 'role_arn' },
+  optional: ['roleArn'],
+  secrets: ['secretAccessKey'],
+  ambient: { description: "the gateway host's AWS credential chain (environment, profile, instance or task role)", optIn: HOST_CREDENTIALS_OPT_IN },
+  // Keeper's AWS guide: "Set this field to USE_INSTANCE_ROLE if the gateway is deployed to an EC2 Instance that
+  // supports instance roles", for both the Access Key ID and the Secret Access Key of the PAM configuration.
+  hostMarker: { value: 'USE_INSTANCE_ROLE', fields: ['accessKeyId', 'secretAccessKey'] },
+  checkRecord: (user) => checkRecordShape('aws-iam-access-key', user.uid, user.data),
+};
 
 interface AwsConfig {
   recordUid: string;
@@ -151,6 +171,13 @@ function prepare(ctx: TargetContext<AdminKey, 'secretAccessKey'>): AwsConfig {
   if (!REGION.test(region)) throw new RotateError('SETTING_INVALID', 'AWS_REGION must be an AWS region such as us-east-1');
 
   const source = ctx.admin.source.kind;
+  const host = ADMIN.ambient!;
+  // The record asks for the gateway owner's identity: only the gateway owner may hand it out. Under the PAM
+  // configuration's USE_INSTANCE_ROLE the host signs anyway, and the setting changes nothing.
+  const hostAllowed = ambientAllowed(host, ctx.env);
+  if (settings.adminCredentials === 'host' && !hostAllowed && source !== 'host') {
+    throw new RotateError('SETTING_INVALID', `admin_credentials = host asks for ${host.description}, which this gateway does not allow; the gateway owner allows it with ${hostOptIns(ADMIN)}`);
+  }
   const useHost = source === 'ambient' || source === 'host' || (source === 'self' && settings.adminCredentials === 'host');
   const { accessKeyId, secretAccessKey, roleArn } = ctx.admin.values;
   if (!useHost) {
@@ -175,12 +202,12 @@ function prepare(ctx: TargetContext<AdminKey, 'secretAccessKey'>): AwsConfig {
       : source === 'host'
         ? `PAM configuration ${ctx.admin.source.uid} asks for the gateway host's own credentials (${ctx.admin.source.marker})`
         : source === 'self'
-          ? 'the record sets admin_credentials to host'
-          : 'no record holds admin credentials',
+          ? `the record sets admin_credentials to host (${HOST_CREDENTIALS_OPT_IN.variable}=${HOST_CREDENTIALS_OPT_IN.value})`
+          : `no record holds admin credentials (${HOST_CREDENTIALS_OPT_IN.variable}=${HOST_CREDENTIALS_OPT_IN.value})`,
     // A role to assume comes from the place that gave the credentials: the PAM configuration, with USE_INSTANCE_ROLE.
     roleArn: useHost && source !== 'host' ? undefined : roleArn,
     adminIsSelf: source === 'self' && !useHost,
-    adminSource: useHost && source !== 'host' ? awsIamAccessKey.admin.ambient! : describeSource(ctx.admin.source),
+    adminSource: useHost && source !== 'host' ? describeSource({ kind: 'ambient', description: host.description, optIn: `${HOST_CREDENTIALS_OPT_IN.variable}=${HOST_CREDENTIALS_OPT_IN.value}` }) : describeSource(ctx.admin.source),
     currentSecret: currentSecretText && currentSecretText !== FIELDS.secret.example ? new Secret(currentSecretText) : undefined,
     allowPaths,
     // This run started (and read the record) no earlier than endsAt - totalMs; another run lasts at most totalMs + grace.
@@ -324,18 +351,7 @@ export const awsIamAccessKey: Target<AdminKey, 'secretAccessKey', AwsConfig> = {
   summary: 'rotates an AWS IAM user access key with the CURRENT/LAST two-key pattern',
   fields: Object.values(FIELDS),
   settings: SETTINGS,
-  admin: {
-    attached: { accessKeyId: 'aws_access_key_id', secretAccessKey: 'aws_secret_access_key', roleArn: 'role_arn' },
-    pamConfiguration: { accessKeyId: 'accessKeyId', secretAccessKey: 'accessSecretKey', roleArn: 'roleArn' },
-    self: { accessKeyId: 'aws_access_key_id', secretAccessKey: 'aws_secret_access_key', roleArn: 'role_arn' },
-    optional: ['roleArn'],
-    secrets: ['secretAccessKey'],
-    ambient: "the gateway host's AWS credential chain (environment, profile, instance or task role)",
-    // Keeper's AWS guide: "Set this field to USE_INSTANCE_ROLE if the gateway is deployed to an EC2 Instance that
-    // supports instance roles", for both the Access Key ID and the Secret Access Key of the PAM configuration.
-    hostMarker: { value: 'USE_INSTANCE_ROLE', fields: ['accessKeyId', 'secretAccessKey'] },
-    checkRecord: (user) => checkRecordShape('aws-iam-access-key', user.uid, user.data),
-  },
+  admin: ADMIN,
   prepare,
   connect: async (config, ctx) => {
     // The AWS SDK is most of the bundle: load it only for a run that gets this far; the host's credential chain
