@@ -107,7 +107,9 @@ export interface FieldError {
 export function invalid(r: ResourceKind, name: string, errors: FieldError[]): Reply {
   const causes = errors.map((e) => ({ reason: e.type, message: e.text, field: e.field }));
   const list = errors.map((e) => `${e.field}: ${e.text}`);
-  const message = `${r.kind} "${name}" is invalid: ${list.length === 1 ? list[0] : `[${list.join(', ')}]`}`;
+  // The qualified kind, as GroupKind.String() prints it: `Secret`, `Deployment.apps`.
+  const kind = r.group === '' ? r.kind : `${r.kind}.${r.group}`;
+  const message = `${kind} "${name}" is invalid: ${list.length === 1 ? list[0] : `[${list.join(', ')}]`}`;
   return status(422, 'Invalid', message, { name, ...(r.group !== '' ? { group: r.group } : {}), kind: r.kind, causes });
 }
 
