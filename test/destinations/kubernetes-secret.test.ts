@@ -20,8 +20,10 @@ import {
 } from '../../src/destinations/kubernetes-secret.js';
 import { entry, fingerprint } from '../../src/destinations/payload.js';
 import { RotateError } from '../../src/errors.js';
+import { useProxyEnvironment } from '../../src/http/proxy.js';
 import { type Sandbox, startSandbox } from '../../src/sandbox/sandbox.js';
 import { Secret } from '../../src/secret.js';
+import { PROXY_SOURCE_ADDRESS, startForwardProxy } from '../helpers/forward-proxy.js';
 
 const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
 
@@ -266,6 +268,22 @@ describe('Kubernetes Secret destination against the sandbox, through DIR/kubecon
     assert.equal(patched.refused, true);
     assert.match(patched.message, /HTTP 422 Invalid: the API server refused the request \(fields: patch\)/);
     assert.ok(!inspect(patched, { showHidden: true, depth: 8 }).includes(b64('another-teams-password-value')));
+  });
+
+  test('HTTPS_PROXY applies: the calls go through a CONNECT tunnel to the API server, as every other client of the tool does', async () => {
+    const proxy = await startForwardProxy();
+    try {
+      useProxyEnvironment({ HTTPS_PROXY: proxy.url });
+      const { payload, secret } = awsPayload();
+      await kubernetesSecretDestination(spec({ restart: ['app'] }), env).deliver(payload);
+      assert.equal(sb.kubernetes.cluster.secretText('demo', 'app-creds')!.secret_access_key, secret);
+      assert.ok(proxy.connects.length > 0 && proxy.connects.every((c) => c === new URL(sb.urls.kubernetes!).host), `CONNECTs: ${proxy.connects.join(', ')}`);
+      const peers = sb.log.connections().filter((c) => c.service === 'kubernetes');
+      assert.ok(peers.length > 0 && peers.every((c) => c.remoteAddress === PROXY_SOURCE_ADDRESS), 'every connection came from the proxy');
+    } finally {
+      useProxyEnvironment(process.env);
+      await proxy.close();
+    }
   });
 
   test('the kubeconfig: a KUBECONFIG naming no file is refused before any request; the sandbox file reaches the cluster', async () => {
