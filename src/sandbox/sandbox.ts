@@ -17,6 +17,8 @@ import { AzureService, type GraphLimit } from './azure/index.js';
 import type { SandboxCloud } from './azure/tokens.js';
 import { AwsAccount, IamService, InstanceMetadataService, StsService, registerAwsControl } from './aws/index.js';
 import { WizApiService, WizAuthService, WizTenant, registerWizControl } from './wiz/index.js';
+import { KubernetesCluster, KubernetesService, type SandboxKubernetes, registerKubernetesControl, seedKubernetes, writeKubeconfig } from './kubernetes/index.js';
+
 
 /** Budgets per service: a budget (or, for Graph, some of its limits) in place of the default, or false for none. */
 export interface BudgetOverrides {
@@ -93,6 +95,8 @@ export interface Sandbox {
   /** The EC2 instance metadata service (plain HTTP): attach a role to give the host an instance role. */
   imds: InstanceMetadataService;
   wiz: WizTenant;
+  /** The Kubernetes API server's cluster, and the gateway service account's token (the kubeconfig's user). */
+  kubernetes: SandboxKubernetes;
   faults: FaultPlan;
   log: RequestLog;
   control: ControlApi;
@@ -105,7 +109,7 @@ export interface Sandbox {
   /** The certificate clients must trust (NODE_EXTRA_CA_CERTS). */
   certPem: string;
   demo: DemoVault | undefined;
-  /** The request budget of each service that has one (`iam`, `sts`, `azure`), as the control API tunes them. */
+  /** The request budget of each service that has one (`iam`, `sts`, `azure`, `kubernetes`), as the control API tunes them. */
   budgets: Record<string, RequestBudget>;
   close(): Promise<void>;
 }
@@ -134,9 +138,13 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   for (const [name, budget] of Object.entries(budgets)) budget.enabled = realism.budgets !== false && overrides[name as keyof BudgetOverrides] !== false;
   // Wiz's API budget lives in the tenant (wiz/limits.ts); `budgets: false` starts it off like the others.
   const wiz = new WizTenant(realism.budgets === false ? { rateLimits: { api: null } } : {});
+  const cluster = new KubernetesCluster();
+  const kubernetesApi = new KubernetesService(cluster);
+  kubernetesApi.budget.enabled = realism.budgets !== false;
+  budgets.kubernetes = kubernetesApi.budget;
   // Every service speaks TLS, as the real ones do (unless plainHttp names it); clients trust the sandbox
   // certificate (NODE_EXTRA_CA_CERTS).
-  const services: SandboxService[] = [ksm, azure, iam, sts, new WizAuthService(wiz), new WizApiService(wiz)];
+  const services: SandboxService[] = [ksm, azure, iam, sts, new WizAuthService(wiz), new WizApiService(wiz), kubernetesApi];
   const unknown = options.plainHttp?.filter((name) => !services.some((s) => s.name === name)) ?? [];
   if (unknown.length) throw new Error(`plainHttp: no service named ${unknown.join(', ')} (services: ${services.map((s) => s.name).join(', ')})`);
   // IMDS is plain HTTP, as on EC2 (http://169.254.169.254): the SDK reaches it with node:http, never TLS.
@@ -157,10 +165,12 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   azure.registerControl(control);
   registerAwsControl(control, aws, imds);
   registerWizControl(control, wiz);
+  registerKubernetesControl(control, cluster);
   registerRealismControl(control, { aws, azure, budgets });
   const controlServer = await control.listen();
   const gatewayConfig = ksm.createClient(new URL(urls.ksm!).host);
   const demo = options.demo === false ? undefined : seedDemoVault({ ksm, azure, aws, wiz });
+  const kubernetes = seedKubernetes(cluster, { demo: options.demo !== false });
 
   const env: Record<string, string> = {
     AZURE_AUTHORITY_HOST: urls.azure!,
@@ -192,6 +202,10 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     // Scripts run against the sandbox keep their locks and journals beside its config, never in the user's
     // real state folder, where a sandbox record's journal would outlive the sandbox.
     env.KEEPER_ROTATE_STATE_DIR = join(options.dir, 'state');
+    // kubectl and @kubernetes/client-node read KUBECONFIG: the sandbox's API server, its CA and the gateway's token.
+    const kubeconfigPath = join(options.dir, 'kubeconfig');
+    writeKubeconfig(kubeconfigPath, { server: urls.kubernetes!, caPem: tls.certPem, token: kubernetes.gatewayToken, namespace: 'demo' });
+    env.KUBECONFIG = kubeconfigPath;
     writeFileSync(join(options.dir, 'sandbox.json'), JSON.stringify({ services: urls, control: controlServer.url, controlRoutes: control.routes() }, null, 2) + '\n');
     writeFileSync(join(options.dir, 'env'), Object.entries(env).map(([k, v]) => `${k}=${v}`).join('\n') + '\n');
   }
@@ -201,6 +215,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     aws,
     imds,
     wiz,
+    kubernetes,
     faults,
     log,
     control,

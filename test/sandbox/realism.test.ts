@@ -67,6 +67,7 @@ describe('hard by default', () => {
         enabled: true,
         limits: { resourceUnits: { burst: 3500, perSecond: 350 }, writes: { burst: 3000, perSecond: 20 }, personalAppWrites: { burst: 60, perSecond: 1 } },
       },
+      kubernetes: { enabled: true, limits: { requests: { burst: 50, perSecond: 20 } } },
     });
     const d = drawnDelays(sb);
     for (const [what, ms, median] of [['propagation', d.propagation, 100], ['secret propagation', d.secretPropagation, 100], ['list lag', d.lag ?? -1, 50], ['secret list lag', d.secretLag ?? -1, 50]] as const) {
