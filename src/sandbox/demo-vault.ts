@@ -25,6 +25,10 @@ export const DEMO = {
     userName: 'demo-deploy-bot',
     adminUserName: 'keeper-rotate-admin',
   },
+  ecr: {
+    userRecordUid: 'DemoAwsEcrPullSecret01',
+    userName: 'demo-ecr-puller',
+  },
   wiz: {
     userRecordUid: 'DemoWizServiceAcct0001',
     accountName: 'demo-ci-scanner',
@@ -37,6 +41,7 @@ export interface DemoVault {
   pamConfigurationUid: string;
   azure: { userRecordUid: string; tenantId: string; adminAppId: string; targetObjectId: string; targetAppId: string };
   aws: { userRecordUid: string; pamConfigurationUid: string; userName: string; adminAccessKeyId: string };
+  ecr: { userRecordUid: string; userName: string; accessKeyId: string };
   wiz: { userRecordUid: string; clientId: string };
 }
 
@@ -118,6 +123,27 @@ export function seedDemoVault({ ksm, azure, aws, wiz }: { ksm: KsmService; azure
     },
   });
 
+  // ECR: a user allowed to pull and to ask for registry logins (and nothing else), whose own key the record holds:
+  // each run asks for a fresh login to the account's registry and keeps it as a Docker config.
+  const e = DEMO.ecr;
+  aws.createUser({ userName: e.userName, permissions: ['ecr:GetAuthorizationToken', 'ecr:BatchGetImage', 'ecr:GetDownloadUrlForLayer', 'ecr:BatchCheckLayerAvailability'] });
+  const pullerKey = aws.seedAccessKey(e.userName);
+  ksm.seedRecord({
+    uid: e.userRecordUid,
+    folderUid,
+    data: {
+      title: 'Demo AWS ECR pull secret',
+      type: 'pamUser',
+      fields: [{ type: 'login', value: [e.userName] }, { type: 'password', value: ['not-used-by-this-script'] }],
+      custom: [
+        text('aws_access_key_id', pullerKey.accessKeyId),
+        secret('aws_secret_access_key', pullerKey.secretAccessKey),
+        text('ecr_regions', 'us-east-1'),
+        ...SCRIPT_ONLY_FIELDS,
+      ],
+    },
+  });
+
   // Wiz: a service account that rotates itself, as the seed tool runs it, ten days from expiry.
   const z = DEMO.wiz;
   const account = wiz.createServiceAccount({ name: z.accountName, clientId: z.clientId, expiresAt: new Date(Date.now() + 10 * 86_400_000) });
@@ -137,6 +163,7 @@ export function seedDemoVault({ ksm, azure, aws, wiz }: { ksm: KsmService; azure
     pamConfigurationUid: DEMO.pamConfigurationUid,
     azure: { userRecordUid: a.userRecordUid, tenantId: a.tenantId, adminAppId: a.adminAppId, targetObjectId: a.targetObjectId, targetAppId: a.targetAppId },
     aws: { userRecordUid: w.userRecordUid, pamConfigurationUid: w.pamConfigurationUid, userName: w.userName, adminAccessKeyId: adminKey.accessKeyId },
+    ecr: { userRecordUid: e.userRecordUid, userName: e.userName, accessKeyId: pullerKey.accessKeyId },
     wiz: { userRecordUid: z.userRecordUid, clientId: account.clientId },
   };
 }
