@@ -4,7 +4,7 @@
 import type { RecordData, RecordField } from '../keeper/record-data.js';
 import type { AzureService } from './azure/index.js';
 import type { KsmService } from './ksm/index.js';
-import type { AwsAccount } from './aws/index.js';
+import type { AwsAccount, EcrTokens } from './aws/index.js';
 import type { WizTenant } from './wiz/index.js';
 
 export const DEMO = {
@@ -51,7 +51,13 @@ const secret = (label: string, value: string): RecordField => ({ type: 'secret',
 /** The fields that make the gateway run only the attached scripts (Keeper's guides list both). */
 const SCRIPT_ONLY_FIELDS = [text('NOOP', 'True'), text('Private Key Type', 'rsa-ssh')];
 
-export function seedDemoVault({ ksm, azure, aws, wiz }: { ksm: KsmService; azure: AzureService; aws: AwsAccount; wiz: WizTenant }): DemoVault {
+/** ECR's logins and where its registry listens: the demo ECR record starts with a live login to it. */
+export interface DemoEcr {
+  tokens: EcrTokens;
+  registryUrl: string;
+}
+
+export function seedDemoVault({ ksm, azure, aws, wiz, ecr }: { ksm: KsmService; azure: AzureService; aws: AwsAccount; wiz: WizTenant; ecr?: DemoEcr }): DemoVault {
   const folderUid = ksm.createFolder(DEMO.folderName);
   const a = DEMO.azure;
   const dir = azure.directory;
@@ -124,10 +130,21 @@ export function seedDemoVault({ ksm, azure, aws, wiz }: { ksm: KsmService; azure
   });
 
   // ECR: a user allowed to pull and to ask for registry logins (and nothing else), whose own key the record holds:
-  // each run asks for a fresh login to the account's registry and keeps it as a Docker config.
+  // each run asks for a fresh login to the account's registry and keeps it as a Docker config. The record starts
+  // with a live login, as one refreshed an hour ago would hold, so there is a working pull secret to keep.
   const e = DEMO.ecr;
   aws.createUser({ userName: e.userName, permissions: ['ecr:GetAuthorizationToken', 'ecr:BatchGetImage', 'ecr:GetDownloadUrlForLayer', 'ecr:BatchCheckLayerAvailability'] });
   const pullerKey = aws.seedAccessKey(e.userName);
+  const pullerArn = aws.getUser(e.userName)!.arn;
+  const login = ecr ? ecr.tokens.issue(pullerArn, aws.accountId, 'us-east-1') : undefined;
+  const loginFields =
+    ecr && login
+      ? [
+          secret('ecr_docker_config_json', JSON.stringify({ auths: { [new URL(ecr.registryUrl).host]: { username: 'AWS', password: login.password, auth: login.authorizationToken } } })),
+          text('ecr_token_expires', new Date(login.expiresMs).toISOString()),
+          text('ecr_token_id', 'ecr-seeded-by-demo'),
+        ]
+      : [];
   ksm.seedRecord({
     uid: e.userRecordUid,
     folderUid,
@@ -139,6 +156,7 @@ export function seedDemoVault({ ksm, azure, aws, wiz }: { ksm: KsmService; azure
         text('aws_access_key_id', pullerKey.accessKeyId),
         secret('aws_secret_access_key', pullerKey.secretAccessKey),
         text('ecr_regions', 'us-east-1'),
+        ...loginFields,
         ...SCRIPT_ONLY_FIELDS,
       ],
     },

@@ -170,7 +170,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   registerRealismControl(control, { aws, azure, budgets });
   const controlServer = await control.listen();
   const gatewayConfig = ksm.createClient(new URL(urls.ksm!).host);
-  const demo = options.demo === false ? undefined : seedDemoVault({ ksm, azure, aws, wiz });
+  const demo = options.demo === false ? undefined : seedDemoVault({ ksm, azure, aws, wiz, ecr: { tokens: ecrTokens, registryUrl } });
 
   const env: Record<string, string> = {
     AZURE_AUTHORITY_HOST: urls.azure!,

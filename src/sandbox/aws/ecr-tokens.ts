@@ -95,6 +95,22 @@ export class EcrTokens {
     return n;
   }
 
+  /**
+   * Whether a Docker config (`{"auths":{host:{username,password}}}`, as a pull secret holds it) opens the registry:
+   * at least one entry, and every entry a live login of user AWS. How tests judge a record from the sandbox's state.
+   */
+  opens(dockerConfigJson: string | undefined): boolean {
+    let auths: unknown;
+    try {
+      auths = (JSON.parse(dockerConfigJson ?? '') as { auths?: unknown }).auths;
+    } catch {
+      return false;
+    }
+    if (typeof auths !== 'object' || auths === null) return false;
+    const entries = Object.values(auths as Record<string, { username?: unknown; password?: unknown } | null>);
+    return entries.length > 0 && entries.every((e) => e?.username === ECR_USER && typeof e.password === 'string' && this.check(e.password) === 'live');
+  }
+
   list(): TokenState[] {
     return [...this.#tokens.values()].map((t) => ({
       password: t.password,
