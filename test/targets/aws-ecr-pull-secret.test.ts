@@ -142,8 +142,7 @@ describe('the Docker config and its secrets', () => {
   test('every form of a login is scrubbed from text: token, password, auth, the whole JSON and its base64', () => {
     const password = 'eyJwYXlsb2FkIjoi' + 'Qk'.repeat(60);
     const token = Buffer.from(`AWS:${password}`).toString('base64');
-    const decoded = passwordOf(new Secret(token));
-    assert.equal(decoded?.reveal(), password);
+    // Only the password is wrapped here: every other form must be registered by the builder itself.
     const config = dockerConfigJson([login('111122223333.dkr.ecr.us-east-1.amazonaws.com', password)]).reveal();
     const forms = { token, password, config, configBase64: Buffer.from(config).toString('base64'), configInJson: JSON.stringify(config).slice(1, -1) };
     for (const [name, form] of Object.entries(forms)) {
@@ -153,6 +152,7 @@ describe('the Docker config and its secrets', () => {
       for (const [other, value] of Object.entries(forms)) assert.equal(out.includes(value), false, `${other} is left in the scrubbed ${name}`);
       assert.match(out, /^before .*\[secret\].* after$/, name);
     }
+    assert.equal(passwordOf(new Secret(token))?.reveal(), password);
     assert.equal(passwordOf(new Secret(Buffer.from('admin:x').toString('base64'))), undefined, 'not a login of user AWS');
   });
 
