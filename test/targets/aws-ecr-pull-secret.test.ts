@@ -5,6 +5,7 @@
 // sandbox ever issued reached the output.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { inspect } from 'node:util';
 import { Deadline } from '../../src/deadline.js';
 import { RotateError } from '../../src/errors.js';
 import { readText, writeText, cloneData } from '../../src/keeper/record.js';
@@ -112,6 +113,19 @@ describe('the ECR client against the sandbox', () => {
     sb.faults.arm({ service: 'ecr', operation: 'GetAuthorizationToken', kind: 'throttle', times: 3 });
     const throttled = await rejects(withLogins((l) => l.logins('us-east-1', [])));
     assert.equal(throttled.code, 'TARGET_THROTTLED');
+  });
+
+  test('a login echoed in an error reply reaches no message: the SDK error is kept scrubbed', async () => {
+    const issued = sb.ecrTokens.list().length;
+    sb.faults.arm({ service: 'ecr', operation: 'GetAuthorizationToken', kind: 'status', status: 500, after: true, body: '{"__type":"ServerException","message":"{{reply:json}}"}', times: 3 });
+    const e = await rejects(withLogins((l) => l.logins('us-east-1', [])));
+    const made = sb.ecrTokens.list().slice(issued);
+    assert.equal(made.length, 3, 'each attempt made a login the client never saw');
+    const text = `${e.message}\n${inspect(e, { depth: 8, showHidden: true })}`;
+    for (const t of made) {
+      assert.equal(text.includes(t.password), false, 'a password is in the error');
+      assert.equal(text.includes(Buffer.from(`AWS:${t.password}`).toString('base64')), false, 'a token is in the error');
+    }
   });
 
   test('a 200 without authorizationData is a coded error, not an empty list of logins', async () => {
