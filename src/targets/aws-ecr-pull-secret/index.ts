@@ -179,7 +179,7 @@ class EcrSession implements TargetSession {
     return {
       removeBefore: [],
       removeAfter: [],
-      notes: [`ECR logins to ask for (${this.config.requests.length}) : ${describeRequests(this.config.requests)}; nothing to retire (logins expire after 12 hours)`],
+      notes: [`ECR logins to ask for (${this.config.requests.length}): ${describeRequests(this.config.requests)}; nothing to retire (logins expire after 12 hours)`],
       present: [],
     };
   }
