@@ -354,12 +354,15 @@ describe('aws-ecr-pull-secret end to end', () => {
       assert.ok(recordOpens(sb, run.after));
     }));
 
-  test('a dry run asks nothing and writes nothing; a foreign registry host on the record is refused before any call', TEST, () =>
+  test('a dry run asks ECR (proving the key may) and writes nothing; a foreign registry host on the record is refused before any call', TEST, () =>
     withScript(async (s, sb) => {
       const dry = await rotate(s, { run: { args: ['--dry-run'] } });
       assert.equal(dry.code, 0, dry.stderr);
       assert.match(dry.stdout, /planned/);
-      assert.equal(sb.log.entries({ service: 'ecr' }).length, 0);
+      assert.equal(sb.log.entries({ service: 'ecr' }).length, 1);
+      assert.equal(sb.log.entries({ service: 'ksm', operation: 'update_secret' }).length, 0);
+      assert.deepEqual(dry.after.data, dry.before.data);
+      sb.log.clear();
       editRecord(sb, (d) => writeText(d, { label: 'ecr_registries', kind: 'text' }, '123456789012.dkr.ecr.us-east-1.amazonaws.com.evil.example'));
       const hostile = await rotate(s);
       assert.equal(hostile.code, 2);

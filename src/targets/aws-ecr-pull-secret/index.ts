@@ -163,6 +163,8 @@ export function loginsId(config: Secret): string {
 class EcrSession implements TargetSession {
   /** The logins each credential this session made holds, by its ID: what verify checks. */
   readonly #made = new Map<string, RegistryLogin[]>();
+  /** The logins `plan` fetched, for `create`. */
+  #fetched: RegistryLogin[] | undefined;
 
   constructor(
     private readonly config: EcrConfig,
@@ -175,21 +177,33 @@ class EcrSession implements TargetSession {
     return `ECR logins (${describeRequests(this.config.requests)})`;
   }
 
+  /**
+   * Asks ECR for the logins here, not in `create`: the request is what proves the key may ask (so `--doctor` and a
+   * dry run check it, as the other targets' plans read their target), and it makes nothing on AWS, so asking before
+   * Keeper has taken any write costs nothing. `create` hands over what was fetched here, moments later.
+   */
   async plan(): Promise<RotationPlan> {
+    this.#fetched = await this.#fetch();
     return {
       removeBefore: [],
       removeAfter: [],
-      notes: [`ECR logins to ask for (${this.config.requests.length}): ${describeRequests(this.config.requests)}; nothing to retire (logins expire after 12 hours)`],
+      notes: [`ECR answered ${this.#fetched.length} login(s) (${describeRequests(this.config.requests)}); nothing to retire (logins expire after 12 hours)`],
       present: [],
     };
   }
 
-  async create(): Promise<NewCredential> {
+  async #fetch(): Promise<RegistryLogin[]> {
     const all: RegistryLogin[] = [];
     for (const r of this.config.requests) {
       this.ctx.deadline.check(`asking ECR for a login in ${r.region}`);
       all.push(...(await this.logins.logins(r.region, r.registryIds)));
     }
+    return all;
+  }
+
+  async create(): Promise<NewCredential> {
+    const all = this.#fetched ?? (await this.#fetch());
+    this.#fetched = undefined;
     const config = dockerConfigJson(all);
     const id = loginsId(config);
     this.#made.set(id, all);
