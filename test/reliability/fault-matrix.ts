@@ -286,12 +286,16 @@ export function deliveredData(sb: Sandbox, uid: string): RecordData | undefined 
     AZURE_CLIENT_SECRET: 'client_secret',
     WIZ_CLIENT_SECRET: 'client_secret',
     WIZ_CLIENT_ID: 'login',
+    ECR_DOCKER_CONFIG_JSON: 'ecr_docker_config_json',
   };
   const data = cloneData(sb.ksm.readRecord(uid)!.data);
   for (const line of text.split('\n')) {
     const eq = line.indexOf('=');
     const label = eq > 0 ? labels[line.slice(0, eq)] : undefined;
-    if (label) writeText(data, { label, kind: label.includes('secret') ? 'secret' : 'text' }, line.slice(eq + 1));
+    // A value the env format had to quote (a Docker config's JSON) is read back as a shell reads it.
+    const raw = line.slice(eq + 1);
+    const value = /^".*"$/.test(raw) ? raw.slice(1, -1).replace(/\\([\\"$`])/g, '$1') : raw;
+    if (label) writeText(data, { label, kind: label.includes('secret') || label.includes('config') ? 'secret' : 'text' }, value);
   }
   return data;
 }

@@ -224,13 +224,18 @@ describe('delivery', () => {
     const text = JSON.stringify({ auths: { 'localhost:5000': { username: 'AWS', password, auth: Buffer.from(`AWS:${password}`).toString('base64') } } });
     const data = record([['ecr_token_id', 'ecr-0123456789abcdef'], ['ecr_token_expires', '2026-01-01T12:00:00.000Z']]);
     writeText(data, { label: 'ecr_docker_config_json', kind: 'secret' }, text);
-    const payload = awsEcrPullSecret.delivery!(data);
+    const payload = ecrDelivery(data)!;
     assert.equal(payload.target, 'aws-ecr-pull-secret');
     assert.equal(payload.credentialId, 'ecr-0123456789abcdef');
     assert.equal(payload.dockerConfigJson?.reveal(), text);
     assert.equal(JSON.stringify(payload).includes(password), false, 'the payload prints no secret');
-    const empty = record([['ecr_docker_config_json', 'set-by-rotation']]);
-    assert.throws(() => ecrDelivery(empty), (e: unknown) => e instanceof RotateError && e.code === 'RECORD_FIELD_MISSING');
+    assert.match(payload.fingerprint, /^[0-9a-f]{32}$/);
+    assert.equal(payload.fingerprint.includes(password.slice(0, 8)), false);
+    // Nothing to deliver yet: a record fresh from the template.
+    assert.equal(ecrDelivery(record([['ecr_docker_config_json', 'set-by-rotation']])), undefined);
+    const broken = record([]);
+    writeText(broken, { label: 'ecr_docker_config_json', kind: 'secret' }, '{"auths":{}}');
+    assert.throws(() => ecrDelivery(broken), (e: unknown) => e instanceof RotateError && e.code === 'RECORD_FIELD_INVALID');
   });
 });
 
@@ -314,7 +319,7 @@ describe('aws-ecr-pull-secret end to end', () => {
       assert.notEqual(readText(second.after.data, 'ecr_token_id'), id);
       assert.ok(recordOpens(sb, second.after));
       // What the pipeline will deliver is what the record holds.
-      assert.equal(awsEcrPullSecret.delivery!(second.after.data).dockerConfigJson?.reveal(), readText(second.after.data, 'ecr_docker_config_json'));
+      assert.equal(ecrDelivery(second.after.data)?.dockerConfigJson?.reveal(), readText(second.after.data, 'ecr_docker_config_json'));
     }));
 
   test('a login the registry refuses fails verification: exit 3 and the record keeps what it held', TEST, () =>
