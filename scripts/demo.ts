@@ -97,7 +97,33 @@ const wiz: DemoTarget = {
   },
 };
 
-const TARGETS: DemoTarget[] = [azure, aws, wiz];
+const ecr: DemoTarget = {
+  script: 'aws-ecr-pull-secret',
+  snapshot(sandbox) {
+    const d = sandbox.demo!.ecr;
+    const record = sandbox.ksm.readRecord(d.userRecordUid)!;
+    const config = readText(record.data, 'ecr_docker_config_json');
+    let hosts = '-';
+    try {
+      hosts = Object.keys((JSON.parse(config ?? '') as { auths: Record<string, unknown> }).auths).join(', ');
+    } catch {
+      // No Docker config yet.
+    }
+    return [
+      `record ${d.userRecordUid}: ecr_token_id=${readText(record.data, 'ecr_token_id') ?? '-'} expires=${readText(record.data, 'ecr_token_expires') ?? '-'} registries=${hosts}`,
+      `  its Docker config opens the registry: ${sandbox.ecrTokens.opens(config) ? 'yes' : 'NO'}`,
+      `ECR has issued ${sandbox.ecrTokens.list().length} login(s), ${sandbox.ecrTokens.list().filter((t) => t.state === 'live').length} live (a login cannot be revoked: each expires 12 hours after it was issued)`,
+    ];
+  },
+  verified(sandbox, before) {
+    const d = sandbox.demo!.ecr;
+    const record = sandbox.ksm.readRecord(d.userRecordUid)!;
+    const id = readText(record.data, 'ecr_token_id') ?? '';
+    return !before.some((l) => l.includes(`ecr_token_id=${id} `)) && sandbox.ecrTokens.opens(readText(record.data, 'ecr_docker_config_json'));
+  },
+};
+
+const TARGETS: DemoTarget[] = [azure, aws, ecr, wiz];
 
 function run(script: string, line: string, env: NodeJS.ProcessEnv): Promise<{ code: number; output: string }> {
   return new Promise((done) => {

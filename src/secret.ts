@@ -61,10 +61,11 @@ export class Secret {
 
 /**
  * Fields whose value is a secret in the bodies our clients send and receive: Graph's `secretText`, Entra's and
- * Wiz's `client_secret`, Wiz's `clientSecret`, IAM's and STS's `SecretAccessKey` and `SessionToken`, OAuth tokens.
- * Any spelling (`client_secret`, `clientSecret`, `ClientSecret`).
+ * Wiz's `client_secret`, Wiz's `clientSecret`, IAM's and STS's `SecretAccessKey` and `SessionToken`, OAuth tokens,
+ * ECR's `authorizationToken` and a Docker config's `password`. Any spelling (`client_secret`, `clientSecret`,
+ * `ClientSecret`).
  */
-const SECRET_FIELD = String.raw`(?:secret_?text|client_?secret|secret_?access_?key|session_?token|access_?token|refresh_?token|id_?token|client_?assertion)`;
+const SECRET_FIELD = String.raw`(?:secret_?text|client_?secret|secret_?access_?key|session_?token|access_?token|refresh_?token|id_?token|client_?assertion|authorization_?token|password)`;
 /**
  * The field name, then what joins it to its value in JSON (`"k":"v"`, also inside a JSON string: `\"k\":\"v\"`),
  * util.inspect (`k: 'v'`), a form body (`k=v`) or XML (`<k>v`); then the value, up to the first character that

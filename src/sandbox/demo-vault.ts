@@ -4,7 +4,7 @@
 import type { RecordData, RecordField } from '../keeper/record-data.js';
 import type { AzureService } from './azure/index.js';
 import type { KsmService } from './ksm/index.js';
-import type { AwsAccount } from './aws/index.js';
+import type { AwsAccount, EcrTokens } from './aws/index.js';
 import type { WizTenant } from './wiz/index.js';
 
 export const DEMO = {
@@ -25,6 +25,10 @@ export const DEMO = {
     userName: 'demo-deploy-bot',
     adminUserName: 'keeper-rotate-admin',
   },
+  ecr: {
+    userRecordUid: 'DemoAwsEcrPullSecret01',
+    userName: 'demo-ecr-puller',
+  },
   wiz: {
     userRecordUid: 'DemoWizServiceAcct0001',
     accountName: 'demo-ci-scanner',
@@ -37,6 +41,7 @@ export interface DemoVault {
   pamConfigurationUid: string;
   azure: { userRecordUid: string; tenantId: string; adminAppId: string; targetObjectId: string; targetAppId: string };
   aws: { userRecordUid: string; pamConfigurationUid: string; userName: string; adminAccessKeyId: string };
+  ecr: { userRecordUid: string; userName: string; accessKeyId: string };
   wiz: { userRecordUid: string; clientId: string };
 }
 
@@ -46,7 +51,13 @@ const secret = (label: string, value: string): RecordField => ({ type: 'secret',
 /** The fields that make the gateway run only the attached scripts (Keeper's guides list both). */
 const SCRIPT_ONLY_FIELDS = [text('NOOP', 'True'), text('Private Key Type', 'rsa-ssh')];
 
-export function seedDemoVault({ ksm, azure, aws, wiz }: { ksm: KsmService; azure: AzureService; aws: AwsAccount; wiz: WizTenant }): DemoVault {
+/** ECR's logins and where its registry listens: the demo ECR record starts with a live login to it. */
+export interface DemoEcr {
+  tokens: EcrTokens;
+  registryUrl: string;
+}
+
+export function seedDemoVault({ ksm, azure, aws, wiz, ecr }: { ksm: KsmService; azure: AzureService; aws: AwsAccount; wiz: WizTenant; ecr?: DemoEcr }): DemoVault {
   const folderUid = ksm.createFolder(DEMO.folderName);
   const a = DEMO.azure;
   const dir = azure.directory;
@@ -118,6 +129,39 @@ export function seedDemoVault({ ksm, azure, aws, wiz }: { ksm: KsmService; azure
     },
   });
 
+  // ECR: a user allowed to pull and to ask for registry logins (and nothing else), whose own key the record holds:
+  // each run asks for a fresh login to the account's registry and keeps it as a Docker config. The record starts
+  // with a live login, as one refreshed an hour ago would hold, so there is a working pull secret to keep.
+  const e = DEMO.ecr;
+  aws.createUser({ userName: e.userName, permissions: ['ecr:GetAuthorizationToken', 'ecr:BatchGetImage', 'ecr:GetDownloadUrlForLayer', 'ecr:BatchCheckLayerAvailability'] });
+  const pullerKey = aws.seedAccessKey(e.userName);
+  const pullerArn = aws.getUser(e.userName)!.arn;
+  const login = ecr ? ecr.tokens.issue(pullerArn, aws.accountId, 'us-east-1') : undefined;
+  const loginFields =
+    ecr && login
+      ? [
+          secret('ecr_docker_config_json', JSON.stringify({ auths: { [new URL(ecr.registryUrl).host]: { username: 'AWS', password: login.password, auth: login.authorizationToken } } })),
+          text('ecr_token_expires', new Date(login.expiresMs).toISOString()),
+          text('ecr_token_id', 'ecr-seeded-by-demo'),
+        ]
+      : [];
+  ksm.seedRecord({
+    uid: e.userRecordUid,
+    folderUid,
+    data: {
+      title: 'Demo AWS ECR pull secret',
+      type: 'pamUser',
+      fields: [{ type: 'login', value: [e.userName] }, { type: 'password', value: ['not-used-by-this-script'] }],
+      custom: [
+        text('aws_access_key_id', pullerKey.accessKeyId),
+        secret('aws_secret_access_key', pullerKey.secretAccessKey),
+        text('ecr_regions', 'us-east-1'),
+        ...loginFields,
+        ...SCRIPT_ONLY_FIELDS,
+      ],
+    },
+  });
+
   // Wiz: a service account that rotates itself, as the seed tool runs it, ten days from expiry.
   const z = DEMO.wiz;
   const account = wiz.createServiceAccount({ name: z.accountName, clientId: z.clientId, expiresAt: new Date(Date.now() + 10 * 86_400_000) });
@@ -137,6 +181,7 @@ export function seedDemoVault({ ksm, azure, aws, wiz }: { ksm: KsmService; azure
     pamConfigurationUid: DEMO.pamConfigurationUid,
     azure: { userRecordUid: a.userRecordUid, tenantId: a.tenantId, adminAppId: a.adminAppId, targetObjectId: a.targetObjectId, targetAppId: a.targetAppId },
     aws: { userRecordUid: w.userRecordUid, pamConfigurationUid: w.pamConfigurationUid, userName: w.userName, adminAccessKeyId: adminKey.accessKeyId },
+    ecr: { userRecordUid: e.userRecordUid, userName: e.userName, accessKeyId: pullerKey.accessKeyId },
     wiz: { userRecordUid: z.userRecordUid, clientId: account.clientId },
   };
 }

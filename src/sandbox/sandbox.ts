@@ -15,7 +15,7 @@ import { type TlsMaterial, sandboxTlsMaterial } from './tls.js';
 import { seedDemoVault, type DemoVault } from './demo-vault.js';
 import { AzureService, type GraphLimit } from './azure/index.js';
 import type { SandboxCloud } from './azure/tokens.js';
-import { AwsAccount, IamService, InstanceMetadataService, StsService, registerAwsControl } from './aws/index.js';
+import { AwsAccount, EcrService, EcrTokens, IamService, InstanceMetadataService, RegistryService, StsService, registerAwsControl, registerEcrControl } from './aws/index.js';
 import { WizApiService, WizAuthService, WizTenant, registerWizControl } from './wiz/index.js';
 import { KubernetesCluster, KubernetesService, type SandboxKubernetes, registerKubernetesControl, seedKubernetes, writeKubeconfig } from './kubernetes/index.js';
 
@@ -24,6 +24,7 @@ import { KubernetesCluster, KubernetesService, type SandboxKubernetes, registerK
 export interface BudgetOverrides {
   iam?: Budget | false;
   sts?: Budget | false;
+  ecr?: Budget | false;
   azure?: Partial<Record<GraphLimit, Budget>> | false;
 }
 
@@ -92,6 +93,8 @@ export interface Sandbox {
   ksm: KsmService;
   azure: AzureService;
   aws: AwsAccount;
+  /** The ECR logins GetAuthorizationToken issued and the registry (`ecr-registry`) accepts while they live. */
+  ecrTokens: EcrTokens;
   /** The EC2 instance metadata service (plain HTTP): attach a role to give the host an instance role. */
   imds: InstanceMetadataService;
   wiz: WizTenant;
@@ -133,8 +136,13 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   const aws = new AwsAccount({ ...timing, nonAtomicQuota: realism.nonAtomicQuota });
   const iam = new IamService(aws, { budget: overrides.iam || true });
   const sts = new StsService(aws, { budget: overrides.sts || true });
+  // ECR's API and its registry share one table of logins; the API names the registry as every login's proxyEndpoint.
+  const ecrTokens = new EcrTokens(aws);
+  let registryUrl = '';
+  const ecr = new EcrService(aws, ecrTokens, () => registryUrl, { budget: overrides.ecr || true });
+  const registry = new RegistryService(ecrTokens);
   // Every budget exists, so the control API can turn one on; `budgets: false` (or a service's false) starts it off.
-  const budgets: Record<string, RequestBudget> = { iam: iam.budget!, sts: sts.budget!, azure: azure.budget! };
+  const budgets: Record<string, RequestBudget> = { iam: iam.budget!, sts: sts.budget!, ecr: ecr.budget!, azure: azure.budget! };
   for (const [name, budget] of Object.entries(budgets)) budget.enabled = realism.budgets !== false && overrides[name as keyof BudgetOverrides] !== false;
   // Wiz's API budget lives in the tenant (wiz/limits.ts); `budgets: false` starts it off like the others.
   const wiz = new WizTenant(realism.budgets === false ? { rateLimits: { api: null } } : {});
@@ -144,7 +152,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   budgets.kubernetes = kubernetesApi.budget;
   // Every service speaks TLS, as the real ones do (unless plainHttp names it); clients trust the sandbox
   // certificate (NODE_EXTRA_CA_CERTS).
-  const services: SandboxService[] = [ksm, azure, iam, sts, new WizAuthService(wiz), new WizApiService(wiz), kubernetesApi];
+  const services: SandboxService[] = [ksm, azure, iam, sts, ecr, registry, new WizAuthService(wiz), new WizApiService(wiz), kubernetesApi];
   const unknown = options.plainHttp?.filter((name) => !services.some((s) => s.name === name)) ?? [];
   if (unknown.length) throw new Error(`plainHttp: no service named ${unknown.join(', ')} (services: ${services.map((s) => s.name).join(', ')})`);
   // IMDS is plain HTTP, as on EC2 (http://169.254.169.254): the SDK reaches it with node:http, never TLS.
@@ -161,15 +169,17 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     throw err;
   }
   const urls = Object.fromEntries(running.map((r) => [r.name, r.url]));
+  registryUrl = urls[registry.name]!;
   ksm.registerControl(control);
   azure.registerControl(control);
   registerAwsControl(control, aws, imds);
+  registerEcrControl(control, ecrTokens);
   registerWizControl(control, wiz);
   registerKubernetesControl(control, cluster);
   registerRealismControl(control, { aws, azure, budgets });
   const controlServer = await control.listen();
   const gatewayConfig = ksm.createClient(new URL(urls.ksm!).host);
-  const demo = options.demo === false ? undefined : seedDemoVault({ ksm, azure, aws, wiz });
+  const demo = options.demo === false ? undefined : seedDemoVault({ ksm, azure, aws, wiz, ecr: { tokens: ecrTokens, registryUrl } });
   const kubernetes = seedKubernetes(cluster, { demo: options.demo !== false });
 
   const env: Record<string, string> = {
@@ -177,6 +187,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     KEEPER_ROTATE_GRAPH_ENDPOINT: urls.azure!,
     AWS_ENDPOINT_URL_IAM: urls.iam!,
     AWS_ENDPOINT_URL_STS: urls.sts!,
+    AWS_ENDPOINT_URL_ECR: urls.ecr!,
     AWS_REGION: 'us-east-1',
     // Where the SDK's instance-role provider looks (a host with no other AWS credentials, or USE_INSTANCE_ROLE):
     // the sandbox's IMDS, which serves credentials once a role is attached (PUT /aws/instance).
@@ -213,6 +224,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     ksm,
     azure,
     aws,
+    ecrTokens,
     imds,
     wiz,
     kubernetes,

@@ -3,6 +3,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Target } from '../pipeline/target.js';
+import { awsEcrPullSecret } from '../targets/aws-ecr-pull-secret/index.js';
 import { awsIamAccessKey } from '../targets/aws-iam-access-key/index.js';
 import { azureAppSecret } from '../targets/azure-app-secret/index.js';
 import { wizServiceAccount } from '../targets/wiz-service-account/index.js';
@@ -16,6 +17,7 @@ export interface TemplateSpec extends TemplateOptions {
 export const TEMPLATES: readonly TemplateSpec[] = [
   { target: azureAppSecret, title: 'Azure app secret' },
   { target: awsIamAccessKey, title: 'AWS IAM access key' },
+  { target: awsEcrPullSecret, title: 'AWS ECR pull secret' },
   { target: wizServiceAccount, title: 'Wiz service account' },
 ];
 

@@ -29,6 +29,11 @@ export function demoCredential(sandbox: Sandbox, script: string): DemoCredential
       const secret = r.field('aws_secret_access_key');
       return { revision: r.revision, secret, works: sandbox.aws.checkKey(r.field('aws_access_key_id'), secret) };
     }
+    case 'aws-ecr-pull-secret': {
+      const r = read(demo.ecr.userRecordUid);
+      const secret = r.field('ecr_docker_config_json');
+      return { revision: r.revision, secret, works: sandbox.ecrTokens.opens(secret) };
+    }
     case 'wiz-service-account': {
       const r = read(demo.wiz.userRecordUid);
       const secret = r.field('client_secret');

@@ -100,6 +100,8 @@ const SERVICE_WORDS: Record<string, RegExp> = {
   azure: /Graph|Entra|Azure|token/i,
   iam: /AWS|IAM/,
   sts: /AWS|STS/,
+  ecr: /AWS|ECR/,
+  'ecr-registry': /registry/,
   'wiz-auth': /Wiz/,
   'wiz-api': /Wiz/,
 };
@@ -169,6 +171,17 @@ export const ORACLES: Record<string, TargetOracle> = {
     limit: 2,
     issued: (sb) => sb.aws.issued,
   },
+  'aws-ecr-pull-secret': {
+    script: 'aws-ecr-pull-secret',
+    uid: DEMO.ecr.userRecordUid,
+    // Every login of the record's Docker config opens the registry (the demo record starts with a live one).
+    works: (sb, data) => sb.ecrTokens.opens(text(data, 'ecr_docker_config_json')),
+    // A login is no resource on AWS: nothing to list, nothing a run could leave behind.
+    credentials: () => [],
+    referenced: (data) => [text(data, 'ecr_token_id') ?? ''].filter(Boolean),
+    limit: 0,
+    issued: (sb) => sb.aws.issued,
+  },
   'wiz-service-account': {
     script: 'wiz-service-account',
     uid: DEMO.wiz.userRecordUid,
@@ -224,6 +237,7 @@ export const ALLOW_LIST_ENV: Readonly<Record<string, string>> = {
 export const ALLOW_LIST_CALLS: Readonly<Record<string, readonly string[]>> = {
   'azure-app-secret': ['azure listOwners'],
   'aws-iam-access-key': ['iam GetUser'],
+  'aws-ecr-pull-secret': [],
   'wiz-service-account': [],
 };
 
@@ -272,12 +286,16 @@ export function deliveredData(sb: Sandbox, uid: string): RecordData | undefined 
     AZURE_CLIENT_SECRET: 'client_secret',
     WIZ_CLIENT_SECRET: 'client_secret',
     WIZ_CLIENT_ID: 'login',
+    ECR_DOCKER_CONFIG_JSON: 'ecr_docker_config_json',
   };
   const data = cloneData(sb.ksm.readRecord(uid)!.data);
   for (const line of text.split('\n')) {
     const eq = line.indexOf('=');
     const label = eq > 0 ? labels[line.slice(0, eq)] : undefined;
-    if (label) writeText(data, { label, kind: label.includes('secret') ? 'secret' : 'text' }, line.slice(eq + 1));
+    // A value the env format had to quote (a Docker config's JSON) is read back as a shell reads it.
+    const raw = line.slice(eq + 1);
+    const value = /^".*"$/.test(raw) ? raw.slice(1, -1).replace(/\\([\\"$`])/g, '$1') : raw;
+    if (label) writeText(data, { label, kind: label.includes('secret') || label.includes('config') ? 'secret' : 'text' }, value);
   }
   return data;
 }

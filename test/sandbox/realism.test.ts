@@ -63,6 +63,7 @@ describe('hard by default', () => {
     assert.deepEqual(state.budgets, {
       iam: { enabled: true, limits: { requests: { burst: 100, perSecond: 20 } } },
       sts: { enabled: true, limits: { requests: { burst: 600, perSecond: 600 } } },
+      ecr: { enabled: true, limits: { requests: { burst: 200, perSecond: 20 } } },
       azure: {
         enabled: true,
         limits: { resourceUnits: { burst: 3500, perSecond: 350 }, writes: { burst: 3000, perSecond: 20 }, personalAppWrites: { burst: 60, perSecond: 1 } },

@@ -270,6 +270,8 @@ interface ImportCase {
   values: Record<string, string>;
   /** Asserts that the rotated record holds a new credential the service accepts. */
   check(before: RecordData, after: RecordData): void;
+  /** The gateway parameters, when not the target's fixture as it is (e.g. naming a PAM configuration). */
+  fixture?: Record<string, unknown>;
 }
 
 const IMPORTS: Record<string, (sb: Sandbox) => ImportCase> = {
@@ -294,6 +296,18 @@ const IMPORTS: Record<string, (sb: Sandbox) => ImportCase> = {
       check(before, after) {
         assert.notEqual(readText(after, 'aws_access_key_id'), readText(before, 'aws_access_key_id'), 'the key ID did not change');
         assert.ok(sb.aws.checkKey(readText(after, 'aws_access_key_id')!, readText(after, 'aws_secret_access_key')!), 'the new key does not authenticate');
+      },
+    };
+  },
+  'aws-ecr-pull-secret': (sb) => {
+    // The template holds no key: the admin credentials of the PAM configuration ask ECR, once allowed to.
+    sb.aws.setPermissions(DEMO.aws.adminUserName, ['ecr:GetAuthorizationToken']);
+    return {
+      values: {},
+      fixture: { ...loadFixture('aws-ecr-pull-secret'), providerRecordUid: DEMO.aws.pamConfigurationUid },
+      check(before, after) {
+        assert.notEqual(readText(after, 'ecr_token_id'), readText(before, 'ecr_token_id'), 'the login ID did not change');
+        assert.ok(sb.ecrTokens.opens(readText(after, 'ecr_docker_config_json')), 'the new Docker config does not open the registry');
       },
     };
   },
@@ -346,7 +360,7 @@ describe('a record imported from each template is rotated by its script', { conc
         assert.ok(isRecordUid(uid), `${uid} is not a record UID`);
         const before = sb.ksm.readRecord(uid)!.data;
 
-        const result = await s.run(gatewayParams(loadFixture(name), uid, before));
+        const result = await s.run(gatewayParams(c.fixture ?? loadFixture(name), uid, before));
         assert.equal(result.code, 0, `exit ${result.code}\n--- stdout\n${result.stdout}--- stderr\n${result.stderr}`);
         const after = sb.ksm.readRecord(uid)!;
         assert.equal(after.transaction, undefined, 'the rotation left a transaction open');

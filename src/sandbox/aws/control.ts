@@ -4,6 +4,7 @@
 import { ControlError, bodyObject as object, optionalString, requiredString, type ControlApi } from '../control.js';
 import type { AccessKeyStatus, AccountTiming, AwsAccount, CreateRoleOptions, CreateUserOptions, SeedKeyOptions } from './account.js';
 import { AwsError } from './errors.js';
+import type { EcrTokens } from './ecr-tokens.js';
 import type { InstanceMetadataService } from './imds.js';
 
 function optionalBoolean(body: Record<string, unknown>, key: string): boolean | undefined {
@@ -140,4 +141,20 @@ export function registerAwsControl(api: ControlApi, account: AwsAccount, imds?: 
     const sessionToken = optionalString(b, 'sessionToken');
     return { valid: account.checkKey(requiredString(b, 'accessKeyId'), requiredString(b, 'secretAccessKey'), sessionToken) };
   });
+}
+
+/**
+ * Control-API routes for ECR's logins (`/aws/ecr/...`): list them with their passwords and states, move the
+ * tokens' clock on (every login expires as it would after that long; SigV4 keeps the account's clock), revoke one
+ * login or all, and ask whether a login would open the registry now.
+ */
+export function registerEcrControl(api: ControlApi, tokens: EcrTokens): void {
+  api.route('GET', '/aws/ecr/tokens', () => tokens.list());
+  api.route('POST', '/aws/ecr/clock', ({ body }) => {
+    const advanceMs = object(body).advanceMs;
+    if (typeof advanceMs !== 'number' || !Number.isFinite(advanceMs) || advanceMs < 0) throw new ControlError(400, '"advanceMs" must be a number >= 0');
+    return { offsetMs: tokens.advance(advanceMs), now: new Date(tokens.now()).toISOString() };
+  });
+  api.route('POST', '/aws/ecr/tokens/revoke', ({ body }) => ({ revoked: tokens.revoke(optionalString(object(body), 'password')) }));
+  api.route('POST', '/aws/ecr/check', ({ body }) => ({ state: tokens.check(requiredString(object(body), 'password')) }));
 }

@@ -16,9 +16,12 @@ import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { Deadline } from '../../deadline.js';
 import { RoutingAgent } from '../../http/agent.js';
 import { capStream } from '../../http/reply-limit.js';
-import { RotateError, type ErrorCode } from '../../errors.js';
-import { Secret, redact } from '../../secret.js';
+import { RotateError } from '../../errors.js';
+import { Secret } from '../../secret.js';
+import { NOT_YET, THROTTLED, awsError, type SdkError } from '../aws-sdk-errors.js';
 import type { AccessKeyInfo } from './plan.js';
+
+export { awsError } from '../aws-sdk-errors.js';
 
 
 export interface AwsEndpoints {
@@ -42,46 +45,6 @@ export type CredentialProvider = () => Promise<{ accessKeyId: string; secretAcce
  * host's is a module of its own, scripts/build.ts).
  */
 export type Signer = StaticKeys | CredentialProvider;
-
-/** Errors that mean "this key does not (yet) authenticate": IAM's eventual consistency answers with these. */
-const NOT_YET = new Set(['InvalidClientTokenId', 'SignatureDoesNotMatch', 'InvalidAccessKeyId', 'AuthFailure']);
-/**
- * Throttling error codes, as the SDK's own retry strategy knows them (@smithy/service-error-classification
- * THROTTLING_ERROR_CODES); STS answers `Throttling` (HTTP 400, no Retry-After) when a caller exceeds its rate.
- */
-const THROTTLED = new Set(['Throttling', 'ThrottlingException', 'ThrottledException', 'RequestThrottledException', 'TooManyRequestsException', 'ProvisionedThroughputExceededException', 'TransactionInProgressException', 'RequestLimitExceeded', 'BandwidthLimitExceeded', 'LimitExceededException', 'RequestThrottled', 'SlowDown', 'PriorRequestNotComplete', 'EC2ThrottledException']);
-
-interface SdkError {
-  name?: string;
-  message?: string;
-  $fault?: 'client' | 'server';
-  $metadata?: { httpStatusCode?: number };
-}
-
-function codeFor(err: SdkError): ErrorCode {
-  const name = err.name ?? '';
-  const status = err.$metadata?.httpStatusCode;
-  if (name === 'TimeoutError' || name === 'AbortError' || name === 'RequestTimeout') return 'TARGET_TIMEOUT';
-  if (name === 'NoSuchEntityException' || name === 'NoSuchEntity') return 'TARGET_NOT_FOUND';
-  if (name === 'LimitExceededException' || name === 'LimitExceeded') return 'TARGET_LIMIT_REACHED';
-  if (name === 'Throttling' || name === 'ThrottlingException' || status === 429) return 'TARGET_THROTTLED';
-  if (NOT_YET.has(name) || name === 'ExpiredToken' || name === 'ExpiredTokenException' || name === 'CredentialsProviderError') return 'TARGET_AUTH_FAILED';
-  if (name === 'AccessDenied' || name === 'AccessDeniedException' || status === 403) return 'TARGET_PERMISSION_DENIED';
-  return 'TARGET_REQUEST_FAILED';
-}
-
-export function awsError(action: string, err: unknown): RotateError {
-  if (err instanceof RotateError) return err;
-  const e = (err ?? {}) as SdkError;
-  const code = codeFor(e);
-  const detail = `${e.name ?? 'Error'}: ${(e.message ?? String(err)).split('\n')[0]}`;
-  const hint = code === 'TARGET_PERMISSION_DENIED' ? ' (see the README for the IAM permissions the admin needs)' : '';
-  // A service exception the SDK parsed from a 4xx reply: IAM refused the call, so it was not applied. Writes are
-  // sent once (no SDK retries), so this one answer is the whole story.
-  const status = e.$metadata?.httpStatusCode;
-  const refused = e.$fault === 'client' && status !== undefined && status >= 400 && status < 500 && status !== 408;
-  return new RotateError(code, `AWS ${action} failed: ${redact(detail).slice(0, 300)}${hint}`, { cause: err, refused, ...(status ? { status } : {}) });
-}
 
 interface BaseConfig {
   region: string;
