@@ -21,6 +21,8 @@ import type { Logger } from '../log.js';
 import { redact } from '../secret.js';
 import type { DeliveryPayload, Destination } from '../destinations/destination.js';
 import { FILE_FORMATS, type FileFormat, fileDestination } from '../destinations/file.js';
+import { kubernetesSecretDestination, parseSecretRef } from '../destinations/kubernetes-secret.js';
+import type { Deadline } from '../deadline.js';
 import { parseSetting, type SettingSpec } from './settings.js';
 
 /** Comma-separated absolute paths. */
@@ -50,6 +52,28 @@ export const DELIVERY_SETTINGS = {
     hint: 'an AWS profile name',
     description: 'The profile file_format aws-profile writes (default: default).',
   },
+  k8sSecrets: {
+    kind: 'pattern',
+    label: 'k8s_secret',
+    default: undefined,
+    pattern: /^\s*[^,/\s]+\/[^,/\s]+\s*(,\s*[^,/\s]+\/[^,/\s]+\s*)*$/,
+    hint: 'one or more namespace/name, separated by commas',
+    description: 'Kubernetes Secrets (namespace/name) to patch the credential into after each rotation (only those the gateway owner allows in KEEPER_ROTATE_ALLOW_K8S_SECRETS).',
+  },
+  k8sCreate: {
+    kind: 'boolean',
+    label: 'k8s_create',
+    default: false,
+    description: 'Create a k8s_secret that does not exist yet.',
+  },
+  k8sRestart: {
+    kind: 'pattern',
+    label: 'k8s_restart',
+    default: undefined,
+    pattern: /^\s*[^,\s]+\s*(,\s*[^,\s]+\s*)*$/,
+    hint: 'Deployment names, separated by commas',
+    description: "Deployments in the Secret's namespace to restart after each delivery (only those allowed in KEEPER_ROTATE_ALLOW_K8S_RESTARTS).",
+  },
   retireAtOnce: {
     kind: 'boolean',
     label: 'retire_before_consumers_reload',
@@ -65,8 +89,10 @@ export interface Delivery {
   retireAtOnce: boolean;
 }
 
+const listOf = (text: string | undefined) => (text ?? '').split(',').map((p) => p.trim()).filter((p) => p !== '');
+
 /** The record's destinations, validated against the gateway owner's allow-lists. No network, no filesystem write. */
-export function deliveryFor(data: RecordData, env: NodeJS.ProcessEnv, target: string): Delivery {
+export function deliveryFor(data: RecordData, env: NodeJS.ProcessEnv, target: string, ctx: { deadline?: Deadline } = {}): Delivery {
   const destinations: Destination[] = [];
   const files = parseSetting(DELIVERY_SETTINGS.files, data) as string | undefined;
   const format = parseSetting(DELIVERY_SETTINGS.fileFormat, data) as FileFormat;
@@ -78,6 +104,15 @@ export function deliveryFor(data: RecordData, env: NodeJS.ProcessEnv, target: st
     const paths = files.split(',').map((p) => p.trim());
     if (new Set(paths).size !== paths.length) throw new RotateError('SETTING_INVALID', 'file_destinations names a file twice');
     for (const path of paths) destinations.push(fileDestination({ path, format, ...(profile ? { profile } : {}) }, env));
+  }
+  const secrets = listOf(parseSetting(DELIVERY_SETTINGS.k8sSecrets, data) as string | undefined);
+  const restart = listOf(parseSetting(DELIVERY_SETTINGS.k8sRestart, data) as string | undefined);
+  const create = parseSetting(DELIVERY_SETTINGS.k8sCreate, data);
+  if (restart.length > 0 && secrets.length === 0) throw new RotateError('SETTING_INVALID', 'k8s_restart names Deployments but k8s_secret names no Secret to deliver to');
+  if (new Set(secrets).size !== secrets.length) throw new RotateError('SETTING_INVALID', 'k8s_secret names a Secret twice');
+  for (const text of secrets) {
+    const ref = parseSecretRef(text);
+    destinations.push(kubernetesSecretDestination({ ...ref, create, restart }, env, ctx.deadline ? { deadline: ctx.deadline } : {}));
   }
   return { destinations, retireAtOnce: parseSetting(DELIVERY_SETTINGS.retireAtOnce, data) };
 }

@@ -22,6 +22,7 @@ import { VERSION } from '../version.js';
 import { COMMON_SETTINGS, fetchUser } from './rotate.js';
 import { parseSetting, type SettingSpec } from './settings.js';
 import type { Target, TargetContext, TargetSession } from './target.js';
+import type { Deadline } from '../deadline.js';
 import { DELIVERY_SETTINGS, checkRetention, deliveryFor } from './deliver.js';
 
 type Status = 'ok' | 'warn' | 'FAIL' | 'skip';
@@ -191,7 +192,7 @@ export async function runDoctor<K extends string, S extends K, C>(target: Target
       }
       return { value: true, detail: `the admin signs in and reads ${session.describe()}`, notes };
     });
-    await report.check(CHECK.destinations, [CHECK.target], async () => checkDestinations(target, prepared!.config, user!, env, session!));
+    await report.check(CHECK.destinations, [CHECK.target], async () => checkDestinations(target, prepared!.config, user!, env, session!, deadline));
   } finally {
     vault?.close();
   }
@@ -287,10 +288,10 @@ async function checkFields(target: Pick<Target, 'fields'> & { admin: { checkReco
  * Where a run would deliver, whether each destination is allowed and writable (checked without writing), and
  * whether it already holds the record's credential (read back): a run delivers first to any that does not.
  */
-async function checkDestinations<K extends string, S extends K, C>(target: Target<K, S, C>, config: C, user: VaultRecord, env: NodeJS.ProcessEnv, session: TargetSession): Promise<{ value: true } & CheckFinding> {
-  const delivery = deliveryFor(user.data, env, target.name);
+async function checkDestinations<K extends string, S extends K, C>(target: Target<K, S, C>, config: C, user: VaultRecord, env: NodeJS.ProcessEnv, session: TargetSession, deadline: Deadline): Promise<{ value: true } & CheckFinding> {
+  const delivery = deliveryFor(user.data, env, target.name, { deadline });
   checkRetention(delivery, target.retiresReplacedAtOnce?.(config));
-  if (delivery.destinations.length === 0) return { value: true, detail: 'none: the credential stays in the record (file_destinations, kubernetes_secrets)' };
+  if (delivery.destinations.length === 0) return { value: true, detail: 'none: the credential stays in the record (file_destinations, k8s_secret)' };
   const payload = session.delivery?.(user.data);
   const notes: string[] = [];
   for (const d of delivery.destinations) {

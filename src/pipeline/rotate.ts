@@ -131,7 +131,7 @@ async function rotateLocked<K extends string, S extends K, C>(target: Target<K, 
     const admin = resolveAdmin(target.admin, { input, user, provider, env: ctx.env });
     const tctx: TargetContext<K, S> = { input, user, admin, env: ctx.env, log, deadline };
     const config = target.prepare(tctx);
-    const delivery = deliveryFor(user.data, ctx.env, target.name);
+    const delivery = deliveryFor(user.data, ctx.env, target.name, { deadline });
     checkRetention(delivery, target.retiresReplacedAtOnce?.(config));
     return { user, admin, tctx, config, delivery };
   };
