@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { cloneData, readText, writeText } from '../../src/keeper/record.js';
 import { ALLOW_FILE_DIRS, SENTINEL_PROVIDED, SENTINEL_UPDATED } from '../../src/destinations/file.js';
+import { ALLOW_K8S_RESTARTS, ALLOW_K8S_SECRETS, RESTARTED_AT_ANNOTATION } from '../../src/destinations/kubernetes-secret.js';
 import { DEMO } from '../../src/sandbox/demo-vault.js';
 import type { Sandbox } from '../../src/sandbox/sandbox.js';
 import { type ScriptResult, type ScriptSandbox, loadFixture, startScriptSandbox } from '../helpers/run-script.js';
@@ -23,7 +24,7 @@ interface Env {
   uid: string;
   /** The folder the gateway owner allows. */
   out: string;
-  run(): Promise<ScriptResult>;
+  run(env?: Record<string, string>): Promise<ScriptResult>;
   settings(values: Record<string, string>): void;
   text(label: string): string | undefined;
 }
@@ -38,8 +39,8 @@ async function withDelivery(script: Script, fn: (e: Env) => Promise<void>): Prom
     sb: s.sandbox,
     uid,
     out,
-    run: async () => {
-      const r = await s.run(loadFixture(script), { env: { [ALLOW_FILE_DIRS]: out } });
+    run: async (env = {}) => {
+      const r = await s.run(loadFixture(script), { env: { [ALLOW_FILE_DIRS]: out, ...env } });
       let leaked = 0;
       for (const issued of [s.sandbox.aws.issued, s.sandbox.azure.directory.issued, s.sandbox.wiz.issued]) for (const v of issued) if ((r.stdout + r.stderr).includes(v)) leaked++;
       assert.equal(leaked, 0, `secret values in the output\n${show(r)}`);
@@ -202,6 +203,71 @@ describe('delivery to a file', { concurrency: 3 }, () => {
       const thirdId = e.text('client_secret_id')!;
       assert.equal(envFile(path).AZURE_CLIENT_SECRET, app().secrets.find((s) => s.keyId === thirdId)?.secretText);
       assert.deepEqual(app().secrets.map((s) => s.keyId), [thirdId], 'retired once delivered');
+      assert.equal(journalPhase(e), undefined);
+    }),
+  );
+});
+
+const K8S_ENV = { [ALLOW_K8S_SECRETS]: 'demo/*', [ALLOW_K8S_RESTARTS]: 'demo/app' };
+
+describe('delivery to a Kubernetes Secret', { concurrency: 3 }, () => {
+  test('aws-iam-access-key: the new key is patched into demo/app-creds (its other keys kept) and demo/app restarted; a hand edit of the Secret is put right before the next rotation', TEST, () =>
+    withDelivery('aws-iam-access-key', async (e) => {
+      const cluster = e.sb.kubernetes.cluster;
+      const before = cluster.secretText('demo', 'app-creds')!;
+      e.settings({ k8s_secret: 'demo/app-creds', k8s_restart: 'app' });
+      const r = await e.run(K8S_ENV);
+      assert.equal(r.code, 0, show(r));
+      const secret = cluster.secretText('demo', 'app-creds')!;
+      assert.equal(secret.access_key_id, e.text('aws_access_key_id'));
+      assert.ok(e.sb.aws.checkKey(secret.access_key_id!, secret.secret_access_key!), 'the key in the Secret signs in');
+      for (const [k, v] of Object.entries(before)) assert.equal(secret[k], v, `the Secret's own key ${k} is kept`);
+      const template = (cluster.deployment('demo', 'app') as { spec: { template: { metadata?: { annotations?: Record<string, string> } } } }).spec.template;
+      assert.match(template.metadata?.annotations?.[RESTARTED_AT_ANNOTATION] ?? '', /^\d{4}-/, 'the Deployment was restarted');
+
+      cluster.editSecret('demo', 'app-creds', { secret_access_key: 'edited-by-hand' });
+      const again = await e.run(K8S_ENV);
+      assert.equal(again.code, 0, show(again));
+      assert.match(again.stderr, /do not hold the record's credential .* yet; delivering it before rotating/);
+      const now = cluster.secretText('demo', 'app-creds')!;
+      assert.equal(now.access_key_id, e.text('aws_access_key_id'));
+      assert.ok(e.sb.aws.checkKey(now.access_key_id!, now.secret_access_key!));
+    }),
+  );
+
+  test("a record cannot aim the gateway's cluster rights at another team's Secret: no allow-list, or outside it, exit 2 before any request", TEST, () =>
+    withDelivery('azure-app-secret', async (e) => {
+      e.settings({ k8s_secret: 'other-team/db-creds' });
+      for (const env of [{}, K8S_ENV]) {
+        const mark = e.sb.log.entries().length;
+        const r = await e.run(env);
+        assert.equal(r.code, 2, show(r));
+        assert.match(r.stderr, /keeper-rotate: DESTINATION_NOT_ALLOWED: /);
+        assert.deepEqual(e.sb.log.entries().slice(mark).filter((x) => x.service !== 'ksm').map((x) => x.service), [], 'no request but the record read');
+      }
+      assert.equal(e.sb.kubernetes.cluster.secret('other-team', 'db-creds'), undefined);
+    }),
+  );
+
+  test('wiz-service-account: a Secret patch that gets no reply: exit 4 DELIVERY_INCOMPLETE, journal delivering; the next run delivers before rotating', TEST, () =>
+    withDelivery('wiz-service-account', async (e) => {
+      const cluster = e.sb.kubernetes.cluster;
+      e.settings({ k8s_secret: 'demo/wiz-creds', k8s_create: 'true' });
+      // The catch-up creates the Secret with the record's secret; the patch after the rotation gets no reply.
+      e.sb.faults.arm({ service: 'kubernetes', operation: 'PatchSecret', kind: 'drop' });
+      const failed = await e.run(K8S_ENV);
+      e.sb.faults.clear();
+      assert.equal(failed.code, 4, show(failed));
+      assert.match(failed.stderr, /keeper-rotate: DELIVERY_INCOMPLETE: rotated to .* but delivering it failed/);
+      assert.ok(e.sb.wiz.checkSecret(DEMO.wiz.clientId, e.text('client_secret')!), "the record's secret signs in");
+      assert.equal(journalPhase(e), 'delivering');
+      const next = await e.run(K8S_ENV);
+      assert.equal(next.code, 0, show(next));
+      assert.match(next.stderr, /rotated but did not finish delivering; delivering first/);
+      const secret = cluster.secretText('demo', 'wiz-creds')!;
+      assert.equal(secret.client_id, DEMO.wiz.clientId);
+      assert.equal(secret.client_secret, e.text('client_secret'));
+      assert.ok(e.sb.wiz.checkSecret(DEMO.wiz.clientId, secret.client_secret!));
       assert.equal(journalPhase(e), undefined);
     }),
   );
