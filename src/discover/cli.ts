@@ -1,6 +1,6 @@
 // `npm run discover -- aws|azure|wiz [options]`: the discover subcommand of the keeper-rotate executable, run from
 // the source (src/discover/main.ts).
-import { runDiscover } from '../discover/main.js';
+import { runDiscover } from './main.js';
 
 runDiscover(process.argv.slice(2), { env: process.env, stdout: process.stdout, stderr: process.stderr }).then(
   (r) => {
