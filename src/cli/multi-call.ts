@@ -17,6 +17,8 @@ export interface TargetEntry {
 export type Choice =
   /** Run this target's script with the arguments after its name. */
   | { kind: 'run'; name: string; entry: TargetEntry; argv: string[] }
+  /** `keeper-rotate discover ...`: list what can be rotated and emit records for it (src/discover). */
+  | { kind: 'discover'; argv: string[] }
   /** Answered without a target: --help or --version (stdout), or a usage error (exit 2). */
   | { kind: 'answered'; exitCode: ExitCode; stdout?: string; error?: RotateError };
 
@@ -39,6 +41,7 @@ export function chooseTarget(argv: readonly string[], targets: Readonly<Record<s
   if (first === undefined) return usage('no target given');
   if (first === '--help' || first === '-h') return { kind: 'answered', exitCode: ExitCode.Ok, stdout: helpText(targets) };
   if (first === '--version' || first === '-v') return { kind: 'answered', exitCode: ExitCode.Ok, stdout: `${PROGRAM} ${VERSION}\n` };
+  if (first === 'discover') return { kind: 'discover', argv: rest };
   const entry = Object.hasOwn(targets, first) ? targets[first] : undefined;
   // Never echo an unknown argument in full: someone may have pasted a secret on the command line.
   const shown = JSON.stringify(first.slice(0, 20));
@@ -55,6 +58,7 @@ Usage: ${PROGRAM} TARGET [--dry-run] [--log-format=json] < gateway-input
        ${PROGRAM} TARGET --doctor --record RECORD_UID [--config PAM_CONFIG_UID]
        ${PROGRAM} TARGET --doctor < gateway-input
        ${PROGRAM} TARGET --help | --version
+       ${PROGRAM} discover aws|azure|wiz [--config PAM_CONFIG_UID] [--create-in FOLDER_UID] [--dry-run]
        ${PROGRAM} --help | --version
 
 Targets:

@@ -8,7 +8,13 @@ import { redact } from '../secret.js';
 
 // A Node single executable's argv is [its path, the name it was run by, ...arguments], as under `node`.
 const choice = chooseTarget(process.argv.slice(2), TARGETS);
-if (choice.kind === 'run') {
+if (choice.kind === 'discover') {
+  // An admin's command, not a gateway's: loaded only when asked for, like a target.
+  import('../discover/main.js').then(
+    ({ runDiscover }) => runDiscover(choice.argv, { env: process.env, stdout: process.stdout, stderr: process.stderr }).then((r) => (process.exitCode = r.exitCode)),
+    (err: unknown) => answer(new RotateError('INTERNAL', `could not load discover: ${describe(err)}`, { cause: err }), ExitCode.Internal),
+  );
+} else if (choice.kind === 'run') {
   const { name, entry, argv } = choice;
   // The process glue too (it loads the Keeper SDK): nothing but the choice runs before a target is chosen.
   Promise.all([import('./entry.js'), entry.load()]).then(

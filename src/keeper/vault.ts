@@ -6,6 +6,8 @@ import {
   KeeperThrottleError,
   UpdateTransactionType,
   completeTransaction,
+  createSecret2,
+  getFolders,
   getSecrets,
   inMemoryStorage,
   updateSecret2,
@@ -196,6 +198,43 @@ export class KeeperVault {
       await completeTransaction(this.#options, uid, true);
     } catch (err) {
       throw ksmError(`rolling back the update of record ${uid}`, err, this.#lastStatus());
+    }
+  }
+
+  /** Every record shared with the application, in one request (discover's idempotency check reads them all). */
+  async fetchAll(): Promise<VaultRecord[]> {
+    let records: KeeperRecord[];
+    try {
+      records = (await getSecrets(this.#options)).records;
+    } catch (err) {
+      throw ksmError('fetching records', err, this.#lastStatus());
+    }
+    this.#fetched = new Map(records.map((r) => [r.recordUid, r]));
+    return records.map((r) => {
+      const data = r.data as RecordData;
+      return { uid: r.recordUid, revision: Number(r.revision ?? 0), title: String(data.title ?? ''), type: String(data.type ?? ''), data };
+    });
+  }
+
+  /**
+   * The application's shared folders (get_folders), which also puts their keys in the SDK's cache for `create`:
+   * get_secret would leave out a folder that holds no record yet (Keeper's SDK guides: "there must be at least one
+   * record in the shared folder" for createSecret, which warms its keys with get_secret).
+   */
+  async sharedFolders(): Promise<Array<{ uid: string; name: string }>> {
+    try {
+      return (await getFolders(this.#options)).map((f) => ({ uid: f.folderUid, name: f.name ?? '' }));
+    } catch (err) {
+      throw ksmError('listing shared folders', err, this.#lastStatus());
+    }
+  }
+
+  /** create_secret in a shared folder (call `sharedFolders` first: it loads the folder keys); returns the new UID. */
+  async create(folderUid: string, data: RecordData): Promise<string> {
+    try {
+      return await createSecret2(this.#options, { folderUid }, data);
+    } catch (err) {
+      throw ksmError(`creating a record in folder ${folderUid}`, err, this.#lastStatus());
     }
   }
 

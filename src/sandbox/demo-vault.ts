@@ -98,7 +98,11 @@ export function seedDemoVault({ ksm, azure, aws, wiz, ecr }: { ksm: KsmService; 
   // AWS: an admin user with only the access-key actions it needs, behind its own PAM configuration, and a
   // machine user whose CURRENT key the record holds, as Keeper's AWS script leaves it (one key).
   const w = DEMO.aws;
-  aws.createUser({ userName: w.adminUserName, permissions: ['iam:ListAccessKeys', 'iam:CreateAccessKey', 'iam:DeleteAccessKey', 'iam:UpdateAccessKey'] });
+  // ListUsers and GetAccessKeyLastUsed are what `keeper-rotate discover aws` reads; a rotation needs the other four.
+  aws.createUser({
+    userName: w.adminUserName,
+    permissions: ['iam:ListAccessKeys', 'iam:CreateAccessKey', 'iam:DeleteAccessKey', 'iam:UpdateAccessKey', 'iam:ListUsers', 'iam:GetAccessKeyLastUsed'],
+  });
   const adminKey = aws.seedAccessKey(w.adminUserName);
   aws.createUser({ userName: w.userName });
   const currentKey = aws.seedAccessKey(w.userName, { createDate: new Date(Date.now() - 90 * 86_400_000) });

@@ -13,6 +13,7 @@ import { DEFAULT_SEED } from './random.js';
 import { type RequestBudget, type RunningService, type SandboxService, serve } from './service.js';
 import { type TlsMaterial, sandboxTlsMaterial } from './tls.js';
 import { seedDemoVault, type DemoVault } from './demo-vault.js';
+import { type LargeTenantOptions, seedLargeTenant } from './large-tenant.js';
 import { AzureService, type GraphLimit } from './azure/index.js';
 import type { SandboxCloud } from './azure/tokens.js';
 import { AwsAccount, EcrService, EcrTokens, IamService, InstanceMetadataService, RegistryService, StsService, registerAwsControl, registerEcrControl } from './aws/index.js';
@@ -177,6 +178,15 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   registerWizControl(control, wiz);
   registerKubernetesControl(control, cluster);
   registerRealismControl(control, { aws, azure, budgets });
+  // A fleet to discover (large-tenant.ts): {awsUsers, azureApps, wizAccounts, path?, prefix?}.
+  control.route('POST', '/sandbox/large-tenant', ({ body }) => {
+    const b = bodyObject(body);
+    try {
+      return seedLargeTenant({ ksm, aws, azure, wiz }, b as LargeTenantOptions);
+    } catch (err) {
+      throw new ControlError(400, err instanceof Error ? err.message : String(err));
+    }
+  });
   const controlServer = await control.listen();
   const gatewayConfig = ksm.createClient(new URL(urls.ksm!).host);
   const demo = options.demo === false ? undefined : seedDemoVault({ ksm, azure, aws, wiz, ecr: { tokens: ecrTokens, registryUrl } });

@@ -373,16 +373,16 @@ describe('SigV4 checking', () => {
     assert.equal(tampered.status, 403);
     assert.match(tampered.body, /<Code>SignatureDoesNotMatch<\/Code>/);
 
-    const listUsers = 'Action=ListUsers&Version=2010-05-08';
+    const listGroups = 'Action=ListGroups&Version=2010-05-08';
     const iamUrl = new URL(iamServer.url + '/');
     const unknown = await raw(
       iamServer.url,
-      signRequest({ method: 'POST', url: iamUrl, headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: listUsers, credentials: admin, region: 'us-east-1', service: 'iam' }),
-      listUsers,
+      signRequest({ method: 'POST', url: iamUrl, headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: listGroups, credentials: admin, region: 'us-east-1', service: 'iam' }),
+      listGroups,
     );
     assert.equal(unknown.status, 400);
-    assert.match(unknown.body, /<Code>InvalidAction<\/Code>\s*<Message>Could not find operation ListUsers for version 2010-05-08<\/Message>/);
-    assert.equal(log.entries({ service: 'iam' }).at(-1)?.operation, 'ListUsers');
+    assert.match(unknown.body, /<Code>InvalidAction<\/Code>\s*<Message>Could not find operation ListGroups for version 2010-05-08<\/Message>/);
+    assert.equal(log.entries({ service: 'iam' }).at(-1)?.operation, 'ListGroups');
 
     // The query protocol also takes GET with the parameters in the query string, signed as the canonical query.
     const getUrl = new URL(`${stsServer.url}/?Action=GetCallerIdentity&Version=2011-06-15`);

@@ -826,7 +826,7 @@ describe('raw protocol', () => {
   }
 
   test('an endpoint the sandbox does not serve is a 404', async () => {
-    const reply = await rawCall(config, 'create_secret', { clientVersion: 'ms17.5.0', clientId: config.clientId });
+    const reply = await rawCall(config, 'delete_secret', { clientVersion: 'ms17.5.0', clientId: config.clientId });
     assert.equal(reply.status, 404);
   });
 });

@@ -421,6 +421,20 @@ export class AwsAccount {
     return user && this.#userState(user);
   }
 
+  /** Every user whose path starts with the prefix (case-sensitive, as IAM paths are), in IAM's order: by name. */
+  listUsers(pathPrefix = '/'): UserState[] {
+    return [...this.#users.values()]
+      .filter((u) => u.path.startsWith(pathPrefix))
+      .sort((a, b) => (a.userName.toLowerCase() < b.userName.toLowerCase() ? -1 : a.userName.toLowerCase() > b.userName.toLowerCase() ? 1 : 0))
+      .map((u) => this.#userState(u));
+  }
+
+  /** What ListUsers is authorized on: the users under the path, as IAM's AccessDenied names them. */
+  usersResource(pathPrefix: string): Resource {
+    const arn = `arn:${this.partition}:iam::${this.accountId}:user${pathPrefix}`;
+    return { arn, text: arn };
+  }
+
   setPermissions(userName: string, permissions: Permissions): UserState {
     const user = this.#requireUser(userName);
     user.permissions = checkPermissions(permissions);
@@ -672,9 +686,9 @@ export class AwsAccount {
   }
 
   /** Records an authenticated use of a long-term key (what GetAccessKeyLastUsed reports). */
-  recordKeyUse(accessKeyId: string, serviceName: string, region: string): void {
+  recordKeyUse(accessKeyId: string, serviceName: string, region: string, atMs: number = this.now()): void {
     const found = this.#findKey(accessKeyId);
-    if (found) found.key.lastUsed = { ms: this.now(), serviceName, region };
+    if (found) found.key.lastUsed = { ms: atMs, serviceName, region };
   }
 
   /** GetCallerIdentity's UserId: the user's unique id, or `<role id>:<session>`. */

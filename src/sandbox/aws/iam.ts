@@ -9,7 +9,7 @@ import { el, type QueryBudgetOptions, QueryService, type QueryContext, type Quer
 export const IAM_SERVICE = 'iam';
 export const IAM_VERSION = '2010-05-08';
 export const IAM_NAMESPACE = 'https://iam.amazonaws.com/doc/2010-05-08/';
-export const IAM_OPERATIONS = ['CreateAccessKey', 'ListAccessKeys', 'UpdateAccessKey', 'DeleteAccessKey', 'GetAccessKeyLastUsed', 'GetUser'] as const;
+export const IAM_OPERATIONS = ['CreateAccessKey', 'ListAccessKeys', 'UpdateAccessKey', 'DeleteAccessKey', 'GetAccessKeyLastUsed', 'GetUser', 'ListUsers'] as const;
 export type IamOperation = (typeof IAM_OPERATIONS)[number];
 
 /**
@@ -47,6 +47,33 @@ function authorizeOnUser(ctx: QueryContext, action: IamOperation, userName: stri
   ctx.account.authorize(ctx.principal, `iam:${action}`, ctx.account.userResource(userName));
 }
 
+/**
+ * IAM's list pagination (every List* action): MaxItems 1 to 1000, default 100; a truncated page says IsTruncated
+ * true and gives a Marker to send for the next one. IAM's docs warn that a page may hold fewer than MaxItems even
+ * when more follow, so a client must follow IsTruncated, never count. The marker is opaque; the sandbox's names the
+ * list and the position, and a marker for another list, or a made-up one, is a ValidationError.
+ */
+function page<T>(ctx: QueryContext, v: Validation, list: string, items: T[]): { items: T[]; tail: XmlElement[] } {
+  const maxText = ctx.params.get('MaxItems');
+  let max = 100;
+  if (maxText !== null) {
+    max = Number(maxText);
+    if (!/^\d+$/.test(maxText) || max < 1 || max > 1000) v.fail('maxItems', maxText, 'have value greater than or equal to 1 and less than or equal to 1000');
+  }
+  const marker = ctx.params.get('Marker');
+  let offset = 0;
+  if (marker !== null) {
+    const m = /^(\d+):(.*)$/s.exec(Buffer.from(marker, 'base64').toString('utf8'));
+    if (!m || m[2] !== list) v.fail('marker', marker, 'be a marker from the previous page of this list');
+    else offset = Number(m[1]);
+  }
+  v.throwIfFailed();
+  const slice = items.slice(offset, offset + max);
+  const next = offset + slice.length;
+  const truncated = next < items.length;
+  return { items: slice, tail: truncated ? [el('IsTruncated', true), el('Marker', Buffer.from(`${next}:${list}`, 'utf8').toString('base64'))] : [el('IsTruncated', false)] };
+}
+
 const keyMetadata = (k: AccessKeyState): XmlElement =>
   el('member', [el('UserName', k.userName), el('AccessKeyId', k.accessKeyId), el('Status', k.status), el('CreateDate', k.createDate)]);
 
@@ -76,8 +103,9 @@ const handlers: Record<IamOperation, QueryHandler> = {
     // The eventually consistent read: a key made moments ago may be missing (account.ts `readLagMs`).
     const keys = ctx.account.listAccessKeys(userName);
     const canonical = ctx.account.getUser(userName)!.userName;
-    // Two keys at most, so never truncated (and no Marker).
-    return [el('UserName', canonical), el('AccessKeyMetadata', keys.map(keyMetadata)), el('IsTruncated', false)];
+    // Two keys at most, so truncated only when the caller asks for one at a time (MaxItems=1).
+    const { items, tail } = page(ctx, new Validation(), `keys:${canonical.toLowerCase()}`, keys);
+    return [el('UserName', canonical), el('AccessKeyMetadata', items.map(keyMetadata)), ...tail];
   },
 
   UpdateAccessKey(ctx) {
@@ -121,6 +149,19 @@ const handlers: Record<IamOperation, QueryHandler> = {
             [el('ServiceName', 'N/A'), el('Region', 'N/A')],
       ),
     ];
+  },
+
+  ListUsers(ctx) {
+    const v = new Validation();
+    const prefix = ctx.params.get('PathPrefix') ?? '/';
+    // pathPrefixType: 1 to 512 characters, a slash first; IAM's path characters.
+    v.length('pathPrefix', prefix, 1, 512).pattern('pathPrefix', prefix, /^\u002F[\u0021-\u007F]*$/, '\\u002F[\\u0021-\\u007F]*');
+    v.throwIfFailed();
+    ctx.account.authorize(ctx.principal, 'iam:ListUsers', ctx.account.usersResource(prefix));
+    const { items, tail } = page(ctx, new Validation(), `users:${prefix}`, ctx.account.listUsers(prefix));
+    const member = (u: (typeof items)[number]) =>
+      el('member', [el('Path', u.path), el('UserName', u.userName), el('UserId', u.userId), el('Arn', u.arn), el('CreateDate', u.createDate)]);
+    return [el('Users', items.map(member)), ...tail];
   },
 
   GetUser(ctx) {

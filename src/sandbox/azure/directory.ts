@@ -324,6 +324,11 @@ export class Directory {
     return app && this.#appState(app);
   }
 
+  /** A tenant's applications in creation order (what Graph's lists page through). */
+  listApps(tenantId: string): AppState[] {
+    return this.#apps.filter((a) => a.tenantId === tenantId).map((a) => this.#appState(a));
+  }
+
   /** Internal lookup for the Graph layer, addressed the way the request addressed it. */
   findApp(address: { objectId: string } | { appId: string }): AppState | undefined {
     const app = 'objectId' in address ? this.#apps.find((a) => a.objectId === address.objectId.toLowerCase()) : this.#apps.find((a) => a.appId === address.appId.toLowerCase());

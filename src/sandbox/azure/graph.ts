@@ -114,7 +114,7 @@ function passwordCredentialJson(s: SecretState, withSecret: boolean): Record<str
   };
 }
 
-function applicationJson(app: AppState): ApplicationJson {
+export function applicationJson(app: AppState): ApplicationJson {
   return {
     id: app.objectId,
     deletedDateTime: null,

@@ -19,7 +19,8 @@ import {
   type TenantUpdate,
 } from './directory.js';
 import { LoopDetector, entraContext, openidConfiguration, tokenEndpoint } from './entra.js';
-import { type GraphTarget, graphError, handleGraph, parseGraphPath } from './graph.js';
+import { type GraphTarget, applicationJson, graphError, handleGraph, parseGraphPath } from './graph.js';
+import { handleGraphList, parseGraphListPath } from './graph-lists.js';
 import { newGuid } from './formats.js';
 import { SANDBOX_CLOUDS, type SandboxCloud, TokenIssuer } from './tokens.js';
 
@@ -141,6 +142,14 @@ export class AzureService implements SandboxService {
         handle: () => handleGraph(req, target, baseUrl, now(), { directory: this.directory, tokens: this.#tokens }),
       };
     }
+    const list = parseGraphListPath(req.path);
+    if (list) {
+      return {
+        operation: list.action,
+        ...this.#chargeRead(req),
+        handle: () => handleGraphList(req, list, baseUrl, now(), { directory: this.directory, tokens: this.#tokens, applicationJson }),
+      };
+    }
     return undefined;
   }
 
@@ -165,6 +174,16 @@ export class AzureService implements SandboxService {
         personalAppWrites: personal ? 1 : 0,
       },
     };
+  }
+
+  /** A list page costs what a GET of `applications` does: 2 resource units, 1 with `$select`. */
+  #chargeRead(req: SandboxRequest): Pick<Route, 'client' | 'cost'> {
+    if (!this.budget) return {};
+    const match = typeof req.headers.authorization === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization) : null;
+    const check = match ? this.#tokens.verify(match[1]!, Math.floor(this.directory.now() / 1000)) : undefined;
+    if (!check?.ok) return {};
+    const select = (req.query.get('$select') ?? '').trim() !== '';
+    return { client: `${check.claims.tid}/${check.claims.appid}`, cost: { resourceUnits: select ? 1 : 2, writes: 0, personalAppWrites: 0 } };
   }
 
   throttleReply(retryAfterSeconds: number, context?: ThrottleContext): Reply {

@@ -30,6 +30,11 @@ export interface ClientAccess {
   records?: string[] | 'all';
   /** The app's title, returned in appData. */
   title?: string;
+  /**
+   * Shared folders the app has read-only ("Can Edit" off in the app's share): it reads their records but may
+   * neither change them nor create records in them.
+   */
+  readOnlyFolders?: string[];
 }
 
 export interface AppClient {
@@ -39,6 +44,7 @@ export interface AppClient {
   title: string;
   folders: ReadonlySet<string> | 'all';
   records: ReadonlySet<string> | 'all';
+  readOnlyFolders: ReadonlySet<string>;
 }
 
 export interface ServerIdentity {
@@ -64,6 +70,7 @@ export class ClientRegistry {
       title: access?.title ?? 'keeper-rotate sandbox',
       folders: scope(access?.folders),
       records: scope(access?.records),
+      readOnlyFolders: new Set(access?.readOnlyFolders ?? []),
     });
     return {
       hostname,
@@ -83,6 +90,11 @@ export class ClientRegistry {
 
 export function hasFolder(client: AppClient, folderUid: string): boolean {
   return client.folders === 'all' || client.folders.has(folderUid);
+}
+
+/** Whether the app's share of the folder lets it write there (it must have the folder at all). */
+export function folderEditable(client: AppClient, folderUid: string): boolean {
+  return hasFolder(client, folderUid) && !client.readOnlyFolders.has(folderUid);
 }
 
 export function hasDirectRecord(client: AppClient, recordUid: string, inFolder: boolean): boolean {

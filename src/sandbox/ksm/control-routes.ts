@@ -89,7 +89,10 @@ export function registerKsmControl(api: ControlApi, ksm: KsmService): void {
     const folders = optionalScope(input, 'folders');
     const records = optionalScope(input, 'records');
     const title = optionalString(input, 'title');
+    const readOnly = optionalScope(input, 'readOnlyFolders');
+    if (readOnly === 'all') throw new ControlError(400, '"readOnlyFolders" must be an array of folder UIDs');
     return ksm.createClient(hostname, {
+      ...(readOnly !== undefined ? { readOnlyFolders: readOnly } : {}),
       ...(folders !== undefined ? { folders } : {}),
       ...(records !== undefined ? { records } : {}),
       ...(title !== undefined ? { title } : {}),

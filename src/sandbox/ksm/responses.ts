@@ -1,6 +1,6 @@
 // The decrypted JSON of get_secret and get_folders replies, in the shape the real service sends (see
 // keeper.ts `SecretsManagerResponse`): what each app may see, with every key wrapped the way the SDK unwraps it.
-import { type AppClient, hasDirectRecord, hasFolder } from './clients.js';
+import { type AppClient, folderEditable, hasDirectRecord, hasFolder } from './clients.js';
 import { cbcEncrypt, gcmEncrypt, toBase64, toWebSafe64 } from './crypto.js';
 import type { KsmVault, StoredRecord } from './vault.js';
 
@@ -19,14 +19,14 @@ export function padRecordJson(data: unknown): Buffer {
   return Buffer.concat([json, Buffer.alloc(pad, 0x20)]);
 }
 
-function recordEntry(record: StoredRecord, wrappingKey: Buffer, innerFolderUid: string | null) {
+function recordEntry(record: StoredRecord, wrappingKey: Buffer, innerFolderUid: string | null, folderWritable = true) {
   // In 'pending' transactions the stored data is still the pre-update data: reads see nothing until finalize.
   return {
     recordUid: record.uid,
     recordKey: toBase64(gcmEncrypt(wrappingKey, record.key)),
     data: toBase64(gcmEncrypt(record.key, padRecordJson(record.data))),
     revision: record.revision,
-    isEditable: record.editable,
+    isEditable: record.editable && folderWritable,
     files: null,
     folderUid: null,
     innerFolderUid,
@@ -45,7 +45,7 @@ export function getSecretResponse(vault: KsmVault, client: AppClient, filter: Ge
     const records = vault
       .records()
       .filter((r) => r.folderUid === folderUid && include(r.uid))
-      .map((r) => recordEntry(r, folder.key, folderUid));
+      .map((r) => recordEntry(r, folder.key, folderUid, folderEditable(client, folderUid)));
     // A filtered request only gets the folders that hold what it asked for; an unfiltered one gets every share.
     if (wanted && records.length === 0) continue;
     folders.push({
@@ -53,7 +53,7 @@ export function getSecretResponse(vault: KsmVault, client: AppClient, filter: Ge
       folderKey: toBase64(gcmEncrypt(client.appKey, folder.key)),
       data: null,
       parent: null,
-      isEditable: true,
+      isEditable: folderEditable(client, folderUid),
       records,
     });
   }

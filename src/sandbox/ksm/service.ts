@@ -4,7 +4,8 @@ import { randomBytes } from 'node:crypto';
 import type { RecordData } from '../../keeper/record-data.js';
 import type { ControlApi } from '../control.js';
 import type { Reply, Route, SandboxRequest, SandboxService } from '../service.js';
-import { type ClientAccess, ClientRegistry, type GatewayConfig, hasDirectRecord, hasFolder, type AppClient } from './clients.js';
+import { type ClientAccess, ClientRegistry, type GatewayConfig, folderEditable, hasDirectRecord, hasFolder, type AppClient } from './clients.js';
+import { createSecret } from './create.js';
 import { fromBase64, gcmDecrypt, generateServerKeyPair, type ServerKeyPair } from './crypto.js';
 import { type KsmBudget, KsmBudgetGate, throttledReply } from './budget.js';
 import { registerKsmControl } from './control-routes.js';
@@ -23,7 +24,7 @@ import {
   isRecordData,
 } from './vault.js';
 
-export const KSM_ENDPOINTS = ['get_secret', 'get_folders', 'update_secret', 'finalize_secret_update', 'rollback_secret_update'] as const;
+export const KSM_ENDPOINTS = ['get_secret', 'get_folders', 'update_secret', 'finalize_secret_update', 'rollback_secret_update', 'create_secret'] as const;
 export type KsmEndpoint = (typeof KSM_ENDPOINTS)[number];
 
 const PATH_PREFIX = '/api/rest/sm/v1/';
@@ -43,7 +44,8 @@ export class KsmService implements SandboxService {
   readonly name = 'ksm';
   readonly serverPublicKeyId: string;
   readonly #serverKey: ServerKeyPair;
-  // The vault owner's key: real configs carry it for create_secret, which the sandbox does not implement.
+  // The vault owner's key: configs carry its public half (appOwnerPublicKey) so that create_secret can wrap each
+  // new record's key for the owner (create.ts).
   readonly #ownerKey: ServerKeyPair;
   readonly #vault: KsmVault;
   readonly #clients = new ClientRegistry();
@@ -196,6 +198,10 @@ export class KsmService implements SandboxService {
       case 'rollback_secret_update':
         this.#vault.rollback(this.#editableRecord(payload, client));
         return undefined;
+      case 'create_secret':
+        // The SDK ignores the body of a successful create (it returns the UID it chose), and Keeper sends none.
+        createSecret(payload, client, { vault: this.#vault, ownerPrivateKey: this.#ownerKey.privateKey });
+        return undefined;
     }
   }
 
@@ -205,6 +211,8 @@ export class KsmService implements SandboxService {
     const record = this.#vault.record(uid);
     if (!record || !canSee(client, record)) throw recordNotAccessible(uid);
     if (!record.editable) throw recordNotEditable(uid);
+    // A record reached through a read-only share of its folder is read-only to this app.
+    if (record.folderUid !== undefined && hasFolder(client, record.folderUid) && !folderEditable(client, record.folderUid)) throw recordNotEditable(uid);
     return record;
   }
 

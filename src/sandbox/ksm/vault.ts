@@ -143,6 +143,15 @@ export class KsmVault {
     return { uid, revision: record.revision };
   }
 
+  /** create_secret once access and keys are settled (create.ts): the client chose the UID and the key. */
+  createRecord(input: { uid: string; key: Buffer; data: RecordData; folderUid: string }): { uid: string; revision: number } {
+    if (this.#records.has(input.uid)) throw new Error(`record ${input.uid} already exists`);
+    if (!this.#folders.has(input.folderUid)) throw new Error(`no folder ${input.folderUid}`);
+    const record: StoredRecord = { uid: input.uid, key: Buffer.from(input.key), data: structuredClone(input.data), revision: this.#nextRevision(), editable: true, folderUid: input.folderUid };
+    this.#records.set(input.uid, record);
+    return { uid: input.uid, revision: record.revision };
+  }
+
   /** Someone edits the record in the vault (a person, another tool): new data and a new revision, as a plain update would. */
   editRecord(uid: string, data: RecordData): { uid: string; revision: number } {
     const record = this.#records.get(uid);

@@ -8,6 +8,8 @@ import {
   GetUserCommand,
   IAMClient,
   ListAccessKeysCommand,
+  ListUsersCommand,
+  GetAccessKeyLastUsedCommand,
   UpdateAccessKeyCommand,
 } from '@aws-sdk/client-iam';
 import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
@@ -123,8 +125,10 @@ export class IamAccessKeys {
     endpoints: AwsEndpoints,
     credentials: Signer,
     private readonly deadline: Deadline,
+    /** Attempts per read, the SDK's retries of throttled and failed reads included (3 for a rotation). */
+    readAttempts = 3,
   ) {
-    this.#reads = new IAMClient({ ...baseConfig(endpoints, 'iam', credentials), maxAttempts: 3 });
+    this.#reads = new IAMClient({ ...baseConfig(endpoints, 'iam', credentials), maxAttempts: readAttempts });
     // Same connection pool for both clients: one TLS handshake per host per run.
     this.#writes = new IAMClient({ ...baseConfig(endpoints, 'iam', credentials), maxAttempts: 1, requestHandler: this.#reads.config.requestHandler });
   }
@@ -144,6 +148,33 @@ export class IamAccessKeys {
       return out.AccessKeyMetadata.map((k) => ({ accessKeyId: k.AccessKeyId!, status: k.Status ?? 'Active', createDate: k.CreateDate }));
     } catch (err) {
       throw awsError(`ListAccessKeys for user ${userName}`, err);
+    }
+  }
+
+  /**
+   * One page of ListUsers under a path: IAM pages every list (MaxItems, default 100) and may return fewer than
+   * asked with more to come, so the caller follows `marker` until it is undefined.
+   */
+  async usersPage(pathPrefix: string, marker: string | undefined, maxItems = 100): Promise<{ users: Array<{ userName: string; path: string; createDate: Date | undefined }>; marker: string | undefined }> {
+    try {
+      const out = await this.#reads.send(new ListUsersCommand({ PathPrefix: pathPrefix, MaxItems: maxItems, ...(marker ? { Marker: marker } : {}) }), this.#signal());
+      if (!Array.isArray(out.Users)) throw new RotateError('TARGET_REQUEST_FAILED', `AWS ListUsers under ${pathPrefix}: HTTP 200, but the reply lists no Users`, { status: 200 });
+      const users = out.Users.filter((u) => u.UserName).map((u) => ({ userName: u.UserName!, path: u.Path ?? '/', createDate: u.CreateDate }));
+      if (out.IsTruncated && !out.Marker) throw new RotateError('TARGET_REQUEST_FAILED', `AWS ListUsers under ${pathPrefix}: a truncated page without a Marker`, { status: 200 });
+      return { users, marker: out.IsTruncated ? out.Marker : undefined };
+    } catch (err) {
+      throw awsError(`ListUsers under ${pathPrefix}`, err);
+    }
+  }
+
+  /** When the key last signed a request (undefined: never, or before IAM began tracking in 2015). */
+  async lastUsed(accessKeyId: string): Promise<{ date: Date | undefined; serviceName: string | undefined }> {
+    try {
+      const out = await this.#reads.send(new GetAccessKeyLastUsedCommand({ AccessKeyId: accessKeyId }), this.#signal());
+      const used = out.AccessKeyLastUsed;
+      return { date: used?.LastUsedDate, serviceName: used?.ServiceName && used.ServiceName !== 'N/A' ? used.ServiceName : undefined };
+    } catch (err) {
+      throw awsError(`GetAccessKeyLastUsed ${accessKeyId}`, err);
     }
   }
 

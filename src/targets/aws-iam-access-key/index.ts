@@ -34,7 +34,7 @@ interface AwsAllowList {
   paths: string[];
 }
 
-function awsAllowList(env: NodeJS.ProcessEnv): AwsAllowList | undefined {
+export function awsAllowList(env: NodeJS.ProcessEnv): AwsAllowList | undefined {
   const entries = readEntries(env, ALLOW_AWS_USERS);
   if (!entries) return undefined;
   const list: AwsAllowList = { entries, names: [], paths: [] };

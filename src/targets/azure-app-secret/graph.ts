@@ -410,6 +410,34 @@ export class GraphApplications {
   }
 
   /**
+   * Every application, a page at a time (`$top` 100): those the admin app owns (its service principal's
+   * ownedObjects, which Application.ReadWrite.OwnedBy may read), or the tenant's whole list. Each page's
+   * `@odata.nextLink` is followed until there is none, only on Graph's own host (the client sends the admin's
+   * token wherever the link points).
+   */
+  async *applications(scope: { ownedBy: string } | 'all', maxPages = 10_000): AsyncGenerator<Application[]> {
+    const select = 'id,appId,displayName,signInAudience,passwordCredentials';
+    const first = scope === 'all' ? '/applications' : `/servicePrincipals(appId='${scope.ownedBy}')/ownedObjects/microsoft.graph.application`;
+    const what = scope === 'all' ? 'listing applications' : `listing the applications app ${scope.ownedBy} owns`;
+    const asPage = (reply: unknown) => {
+      const r = reply as { value?: unknown; '@odata.nextLink'?: unknown } | null;
+      if (r === null || typeof r !== 'object' || !Array.isArray(r.value) || (r['@odata.nextLink'] !== undefined && typeof r['@odata.nextLink'] !== 'string')) {
+        throw new RotateError('TARGET_REQUEST_FAILED', `Graph ${what}: HTTP 200, but the reply is not a list (${shapeOf(reply)})`, { status: 200 });
+      }
+      return r as { value: unknown[]; '@odata.nextLink'?: string };
+    };
+    let page = asPage(await this.#call(what, () => this.#bounded(this.#client.api(first).top(100).select(select)).get()));
+    for (let pages = 1; ; pages += 1) {
+      yield page.value.map((v) => asApplication(what, v));
+      const next = page['@odata.nextLink'];
+      if (!next) return;
+      if (pages >= maxPages) throw new RotateError('TARGET_REQUEST_FAILED', `Graph ${what}: more than ${maxPages} pages`);
+      if (new URL(next).hostname !== this.#host) throw new RotateError('TARGET_REQUEST_FAILED', `Graph ${what}: the next page is on another host`);
+      page = asPage(await this.#call(what, () => this.#bounded(this.#client.api(next)).get()));
+    }
+  }
+
+  /**
    * The admin's service principal object ID, from the `oid` claim of the token Graph is called with (MSAL's cache
    * answers, no request). An owner listed without permission to read service principals has only its ID, so this
    * is what tells the admin among the owners. Undefined when the token is not a readable JWT: Microsoft reserves

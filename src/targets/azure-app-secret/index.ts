@@ -66,7 +66,7 @@ interface AzureAllowList {
   owned: boolean;
 }
 
-function azureAllowList(env: NodeJS.ProcessEnv): AzureAllowList | undefined {
+export function azureAllowList(env: NodeJS.ProcessEnv): AzureAllowList | undefined {
   const entries = readEntries(env, ALLOW_AZURE_APPS);
   if (!entries) return undefined;
   const list: AzureAllowList = { entries, ids: new Set(), owned: false };

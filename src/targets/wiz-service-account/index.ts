@@ -90,7 +90,7 @@ ${REQUIRED_SCOPES.map(describeScope).join(' and ')}.
 type AdminKey = 'clientId' | 'clientSecret';
 
 /** Account names are free text that Wiz admins set: patterns match them as written, case included. */
-function wizAllowList(env: NodeJS.ProcessEnv): { entries: string[]; matches: Array<(name: string) => boolean> } | undefined {
+export function wizAllowList(env: NodeJS.ProcessEnv): { entries: string[]; matches: Array<(name: string) => boolean> } | undefined {
   const entries = readEntries(env, ALLOW_WIZ_ACCOUNTS);
   return entries && { entries, matches: entries.map((e) => globMatcher(e, false)) };
 }

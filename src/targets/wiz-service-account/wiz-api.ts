@@ -341,6 +341,13 @@ const FIND_QUERY = `query ServiceAccountsForRotation($first: Int, $after: String
   }
 }`;
 
+const LIST_QUERY = `query ServiceAccountsForDiscovery($first: Int, $after: String) {
+  serviceAccounts(first: $first, after: $after) {
+    nodes { ${ACCOUNT_FIELDS} }
+    pageInfo { hasNextPage endCursor }
+  }
+}`;
+
 const ROTATE_MUTATION = `mutation RotateServiceAccountSecret($ID: String!) {
   rotateServiceAccountSecret(ID: $ID) { serviceAccount { id clientId lastRotatedAt clientSecret } }
 }`;
@@ -403,6 +410,21 @@ export class WizGraphql {
       after = next;
     }
     return undefined;
+  }
+
+  /** Every service account, a page of PAGE_SIZE at a time (serviceAccounts(first, after) and its pageInfo). */
+  async *serviceAccounts(maxPages = 10_000): AsyncGenerator<ServiceAccount[]> {
+    let after: string | null = null;
+    for (let page = 0; page < maxPages; page++) {
+      const data = await this.#request('listing Wiz service accounts', LIST_QUERY, { first: PAGE_SIZE, after });
+      const conn = data.serviceAccounts as { nodes?: unknown[]; pageInfo?: { hasNextPage?: unknown; endCursor?: unknown } } | undefined;
+      if (!conn || !Array.isArray(conn.nodes)) throw new WizCallError('TARGET_REQUEST_FAILED', 'listing Wiz service accounts: the reply holds no nodes', false);
+      yield conn.nodes.map(toAccount).filter((a): a is ServiceAccount => a !== undefined);
+      const next = conn.pageInfo?.hasNextPage === true ? str(conn.pageInfo.endCursor) : undefined;
+      if (!next) return;
+      after = next;
+    }
+    throw new WizCallError('TARGET_REQUEST_FAILED', `listing Wiz service accounts: more than ${maxPages} pages`, false);
   }
 
   /**
