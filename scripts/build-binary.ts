@@ -14,7 +14,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { assetKeys } from '../src/cli/target-assets.js';
+import { DISCOVER_ASSET, assetKeys } from '../src/cli/target-assets.js';
 import { encodeGatewayInput } from '../src/gateway/input.js';
 import { startSandbox } from '../src/sandbox/sandbox.js';
 import { BUNDLE_OPTIONS, TARGET_SCRIPTS } from './bundle-options.js';
@@ -69,10 +69,16 @@ const targetAssets: Plugin = {
       const target = /^\.\.\/targets\/([a-z0-9-]+)\/script\.js$/.exec(args.path)?.[1];
       if (args.importer === TARGETS_MODULE && target && TARGET_SCRIPTS.includes(target)) return { path: target, namespace: 'target-asset' };
       if (args.importer === EXECUTABLE_MODULE && args.path === './entry.js') return { path: 'entry', namespace: 'target-glue' };
+      if (args.importer === EXECUTABLE_MODULE && args.path === '../discover/main.js') return { path: 'discover', namespace: 'discover-asset' };
       return { errors: [{ text: `import() of ${args.path} in ${args.importer}: the executable's main script loads nothing but the targets' assets` }] };
     });
     b.onLoad({ filter: /.*/, namespace: 'target-asset' }, (args) => ({
       contents: `import { loadTarget } from ${JSON.stringify(ASSETS_MODULE)};\nexport const script = loadTarget(${JSON.stringify(args.path)}).script;\n`,
+      loader: 'ts',
+      resolveDir: ROOT,
+    }));
+    b.onLoad({ filter: /.*/, namespace: 'discover-asset' }, () => ({
+      contents: `import { loadDiscover } from ${JSON.stringify(ASSETS_MODULE)};\nexport const runDiscover = (argv, io) => loadDiscover().runDiscover(argv, io);\n`,
       loader: 'ts',
       resolveDir: ROOT,
     }));
@@ -109,6 +115,20 @@ async function targetAsset(name: string, outfile: string): Promise<void> {
   });
   const code = result.outputFiles[0]!.text;
   assertNoImport(`${name}'s asset`, code);
+  writeFileSync(outfile, `(function (exports, require, module) {\n${code}\n})`);
+}
+
+/** `discover`, an admin's command: an asset of its own like a target's, without a code cache (it is not on a gateway's path). */
+async function discoverAsset(outfile: string): Promise<void> {
+  const result = await build({
+    ...BUNDLE_OPTIONS,
+    target: `node${NODE_VERSION.split('.')[0]}`,
+    stdin: { contents: `export { runDiscover } from './src/discover/main.ts';\n`, resolveDir: ROOT, sourcefile: 'discover.ts', loader: 'ts' },
+    write: false,
+    outfile,
+  });
+  const code = result.outputFiles[0]!.text;
+  assertNoImport("discover's asset", code);
   writeFileSync(outfile, `(function (exports, require, module) {\n${code}\n})`);
 }
 
@@ -179,6 +199,8 @@ try {
   assertNoImport('the main script', readFileSync(main, 'utf8'));
   const sources: Record<string, string> = {};
   for (const name of TARGET_SCRIPTS) await targetAsset(name, (sources[name] = join(work, `${name}.js`)));
+  const discover = join(work, 'discover.js');
+  await discoverAsset(discover);
   const builder = runtimeBinary(host, cacheDir);
   const caches = platforms.includes(host) ? await trainCodeCaches(builder, work, sources) : {};
   mkdirSync(outdir, { recursive: true });
@@ -186,7 +208,7 @@ try {
     const output = join(outdir, outputName(platform));
     const config = join(work, `sea-${platform}.json`);
     const withCache = platform === host;
-    const assets: Record<string, string> = {};
+    const assets: Record<string, string> = { [DISCOVER_ASSET]: discover };
     for (const name of TARGET_SCRIPTS) {
       const keys = assetKeys(name);
       assets[keys.source] = sources[name]!;

@@ -2,6 +2,7 @@
 // a temporary folder, copied alone into an empty one, and run through its wrapper scripts (packaging/wrappers)
 // with a PATH that holds no `node`, against the sandbox over HTTPS (and IAM/STS over plain http).
 import assert from 'node:assert/strict';
+import { DEMO } from '../src/sandbox/demo-vault.js';
 import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, closeSync, copyFileSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -196,6 +197,14 @@ describe('the keeper-rotate executable', () => {
       }
     });
   }
+
+  // discover is an asset of its own in the executable (scripts/build-binary.ts), loaded only when asked for.
+  test('discover: lists the Azure apps the demo admin owns, and skips the one that already has a record', async () => {
+    const r = await run(BINARY, ['discover', 'azure', '--config', DEMO.pamConfigurationUid, '--dry-run'], sandbox.env);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout + r.stderr, new RegExp(literal(DEMO.azure.targetObjectId)), 'the demo app is named');
+    assert.match(r.stdout + r.stderr, /already has a record|skipped/i);
+  });
 
   test('aws-iam-access-key: http:// IAM and STS through HTTP_PROXY (absolute form), Keeper through HTTPS_PROXY', async () => {
     const proxy = await startForwardProxy();

@@ -27,6 +27,20 @@ export const assetKeys = (name: string) => ({ source: `targets/${name}.js`, cach
 const debug = debuglog('keeper-rotate');
 const loaded = new Map<string, TargetAsset>();
 
+/** The asset key of `discover` (src/discover/main.ts), compiled like a target's but with no code cache. */
+export const DISCOVER_ASSET = 'discover.js';
+
+let discover: { runDiscover: typeof import('../discover/main.js').runDiscover } | undefined;
+
+export function loadDiscover(): NonNullable<typeof discover> {
+  if (discover) return discover;
+  const script = new Script(getAsset(DISCOVER_ASSET, 'utf8'), { filename: DISCOVER_ASSET });
+  const module = { exports: {} as NonNullable<typeof discover> };
+  (script.runInThisContext() as (exports: object, req: NodeJS.Require, module: object) => void)(module.exports, require, module);
+  discover = module.exports;
+  return discover;
+}
+
 export function loadTarget(name: string): TargetAsset {
   const done = loaded.get(name);
   if (done) return done;
