@@ -15,6 +15,7 @@ import { encodeGatewayInput } from '../../src/gateway/input.js';
 import type { RecordData } from '../../src/keeper/record-data.js';
 import { cloneData, readText, writeText } from '../../src/keeper/record.js';
 import { ALLOW_FILE_DIRS } from '../../src/destinations/file.js';
+import { ALLOW_K8S_SECRETS } from '../../src/destinations/kubernetes-secret.js';
 import { ALLOW_AWS_USERS, ALLOW_AZURE_APPS, ALLOW_WIZ_ACCOUNTS } from '../../src/targets/allow-list.js';
 import { DEMO } from '../../src/sandbox/demo-vault.js';
 import type { FaultKind, FaultSpec, RequestLogEntry } from '../../src/sandbox/faults.js';
@@ -212,10 +213,11 @@ export interface CallRef {
  * rotation on a gateway whose owner set the allow-lists (ALLOW_LIST_ENV) so that each demo record is inside them
  * by the rule that costs a request, the calls no gateway without them makes: Graph's listOwners for `owned`, IAM
  * GetUser for a path prefix. Only those calls are walked (`newCalls`); the rest are the first rotation's.
- * `delivery`: a steady rotation of a record with a file destination (DELIVERY_FILE), killed or cut off at each
- * Keeper write, the save and the finalize among them: the kill right after finalize is the one between finalize
- * and delivery. The file must hold a working credential throughout (for an overlap target) and the record's own
- * after the clean run. Its other calls are the steady rotation's, already walked.
+ * `delivery`: a steady rotation of a record with two destinations, a file (deliveryFile) and a Kubernetes Secret
+ * (DELIVERY_SECRET), killed or cut off at each Keeper write (the save and the finalize among them: the kill right
+ * after finalize is the one between finalize and delivery) and at each call to the Kubernetes API. Each
+ * destination must hold a working credential throughout (for an overlap target) and the record's own after the
+ * clean run. Its other calls are the steady rotation's, already walked.
  */
 export const SCENARIOS = ['first', 'steady', 'allow-list', 'delivery'] as const;
 export type Scenario = (typeof SCENARIOS)[number];
@@ -244,7 +246,9 @@ export const ALLOW_LIST_CALLS: Readonly<Record<string, readonly string[]>> = {
 /** The kinds the `delivery` scenario walks: what leaves a run's delivery undone (the rest are the steady rotation's). */
 export const DELIVERY_KINDS: readonly CaseKind[] = ['kill', 'drop'];
 /** The Keeper writes the `delivery` scenario walks. */
-const DELIVERY_WALK = new Set(['ksm update_secret', 'ksm finalize_secret_update']);
+const DELIVERY_WALK = new Set(['ksm update_secret', 'ksm finalize_secret_update', 'kubernetes GetSecret', 'kubernetes PatchSecret']);
+/** The `delivery` scenario's Kubernetes Secret (created by the warm-up: k8s_create). */
+const DELIVERY_SECRET = { namespace: 'demo', name: 'matrix-creds' };
 
 /** The calls after which a credential a destination was given may stop working. */
 const RETIRING = new Set(['azure removePassword', 'iam DeleteAccessKey', 'iam UpdateAccessKey']);
@@ -256,8 +260,9 @@ const RETIRING = new Set(['azure removePassword', 'iam DeleteAccessKey', 'iam Up
 function watchDelivered(sb: Sandbox, oracle: TargetOracle, problems: string[], when: string): () => void {
   return sb.log.onRecord((e) => {
     if (!RETIRING.has(`${e.service} ${e.operation}`) || e.status >= 300) return;
-    const delivered = deliveredData(sb, oracle.uid);
-    if (!delivered || !oracle.works(sb, delivered)) problems.push(`${when}: right after ${e.service} ${e.operation}, the delivered file holds ${delivered ? 'a credential that no longer works' : 'nothing'}`);
+    for (const [where, delivered] of destinationsData(sb, oracle.uid)) {
+      if (!delivered || !oracle.works(sb, delivered)) problems.push(`${when}: right after ${e.service} ${e.operation}, the ${where} holds ${delivered ? 'a credential that no longer works' : 'nothing'}`);
+    }
   });
 }
 
@@ -268,7 +273,7 @@ export function deliveryFile(sb: Sandbox): string {
 
 /** The gateway environment a scenario adds to the sandbox's. */
 export function scenarioEnv(sb: Sandbox, scenario: Scenario): Record<string, string> {
-  if (scenario === 'delivery') return { ...sb.env, [ALLOW_FILE_DIRS]: dirname(deliveryFile(sb)) };
+  if (scenario === 'delivery') return { ...sb.env, [ALLOW_FILE_DIRS]: dirname(deliveryFile(sb)), [ALLOW_K8S_SECRETS]: `${DELIVERY_SECRET.namespace}/*` };
   return scenario === 'allow-list' ? { ...sb.env, ...ALLOW_LIST_ENV } : sb.env;
 }
 
@@ -300,6 +305,29 @@ export function deliveredData(sb: Sandbox, uid: string): RecordData | undefined 
   return data;
 }
 
+/** The Kubernetes Secret's values as record data the oracles read. */
+function secretData(sb: Sandbox, uid: string): RecordData | undefined {
+  const text = sb.kubernetes.cluster.secretText(DELIVERY_SECRET.namespace, DELIVERY_SECRET.name);
+  if (!text) return undefined;
+  const labels: Record<string, string> = {
+    access_key_id: 'aws_access_key_id',
+    secret_access_key: 'aws_secret_access_key',
+    client_secret: 'client_secret',
+    '.dockerconfigjson': 'ecr_docker_config_json',
+  };
+  const data = cloneData(sb.ksm.readRecord(uid)!.data);
+  for (const [key, label] of Object.entries(labels)) if (text[key] !== undefined) writeText(data, { label, kind: 'secret' }, text[key]!);
+  return data;
+}
+
+/** Each destination of the `delivery` scenario, with what it holds (undefined: nothing). */
+export function destinationsData(sb: Sandbox, uid: string): Array<[string, RecordData | undefined]> {
+  return [
+    ['delivered file', deliveredData(sb, uid)],
+    [`Kubernetes Secret ${DELIVERY_SECRET.namespace}/${DELIVERY_SECRET.name}`, secretData(sb, uid)],
+  ];
+}
+
 /**
  * What a scenario needs on the targets before its first run. `allow-list`: the demo AWS admin has only the four
  * access-key actions, and a path in the list needs iam:GetUser too (as the README tells the owner); the demo
@@ -312,6 +340,8 @@ function prepareScenario(sb: Sandbox, scenario: Scenario, uid?: string): void {
     for (const record of uid ? [uid] : Object.values(ORACLES).map((o) => o.uid)) {
       const data = cloneData(sb.ksm.readRecord(record)!.data);
       writeText(data, { label: 'file_destinations', kind: 'text' }, deliveryFile(sb));
+      writeText(data, { label: 'k8s_secret', kind: 'text' }, `${DELIVERY_SECRET.namespace}/${DELIVERY_SECRET.name}`);
+      writeText(data, { label: 'k8s_create', kind: 'text' }, 'true');
       sb.ksm.editRecord(record, data);
     }
     return;
@@ -642,8 +672,9 @@ async function runCaseOnce(bundle: string, c: MatrixCase): Promise<CaseResult> {
     // 1b. A destination holds a credential that works: the one delivered, kept valid until the new one is there.
     //     (An in-place target's replace kills the one it held at once; the clean run's check below covers it.)
     if (c.scenario === 'delivery' && !oracle.inPlace) {
-      const delivered = deliveredData(sb, oracle.uid);
-      if (!delivered || !oracle.works(sb, delivered)) problems.push(`the delivered file holds ${delivered ? 'a credential that does not work' : 'nothing'} after the faulted run`);
+      for (const [where, delivered] of destinationsData(sb, oracle.uid)) {
+        if (!delivered || !oracle.works(sb, delivered)) problems.push(`the ${where} holds ${delivered ? 'a credential that does not work' : 'nothing'} after the faulted run`);
+      }
     }
 
     // 2. Exit 0 only for a finished rotation: a new credential, saved, finalized, working.
@@ -690,9 +721,10 @@ async function runCaseOnce(bundle: string, c: MatrixCase): Promise<CaseResult> {
     if (final.transaction) problems.push('a Keeper transaction is still open after the clean run');
     if (!oracle.works(sb, final.data)) problems.push('after the clean run the record holds a credential that does not work');
     if (c.scenario === 'delivery') {
-      const delivered = deliveredData(sb, oracle.uid);
-      const same = delivered !== undefined && ['client_secret', 'aws_access_key_id', 'aws_secret_access_key'].every((l) => text(delivered, l) === text(final.data, l));
-      if (!same || !oracle.works(sb, delivered!)) problems.push("after the clean run the delivered file does not hold the record's working credential");
+      for (const [where, delivered] of destinationsData(sb, oracle.uid)) {
+        const same = delivered !== undefined && ['client_secret', 'aws_access_key_id', 'aws_secret_access_key', 'ecr_docker_config_json'].every((l) => text(delivered, l) === text(final.data, l));
+        if (!same || !oracle.works(sb, delivered!)) problems.push(`after the clean run the ${where} does not hold the record's working credential`);
+      }
     }
     const now = oracle.credentials(sb);
     const referenced = new Set(oracle.referenced(final.data));
