@@ -22,6 +22,7 @@
 // - check() writes nothing: SelfSubjectAccessReviews (get and patch the Secret, create it when allowed, patch
 //   each Deployment) and a read of the Secret. A dry-run patch would need the payload, and it runs admission
 //   webhooks; an access review answers exactly "may this identity do it", also for a Secret not yet created.
+import { randomBytes } from 'node:crypto';
 import { RotateError, type ErrorCode } from '../errors.js';
 import type { Deadline } from '../deadline.js';
 import { Secret } from '../secret.js';
@@ -35,6 +36,13 @@ export const ALLOW_K8S_RESTARTS = 'KEEPER_ROTATE_ALLOW_K8S_RESTARTS';
 export const KIND = 'kubernetes-secret';
 export const CREDENTIAL_ID_ANNOTATION = 'keeper-rotate/credential-id';
 export const KEYS_ANNOTATION = 'keeper-rotate/keys';
+/**
+ * A random ID each delivery writes on the Secret and, once it has restarted them, on each named Deployment's pod
+ * template: a Secret whose Deployments do not carry its ID was written but its pods were not restarted, so `held`
+ * says it does not hold the credential and the next run delivers (and restarts) again before it retires anything.
+ * Random and not derived from any value: a Deployment is readable by more people than its Secret.
+ */
+export const DELIVERY_ID_ANNOTATION = 'keeper-rotate/delivery-id';
 export const RESTARTED_AT_ANNOTATION = 'kubectl.kubernetes.io/restartedAt';
 export const DOCKER_CONFIG_JSON_TYPE = 'kubernetes.io/dockerconfigjson';
 export const DOCKER_CONFIG_KEY = '.dockerconfigjson';
@@ -181,7 +189,11 @@ class KubernetesSecretDestination implements Destination {
     await ask('get', '', 'secrets', name);
     await ask('patch', '', 'secrets', name);
     if (create) await ask('create', '', 'secrets');
-    for (const d of restart) await ask('patch', 'apps', 'deployments', d);
+    for (const d of restart) {
+      await ask('patch', 'apps', 'deployments', d);
+      // held() reads each one back (DELIVERY_ID_ANNOTATION).
+      await ask('get', 'apps', 'deployments', d);
+    }
     const api = await this.#cluster();
     if (denied.length > 0) {
       throw new RotateError('DELIVERY_FAILED', `${this.#where}: RBAC does not let ${api.identity} ${denied.join('; ')}`, { refused: true });
@@ -209,6 +221,12 @@ class KubernetesSecretDestination implements Destination {
     }
     const dc = s.data[DOCKER_CONFIG_KEY];
     if (docker && dc === undefined) return undefined;
+    // Written but its pods not restarted (the restart failed, or the run stopped before it): not held yet.
+    const id = s.annotations[DELIVERY_ID_ANNOTATION];
+    for (const d of this.spec.restart) {
+      const template = await this.#call('read', (api) => api.readDeploymentTemplateAnnotations(this.spec.namespace, d), `Deployment ${this.spec.namespace}/${d}`);
+      if (!id || template?.[DELIVERY_ID_ANNOTATION] !== id) return undefined;
+    }
     return fingerprint(entries, docker ? new Secret(Buffer.from(dc!, 'base64').toString('utf8')) : undefined);
   }
 
@@ -225,7 +243,8 @@ class KubernetesSecretDestination implements Destination {
       keys.push(DOCKER_CONFIG_KEY);
     }
     const type = payload.dockerConfigJson ? DOCKER_CONFIG_JSON_TYPE : undefined;
-    const annotations = { [CREDENTIAL_ID_ANNOTATION]: payload.credentialId, [KEYS_ANNOTATION]: keys.join(',') };
+    const deliveryId = randomBytes(12).toString('base64url');
+    const annotations = { [CREDENTIAL_ID_ANNOTATION]: payload.credentialId, [KEYS_ANNOTATION]: keys.join(','), [DELIVERY_ID_ANNOTATION]: deliveryId };
     let written = false;
     for (let attempt = 0; attempt <= CONFLICT_RETRIES && !written; attempt++) {
       const current = await this.#call('read', (api) => api.readSecret(namespace, name));
@@ -241,7 +260,7 @@ class KubernetesSecretDestination implements Destination {
       throw new RotateError('DELIVERY_FAILED', `${this.#where} was changed by another writer ${CONFLICT_RETRIES + 1} times while this run wrote it; the next run delivers again`, { refused: true, status: 409 });
     }
     for (const d of this.spec.restart) {
-      const body = { spec: { template: { metadata: { annotations: { [RESTARTED_AT_ANNOTATION]: restartedAt() } } } } };
+      const body = { spec: { template: { metadata: { annotations: { [RESTARTED_AT_ANNOTATION]: restartedAt(), [DELIVERY_ID_ANNOTATION]: deliveryId } } } } };
       await this.#call('restart (patch of the pod template)', (api) => api.patchDeployment(namespace, d, body), `Deployment ${namespace}/${d}`);
     }
   }

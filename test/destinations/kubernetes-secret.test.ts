@@ -171,7 +171,7 @@ describe('Kubernetes Secret destination against the sandbox, through DIR/kubecon
 
   test('check() writes nothing: access reviews and one read; it names what RBAC denies, and a missing Secret without create', async () => {
     await kubernetesSecretDestination(spec({ restart: ['app'], create: true }), env).check();
-    assert.deepEqual(calls().map((e) => e.operation), ['CreateSelfSubjectAccessReview', 'CreateSelfSubjectAccessReview', 'CreateSelfSubjectAccessReview', 'CreateSelfSubjectAccessReview', 'GetSecret']);
+    assert.deepEqual(calls().map((e) => e.operation), ['CreateSelfSubjectAccessReview', 'CreateSelfSubjectAccessReview', 'CreateSelfSubjectAccessReview', 'CreateSelfSubjectAccessReview', 'CreateSelfSubjectAccessReview', 'GetSecret']);
     const other = { ...env, [ALLOW_K8S_SECRETS]: 'demo/*,team-x/*', [ALLOW_K8S_RESTARTS]: 'demo/*,team-x/*' };
     sb.kubernetes.cluster.seedDeployment({ namespace: 'demo', name: 'worker' });
     const denied = await rejection(kubernetesSecretDestination(spec({ restart: ['worker'] }), other).check());

@@ -235,6 +235,39 @@ describe('delivery to a Kubernetes Secret', { concurrency: 3 }, () => {
     }),
   );
 
+  test('aws-iam-access-key: the Secret is written but the restart fails: exit 4, and the next run writes and restarts again before it retires the key the pods still use', TEST, () =>
+    withDelivery('aws-iam-access-key', async (e) => {
+      const cluster = e.sb.kubernetes.cluster;
+      e.settings({ k8s_secret: 'demo/app-creds', k8s_restart: 'app' });
+      const first = await e.run(K8S_ENV);
+      assert.equal(first.code, 0, show(first));
+      const template = () => (cluster.deployment('demo', 'app') as { spec: { template: { metadata?: { annotations?: Record<string, string> } } } }).spec.template.metadata?.annotations ?? {};
+      const restartedFirst = template()[RESTARTED_AT_ANNOTATION];
+      e.sb.faults.arm({ service: 'kubernetes', operation: 'PatchDeployment', kind: 'status', status: 500, body: '{"kind":"Status","apiVersion":"v1","status":"Failure","message":"etcdserver: request timed out","reason":"InternalError","code":500}' });
+      const failed = await e.run(K8S_ENV);
+      e.sb.faults.clear();
+      assert.equal(failed.code, 4, show(failed));
+      assert.match(failed.stderr, /keeper-rotate: DELIVERY_INCOMPLETE: /);
+      const secretNow = cluster.secretText('demo', 'app-creds')!;
+      assert.equal(secretNow.access_key_id, e.text('aws_access_key_id'), 'the Secret was written');
+      assert.equal(template()[RESTARTED_AT_ANNOTATION], restartedFirst, 'but the pods were not restarted');
+      // The pods still use the key before this one (LAST now): the next run must not delete it before they restart.
+      const podsKey = e.text('previous_aws_access_key_id')!;
+      const events: string[] = [];
+      const off = e.sb.log.onRecord((x) => {
+        if (x.service === 'kubernetes' && x.operation === 'PatchDeployment' && x.status < 300) events.push('restart');
+        if (x.service === 'iam' && x.operation === 'DeleteAccessKey' && x.status < 300) events.push('delete');
+      });
+      const next = await e.run(K8S_ENV);
+      off();
+      assert.equal(next.code, 0, show(next));
+      assert.match(next.stderr, /delivering it before rotating/);
+      assert.deepEqual(events.slice(0, 2), ['restart', 'delete'], `the pods restart before ${podsKey} goes`);
+      const secret = cluster.secret('demo', 'app-creds') as { metadata: { annotations: Record<string, string> } };
+      assert.equal(template()['keeper-rotate/delivery-id'], secret.metadata.annotations['keeper-rotate/delivery-id'], 'the pods were restarted for what the Secret holds');
+    }),
+  );
+
   test("a record cannot aim the gateway's cluster rights at another team's Secret: no allow-list, or outside it, exit 2 before any request", TEST, () =>
     withDelivery('azure-app-secret', async (e) => {
       e.settings({ k8s_secret: 'other-team/db-creds' });

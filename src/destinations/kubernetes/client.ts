@@ -49,6 +49,8 @@ export interface ClusterApi {
   mergePatchSecret(namespace: string, name: string, body: object): Promise<void>;
   /** A strategic merge patch of a Deployment, as `kubectl rollout restart` sends it. */
   patchDeployment(namespace: string, name: string, body: object): Promise<void>;
+  /** A Deployment's pod-template annotations, or undefined when it does not exist. */
+  readDeploymentTemplateAnnotations(namespace: string, name: string): Promise<Record<string, string> | undefined>;
   /** Whether RBAC lets this user do `verb` (a SelfSubjectAccessReview: writes nothing). */
   canI(verb: string, group: string, resource: string, namespace: string, name?: string): Promise<boolean>;
 }
@@ -191,6 +193,15 @@ export function connectCluster(env: NodeJS.ProcessEnv, deadline: Deadline | unde
     },
     async patchDeployment(namespace, name, body) {
       await apps.patchNamespacedDeployment({ name, namespace, body }, strategic);
+    },
+    async readDeploymentTemplateAnnotations(namespace, name) {
+      try {
+        const d = await apps.readNamespacedDeployment({ name, namespace });
+        return asMap(d.spec?.template?.metadata?.annotations);
+      } catch (err) {
+        if (err instanceof ApiException && (err as ApiException<unknown>).code === 404) return undefined;
+        throw err;
+      }
     },
     async canI(verb, group, resource, namespace, name) {
       const review = await authz.createSelfSubjectAccessReview({ body: { spec: { resourceAttributes: { verb, group, resource, namespace, ...(name ? { name } : {}) } } } });
