@@ -66,7 +66,7 @@ export function expiryChart(rows: readonly ReportRow[], now: Date, warnDays: num
       base += n;
     }
     // A date under every fourth week, and the two ends.
-    if (b.kind !== 'week' || (i - 1) % 4 === 0) parts.push(`<text class="axis" x="${(x + barW / 2).toFixed(1)}" y="${height - bottom + 16}" text-anchor="middle">${b.kind === 'week' ? b.label.slice(5) : b.label}</text>`);
+    if (b.kind !== 'week' || (i > 1 && (i - 1) % 4 === 0)) parts.push(`<text class="axis" x="${(x + barW / 2).toFixed(1)}" y="${height - bottom + 16}" text-anchor="middle">${b.kind === 'week' ? b.label.slice(5) : b.label}</text>`);
   });
   // Today: the edge between the expired bar and the first week.
   parts.push(`<line class="today" x1="${(left + barW).toFixed(1)}" x2="${(left + barW).toFixed(1)}" y1="${top - 6}" y2="${top + plotH}"/>`);

@@ -7,5 +7,6 @@ const RAW_IN_JSON = /[\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u
 
 export function renderJson({ rows, summary, generatedAt, options }: RenderInput): string {
   const body = { generatedAt: generatedAt.toISOString(), options, summary, records: rows };
-  return JSON.stringify(body, null, 2).replace(RAW_IN_JSON, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`) + '\n';
+  // Absent values are null, so every record has every key.
+  return JSON.stringify(body, (_key, v: unknown) => (v === undefined ? null : v), 2).replace(RAW_IN_JSON, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`) + '\n';
 }
