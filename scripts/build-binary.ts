@@ -55,6 +55,14 @@ const ROOT = resolve('.');
 const TARGETS_MODULE = resolve('src', 'cli', 'targets.ts');
 const EXECUTABLE_MODULE = resolve('src', 'entrypoints', 'keeper-rotate.ts');
 const ASSETS_MODULE = resolve('src', 'cli', 'target-assets.ts');
+/**
+ * The admin's commands, each an asset of its own loaded like a target's (no code cache: neither is on a rotation's
+ * path): the module the main script imports, the source the asset bundles, and what it exports.
+ */
+const COMMAND_ASSETS: Record<string, { module: string; source: string; exports: string }> = {
+  report: { module: '../report/process.js', source: './src/report/process.ts', exports: 'startReport' },
+  discover: { module: '../discover/main.js', source: './src/discover/main.ts', exports: 'runDiscover' },
+};
 
 /**
  * Links the main script's two `import()`s to the targets' assets (src/cli/target-assets.ts) instead of bundling
@@ -69,10 +77,17 @@ const targetAssets: Plugin = {
       const target = /^\.\.\/targets\/([a-z0-9-]+)\/script\.js$/.exec(args.path)?.[1];
       if (args.importer === TARGETS_MODULE && target && TARGET_SCRIPTS.includes(target)) return { path: target, namespace: 'target-asset' };
       if (args.importer === EXECUTABLE_MODULE && args.path === './entry.js') return { path: 'entry', namespace: 'target-glue' };
+      const command = Object.keys(COMMAND_ASSETS).find((name) => COMMAND_ASSETS[name]!.module === args.path);
+      if (args.importer === EXECUTABLE_MODULE && command) return { path: command, namespace: 'command-asset' };
       return { errors: [{ text: `import() of ${args.path} in ${args.importer}: the executable's main script loads nothing but the targets' assets` }] };
     });
     b.onLoad({ filter: /.*/, namespace: 'target-asset' }, (args) => ({
       contents: `import { loadTarget } from ${JSON.stringify(ASSETS_MODULE)};\nexport const script = loadTarget(${JSON.stringify(args.path)}).script;\n`,
+      loader: 'ts',
+      resolveDir: ROOT,
+    }));
+    b.onLoad({ filter: /.*/, namespace: 'command-asset' }, (args) => ({
+      contents: `import { loadAsset } from ${JSON.stringify(ASSETS_MODULE)};\nexport const ${COMMAND_ASSETS[args.path]!.exports} = (...a) => loadAsset(${JSON.stringify(args.path)}).${COMMAND_ASSETS[args.path]!.exports}(...a);\n`,
       loader: 'ts',
       resolveDir: ROOT,
     }));
@@ -95,11 +110,15 @@ function assertNoImport(what: string, code: string): void {
  * src/cli/target-assets.ts compiles with vm.Script and calls with (exports, require, module).
  */
 async function targetAsset(name: string, outfile: string): Promise<void> {
+  const command = COMMAND_ASSETS[name];
+  const contents = command
+    ? `export { ${command.exports} } from '${command.source}';\n`
+    : `export { script } from './src/targets/${name}/script.ts';\nexport { startScript } from './src/entrypoints/entry.ts';\n`;
   const result = await build({
     ...BUNDLE_OPTIONS,
     target: `node${NODE_VERSION.split('.')[0]}`,
     stdin: {
-      contents: `export { script } from './src/targets/${name}/script.ts';\nexport { startScript } from './src/entrypoints/entry.ts';\n`,
+      contents,
       resolveDir: ROOT,
       sourcefile: `${name}.ts`,
       loader: 'ts',
@@ -178,7 +197,7 @@ try {
   await build({ ...BUNDLE_OPTIONS, target: `node${NODE_VERSION.split('.')[0]}`, entryPoints: [EXECUTABLE_MODULE], outfile: main, plugins: [targetAssets] });
   assertNoImport('the main script', readFileSync(main, 'utf8'));
   const sources: Record<string, string> = {};
-  for (const name of TARGET_SCRIPTS) await targetAsset(name, (sources[name] = join(work, `${name}.js`)));
+  for (const name of [...TARGET_SCRIPTS, ...Object.keys(COMMAND_ASSETS)]) await targetAsset(name, (sources[name] = join(work, `${name}.js`)));
   const builder = runtimeBinary(host, cacheDir);
   const caches = platforms.includes(host) ? await trainCodeCaches(builder, work, sources) : {};
   mkdirSync(outdir, { recursive: true });
@@ -192,6 +211,7 @@ try {
       assets[keys.source] = sources[name]!;
       if (withCache) assets[keys.cache] = caches[name]!;
     }
+    for (const name of Object.keys(COMMAND_ASSETS)) assets[assetKeys(name).source] = sources[name]!;
     writeFileSync(
       config,
       JSON.stringify({

@@ -25,11 +25,19 @@ export const assetKeys = (name: string) => ({ source: `targets/${name}.js`, cach
 
 /** `NODE_DEBUG=keeper-rotate` says whether V8 took each code cache (a rejected one costs time, never behaviour). */
 const debug = debuglog('keeper-rotate');
-const loaded = new Map<string, TargetAsset>();
+const loaded = new Map<string, unknown>();
 
 export function loadTarget(name: string): TargetAsset {
+  return loadAsset<TargetAsset>(name);
+}
+
+/**
+ * Any asset built as a target's is (a CommonJS function expression, with or without a code cache): a target's
+ * script, or a command such as the fleet report (`report`, exporting `startReport`).
+ */
+export function loadAsset<T>(name: string): T {
   const done = loaded.get(name);
-  if (done) return done;
+  if (done) return done as T;
   const keys = assetKeys(name);
   const source = getAsset(keys.source, 'utf8');
   let cachedData: Buffer | undefined;
@@ -41,9 +49,9 @@ export function loadTarget(name: string): TargetAsset {
   }
   const script = new Script(source, { filename: keys.source, ...(cachedData ? { cachedData } : {}) });
   debug('%s: code cache %s', name, cachedData ? (script.cachedDataRejected ? 'rejected' : 'accepted') : 'absent');
-  const module = { exports: {} as TargetAsset };
+  const module = { exports: {} as T };
   // Built-in modules only, as for the main script: the asset bundles everything else.
-  (script.runInThisContext() as (exports: object, req: NodeJS.Require, module: object) => void)(module.exports, require, module);
+  (script.runInThisContext() as (exports: object, req: NodeJS.Require, module: object) => void)(module.exports as object, require, module);
   loaded.set(name, module.exports);
   return module.exports;
 }
