@@ -88,7 +88,35 @@ export function interpretPlan(row: ReportRow, user: VaultRecord, plan: RotationP
   return findings;
 }
 
-async function checkOne(row: ReportRow, user: VaultRecord, ctx: CheckContext): Promise<CheckResult> {
+/**
+ * What a throttled check does: the whole pool pauses (every worker waits until `until`), then the record is
+ * checked again. A service throttles the caller, not one request: a thousand checks that each retried on their
+ * own would keep it throttled. Each check's own client still retries a throttled request first.
+ */
+export class ThrottleGate {
+  until = 0;
+  async wait(deadline: Deadline): Promise<void> {
+    const ms = this.until - Date.now();
+    if (ms > 0) await deadline.wait(ms, 'a throttled service');
+  }
+  throttled(attempt: number): void {
+    this.until = Math.max(this.until, Date.now() + Math.min(30_000, 1_000 * 2 ** attempt));
+  }
+}
+/** How often one record's check starts again after its service throttled it past its client's retries. */
+export const THROTTLE_ATTEMPTS = 6;
+const THROTTLED = new Set(['TARGET_THROTTLED', 'KEEPER_THROTTLED']);
+
+async function checkOne(row: ReportRow, user: VaultRecord, ctx: CheckContext, gate: ThrottleGate): Promise<CheckResult> {
+  for (let attempt = 0; ; attempt++) {
+    await gate.wait(ctx.deadline).catch(() => undefined);
+    const result = await checkOnce(row, user, ctx);
+    if (!THROTTLED.has(result.code ?? '') || attempt + 1 >= THROTTLE_ATTEMPTS) return result;
+    gate.throttled(attempt);
+  }
+}
+
+async function checkOnce(row: ReportRow, user: VaultRecord, ctx: CheckContext): Promise<CheckResult> {
   if (!row.target) return { state: 'unchecked', findings: ['the record mixes the fields of several targets'], code: 'RECORD_WRONG_SCRIPT' };
   const target = TARGETS[row.target];
   try {
@@ -111,7 +139,8 @@ async function checkOne(row: ReportRow, user: VaultRecord, ctx: CheckContext): P
 
 /** Checks every row against its target, at most `concurrency` at once, and adds what each found to its problems. */
 export async function checkRows(rows: ReportRow[], records: ReadonlyMap<string, VaultRecord>, ctx: CheckContext): Promise<void> {
-  const results = await mapBounded(rows, ctx.concurrency, (row) => checkOne(row, records.get(row.recordUid)!, ctx));
+  const gate = new ThrottleGate();
+  const results = await mapBounded(rows, ctx.concurrency, (row) => checkOne(row, records.get(row.recordUid)!, ctx, gate));
   rows.forEach((row, i) => {
     const check = results[i]!;
     row.check = check;
