@@ -13,6 +13,7 @@ import type { RotationPlan, Target } from '../pipeline/target.js';
 import { redact } from '../secret.js';
 import { FIELDS as AWS, awsIamAccessKey } from '../targets/aws-iam-access-key/index.js';
 import { azureAppSecret } from '../targets/azure-app-secret/index.js';
+import { awsEcrPullSecret } from '../targets/aws-ecr-pull-secret/index.js';
 import type { ScriptName } from '../targets/record-shape.js';
 import { wizServiceAccount } from '../targets/wiz-service-account/index.js';
 import { mapBounded } from './bounded.js';
@@ -23,6 +24,7 @@ import { readPlain } from './plain-fields.js';
 const TARGETS: Record<ScriptName, Target<string, string, unknown>> = {
   'aws-iam-access-key': awsIamAccessKey as unknown as Target<string, string, unknown>,
   'azure-app-secret': azureAppSecret as unknown as Target<string, string, unknown>,
+  'aws-ecr-pull-secret': awsEcrPullSecret as unknown as Target<string, string, unknown>,
   'wiz-service-account': wizServiceAccount as unknown as Target<string, string, unknown>,
 };
 
@@ -43,29 +45,33 @@ function inputFor(user: string, provider: string | undefined): GatewayInput {
 }
 
 /**
- * The admin credentials a run would use with one of these PAM configurations as the gateway's: the first
- * configuration that holds this target's admin fields, else what a run finds without one (the record itself, or
- * the host's credential chain for AWS). The gateway input names a run's configuration; the report has none, so
- * it tries each.
+ * The admin credentials a run could use, in the order a check tries them: each of these PAM configurations that
+ * holds this target's admin fields, then what a run finds with none (the record itself, or for AWS the host's
+ * chain where the gateway allows it). A gateway input names a run's configuration; the report has none, so a
+ * check that a set of credentials may not make (refused sign-in, missing permission) goes on to the next one.
  */
-export function resolveForReport(target: Target<string, string, unknown>, user: VaultRecord, configurations: readonly VaultRecord[]): { admin: ResolvedAdmin<string, string>; input: GatewayInput } {
-  let firstError: unknown;
+export function adminCandidates(target: Target<string, string, unknown>, user: VaultRecord, configurations: readonly VaultRecord[], env: NodeJS.ProcessEnv): Array<{ admin: ResolvedAdmin<string, string>; input: GatewayInput } | { error: unknown }> {
+  const out: Array<{ admin: ResolvedAdmin<string, string>; input: GatewayInput } | { error: unknown }> = [];
   for (const provider of configurations) {
     const input = inputFor(user.uid, provider.uid);
     try {
-      const admin = resolveAdmin(target.admin, { input, user, provider });
-      if (admin.source.kind === 'pam-configuration' || admin.source.kind === 'host') return { admin, input };
+      const admin = resolveAdmin(target.admin, { input, user, provider, env });
+      if (admin.source.kind === 'pam-configuration' || admin.source.kind === 'host') out.push({ admin, input });
     } catch (err) {
-      firstError ??= err;
+      out.push({ error: err });
     }
   }
   const input = inputFor(user.uid, undefined);
   try {
-    return { admin: resolveAdmin(target.admin, { input, user, provider: undefined }), input };
+    out.push({ admin: resolveAdmin(target.admin, { input, user, provider: undefined, env }), input });
   } catch (err) {
-    throw firstError ?? err;
+    out.push({ error: err });
   }
+  return out;
 }
+
+/** Codes after which a check tries the next admin credentials: these ones may not do it, another set may. */
+const NOT_THESE_CREDENTIALS = new Set(['TARGET_PERMISSION_DENIED', 'TARGET_AUTH_FAILED', 'ADMIN_CREDENTIALS_NOT_FOUND', 'ADMIN_CREDENTIALS_INVALID']);
 
 const same = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
 
@@ -74,7 +80,8 @@ export function interpretPlan(row: ReportRow, user: VaultRecord, plan: RotationP
   const findings: string[] = [];
   const present = plan.present;
   const id = row.credentialId;
-  if (present && id && row.target !== 'wiz-service-account' && !present.some((p) => same(p, id))) {
+  // Wiz replaces its secret in place and ECR logins are no resource: only AWS keys and Azure secrets are listed.
+  if (present && id && (row.target === 'aws-iam-access-key' || row.target === 'azure-app-secret') && !present.some((p) => same(p, id))) {
     findings.push(`the record's credential ${id} is not on the target`);
   }
   for (const c of plan.removeBefore) {
@@ -120,8 +127,22 @@ async function checkOnce(row: ReportRow, user: VaultRecord, ctx: CheckContext): 
   if (!row.target) return { state: 'unchecked', findings: ['the record mixes the fields of several targets'], code: 'RECORD_WRONG_SCRIPT' };
   const target = TARGETS[row.target];
   try {
+    let result: CheckResult | undefined;
+    for (const candidate of adminCandidates(target, user, ctx.configurations, ctx.env)) {
+      result = await withAdmin(row, user, ctx, target, candidate);
+      if (!NOT_THESE_CREDENTIALS.has(result.code ?? '')) break;
+    }
+    return result!;
+  } catch (err) {
+    return failed(err);
+  }
+}
+
+async function withAdmin(row: ReportRow, user: VaultRecord, ctx: CheckContext, target: Target<string, string, unknown>, candidate: ReturnType<typeof adminCandidates>[number]): Promise<CheckResult> {
+  try {
+    if ('error' in candidate) throw candidate.error;
+    const { admin, input } = candidate;
     ctx.deadline.check(`checking record ${row.recordUid}`);
-    const { admin, input } = resolveForReport(target, user, ctx.configurations);
     const tctx = { input, user, admin, env: ctx.env, log: ctx.log, deadline: ctx.deadline };
     const config = target.prepare(tctx);
     const session = await target.connect(config, tctx);
@@ -129,12 +150,16 @@ async function checkOnce(row: ReportRow, user: VaultRecord, ctx: CheckContext): 
     const findings = interpretPlan(row, user, plan);
     return { state: findings.length ? 'disagrees' : 'agrees', findings };
   } catch (err) {
-    const error = isRotateError(err) ? err : new RotateError('INTERNAL', `unexpected error: ${describe(err)}`, { cause: err });
-    const message = redact(error.message);
-    // The target says the credential's holder is gone: that is the target disagreeing, not a check that failed.
-    if (error.code === 'TARGET_NOT_FOUND') return { state: 'disagrees', findings: [message], code: error.code };
-    return { state: 'unchecked', findings: [message], code: error.code };
+    return failed(err);
   }
+}
+
+function failed(err: unknown): CheckResult {
+  const error = isRotateError(err) ? err : new RotateError('INTERNAL', `unexpected error: ${describe(err)}`, { cause: err });
+  const message = redact(error.message);
+  // The target says the credential's holder is gone: that is the target disagreeing, not a check that failed.
+  if (error.code === 'TARGET_NOT_FOUND') return { state: 'disagrees', findings: [message], code: error.code };
+  return { state: 'unchecked', findings: [message], code: error.code };
 }
 
 /** Checks every row against its target, at most `concurrency` at once, and adds what each found to its problems. */

@@ -7,7 +7,8 @@ import { type ScriptName, scriptsFor } from '../targets/record-shape.js';
 import { FIELDS as AWS } from '../targets/aws-iam-access-key/index.js';
 import { FIELDS as AZURE } from '../targets/azure-app-secret/index.js';
 import { FIELDS as WIZ } from '../targets/wiz-service-account/index.js';
-import { OUTCOME_FIELDS } from './outcome-fields.js';
+import { OUTCOME_FIELDS } from '../pipeline/outcome.js';
+import { FIELDS as ECR } from '../targets/aws-ecr-pull-secret/index.js';
 import { MAX_VALUE_CHARS, readPlain } from './plain-fields.js';
 
 export const DAY_MS = 86_400_000;
@@ -95,15 +96,15 @@ export function recognise(record: VaultRecord): ScriptName[] {
 }
 
 function lastRotation(record: VaultRecord, problems: Problem[]): LastRotation | undefined {
-  const exitText = value(record, OUTCOME_FIELDS.exit);
-  const at = time(record, OUTCOME_FIELDS.at, problems);
-  const error = value(record, OUTCOME_FIELDS.error);
-  const message = value(record, OUTCOME_FIELDS.message);
+  const exitText = value(record, OUTCOME_FIELDS.exit.label);
+  const at = time(record, OUTCOME_FIELDS.at.label, problems);
+  const error = value(record, OUTCOME_FIELDS.error.label);
+  const message = value(record, OUTCOME_FIELDS.message.label);
   if (exitText === undefined && at === undefined && error === undefined && message === undefined) return undefined;
   let exit: number | undefined;
   if (exitText !== undefined) {
     if (/^[0-5]$/.test(exitText)) exit = Number(exitText);
-    else problems.push({ status: 'unreadable', text: `"${OUTCOME_FIELDS.exit}" holds no exit code (0 to 5)` });
+    else problems.push({ status: 'unreadable', text: `"${OUTCOME_FIELDS.exit.label}" holds no exit code (0 to 5)` });
   }
   return { at, exit, error: error?.slice(0, 64), message: message?.slice(0, MAX_VALUE_CHARS) };
 }
@@ -132,6 +133,11 @@ export function buildRow(record: VaultRecord, options: ModelOptions): ReportRow 
     principal = value(record, AZURE.objectId.label);
     credentialId = value(record, AZURE.secretId.label);
     expires = time(record, AZURE.expires.label, problems);
+  } else if (target === 'aws-ecr-pull-secret') {
+    // Registry logins last 12 hours and each run refreshes them: only an expired one is a finding, never "expiring".
+    principal = value(record, 'ecr_registries') ?? value(record, 'ecr_regions');
+    credentialId = value(record, ECR.tokenId.label);
+    expires = time(record, ECR.expires.label, problems);
   } else if (target === 'wiz-service-account') {
     principal = value(record, WIZ.login.label);
     credentialId = principal;
@@ -147,7 +153,7 @@ export function buildRow(record: VaultRecord, options: ModelOptions): ReportRow 
   if (left !== undefined && left <= 0) problems.push({ status: 'expired', text: `expired ${expires}${policy}` });
   else if (daysToExpiry !== undefined && options.failDays > 0 && left! <= options.failDays * DAY_MS) {
     problems.push({ status: 'expired', text: `expires ${expires}, within --fail-days ${options.failDays}${policy}` });
-  } else if (daysToExpiry !== undefined && left! <= options.warnDays * DAY_MS) problems.push({ status: 'expiring', text: `expires ${expires}, in ${daysToExpiry} day(s)${policy}` });
+  } else if (daysToExpiry !== undefined && target !== 'aws-ecr-pull-secret' && left! <= options.warnDays * DAY_MS) problems.push({ status: 'expiring', text: `expires ${expires}, in ${daysToExpiry} day(s)${policy}` });
   const last = lastRotation(record, problems);
   if (last?.exit !== undefined && last.exit !== 0) problems.push({ status: 'failing', text: `the last run exited ${last.exit}${last.error ? ` (${last.error})` : ''}` });
   return {

@@ -24,7 +24,7 @@ export interface Summary {
 }
 
 export function summarise(rows: readonly ReportRow[], checked: boolean): Summary {
-  const byTarget: Summary['byTarget'] = { 'aws-iam-access-key': 0, 'azure-app-secret': 0, 'wiz-service-account': 0, mixed: 0 };
+  const byTarget: Summary['byTarget'] = { 'aws-iam-access-key': 0, 'aws-ecr-pull-secret': 0, 'azure-app-secret': 0, 'wiz-service-account': 0, mixed: 0 };
   const byStatus: Summary['byStatus'] = { expired: 0, failing: 0, disagrees: 0, unreadable: 0, expiring: 0, ok: 0 };
   let bits = 0;
   for (const row of rows) {

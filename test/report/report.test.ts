@@ -11,7 +11,7 @@ import { type ScriptSandbox, startScriptSandbox } from '../helpers/run-script.js
 import { HOSTILE_MESSAGE, HOSTILE_TITLE, FORMULA_TITLE, knownSecrets, seedCases, seedDisagreeingAws, seedExpiredAzure, seedFailingWiz, seedHostileAws, seedIgnored } from './fleet.js';
 import { type ReportResult, report } from './run-report.js';
 
-const DEMO_UIDS = [DEMO.azure.userRecordUid, DEMO.aws.userRecordUid, DEMO.wiz.userRecordUid];
+const DEMO_UIDS = [DEMO.azure.userRecordUid, DEMO.aws.userRecordUid, DEMO.ecr.userRecordUid, DEMO.wiz.userRecordUid];
 /** Every write any service knows: --check must send none of them. */
 const WRITES = ['update_secret', 'finalize_secret_update', 'rollback_secret_update', 'addPassword', 'removePassword', 'CreateAccessKey', 'DeleteAccessKey', 'UpdateAccessKey', 'rotateServiceAccountSecret', 'updateServiceAccount'];
 
@@ -60,6 +60,10 @@ describe('report on the demo vault', () => {
     assert.equal(byUid.get(DEMO.aws.userRecordUid)!.target, 'aws-iam-access-key');
     assert.equal(byUid.get(DEMO.aws.userRecordUid)!.expires, null);
     assert.equal(byUid.get(DEMO.aws.userRecordUid)!.created, new Date(field(DEMO.aws.userRecordUid, 'CreateDate')).toISOString());
+    // ECR logins last 12 hours: an expiry, never "expiring".
+    assert.equal(byUid.get(DEMO.ecr.userRecordUid)!.target, 'aws-ecr-pull-secret');
+    assert.equal(byUid.get(DEMO.ecr.userRecordUid)!.expires, new Date(field(DEMO.ecr.userRecordUid, 'ecr_token_expires')).toISOString());
+    assert.equal(byUid.get(DEMO.ecr.userRecordUid)!.status, 'ok');
     // The demo's Wiz account expires in ten days: expiring, which does not fail the report.
     assert.equal(byUid.get(DEMO.wiz.userRecordUid)!.status, 'expiring');
     assert.equal(parsed.summary.exitCode, 0);
@@ -139,7 +143,7 @@ describe('every format, with --check, on records of all three targets', () => {
   test('--check sends no write to Keeper or any target, and the checked demo records agree', () => {
     assert.equal(s.log.entries().filter((e) => WRITES.includes(e.operation)).length, writesBefore);
     const parsed = JSON.parse(results.get('json')!.stdout) as JsonReport;
-    assert.equal(parsed.summary.checked, 7);
+    assert.equal(parsed.summary.checked, 8);
     for (const uid of [...DEMO_UIDS, cases.hostileAws, cases.expiredAzure, cases.failingWiz]) {
       assert.equal(parsed.records.find((r) => r.recordUid === uid)!.check?.state, 'agrees', uid);
     }
@@ -168,13 +172,13 @@ describe('every format, with --check, on records of all three targets', () => {
     assert.ok(out.includes('\\u202egnp.exe \\u001b[31mred'), out);
     // The title's line break is an escape: the forged line is not a line of its own.
     assert.ok(!out.split('\n').some((line) => line.startsWith('forged line')));
-    assert.match(out, /^report: 7 record\(s\) \(aws 3, azure 2, wiz 2\), 7 checked on their targets; 1 expired, 1 failing, 1 disagreeing, 0 unreadable, 1 expiring soon, 3 ok; exit 15$/m);
+    assert.match(out, /^report: 8 record\(s\) \(aws 3, ecr 1, azure 2, wiz 2\), 8 checked on their targets; 1 expired, 1 failing, 1 disagreeing, 0 unreadable, 1 expiring soon, 4 ok; exit 15$/m);
   });
 
   test('CSV: one line per record, a formula title is made inert, control characters are escapes', () => {
     const out = results.get('csv')!.stdout;
     const lines = out.split('\r\n').filter(Boolean);
-    assert.equal(lines.length, 1 + 7);
+    assert.equal(lines.length, 1 + 8);
     assert.doesNotMatch(out.replace(/\r\n/g, ''), /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/);
     const formula = lines.find((l) => l.startsWith(cases.expiredAzure))!;
     assert.ok(formula.includes(`"'${FORMULA_TITLE.replace(/"/g, '""')}"`), formula);
@@ -190,6 +194,6 @@ describe('every format, with --check, on records of all three targets', () => {
     assert.ok(html.includes('&lt;/td&gt;&lt;/tr&gt;&lt;script&gt;alert(3)&lt;/script&gt;\\u2066isolated\\u2069 \\u009b2J'));
     assert.doesNotMatch(html, /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/);
     assert.match(html, /<svg id="expiry-chart"/);
-    assert.equal((html.match(/<tr class="/g) ?? []).length, 7);
+    assert.equal((html.match(/<tr class="/g) ?? []).length, 8);
   });
 });

@@ -20,11 +20,11 @@ describe('report on 1,000 records', () => {
     const log = box.sandbox.log;
     const r = await report(box.env, ['--format', 'json']);
     assert.equal(r.code, 0, r.stderr);
-    assert.equal((JSON.parse(r.stdout) as { summary: { records: number } }).summary.records, FLEET + 3);
+    assert.equal((JSON.parse(r.stdout) as { summary: { records: number } }).summary.records, FLEET + 4);
     assert.equal(log.entries({ service: 'ksm', operation: 'get_secret' }).length, 1);
     const checked = await report(box.env, ['--format', 'csv', '--check', '--concurrency', '16']);
     assert.equal(checked.code, 0, checked.stdout.split('\r\n').filter((l) => !l.includes(',agrees,')).slice(0, 5).join('\n'));
-    assert.equal(checked.stdout.split('\r\n').filter((l) => l.includes(',agrees,')).length, FLEET + 3);
+    assert.equal(checked.stdout.split('\r\n').filter((l) => l.includes(',agrees,')).length, FLEET + 4);
     assert.equal(log.entries({ service: 'ksm', operation: 'get_secret' }).length, 2);
     // At least once per AWS record; more where IAM throttled the pace (each throttled request is sent again).
     const listed = log.entries({ service: 'iam', operation: 'ListAccessKeys' }).length;

@@ -3,7 +3,7 @@
 import type { ScriptName } from '../../targets/record-shape.js';
 import type { ReportRow } from '../model.js';
 
-export const TARGET_SHORT: Record<ScriptName, string> = { 'aws-iam-access-key': 'aws', 'azure-app-secret': 'azure', 'wiz-service-account': 'wiz' };
+export const TARGET_SHORT: Record<ScriptName, string> = { 'aws-iam-access-key': 'aws', 'aws-ecr-pull-secret': 'ecr', 'azure-app-secret': 'azure', 'wiz-service-account': 'wiz' };
 
 export const day = (iso: string | undefined): string => (iso ? iso.slice(0, 10) : '');
 

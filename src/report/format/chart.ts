@@ -7,7 +7,7 @@ import { DAY_MS, type ReportRow } from '../model.js';
 import { TARGET_SHORT } from './cells.js';
 
 export const CHART_WEEKS = 26;
-const TARGETS: ScriptName[] = ['aws-iam-access-key', 'azure-app-secret', 'wiz-service-account'];
+const TARGETS: ScriptName[] = ['aws-iam-access-key', 'aws-ecr-pull-secret', 'azure-app-secret', 'wiz-service-account'];
 
 export interface Bucket {
   label: string;
@@ -18,7 +18,7 @@ export interface Bucket {
 
 /** The chart's buckets: expired, each of the next CHART_WEEKS weeks, later. Rows without an expiry are left out. */
 export function buckets(rows: readonly ReportRow[], now: Date): Bucket[] {
-  const empty = (): Record<ScriptName, number> => ({ 'aws-iam-access-key': 0, 'azure-app-secret': 0, 'wiz-service-account': 0 });
+  const empty = (): Record<ScriptName, number> => ({ 'aws-iam-access-key': 0, 'aws-ecr-pull-secret': 0, 'azure-app-secret': 0, 'wiz-service-account': 0 });
   const out: Bucket[] = [{ label: 'expired', counts: empty(), kind: 'expired' }];
   for (let w = 0; w < CHART_WEEKS; w++) out.push({ label: new Date(now.getTime() + w * 7 * DAY_MS).toISOString().slice(0, 10), counts: empty(), kind: 'week' });
   out.push({ label: 'later', counts: empty(), kind: 'later' });
@@ -71,7 +71,7 @@ export function expiryChart(rows: readonly ReportRow[], now: Date, warnDays: num
   // Today: the edge between the expired bar and the first week.
   parts.push(`<line class="today" x1="${(left + barW).toFixed(1)}" x2="${(left + barW).toFixed(1)}" y1="${top - 6}" y2="${top + plotH}"/>`);
   parts.push(`<text class="axis" x="${(left + barW + 4).toFixed(1)}" y="${top - 8}">today ${now.toISOString().slice(0, 10)}</text>`);
-  const legend = TARGETS.map((t, i) => `<rect class="bar ${TARGET_SHORT[t]}" x="${width - 260 + i * 85}" y="${height - 16}" width="10" height="10"/><text class="axis" x="${width - 246 + i * 85}" y="${height - 7}">${TARGET_SHORT[t]}</text>`);
+  const legend = TARGETS.map((t, i) => `<rect class="bar ${TARGET_SHORT[t]}" x="${width - 345 + i * 85}" y="${height - 16}" width="10" height="10"/><text class="axis" x="${width - 331 + i * 85}" y="${height - 7}">${TARGET_SHORT[t]}</text>`);
   const withExpiry = bs.reduce((n, b) => n + total(b), 0);
   return (
     `<svg id="expiry-chart" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" role="img" aria-labelledby="chart-title">` +

@@ -38,7 +38,7 @@ tr.expiring td.status{color:#b54708;font-weight:600}
 tr.ok td.status{color:#067647}
 ul.problems{margin:0;padding-left:16px;color:#5b6475}
 svg{max-width:100%;height:auto;border:1px solid #e4e7ec;border-radius:6px}
-.bar.aws{fill:#f79009}.bar.azure{fill:#2e90fa}.bar.wiz{fill:#7a5af8}.bar.expired{stroke:#b42318;stroke-width:2}
+.bar.aws{fill:#f79009}.bar.ecr{fill:#12b76a}.bar.azure{fill:#2e90fa}.bar.wiz{fill:#7a5af8}.bar.expired{stroke:#b42318;stroke-width:2}
 .warn-window{fill:#fef0c7}.grid{stroke:#eaecf0}.today{stroke:#b42318;stroke-dasharray:4 3}
 .axis{font-size:11px;fill:#5b6475}
 `;

@@ -24,7 +24,7 @@ const COLUMNS: Array<[string, (r: ReportRow) => string, number]> = [
 export function summaryLine(s: Summary): string {
   const t = s.byTarget;
   const st = s.byStatus;
-  const targets = `aws ${t['aws-iam-access-key']}, azure ${t['azure-app-secret']}, wiz ${t['wiz-service-account']}${t.mixed ? `, mixed ${t.mixed}` : ''}`;
+  const targets = `aws ${t['aws-iam-access-key']}, ecr ${t['aws-ecr-pull-secret']}, azure ${t['azure-app-secret']}, wiz ${t['wiz-service-account']}${t.mixed ? `, mixed ${t.mixed}` : ''}`;
   const checked = s.checked ? `, ${s.checked} checked on their targets` : '';
   return `report: ${s.records} record(s) (${targets})${checked}; ${st.expired} expired, ${st.failing} failing, ${st.disagrees} disagreeing, ${st.unreadable} unreadable, ${st.expiring} expiring soon, ${st.ok} ok; exit ${s.exitCode}`;
 }
