@@ -153,7 +153,7 @@ describe('the keeper-rotate executable', () => {
     const r = await run(BINARY, ['report', '--check', '--format', 'json'], sandbox.env);
     assert.equal(r.code, 0, r.stderr);
     const parsed = JSON.parse(r.stdout) as { records: Array<{ target: string; check: { state: string } | null }> };
-    assert.deepEqual(parsed.records.map((x) => x.target).sort(), ['aws-iam-access-key', 'azure-app-secret', 'wiz-service-account']);
+    assert.deepEqual(parsed.records.map((x) => x.target).sort(), ['aws-ecr-pull-secret', 'aws-iam-access-key', 'azure-app-secret', 'wiz-service-account']);
     assert.ok(parsed.records.every((x) => x.check?.state === 'agrees'), r.stdout);
     const usage = await run(BINARY, ['report', '--no-such-flag'], {});
     assert.equal(usage.code, 2);
