@@ -153,25 +153,6 @@ export class KeeperVault {
   }
 
   /**
-   * Every record shared with the application, in one get_secret request with no filter (the protocol's "all
-   * records" form): the fleet report reads a thousand records this way instead of a request per record. Records
-   * from here can be saved like those of `fetch`, but the report never saves.
-   */
-  async fetchAll(): Promise<VaultRecord[]> {
-    let records: KeeperRecord[];
-    try {
-      records = (await getSecrets(this.#options)).records;
-    } catch (err) {
-      throw ksmError('fetching records', err, this.#lastStatus());
-    }
-    this.#fetched = new Map(records.map((r) => [r.recordUid, r]));
-    return records.map((r) => {
-      const data = r.data as RecordData;
-      return { uid: r.recordUid, revision: Number(r.revision ?? 0), title: String(data.title ?? ''), type: String(data.type ?? ''), data };
-    });
-  }
-
-  /**
    * Opens a rotation transaction: the server accepts the new data only if the record is still at the revision
    * we read, so a concurrent edit fails here instead of being overwritten. Finish with `finalize` or `rollback`.
    */
@@ -220,7 +201,10 @@ export class KeeperVault {
     }
   }
 
-  /** Every record shared with the application, in one request (discover's idempotency check reads them all). */
+  /**
+   * Every record shared with the application, in one get_secret request with no filter (the protocol's all-records
+   * form): discover's idempotency check and the fleet report read them all this way, not a request per record.
+   */
   async fetchAll(): Promise<VaultRecord[]> {
     let records: KeeperRecord[];
     try {
