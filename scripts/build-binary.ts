@@ -14,7 +14,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { DISCOVER_ASSET, assetKeys } from '../src/cli/target-assets.js';
+import { assetKeys } from '../src/cli/target-assets.js';
 import { encodeGatewayInput } from '../src/gateway/input.js';
 import { startSandbox } from '../src/sandbox/sandbox.js';
 import { BUNDLE_OPTIONS, TARGET_SCRIPTS } from './bundle-options.js';
@@ -55,6 +55,14 @@ const ROOT = resolve('.');
 const TARGETS_MODULE = resolve('src', 'cli', 'targets.ts');
 const EXECUTABLE_MODULE = resolve('src', 'entrypoints', 'keeper-rotate.ts');
 const ASSETS_MODULE = resolve('src', 'cli', 'target-assets.ts');
+/**
+ * The admin's commands, each an asset of its own loaded like a target's (no code cache: neither is on a rotation's
+ * path): the module the main script imports, the source the asset bundles, and what it exports.
+ */
+const COMMAND_ASSETS: Record<string, { module: string; source: string; exports: string }> = {
+  report: { module: '../report/process.js', source: './src/report/process.ts', exports: 'startReport' },
+  discover: { module: '../discover/main.js', source: './src/discover/main.ts', exports: 'runDiscover' },
+};
 
 /**
  * Links the main script's two `import()`s to the targets' assets (src/cli/target-assets.ts) instead of bundling
@@ -69,7 +77,8 @@ const targetAssets: Plugin = {
       const target = /^\.\.\/targets\/([a-z0-9-]+)\/script\.js$/.exec(args.path)?.[1];
       if (args.importer === TARGETS_MODULE && target && TARGET_SCRIPTS.includes(target)) return { path: target, namespace: 'target-asset' };
       if (args.importer === EXECUTABLE_MODULE && args.path === './entry.js') return { path: 'entry', namespace: 'target-glue' };
-      if (args.importer === EXECUTABLE_MODULE && args.path === '../discover/main.js') return { path: 'discover', namespace: 'discover-asset' };
+      const command = Object.keys(COMMAND_ASSETS).find((name) => COMMAND_ASSETS[name]!.module === args.path);
+      if (args.importer === EXECUTABLE_MODULE && command) return { path: command, namespace: 'command-asset' };
       return { errors: [{ text: `import() of ${args.path} in ${args.importer}: the executable's main script loads nothing but the targets' assets` }] };
     });
     b.onLoad({ filter: /.*/, namespace: 'target-asset' }, (args) => ({
@@ -77,8 +86,8 @@ const targetAssets: Plugin = {
       loader: 'ts',
       resolveDir: ROOT,
     }));
-    b.onLoad({ filter: /.*/, namespace: 'discover-asset' }, () => ({
-      contents: `import { loadDiscover } from ${JSON.stringify(ASSETS_MODULE)};\nexport const runDiscover = (argv, io) => loadDiscover().runDiscover(argv, io);\n`,
+    b.onLoad({ filter: /.*/, namespace: 'command-asset' }, (args) => ({
+      contents: `import { loadAsset } from ${JSON.stringify(ASSETS_MODULE)};\nexport const ${COMMAND_ASSETS[args.path]!.exports} = (...a) => loadAsset(${JSON.stringify(args.path)}).${COMMAND_ASSETS[args.path]!.exports}(...a);\n`,
       loader: 'ts',
       resolveDir: ROOT,
     }));
@@ -101,11 +110,15 @@ function assertNoImport(what: string, code: string): void {
  * src/cli/target-assets.ts compiles with vm.Script and calls with (exports, require, module).
  */
 async function targetAsset(name: string, outfile: string): Promise<void> {
+  const command = COMMAND_ASSETS[name];
+  const contents = command
+    ? `export { ${command.exports} } from '${command.source}';\n`
+    : `export { script } from './src/targets/${name}/script.ts';\nexport { startScript } from './src/entrypoints/entry.ts';\n`;
   const result = await build({
     ...BUNDLE_OPTIONS,
     target: `node${NODE_VERSION.split('.')[0]}`,
     stdin: {
-      contents: `export { script } from './src/targets/${name}/script.ts';\nexport { startScript } from './src/entrypoints/entry.ts';\n`,
+      contents,
       resolveDir: ROOT,
       sourcefile: `${name}.ts`,
       loader: 'ts',
@@ -115,20 +128,6 @@ async function targetAsset(name: string, outfile: string): Promise<void> {
   });
   const code = result.outputFiles[0]!.text;
   assertNoImport(`${name}'s asset`, code);
-  writeFileSync(outfile, `(function (exports, require, module) {\n${code}\n})`);
-}
-
-/** `discover`, an admin's command: an asset of its own like a target's, without a code cache (it is not on a gateway's path). */
-async function discoverAsset(outfile: string): Promise<void> {
-  const result = await build({
-    ...BUNDLE_OPTIONS,
-    target: `node${NODE_VERSION.split('.')[0]}`,
-    stdin: { contents: `export { runDiscover } from './src/discover/main.ts';\n`, resolveDir: ROOT, sourcefile: 'discover.ts', loader: 'ts' },
-    write: false,
-    outfile,
-  });
-  const code = result.outputFiles[0]!.text;
-  assertNoImport("discover's asset", code);
   writeFileSync(outfile, `(function (exports, require, module) {\n${code}\n})`);
 }
 
@@ -198,9 +197,7 @@ try {
   await build({ ...BUNDLE_OPTIONS, target: `node${NODE_VERSION.split('.')[0]}`, entryPoints: [EXECUTABLE_MODULE], outfile: main, plugins: [targetAssets] });
   assertNoImport('the main script', readFileSync(main, 'utf8'));
   const sources: Record<string, string> = {};
-  for (const name of TARGET_SCRIPTS) await targetAsset(name, (sources[name] = join(work, `${name}.js`)));
-  const discover = join(work, 'discover.js');
-  await discoverAsset(discover);
+  for (const name of [...TARGET_SCRIPTS, ...Object.keys(COMMAND_ASSETS)]) await targetAsset(name, (sources[name] = join(work, `${name}.js`)));
   const builder = runtimeBinary(host, cacheDir);
   const caches = platforms.includes(host) ? await trainCodeCaches(builder, work, sources) : {};
   mkdirSync(outdir, { recursive: true });
@@ -208,12 +205,13 @@ try {
     const output = join(outdir, outputName(platform));
     const config = join(work, `sea-${platform}.json`);
     const withCache = platform === host;
-    const assets: Record<string, string> = { [DISCOVER_ASSET]: discover };
+    const assets: Record<string, string> = {};
     for (const name of TARGET_SCRIPTS) {
       const keys = assetKeys(name);
       assets[keys.source] = sources[name]!;
       if (withCache) assets[keys.cache] = caches[name]!;
     }
+    for (const name of Object.keys(COMMAND_ASSETS)) assets[assetKeys(name).source] = sources[name]!;
     writeFileSync(
       config,
       JSON.stringify({

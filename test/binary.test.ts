@@ -150,6 +150,17 @@ describe('the keeper-rotate executable', () => {
   });
 
   // As the .cjs scripts (test/build.test.ts): touching fetch's classes would load all of undici.
+  test('report: the fleet report from the executable, with --check, over HTTPS (its own asset)', async () => {
+    const r = await run(BINARY, ['report', '--check', '--format', 'json'], sandbox.env);
+    assert.equal(r.code, 0, r.stderr);
+    const parsed = JSON.parse(r.stdout) as { records: Array<{ target: string; check: { state: string } | null }> };
+    assert.deepEqual(parsed.records.map((x) => x.target).sort(), ['aws-ecr-pull-secret', 'aws-iam-access-key', 'azure-app-secret', 'wiz-service-account']);
+    assert.ok(parsed.records.every((x) => x.check?.state === 'agrees'), r.stdout);
+    const usage = await run(BINARY, ['report', '--no-such-flag'], {});
+    assert.equal(usage.code, 2);
+    assert.match(usage.stderr, /^keeper-rotate: USAGE: unknown argument "--no-such-flag"/);
+  });
+
   test('no target loads undici', async () => {
     const hook = join(temp, 'undici-hook.cjs');
     writeFileSync(hook, `process.on('exit', () => { if (process.moduleLoadList.some((m) => m.includes('internal/deps/undici'))) require('node:fs').writeSync(2, 'UNDICI LOADED\\n'); });\n`);

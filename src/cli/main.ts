@@ -139,7 +139,7 @@ function secondsFrom(env: NodeJS.ProcessEnv, name: string, fallback: number, max
   return seconds;
 }
 
-function deadlineFrom(env: NodeJS.ProcessEnv): Deadline {
+export function deadlineFrom(env: NodeJS.ProcessEnv): Deadline {
   const total = secondsFrom(env, 'KEEPER_ROTATE_DEADLINE_SECONDS', DEFAULT_DEADLINE_SECONDS, 86_400);
   const perCall = secondsFrom(env, 'KEEPER_ROTATE_REQUEST_TIMEOUT_SECONDS', DEFAULT_REQUEST_TIMEOUT_MS / 1000, 3_600);
   return new Deadline(total * 1000, Date.now, perCall * 1000);

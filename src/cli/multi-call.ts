@@ -7,6 +7,8 @@ import { VERSION } from '../version.js';
 import type { Invocation, ScriptDefinition } from './main.js';
 
 export const PROGRAM = 'keeper-rotate';
+/** The first argument that runs the fleet report (src/report) instead of a target's script. */
+export const REPORT_COMMAND = 'report';
 
 export interface TargetEntry {
   /** What it rotates, for the target list in --help. */
@@ -60,6 +62,7 @@ Usage: ${PROGRAM} TARGET [--dry-run] [--log-format=json] < gateway-input
        ${PROGRAM} TARGET --help | --version
        ${PROGRAM} discover aws|azure|wiz [--config PAM_CONFIG_UID] [--create-in FOLDER_UID] [--dry-run]
        ${PROGRAM} --help | --version
+       ${PROGRAM} ${REPORT_COMMAND} [--format table|json|csv|html] [--check]   (see ${PROGRAM} ${REPORT_COMMAND} --help)
 
 Targets:
 ${list.join('\n')}

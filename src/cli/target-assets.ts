@@ -25,25 +25,19 @@ export const assetKeys = (name: string) => ({ source: `targets/${name}.js`, cach
 
 /** `NODE_DEBUG=keeper-rotate` says whether V8 took each code cache (a rejected one costs time, never behaviour). */
 const debug = debuglog('keeper-rotate');
-const loaded = new Map<string, TargetAsset>();
-
-/** The asset key of `discover` (src/discover/main.ts), compiled like a target's but with no code cache. */
-export const DISCOVER_ASSET = 'discover.js';
-
-let discover: { runDiscover: typeof import('../discover/main.js').runDiscover } | undefined;
-
-export function loadDiscover(): NonNullable<typeof discover> {
-  if (discover) return discover;
-  const script = new Script(getAsset(DISCOVER_ASSET, 'utf8'), { filename: DISCOVER_ASSET });
-  const module = { exports: {} as NonNullable<typeof discover> };
-  (script.runInThisContext() as (exports: object, req: NodeJS.Require, module: object) => void)(module.exports, require, module);
-  discover = module.exports;
-  return discover;
-}
+const loaded = new Map<string, unknown>();
 
 export function loadTarget(name: string): TargetAsset {
+  return loadAsset<TargetAsset>(name);
+}
+
+/**
+ * Any asset built as a target's is (a CommonJS function expression, with or without a code cache): a target's
+ * script, or a command such as the fleet report (`report`, exporting `startReport`).
+ */
+export function loadAsset<T>(name: string): T {
   const done = loaded.get(name);
-  if (done) return done;
+  if (done) return done as T;
   const keys = assetKeys(name);
   const source = getAsset(keys.source, 'utf8');
   let cachedData: Buffer | undefined;
@@ -55,9 +49,9 @@ export function loadTarget(name: string): TargetAsset {
   }
   const script = new Script(source, { filename: keys.source, ...(cachedData ? { cachedData } : {}) });
   debug('%s: code cache %s', name, cachedData ? (script.cachedDataRejected ? 'rejected' : 'accepted') : 'absent');
-  const module = { exports: {} as TargetAsset };
+  const module = { exports: {} as T };
   // Built-in modules only, as for the main script: the asset bundles everything else.
-  (script.runInThisContext() as (exports: object, req: NodeJS.Require, module: object) => void)(module.exports, require, module);
+  (script.runInThisContext() as (exports: object, req: NodeJS.Require, module: object) => void)(module.exports as object, require, module);
   loaded.set(name, module.exports);
   return module.exports;
 }

@@ -201,7 +201,10 @@ export class KeeperVault {
     }
   }
 
-  /** Every record shared with the application, in one request (discover's idempotency check reads them all). */
+  /**
+   * Every record shared with the application, in one get_secret request with no filter (the protocol's all-records
+   * form): discover's idempotency check and the fleet report read them all this way, not a request per record.
+   */
   async fetchAll(): Promise<VaultRecord[]> {
     let records: KeeperRecord[];
     try {
