@@ -776,6 +776,50 @@ describe(`two runs on one record at the same moment (${model} transactions)`, { 
     }),
   );
 
+  // Review (finding 1): after a save with no reply, saveWithRetries takes the next KEEPER_TRANSACTION_OPEN for its own
+  // late save and rolls it back. Keeper does not say whose transaction is open: in a gateway pool it may be another
+  // instance's save, made after it replaced the Wiz secret again. Rolling that back lets A save its own (now dead)
+  // secret, and B's finalize then commits A's transaction: B exits 0 and clears its journal, so the only copy of the
+  // secret Wiz accepts is gone, and the record holds one that does not sign in.
+  test('two gateways, wiz-service-account, with an admin: A\'s first save gets no reply; B replaces and saves before A\'s retry; A\'s retry must not roll back B\'s save (the record ends with a secret that signs in, or one sealed on a gateway)', TEST, () =>
+    withRace('wiz-service-account', async (r) => {
+      const { sb } = r;
+      const params = withWizAdmin(r);
+      editRecord(r, { verify_timeout_seconds: '1' });
+      const bSaved = r.gate();
+      const aSaved = r.gate();
+      const bDone = r.gate();
+      // update_secret #1 is A's write check, #2 its first save (the connection drops before Keeper applies it), #3
+      // its retry, held until B has replaced the secret and its save is open.
+      sb.faults.arm({ service: 'ksm', operation: 'update_secret', nth: 2, kind: 'drop' });
+      const first = r.run(r.a, params);
+      await r.hold({ service: 'ksm', operation: 'update_secret', nth: 3, until: bSaved.promise }, first);
+      assert.equal(r.record().transaction, undefined, "A's dropped save opened nothing");
+      // B is held at its finalize (finalize #1), A's own finalize (#2) until B has ended.
+      const second = r.run(r.b, params);
+      await r.hold({ service: 'ksm', operation: 'finalize_secret_update', nth: 1, until: aSaved.promise }, second);
+      void r.hold({ service: 'ksm', operation: 'finalize_secret_update', nth: 2, until: bDone.promise }, first).catch(() => undefined);
+      const secretB = sb.wiz.getServiceAccount(DEMO.wiz.clientId)!.clientSecret;
+      assert.ok(sb.wiz.checkSecret(DEMO.wiz.clientId, secretB), "B's secret is the one Wiz accepts");
+      assert.notEqual(r.record().transaction, undefined, "B's save is open");
+      const rollbacks = () => calls(sb.log.entries(), 'ksm', 'rollback_secret_update').length;
+      const before = rollbacks();
+      bSaved.open();
+      // A's retry is refused by B's open save; wait until A has done what it does about it and saved again, or given up.
+      while (!(rollbacks() > before && r.record().transaction !== undefined) && calls(sb.log.entries(), 'ksm', 'update_secret').filter((e) => e.status !== undefined).length < 6) {
+        await new Promise((done) => setTimeout(done, 5));
+      }
+      aSaved.open();
+      const b = await second.finally(bDone.open);
+      const a = await first;
+      const record = r.record();
+      const works = recordWorks(sb, r.script, record);
+      const sealedSomewhere = [r.a, r.b].some((gw) => journal(gw, r.uid)?.phase === 'unsaved');
+      if (b.code === 0) assert.ok(works, `B exited 0, so the record must hold a secret Wiz accepts\n${both(a, b)}`);
+      assert.ok(works || sealedSomewhere, `the secret Wiz accepts is neither in the record nor sealed on any gateway\n${both(a, b)}`);
+    }),
+  );
+
   for (const script of SCRIPTS) {
     test(`one gateway, ${script}: the second run stops with ROTATION_IN_PROGRESS before any request; the first completes`, TEST, () =>
       withRace(script, async (r) => {
