@@ -3,7 +3,7 @@
 // holds it or a credential still valid, a failed delivery retires nothing and exits 4, and the next run brings the
 // file up to date before it changes anything.
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { cloneData, readText, writeText } from '../../src/keeper/record.js';
@@ -204,6 +204,57 @@ describe('delivery to a file', { concurrency: 3 }, () => {
       assert.equal(envFile(path).AZURE_CLIENT_SECRET, app().secrets.find((s) => s.keyId === thirdId)?.secretText);
       assert.deepEqual(app().secrets.map((s) => s.keyId), [thirdId], 'retired once delivered');
       assert.equal(journalPhase(e), undefined);
+    }),
+  );
+
+  // Review (finding 2): with destinations, the write that ends the rotation's journal entry is journal.write('delivering')
+  // instead of journal.clear(), and a journal write that fails throws STATE_DIR_UNAVAILABLE, whose exit code is 2
+  // ("rejected before any change"). A state folder that fails right after the finalize (a full disk) turns a
+  // saved, verified, finalized rotation into exit 2: a lie, and the destinations are not even tried.
+  test('aws-iam-access-key: the journal cannot be written once the rotation is finalized: the run still exits 0 or 4 (it rotated), not 2', TEST, () =>
+    withDelivery('aws-iam-access-key', async (e) => {
+      const path = join(e.out, 'app.env');
+      e.settings({ file_destinations: path });
+      // A clean run first, so the file already holds the record's key and this run's catch-up writes nothing.
+      const clean = await e.run();
+      assert.equal(clean.code, 0, show(clean));
+      const before = e.text('aws_access_key_id');
+      let release = () => {};
+      const released = new Promise<void>((done) => (release = done));
+      const held = new Promise<void>((done) => {
+        const off = e.sb.faults.onFire((f) => {
+          if (f.operation === 'finalize_secret_update') {
+            off();
+            done();
+          }
+        });
+      });
+      e.sb.faults.arm({ service: 'ksm', operation: 'finalize_secret_update', kind: 'delay', delayMs: 30_000, release: released });
+      const run = e.run();
+      try {
+        await held;
+        // The run is waiting on its finalize: its journal's folder stops taking writes (here: it is no folder any more).
+        const found: string[] = [];
+        const walk = (dir: string) => {
+          for (const d of readdirSync(dir, { withFileTypes: true })) {
+            if (d.isDirectory()) walk(join(dir, d.name));
+            else if (d.name === `${e.uid}.journal.json`) found.push(dir);
+          }
+        };
+        walk(join(e.s.dir, 'state'));
+        assert.equal(found.length, 1, 'the run journals its rotation');
+        // The journal's next write goes to <journal>.<pid>.tmp first: a link there to a folder that does not exist
+        // fails it as a full disk would, and touches nothing else of the run's (its lock file stays writable).
+        const { pid } = JSON.parse(readFileSync(join(found[0]!, `${e.uid}.lock`), 'utf8')) as { pid: number };
+        symlinkSync(join(e.s.dir, 'no-such-folder', 'x'), join(found[0]!, `${e.uid}.journal.json.${pid}.tmp`));
+      } finally {
+        release();
+      }
+      const r = await run;
+      const after = e.text('aws_access_key_id');
+      assert.notEqual(after, before, 'the rotation was finalized');
+      assert.ok(e.sb.aws.checkKey(after!, e.text('aws_secret_access_key')!), "the record's new key works");
+      assert.ok(r.code === 0 || r.code === 4, `the record holds a new, verified key, so the exit code is 0 or 4 (exit 2 says nothing was changed, 3 that the record holds its old key)\n${show(r)}`);
     }),
   );
 });
