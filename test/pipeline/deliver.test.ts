@@ -257,6 +257,25 @@ describe('delivery to a file', { concurrency: 3 }, () => {
       assert.ok(r.code === 0 || r.code === 4, `the record holds a new, verified key, so the exit code is 0 or 4 (exit 2 says nothing was changed, 3 that the record holds its old key)\n${show(r)}`);
     }),
   );
+
+  // Review (finding 3): README: "a symbolic link that leads outside stops the run before any change (exit 2,
+  // DESTINATION_NOT_ALLOWED)". The link is only resolved in held()/deliver(), after the record passed deliveryFor, so
+  // the refusal reaches the run through catchUp's incomplete(): DELIVERY_INCOMPLETE, exit 4 ("rotated, follow-up
+  // pending"), and the run writes its outcome into the record, though nothing was rotated and nothing may be.
+  test('a folder link in the allowed folder that leads outside: exit 2 DESTINATION_NOT_ALLOWED before any change, nothing written outside', TEST, () =>
+    withDelivery('aws-iam-access-key', async (e) => {
+      const outside = join(e.s.dir, 'outside');
+      mkdirSync(outside);
+      symlinkSync(outside, join(e.out, 'escape'));
+      e.settings({ file_destinations: join(e.out, 'escape', 'app.env') });
+      const revision = e.sb.ksm.readRecord(e.uid)!.revision;
+      const r = await e.run();
+      assert.deepEqual(readdirSync(outside), [], 'nothing was written outside the allowed folder');
+      assert.equal(r.code, 2, show(r));
+      assert.match(r.stderr, /keeper-rotate: DESTINATION_NOT_ALLOWED: /);
+      assert.equal(e.sb.ksm.readRecord(e.uid)!.revision, revision, 'exit 2: the record was not written');
+    }),
+  );
 });
 
 const K8S_ENV = { [ALLOW_K8S_SECRETS]: 'demo/*', [ALLOW_K8S_RESTARTS]: 'demo/app' };
