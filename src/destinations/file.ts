@@ -88,6 +88,14 @@ export function fileDestination(spec: FileDestinationSpec, env: NodeJS.ProcessEn
     if (!allowedReal.some((a) => real === a || real.startsWith(a + sep))) throw notAllowed(path, allowed, ` (its folder resolves to ${real})`);
     return real;
   };
+  // Resolved now too (a read, no write): a link that leads outside is refused with the record's other settings,
+  // before the run changes anything (exit 2). A folder that does not exist yet is left to delivery to report.
+  try {
+    realpathSync(dir);
+    realDir();
+  } catch (err) {
+    if (err instanceof RotateError && err.code === 'DESTINATION_NOT_ALLOWED') throw err;
+  }
   const target = (real: string) => join(real, name);
   const notLink = (file: string) => {
     try {

@@ -162,6 +162,8 @@ export async function catchUp(destinations: readonly Destination[], payload: Del
     try {
       held = await d.held();
     } catch (err) {
+      // Refused by the owner's allow-list (a link that now leads outside it): nothing was changed, as with any setting.
+      if (isRotateError(err) && err.code === 'DESTINATION_NOT_ALLOWED') throw err;
       throw incomplete([{ where: d.describe(), why: oneLine(err) }], `before rotating, whether it holds the record's credential ${payload.credentialId} could not be read`, err);
     }
     if (held !== payload.fingerprint) behind.push(d);

@@ -29,6 +29,7 @@ import { cloneData, readText, writeText, type FieldRef } from '../keeper/record.
 import type { VaultRecord } from '../keeper/vault.js';
 import { redact } from '../secret.js';
 import { type JournalEntry, type JournalStep, noteFinalized } from '../state/journal.js';
+import { sameBesidesOutcome } from './outcome.js';
 import type { CredentialInfo, NewCredential, PlanContext, RotationPlan, TargetSession, VerifyResult } from './target.js';
 import { VERIFY_POLICY, verifyGapMs, verifyWindowMs } from './verify-schedule.js';
 
@@ -60,8 +61,17 @@ export interface Machine {
 
 /** The rotation is finalized: its entry gives way to what follows it, if anything. */
 function finished(m: Machine, uid: string): void {
-  if (m.afterFinalize) m.ctx.journal.write(m.afterFinalize);
-  else m.ctx.journal.clear(uid);
+  if (m.afterFinalize) {
+    try {
+      m.ctx.journal.write(m.afterFinalize);
+      return;
+    } catch (err) {
+      // The rotation is done: a journal that cannot say "delivering" must not make it look failed (exit 2 or 3).
+      // Delivery does not depend on the entry: every run reads its destinations back (pipeline/deliver.ts).
+      m.ctx.log.warn('save', `could not journal that delivery follows (${redact(describeError(err))}); delivering anyway`);
+    }
+  }
+  m.ctx.journal.clear(uid);
 }
 
 const asRotateError = (err: unknown): RotateError => (isRotateError(err) ? err : new RotateError('INTERNAL', describeError(err), { cause: err }));
@@ -70,6 +80,30 @@ const definite = (err: unknown) => isRotateError(err) && err.code === 'KEEPER_NO
 
 function holdsAll(data: VaultRecord['data'], updates: Array<[FieldRef, string]>): boolean {
   return updates.every(([ref, value]) => readText(data, ref.label) === value);
+}
+
+/**
+ * A rotation-transaction save of `build(record data)`, checked against the revision `user` was read at. Refused for
+ * a revision that moved only because another run wrote its outcome fields (pipeline/outcome.ts), it is made once
+ * more on the fresh read; any other change stays a conflict. Returns the record the save was made from.
+ */
+async function saveAtRevision(m: Machine, user: VaultRecord, build: (data: VaultRecord['data']) => VaultRecord['data']): Promise<VaultRecord> {
+  try {
+    await m.ctx.vault.saveInTransaction(user, build(user.data));
+    return user;
+  } catch (err) {
+    if (!isRotateError(err) || err.code !== 'KEEPER_REVISION_CONFLICT') throw err;
+    let fresh: VaultRecord;
+    try {
+      fresh = await fetchOne(m.ctx, user.uid);
+    } catch {
+      throw err;
+    }
+    if (!sameBesidesOutcome(fresh.data, user.data)) throw err;
+    m.ctx.log.info('save', `record ${user.uid} changed only in another run's outcome fields since it was read; saving on the fresh read`);
+    await m.ctx.vault.saveInTransaction(fresh, build(fresh.data));
+    return fresh;
+  }
 }
 
 /** Reads one record afresh. */
@@ -269,7 +303,7 @@ async function openProbe(m: Machine, user: VaultRecord, inherited: JournalEntry[
   m.ctx.deadline.check('checking that Keeper accepts the write');
   const entry = m.ctx.journal.write({ ...m.step, phase: 'preparing', txn: 'probe', ...(inherited ? { inherited } : {}) });
   try {
-    await vault.saveInTransaction(user, user.data);
+    await saveAtRevision(m, user, (base) => base);
   } catch (err) {
     if (refusedOutright(err) || (isRotateError(err) && err.code === 'DEADLINE_EXCEEDED')) {
       // Nothing opened: leave the journal as it was before this run (an earlier run's leftover window included).
@@ -380,12 +414,14 @@ export async function createAlongside(m: Machine, user: VaultRecord, plan: Rotat
   const createdEntry: JournalEntry = { version: 2, ...made, phase: 'created', at: new Date().toISOString() };
   try {
     entry = m.ctx.journal.write({ ...made, phase: 'created' });
-    const data = cloneData(user.data);
-    for (const [ref, value] of [...created.recordUpdates, ...(m.alsoSave?.(created) ?? [])]) writeText(data, ref, value);
     deadline.check('saving the record');
     entry = m.ctx.journal.write({ ...made, phase: 'saving', txn: 'save' });
     try {
-      await vault.saveInTransaction(user, data);
+      user = await saveAtRevision(m, user, (base) => {
+        const next = cloneData(base);
+        for (const [ref, value] of [...created.recordUpdates, ...(m.alsoSave?.(created) ?? [])]) writeText(next, ref, value);
+        return next;
+      });
     } catch (err) {
       // A definite refusal opened no transaction: only the credential is ours to undo.
       if (refusedOutright(err)) entry = m.ctx.journal.write({ ...made, phase: 'created' });
@@ -595,22 +631,30 @@ export async function replaceInPlace(m: Machine, user: VaultRecord, pending: Jou
  * An attempt whose outcome is unknown (no reply) may be applied by Keeper after its rollback found nothing open,
  * even after the next attempt was sent: from then on this run may hold a transaction it cannot see, so the
  * journal keeps `txn: 'save'` for the rest of the run (a later run rolls it back instead of being refused by it
- * for good), and a later attempt refused with KEEPER_TRANSACTION_OPEN rolls that transaction back and tries
- * again, as it would after a lost reply. Only then: with every earlier attempt answered, an open transaction is
- * another run's and is left alone.
+ * for good). A later attempt refused with KEEPER_TRANSACTION_OPEN is then our late save only if a fresh read shows
+ * our updates (Keeper's immediate model shows an open transaction's data): the save is done. Otherwise whose it
+ * is cannot be told (the pending model shows nothing until finalize, and another gateway of a pool may hold
+ * one right now, between its replace and its finalize): it is never rolled back here, which could undo the other
+ * gateway's working secret. The run stops with the journal as it is, and the next one settles it.
  */
 async function saveWithRetries(m: Machine, uid: string, updates: Array<[FieldRef, string]>, unsaved: JournalStep | undefined, also: Array<[FieldRef, string]> = []): Promise<VaultRecord> {
   const { ctx } = m;
   let last: unknown;
-  let mayBeOpen = false;
+  let mayBeOpen: VaultRecord | undefined;
   const rest = () => {
     if (unsaved) ctx.journal.write(mayBeOpen ? { ...unsaved, txn: 'save' } : unsaved);
   };
   for (let attempt = 1; attempt <= SAVE_ATTEMPTS; attempt++) {
     let sent = false;
+    let record: VaultRecord | undefined;
     try {
       ctx.deadline.check(`saving record ${uid}`);
-      const record = await fetchOne(ctx, uid);
+      record = await fetchOne(ctx, uid);
+      if (mayBeOpen && holdsAll(record.data, updates)) {
+        // Our late save, open and readable (immediate model): saved, as the read it was made from found the record.
+        ctx.log.info('save', `an earlier attempt of this run was applied late; its transaction is open with this run's secret`);
+        return mayBeOpen;
+      }
       const data = cloneData(record.data);
       for (const [ref, value] of [...updates, ...also]) writeText(data, ref, value);
       if (unsaved) ctx.journal.write({ ...unsaved, txn: 'save' });
@@ -628,24 +672,23 @@ async function saveWithRetries(m: Machine, uid: string, updates: Array<[FieldRef
         break;
       }
       ctx.log.warn('save', `attempt ${attempt} to save record ${uid} failed: ${redact(describeError(err))}`);
-      const unknown = !refusedOutright(err);
-      const oursInTheWay = mayBeOpen && isRotateError(err) && err.code === 'KEEPER_TRANSACTION_OPEN';
-      if (sent && (unknown || oursInTheWay)) {
-        // A reply lost after Keeper applied the save leaves our transaction open, as does an earlier attempt that
-        // Keeper applied late: closing it lets the retry in.
-        if (oursInTheWay) ctx.log.info('save', `an earlier attempt of this run may have been applied late; rolling it back`);
+      if (mayBeOpen && isRotateError(err) && err.code === 'KEEPER_TRANSACTION_OPEN') {
+        // Ours applied late, or another run's: the next attempt's read tells, where Keeper shows it.
+        if (sent) rest();
+      } else if (sent && !refusedOutright(err)) {
+        // A reply lost after Keeper applied the save leaves our transaction open; closing it lets the retry in.
         try {
           await ctx.vault.rollback(uid);
         } catch (rollbackError) {
           if (!definite(rollbackError)) {
-            mayBeOpen = true;
+            mayBeOpen ??= record;
             break;
           }
-          // Nothing open (yet): an unanswered save may still land.
-          if (unknown) mayBeOpen = true;
+          // Nothing open (yet): the unanswered save may still land.
+          mayBeOpen ??= record;
         }
-      }
-      if (sent) rest();
+        rest();
+      } else if (sent) rest();
       if (attempt < SAVE_ATTEMPTS) await sleep(Math.min(SAVE_RETRY_MS * 2 ** (attempt - 1), ctx.deadline.remaining()));
     }
   }

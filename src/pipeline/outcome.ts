@@ -19,6 +19,7 @@ import { ExitCode, describe as describeError } from '../errors.js';
 import { escapeControls, type Logger } from '../log.js';
 import { cloneData, writeText, type FieldRef } from '../keeper/record.js';
 import type { KeeperVault } from '../keeper/vault.js';
+import type { RecordData } from '../keeper/record-data.js';
 import { redact } from '../secret.js';
 
 export const OUTCOME_FIELDS = {
@@ -35,6 +36,19 @@ export interface Outcome {
   exit: ExitCode;
   error: string;
   message: string;
+}
+
+const LABELS: ReadonlySet<string> = new Set(Object.values(OUTCOME_FIELDS).map((f) => f.label));
+
+/**
+ * Whether two readings of a record differ in nothing but the outcome fields: another run's outcome write moved the
+ * revision, and nothing a rotation reads or writes changed, so a save refused for that revision may be made again
+ * on the fresh read. Without this, a run that failed before touching anything would, by recording its failure,
+ * make a concurrent run on the same record fail too.
+ */
+export function sameBesidesOutcome(a: RecordData, b: RecordData): boolean {
+  const strip = (d: RecordData) => JSON.stringify({ ...d, custom: (d.custom ?? []).filter((f) => !LABELS.has(String(f.label ?? ''))) });
+  return strip(a) === strip(b);
 }
 
 /** The field updates for an outcome: scrubbed, one line, bounded. */

@@ -104,8 +104,14 @@ test('a symlink cannot aim the write outside the allowed folder, and a failed wr
   mkdirSync(allowed);
   mkdirSync(outside);
   symlinkSync(outside, join(allowed, 'escape'));
-  const viaLink = fileDestination({ path: join(allowed, 'escape', 'app.env'), format: 'env' }, { [ALLOW_FILE_DIRS]: allowed });
-  await assert.rejects(viaLink.deliver(awsPayload('AKIALINKLINKLINKLIN1', 'link-secret')), (err: unknown) => isRotateError(err) && err.code === 'DESTINATION_NOT_ALLOWED');
+  // Refused as the record's settings are read, before a run changes anything.
+  assert.equal(codeOf(() => fileDestination({ path: join(allowed, 'escape', 'app.env'), format: 'env' }, { [ALLOW_FILE_DIRS]: allowed })), 'DESTINATION_NOT_ALLOWED');
+  // And at delivery, for a link made after that.
+  mkdirSync(join(allowed, 'later'));
+  const later = fileDestination({ path: join(allowed, 'later', 'app.env'), format: 'env' }, { [ALLOW_FILE_DIRS]: allowed });
+  rmSync(join(allowed, 'later'), { recursive: true });
+  symlinkSync(outside, join(allowed, 'later'));
+  await assert.rejects(later.deliver(awsPayload('AKIALINKLINKLINKLIN1', 'link-secret')), (err: unknown) => isRotateError(err) && err.code === 'DESTINATION_NOT_ALLOWED');
   assert.deepEqual(readdirSync(outside), []);
 
   writeFileSync(join(outside, 'target.env'), 'untouched\n');
