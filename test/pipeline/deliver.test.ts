@@ -352,6 +352,48 @@ describe('delivery to a Kubernetes Secret', { concurrency: 3 }, () => {
     }),
   );
 
+  // Review (finding 4): catch-up delivers the record as the run read it at its start. Gateway B (another instance
+  // of a pool, same cluster) reads the record, then A rotates and delivers; B's catch-up then finds the Secret
+  // "behind" its stale read and writes the replaced secret back over A's. For Wiz the replaced secret is dead: the
+  // Secret ends holding a credential that does not work, after A's exit 0 and B's exit 3.
+  test('wiz-service-account, two gateways on one cluster: a catch-up from a read made before the other gateway rotated must not put the replaced secret back into the Secret', TEST, () =>
+    withDelivery('wiz-service-account', async (e) => {
+      const cluster = e.sb.kubernetes.cluster;
+      e.settings({ k8s_secret: 'demo/wiz-creds', k8s_create: 'true' });
+      const configB = join(e.s.dir, 'gateway-b-config.json');
+      writeFileSync(configB, JSON.stringify(e.sb.ksm.createClient(new URL(e.sb.urls.ksm!).host), null, 2), { mode: 0o600 });
+      const gatewayB = { ...K8S_ENV, KEEPER_GATEWAY_CONFIG: configB, KEEPER_ROTATE_STATE_DIR: join(e.s.dir, 'state-b') };
+      let release = () => {};
+      const released = new Promise<void>((done) => (release = done));
+      const held = new Promise<void>((done) => {
+        const off = e.sb.faults.onFire((f) => {
+          if (f.service === 'kubernetes' && f.operation === 'GetSecret') {
+            off();
+            done();
+          }
+        });
+      });
+      // B's catch-up read of the Secret (the first GetSecret from now) waits until A has rotated and delivered.
+      e.sb.faults.arm({ service: 'kubernetes', operation: 'GetSecret', nth: 1, kind: 'delay', delayMs: 30_000, release: released });
+      const second = e.run(gatewayB);
+      let a: ScriptResult;
+      try {
+        await held;
+        a = await e.run(K8S_ENV);
+      } finally {
+        release();
+      }
+      const b = await second;
+      assert.equal(a.code, 0, show(a));
+      const delivered = cluster.secretText('demo', 'wiz-creds')!;
+      assert.equal(e.text('client_secret'), e.sb.wiz.getServiceAccount(DEMO.wiz.clientId)!.clientSecret, "the record holds A's secret");
+      assert.ok(
+        e.sb.wiz.checkSecret(DEMO.wiz.clientId, delivered.client_secret ?? ''),
+        `the Secret must hold a secret Wiz accepts after both runs (A exit ${a.code}, B exit ${b.code})\n--- B\n${show(b)}`,
+      );
+    }),
+  );
+
   test('wiz-service-account: a Secret patch that gets no reply: exit 4 DELIVERY_INCOMPLETE, journal delivering; the next run delivers before rotating', TEST, () =>
     withDelivery('wiz-service-account', async (e) => {
       const cluster = e.sb.kubernetes.cluster;
