@@ -154,8 +154,36 @@ export async function deliverAll(destinations: readonly Destination[], payload: 
  * gets it. A destination that cannot be read or written stops the run (exit 4): rotating now would move the
  * record further ahead of it, and a plan's removal could retire the very credential it still holds.
  */
-export async function catchUp(destinations: readonly Destination[], payload: DeliveryPayload | undefined, log: Logger): Promise<number> {
+export async function catchUp(
+  destinations: readonly Destination[],
+  payload: DeliveryPayload | undefined,
+  log: Logger,
+  reread?: () => Promise<DeliveryPayload | undefined>,
+): Promise<number> {
   if (!payload || destinations.length === 0) return 0;
+  let behind = await behindOf(destinations, payload);
+  if (behind.length === 0) return 0;
+  // The run's read of the record may be stale by now: another gateway may have rotated since, and delivered. Its
+  // delivery must not be overwritten with the credential it replaced (for Wiz, dead already), so what is
+  // delivered is read again first, and only destinations still behind that get it.
+  if (reread) {
+    const fresh = await reread();
+    if (!fresh) return 0;
+    if (fresh.fingerprint !== payload.fingerprint) {
+      log.info('deliver', `record ${fresh.credentialId === payload.credentialId ? 'changed' : `now holds ${fresh.credentialId}`} since this run read it; delivering what it holds now`);
+      payload = fresh;
+      behind = await behindOf(behind, payload);
+      if (behind.length === 0) return 0;
+    }
+  }
+  log.info('deliver', `${behind.length} destination(s) do not hold the record's credential ${payload.credentialId} yet; delivering it before rotating`);
+  const failed = await deliverAll(behind, payload, log, 'deliver');
+  if (failed.length) throw incomplete(failed, `before rotating, the record's credential ${payload.credentialId} could not be delivered; nothing was rotated`);
+  return behind.length;
+}
+
+/** The destinations that do not hold `payload` (read back); a read that fails stops the run (exit 4). */
+async function behindOf(destinations: readonly Destination[], payload: DeliveryPayload): Promise<Destination[]> {
   const behind: Destination[] = [];
   for (const d of destinations) {
     let held: string | undefined;
@@ -168,11 +196,7 @@ export async function catchUp(destinations: readonly Destination[], payload: Del
     }
     if (held !== payload.fingerprint) behind.push(d);
   }
-  if (behind.length === 0) return 0;
-  log.info('deliver', `${behind.length} destination(s) do not hold the record's credential ${payload.credentialId} yet; delivering it before rotating`);
-  const failed = await deliverAll(behind, payload, log, 'deliver');
-  if (failed.length) throw incomplete(failed, `before rotating, the record's credential ${payload.credentialId} could not be delivered; nothing was rotated`);
-  return behind.length;
+  return behind;
 }
 
 export function incomplete(failed: Array<{ where: string; why: string }>, what: string, cause?: unknown, after = 'the destination still holds what it held'): RotateError {

@@ -9,7 +9,7 @@ import { describeSource, resolveAdmin } from '../keeper/admin.js';
 import { HARD_STOP_GRACE_MS, type RunContext, type ScriptDefinition, type ScriptOutcome } from '../cli/main.js';
 import { redact } from '../secret.js';
 import { cloneData, writeText } from '../keeper/record.js';
-import { outcomeUpdates, writeOutcome } from './outcome.js';
+import { outcomeUpdates, sameBesidesOutcome, writeOutcome } from './outcome.js';
 import { DELIVERY_SETTINGS, catchUp, checkRetention, deliverAll, deliveryFor, incomplete } from './deliver.js';
 import type { JournalEntry } from '../state/journal.js';
 import { lockRecord } from '../state/lock.js';
@@ -210,7 +210,25 @@ async function rotateLocked<K extends string, S extends K, C>(target: Target<K, 
       log.info('plan', `would deliver the new credential to ${d.describe()} (checked: allowed and writable)`);
     }
   } else {
-    if ((await catchUp(destinations, session.delivery?.(user.data), log)) > 0) progress.wrote = true;
+    // Read again only when a destination is behind (pipeline/deliver.ts): the run goes on from that read.
+    let moved = false;
+    const reread = async () => {
+      const fresh = (await ctx.vault.fetch([own])).get(own);
+      if (!fresh) throw new RotateError('RECORD_NOT_FOUND', `record ${own} is no longer shared with the gateway`, { exitCode: ExitCode.Failed });
+      if (fresh.revision !== user.revision) {
+        if (sameBesidesOutcome(fresh.data, user.data)) user = fresh;
+        else moved = true;
+      }
+      return session.delivery?.(fresh.data);
+    };
+    if ((await catchUp(destinations, session.delivery?.(user.data), log, reread)) > 0) progress.wrote = true;
+    if (moved) {
+      throw new RotateError(
+        'KEEPER_REVISION_CONFLICT',
+        `record ${own} changed since this run read it (another gateway's rotation, or a person); its destinations hold what it holds now, and nothing else was changed: the next run rotates from it`,
+        { exitCode: ExitCode.Failed, refused: true },
+      );
+    }
     if (deliveryOwed) journal.clear(own);
   }
   if (plan.skip) {
