@@ -78,7 +78,13 @@ export class Rng {
 // ---------------------------------------------------------------------------------------------------------------
 // Plans: everything a history will do, fixed by the seed before it starts.
 
-export const CHAOS_TARGETS: readonly string[] = ORACLE_NAMES;
+/**
+ * The rotations the histories walk. Not yet aws-ecr-pull-secret: its "credential" is a login that expires on its
+ * own and cannot be removed, replaced or added by hand, so none of the hand actions below applies to it, and its
+ * calls are covered by the fault matrix (fault-matrix.ts ORACLES). Adding it means its own hand actions
+ * (a login revoked by expiry, a record edited with a dead login) and new fixed seeds in chaos.test.ts.
+ */
+export const CHAOS_TARGETS: readonly string[] = ORACLE_NAMES.filter((t) => t !== 'aws-ecr-pull-secret');
 export const MODELS: readonly TransactionModel[] = TRANSACTION_MODELS;
 export const GATEWAY_NAMES = ['A', 'B', 'C'] as const;
 export const DEFAULT_STEPS = 8;
