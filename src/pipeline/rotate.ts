@@ -266,7 +266,9 @@ async function rotateLocked<K extends string, S extends K, C>(target: Target<K, 
     if (undelivered.length > 0) {
       // Nothing is retired: the credential the destinations still hold stays valid until they have the new one.
       const retained = plan.removeAfter.length ? `; nothing was retired (${ids(plan.removeAfter).join(', ')} stay until delivery is done)` : '';
-      throw incomplete(undelivered, `rotated to ${created.id} and saved it, but delivering it failed${retained}`, undefined, 'each destination that failed keeps the credential it had, which stays valid');
+      // An in-place target's replace ended the old secret at once: the destinations that failed hold a dead one.
+      const kept = target.mode === 'in-place' ? 'each destination that failed still holds the replaced secret, which no longer works (consumers fail until it is delivered)' : 'each destination that failed keeps the credential it had, which stays valid';
+      throw incomplete(undelivered, `rotated to ${created.id} and saved it, but delivering it failed${retained}`, undefined, kept);
     }
     journal.clear(own);
   }

@@ -16,7 +16,9 @@ for (const { target, scenarios } of plans) {
     describe(`${target}, ${scenario} rotation: ${scenario === 'allow-list' ? 'every call the allow-lists add × every fault' : scenario === 'delivery' ? `every Keeper write × ${(kinds ?? CASE_KINDS).join(', ')}` : 'every call × every fault'}`, { concurrency: 2 }, () => {
       test('the rotation makes the calls the matrix walks', () => {
         // A rotation that stops early would shrink the matrix without anyone noticing.
-        assert.ok(calls.length >= 6, `only ${calls.length} calls: ${calls.map(callName).join(', ')}`);
+        // ECR's rotation is the shortest: read, one login, save, the registry's check, finalize.
+        const least = target === 'aws-ecr-pull-secret' ? 5 : 6;
+        assert.ok(calls.length >= least, `only ${calls.length} calls: ${calls.map(callName).join(', ')}`);
         assert.ok(calls.some((c) => c.service === 'ksm' && c.operation === 'finalize_secret_update'), 'the rotation never finalized');
         // An allow-list that stopped reaching the script (or stopped costing its request) would leave its calls unfaulted.
         if (scenario === 'allow-list') assert.deepEqual(walk.map(callName), ALLOW_LIST_CALLS[target], `the calls the allow-lists add, of ${calls.map(callName).join(', ')}`);
