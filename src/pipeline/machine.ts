@@ -99,7 +99,8 @@ async function saveAtRevision(m: Machine, user: VaultRecord, build: (data: Vault
     } catch {
       throw err;
     }
-    if (!sameBesidesOutcome(fresh.data, user.data)) throw err;
+    // Only a revision that really moved, and only in those fields: anything else stays the conflict Keeper said.
+    if (fresh.revision === user.revision || !sameBesidesOutcome(fresh.data, user.data)) throw err;
     m.ctx.log.info('save', `record ${user.uid} changed only in another run's outcome fields since it was read; saving on the fresh read`);
     await m.ctx.vault.saveInTransaction(fresh, build(fresh.data));
     return fresh;

@@ -67,13 +67,14 @@ async function rotate<K extends string, S extends K, C>(target: Target<K, S, C>,
 
 /**
  * Whether a failed run writes its outcome into the record (pipeline/outcome.ts says when and why). Not for exit
- * 2 (nothing was written, and stays so), not while a transaction of this run's may be open on the record (Keeper
+ * 2 (nothing was written, and stays so), not where Keeper refused this application's writes to the record, not
+ * while a transaction of this run's may be open on the record (Keeper
  * refuses the write, and closing it is the next run's), not when Keeper itself failed to answer, and not when
  * another run on this gateway holds the record: a write now would move the revision under its save.
  */
 function mayRecordFailure(ctx: RunContext, err: unknown): err is RotateError {
   if (!isRotateError(err) || err.exitCode === ExitCode.Rejected || ctx.dryRun) return false;
-  if (['ROTATION_IN_PROGRESS', 'KEEPER_TRANSACTION_OPEN', 'KEEPER_TIMEOUT', 'KEEPER_THROTTLED', 'KEEPER_REQUEST_FAILED', 'DEADLINE_EXCEEDED', 'STATE_DIR_UNAVAILABLE'].includes(err.code)) return false;
+  if (['ROTATION_IN_PROGRESS', 'KEEPER_TRANSACTION_OPEN', 'KEEPER_ACCESS_DENIED', 'KEEPER_TIMEOUT', 'KEEPER_THROTTLED', 'KEEPER_REQUEST_FAILED', 'DEADLINE_EXCEEDED', 'STATE_DIR_UNAVAILABLE'].includes(err.code)) return false;
   try {
     return ctx.journal.read(ctx.input.userRecordUid)?.txn === undefined;
   } catch {

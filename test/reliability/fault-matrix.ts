@@ -58,6 +58,8 @@ function errorReply(service: string, operation: string, message: string): { body
   if (isOauth(service, operation)) return j({ error: 'invalid_request', error_description: message, error_codes: [90014] });
   if (service === 'azure') return j({ error: { code: 'Request_BadRequest', message, innerError: { 'request-id': '0f0e0d0c-0000-4000-8000-000000000000' } } });
   if (service === 'wiz-api') return j({ errors: [{ message, extensions: { code: 'BAD_USER_INPUT' } }], data: null });
+  // The Kubernetes API's Status object (src/sandbox/kubernetes/status.ts).
+  if (service === 'kubernetes') return j({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason: 'BadRequest', code: 400 });
   return j({ path: `https://keeper/api/rest/sm/v1/${operation}, POST`, additional_info: '', location: 'default exception manager', error: 'bad_request', message });
 }
 
@@ -105,6 +107,7 @@ const SERVICE_WORDS: Record<string, RegExp> = {
   'ecr-registry': /registry/,
   'wiz-auth': /Wiz/,
   'wiz-api': /Wiz/,
+  kubernetes: /Kubernetes/,
 };
 
 /**

@@ -3,6 +3,7 @@
 // against the invariant: the record's client_secret still signs in, exit 0 means the rotation finished, the exit
 // code tells the truth about what was left behind, and no secret value reached stdout or stderr.
 import assert from 'node:assert/strict';
+import { withoutOutcome } from '../helpers/outcome.js';
 import { randomUUID } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -598,7 +599,9 @@ describe('azure-app-secret end to end', { concurrency: CONCURRENCY }, () => {
       assert.equal(run.error, 'TARGET_LIMIT_REACHED');
       assert.equal(count(run.calls, 'azure', 'addPassword') + count(run.calls, 'azure', 'removePassword'), 0, 'nothing created or removed');
       assert.deepEqual(keyIds(run.appAfter), keyIds(run.appBefore));
-      assert.equal(run.after.revision, run.before.revision);
+      // Only the run's outcome was written (src/pipeline/outcome.ts).
+      assert.deepEqual(withoutOutcome(run.after.data), withoutOutcome(run.before.data));
+      assert.equal(text(run.after, 'last_rotation_exit'), '3');
     }),
   );
 
@@ -610,8 +613,10 @@ describe('azure-app-secret end to end', { concurrency: CONCURRENCY }, () => {
       assert.equal(run.code, 3, describeRun(run));
       assert.equal(run.error, 'TARGET_POLICY_REJECTED');
       assert.deepEqual(keyIds(run.appAfter), keyIds(run.appBefore));
-      assert.equal(run.after.revision, run.before.revision);
-      assert.equal(count(run.calls, 'ksm', 'update_secret'), 0);
+      // Only the run's outcome was written (src/pipeline/outcome.ts).
+      assert.deepEqual(withoutOutcome(run.after.data), withoutOutcome(run.before.data));
+      assert.equal(text(run.after, 'last_rotation_exit'), '3');
+      assert.equal(count(run.calls, 'ksm', 'update_secret'), 1, 'the outcome write only');
     }),
   );
 

@@ -66,7 +66,17 @@ export class KubernetesHttp implements PromiseHttpLibrary {
           resolve(new ResponseContext(res.statusCode ?? 0, headers, { text: async () => data.toString('utf8'), binary: async () => data }));
         });
       });
-      req.on('timeout', () => req.destroy(new KubernetesTimeoutError(`no reply from the Kubernetes API at ${url.host} within ${Math.round(timeout / 1000)} s`)));
+      // The socket's timeout is an idle one: a reply that trickles in a byte at a time never trips it. This bounds
+      // the whole call, reply included.
+      const timedOut = () => new KubernetesTimeoutError(`no reply from the Kubernetes API at ${url.host} within ${Math.round(timeout / 1000)} s`);
+      const timer = setTimeout(() => req.destroy(timedOut()), timeout);
+      const settle = <T,>(fn: (v: T) => void) => (v: T) => {
+        clearTimeout(timer);
+        fn(v);
+      };
+      resolve = settle(resolve);
+      reject = settle(reject);
+      req.on('timeout', () => req.destroy(timedOut()));
       req.on('error', reject);
       req.end(body);
     });
