@@ -172,7 +172,7 @@ export async function catchUp(
     if (fresh.fingerprint !== payload.fingerprint) {
       log.info('deliver', `record ${fresh.credentialId === payload.credentialId ? 'changed' : `now holds ${fresh.credentialId}`} since this run read it; delivering what it holds now`);
       payload = fresh;
-      behind = await behindOf(behind, payload);
+      behind = await behindOf(destinations, payload);
       if (behind.length === 0) return 0;
     }
   }
