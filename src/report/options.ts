@@ -83,8 +83,9 @@ export const REPORT_HELP = `Usage: keeper-rotate report [--format table|json|csv
                             [--warn-days N] [--fail-days N] [--max-key-age-days N]
 
 Reports every PAM User record shared with the gateway's application that keeper-rotate manages (AWS IAM access
-keys, Azure app client secrets, Wiz service accounts), in one Keeper request: target, credential, created and
-expires, age, days left, and how the last rotation ended. Reads only; never prints a secret.
+keys, AWS ECR pull secrets, Azure app client secrets, Wiz service accounts), in one Keeper request: target,
+credential, created and expires, age, days left, and how the last rotation ended. Reads only; never prints a
+secret.
 
   --format F            table (default), json, csv, or html (one self-contained page with an expiry chart)
   --check               also ask each target, read-only, whether it agrees: the record's credential is still
