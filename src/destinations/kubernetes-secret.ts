@@ -20,7 +20,7 @@
 //   with the time, which makes the Deployment roll its pods (kubectl's rollout restart implementation,
 //   k8s.io/kubectl pkg/polymorphichelpers/objectrestarter.go); this does the same.
 // - check() writes nothing: SelfSubjectAccessReviews (get and patch the Secret, create it when allowed, patch
-//   each Deployment) and a read of the Secret. A dry-run patch would need the payload, and it runs admission
+//   and get each Deployment: held() reads its delivery ID back) and a read of the Secret. A dry-run patch would need the payload, and it runs admission
 //   webhooks; an access review answers exactly "may this identity do it", also for a Secret not yet created.
 import { randomBytes } from 'node:crypto';
 import { RotateError, type ErrorCode } from '../errors.js';
