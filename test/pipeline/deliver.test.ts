@@ -84,6 +84,37 @@ function journalPhase(e: Env): string | undefined {
 }
 
 describe('delivery to a file', { concurrency: 3 }, () => {
+  // Review2: under Keeper's immediate transaction model a read shows another gateway's open, unverified save.
+  // Catch-up delivers it; when that gateway's verification fails it rolls back and deletes the key, and the file
+  // is left holding a deleted key while the record keeps the old one (A exits 3, B exits 3).
+  test('aws-iam-access-key, immediate model, two gateways: catch-up must not deliver a key held only in another gateway\'s open transaction', { timeout: 120_000 }, () =>
+    withDelivery('aws-iam-access-key', async (e) => {
+      e.sb.ksm.setTransactionModel('immediate');
+      const path = join(e.out, 'app.env');
+      e.settings({ file_destinations: path, verify_timeout_seconds: '15' });
+      const first = await e.run();
+      assert.equal(first.code, 0, show(first));
+      const k1 = e.text('aws_access_key_id');
+      const configB = join(e.s.dir, 'gateway-b-config.json');
+      writeFileSync(configB, JSON.stringify(e.sb.ksm.createClient(new URL(e.sb.urls.ksm!).host), null, 2), { mode: 0o600 });
+      // B's new key never authenticates within its verification window.
+      e.sb.aws.setPropagationDelay(600_000);
+      writeFileSync(path, 'AWS_ACCESS_KEY_ID=hand-edited\n');
+      // the file is behind; B's catch-up restores k1 first, then B rotates and its save stays open while it verifies
+      const second = e.run({ KEEPER_GATEWAY_CONFIG: configB, KEEPER_ROTATE_STATE_DIR: join(e.s.dir, 'state-b') });
+      while (e.text('aws_access_key_id') === k1) await new Promise((r) => setTimeout(r, 50));
+      writeFileSync(path, 'AWS_ACCESS_KEY_ID=hand-edited-again\n');
+      const a = await e.run();
+      const b = await second;
+      const vars = envFile(path);
+      assert.equal(e.text('aws_access_key_id'), k1, `record keeps k1 (A exit ${a.code}, B exit ${b.code})`);
+      assert.ok(
+        e.sb.aws.checkKey(vars.AWS_ACCESS_KEY_ID ?? '', vars.AWS_SECRET_ACCESS_KEY ?? ''),
+        `the file must hold a key that signs in after both runs (file ${vars.AWS_ACCESS_KEY_ID}, record ${k1})\n--- A\n${show(a)}\n--- B\n${show(b)}`,
+      );
+    }),
+  );
+
   test('aws-iam-access-key: the new key lands in an env file that signs in, with its sentinels, and the journal is clear', TEST, () =>
     withDelivery('aws-iam-access-key', async (e) => {
       const path = join(e.out, 'app.env');
