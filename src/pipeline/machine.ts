@@ -343,6 +343,29 @@ async function othersTransaction(m: Machine, user: VaultRecord, err: RotateError
 }
 
 /**
+ * The write check held around a delivery at the start of a run (pipeline/deliver.ts catch-up): while it is open no
+ * other run can save or finalize on the record, and opening it proves no other run's transaction is open now, so
+ * what the record reads is committed data, not another run's save that may still be rolled back (Keeper's
+ * immediate model shows an open save's data to every reader). Refused by another run's open transaction: the
+ * caller delivers nothing (othersTransaction's exit code). `pending`: the journal entry to put back afterwards.
+ */
+export async function holdWriteCheck(m: Machine, record: VaultRecord, pending: JournalEntry | undefined): Promise<JournalEntry> {
+  return openProbe(m, record, inheritFrom(pending), pending);
+}
+
+/** Closes holdWriteCheck's check and puts the journal back as it was; throws (journal kept) on no definite answer. */
+export async function dropWriteCheck(m: Machine, entry: JournalEntry, pending: JournalEntry | undefined): Promise<void> {
+  try {
+    await closeTransaction(m, entry, 'deliver');
+  } catch (err) {
+    // The check holds the record's own data: the record's credential works either way. The next run rolls it back.
+    throw withExit(asRotateError(err), ExitCode.Failed, `; the write check held while delivering could not be rolled back (the record's credential works; the next run rolls it back)`);
+  }
+  if (pending) m.ctx.journal.write(pending);
+  else m.ctx.journal.clear(entry.recordUid);
+}
+
+/**
  * Rolls the write check back once what the plan removes first is gone (an earlier run's leftovers with it, so
  * nothing is inherited any more); the record's revision may move, so the caller fetches it again.
  */

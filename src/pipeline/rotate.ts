@@ -14,7 +14,7 @@ import { DELIVERY_SETTINGS, catchUp, checkRetention, deliverAll, deliveryFor, in
 import type { JournalEntry } from '../state/journal.js';
 import { lockRecord } from '../state/lock.js';
 import { runDoctor } from './doctor.js';
-import { type Machine, createAlongside, removeCredential, replaceInPlace, resume, storeSealed } from './machine.js';
+import { type Machine, createAlongside, dropWriteCheck, holdWriteCheck, removeCredential, replaceInPlace, resume, storeSealed } from './machine.js';
 import { parseSetting, type SettingSpec } from './settings.js';
 import type { CredentialInfo, PlanContext, Target, TargetContext, VerifyResult } from './target.js';
 import type { VaultRecord } from '../keeper/vault.js';
@@ -182,6 +182,7 @@ async function rotateLocked<K extends string, S extends K, C>(target: Target<K, 
   // An earlier run that stopped while delivering left nothing to settle: the destinations are read back below
   // and brought up to date before anything changes; the entry stays until they are.
   const deliveryOwed = pending?.phase === 'delivering';
+  const owed = deliveryOwed ? pending : undefined;
   if (deliveryOwed) {
     log.info('deliver', `an earlier run on record ${own} rotated but did not finish delivering; delivering first`);
     pending = undefined;
@@ -211,25 +212,33 @@ async function rotateLocked<K extends string, S extends K, C>(target: Target<K, 
       log.info('plan', `would deliver the new credential to ${d.describe()} (checked: allowed and writable)`);
     }
   } else {
-    // Read again only when a destination is behind (pipeline/deliver.ts): the run goes on from that read.
+    // Only when a destination is behind (pipeline/deliver.ts): the record read again under this run's write check,
+    // so what is delivered is committed and no other run can change it meanwhile (machine.ts holdWriteCheck).
     let moved = false;
+    let check: JournalEntry | undefined;
     const reread = async () => {
       const fresh = (await ctx.vault.fetch([own])).get(own);
       if (!fresh) throw new RotateError('RECORD_NOT_FOUND', `record ${own} is no longer shared with the gateway`, { exitCode: ExitCode.Failed });
-      if (fresh.revision !== user.revision) {
-        if (sameBesidesOutcome(fresh.data, user.data)) user = fresh;
-        else moved = true;
-      }
+      moved = fresh.revision !== user.revision && !sameBesidesOutcome(fresh.data, user.data);
+      check = await holdWriteCheck(m, fresh, pending ?? owed);
       return session.delivery?.(fresh.data);
     };
-    if ((await catchUp(destinations, session.delivery?.(user.data), log, reread)) > 0) progress.wrote = true;
+    let delivered: number;
+    try {
+      delivered = await catchUp(destinations, session.delivery?.(user.data), log, reread);
+    } finally {
+      if (check) await dropWriteCheck(m, check, pending ?? owed);
+    }
+    if (delivered > 0) progress.wrote = true;
     if (moved) {
       throw new RotateError(
         'KEEPER_REVISION_CONFLICT',
-        `record ${own} changed since this run read it (another gateway's rotation, or a person); its destinations hold what it holds now, and nothing else was changed: the next run rotates from it`,
+        `record ${own} changed since this run read it (another gateway's rotation, or a person); its destinations were given what it holds now and nothing else was changed: the next run rotates from it`,
         { exitCode: ExitCode.Failed, refused: true },
       );
     }
+    // The check moved the record's revision (and a fresh read replaced the first): read it again to go on.
+    if (check) ({ user, admin, tctx, config, delivery } = await readRecord());
     if (deliveryOwed) journal.clear(own);
   }
   if (plan.skip) {
