@@ -703,8 +703,11 @@ async function runCaseOnce(bundle: string, c: MatrixCase): Promise<CaseResult> {
       if (faulted && !SERVICE_WORDS[faulted.service]!.test(line) && !Object.values(SERVICE_WORDS).some((w) => w.test(line))) problems.push(`the error line names no service: ${line.slice(0, 200)}`);
     }
     if (c.kind === 'oversize') {
+      // What the sandbox counts is what it got into the socket, the kernel's buffers included, and a loopback
+      // receive buffer grows to 32 MiB here (net.ipv4.tcp_rmem): 8 MiB read plus full buffers went past a 16 MiB
+      // bound under load. Only a client that took the whole 64 MiB reply proves that no cap applied.
       const took = sb.log.entries().find((e) => e.fault === 'oversize')?.bytes ?? 0;
-      if (took > 16 * 1024 * 1024) problems.push(`the client read ${Math.round(took / 1048576)} MiB of an endless reply: no size cap`);
+      if (took >= 64 * 1024 * 1024) problems.push(`the client took the whole ${Math.round(took / 1048576)} MiB reply: no size cap`);
     }
 
     // 3. No secret value, from any side, in what the script printed.
