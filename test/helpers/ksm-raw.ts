@@ -10,10 +10,11 @@ export interface RawReply {
   transmissionKey: Buffer;
 }
 
-export function rawKsmCall(cfg: GatewayConfig, endpoint: string, payload: object): Promise<RawReply> {
+/** `payload`: a JSON object, or raw bytes (a body the SDK would never send). */
+export function rawKsmCall(cfg: GatewayConfig, endpoint: string, payload: Buffer | object): Promise<RawReply> {
   const transmissionKey = randomBytes(32);
   const encryptedKey = encryptTransmissionKey(fromBase64(cfg.serverPublicKey), transmissionKey);
-  const body = gcmEncrypt(transmissionKey, Buffer.from(JSON.stringify(payload)));
+  const body = gcmEncrypt(transmissionKey, Buffer.isBuffer(payload) ? payload : Buffer.from(JSON.stringify(payload)));
   const key = createPrivateKey({ key: fromBase64(cfg.privateKey), format: 'der', type: 'pkcs8' });
   const signature = sign('sha256', Buffer.concat([encryptedKey, body]), key);
   return new Promise((resolve, reject) => {

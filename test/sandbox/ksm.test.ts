@@ -3,8 +3,8 @@
 // scripts' tests mean something. Raw requests cover what the SDK never sends (malformed payloads).
 import { after, afterEach, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createPrivateKey, randomBytes, sign } from 'node:crypto';
-import { request } from 'node:https';
+import { type RawReply, rawKsmCall as rawCall } from '../helpers/ksm-raw.js';
+import { randomBytes } from 'node:crypto';
 import {
   KeeperThrottleError,
   UpdateTransactionType,
@@ -25,7 +25,6 @@ import { sandboxTlsMaterial } from '../../src/sandbox/tls.js';
 import { KSM_DEFAULT_BUDGET, KsmBudgetGate } from '../../src/sandbox/ksm/budget.js';
 import {
   KsmService,
-  encryptTransmissionKey,
   fromBase64,
   gcmDecrypt,
   gcmEncrypt,
@@ -124,42 +123,6 @@ async function failure(call: Promise<unknown>): Promise<Error> {
 }
 
 const statuses = (operation: string) => log.entries({ service: 'ksm', operation }).map((e) => e.status);
-
-interface RawReply {
-  status: number;
-  body: Buffer;
-  transmissionKey: Buffer;
-}
-
-/** One KSM request built by hand exactly as the SDK builds it, so the payload can be anything. */
-function rawCall(cfg: GatewayConfig, endpoint: string, payload: Buffer | object): Promise<RawReply> {
-  const transmissionKey = randomBytes(32);
-  const encryptedKey = encryptTransmissionKey(fromBase64(cfg.serverPublicKey), transmissionKey);
-  const body = gcmEncrypt(transmissionKey, Buffer.isBuffer(payload) ? payload : Buffer.from(JSON.stringify(payload)));
-  const key = createPrivateKey({ key: fromBase64(cfg.privateKey), format: 'der', type: 'pkcs8' });
-  const signature = sign('sha256', Buffer.concat([encryptedKey, body]), key);
-  return new Promise((resolve, reject) => {
-    const req = request(
-      `https://${cfg.hostname}/api/rest/sm/v1/${endpoint}`,
-      {
-        method: 'POST',
-        headers: {
-          'Content-Type': 'application/octet-stream',
-          PublicKeyId: cfg.serverPublicKeyId,
-          TransmissionKey: encryptedKey.toString('base64'),
-          Authorization: `Signature ${signature.toString('base64')}`,
-        },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks), transmissionKey }));
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
-  });
-}
 
 describe('reading records', () => {
   test('one getSecrets call returns a folder-shared and an app-shared record with their data and revisions', async () => {
