@@ -23,7 +23,7 @@
 // - A call whose outcome is unknown (a timeout, a dropped connection, a 5xx) is treated as applied: a create
 //   may have made a credential, a replace may have killed the old secret, a save may have opened a transaction.
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { RunContext } from '../cli/main.js';
+import { HARD_STOP_GRACE_MS, type RunContext } from '../cli/main.js';
 import { ExitCode, RotateError, describe as describeError, isRotateError, refusedOutright } from '../errors.js';
 import { cloneData, readText, writeText, type FieldRef } from '../keeper/record.js';
 import type { VaultRecord } from '../keeper/vault.js';
@@ -326,20 +326,31 @@ async function openProbe(m: Machine, user: VaultRecord, inherited: JournalEntry[
  * next run stores it). Overlap targets need no check: an open transaction has only added a credential.
  */
 async function othersTransaction(m: Machine, user: VaultRecord, err: RotateError): Promise<RotateError> {
-  if (!m.session.verifyRecord) return err;
+  return checkedExit(
+    m.session,
+    user.data,
+    err,
+    'the run that holds the transaction may have replaced it, and its gateway\'s next run stores the new secret (with a gateway pool, the instance that ran it); if none does, make a new secret in the target\'s console and save it in the record',
+  );
+}
+
+/**
+ * Exit 3 promises that the record's credential works. Where the target can tell (verifyRecord: an in-place
+ * target, whose rotation kills the old credential), a failure this run did not cause is 3 only when the record's
+ * secret signs in, and 5 (with `otherwise`) when it does not or cannot be told. Other targets return `err` as it
+ * is: another run verifies a new credential before it finalizes, and retires the old one only after.
+ */
+export async function checkedExit(session: TargetSession, data: VaultRecord['data'], err: RotateError, otherwise: string): Promise<RotateError> {
+  if (!session.verifyRecord) return err;
   let result: VerifyResult;
   try {
-    result = await m.session.verifyRecord(user.data);
+    result = await session.verifyRecord(data);
   } catch (checkError) {
     result = { ok: false, reason: redact(describeError(checkError)), throttled: true };
   }
   if (result.ok) return withExit(err, ExitCode.Failed, `; the record's secret signs in`);
   const why = result.throttled ? `whether the record's secret still signs in could not be checked (${result.reason})` : `the record's secret no longer signs in (${result.reason})`;
-  return withExit(
-    err,
-    ExitCode.NeedsAttention,
-    `; ${why}: the run that holds the transaction may have replaced it, and its gateway's next run stores the new secret (with a gateway pool, the instance that ran it); if none does, make a new secret in the target's console and save it in the record`,
-  );
+  return withExit(err, ExitCode.NeedsAttention, `; ${why}: ${otherwise}`);
 }
 
 /**
@@ -665,8 +676,10 @@ async function saveWithRetries(m: Machine, uid: string, updates: Array<[FieldRef
   const { ctx } = m;
   let last: unknown;
   let mayBeOpen: VaultRecord | undefined;
+  let contestedAt = unsaved?.contestedAt;
+  const { txn: _txn, contestedAt: _contested, ...step } = unsaved ?? ({} as JournalStep);
   const rest = () => {
-    if (unsaved) ctx.journal.write(mayBeOpen ? { ...unsaved, txn: 'save' } : unsaved);
+    if (unsaved) ctx.journal.write(mayBeOpen ? { ...step, txn: 'save', ...(contestedAt ? { contestedAt } : {}) } : step);
   };
   for (let attempt = 1; attempt <= SAVE_ATTEMPTS; attempt++) {
     let sent = false;
@@ -674,6 +687,8 @@ async function saveWithRetries(m: Machine, uid: string, updates: Array<[FieldRef
     try {
       ctx.deadline.check(`saving record ${uid}`);
       record = await fetchOne(ctx, uid);
+      // An earlier run's save that got no reply may be open still (storeSealed left a contested one alone).
+      if (unsaved?.txn === 'save') mayBeOpen ??= record;
       if (mayBeOpen && holdsAll(record.data, updates)) {
         // Our late save, open and readable (immediate model): saved, as the read it was made from found the record.
         ctx.log.info('save', `an earlier attempt of this run was applied late; its transaction is open with this run's secret`);
@@ -681,7 +696,7 @@ async function saveWithRetries(m: Machine, uid: string, updates: Array<[FieldRef
       }
       const data = cloneData(record.data);
       for (const [ref, value] of [...updates, ...also]) writeText(data, ref, value);
-      if (unsaved) ctx.journal.write({ ...unsaved, txn: 'save' });
+      if (unsaved) ctx.journal.write({ ...step, txn: 'save', ...(mayBeOpen && contestedAt ? { contestedAt } : {}) });
       sent = true;
       await ctx.vault.saveInTransaction(record, data);
       return record;
@@ -697,7 +712,9 @@ async function saveWithRetries(m: Machine, uid: string, updates: Array<[FieldRef
       }
       ctx.log.warn('save', `attempt ${attempt} to save record ${uid} failed: ${redact(describeError(err))}`);
       if (mayBeOpen && isRotateError(err) && err.code === 'KEEPER_TRANSACTION_OPEN') {
-        // Ours applied late, or another run's: the next attempt's read tells, where Keeper shows it.
+        // Ours applied late, or another run's: the next attempt's read tells, where Keeper shows it. The first such
+        // refusal is remembered: until a run's longest has passed, no later run rolls that transaction back.
+        contestedAt ??= new Date().toISOString();
         if (sent) rest();
       } else if (sent && !refusedOutright(err)) {
         // A reply lost after Keeper applied the save leaves our transaction open; closing it lets the retry in.
@@ -720,6 +737,35 @@ async function saveWithRetries(m: Machine, uid: string, updates: Array<[FieldRef
 }
 
 /**
+ * A save of ours got no reply and a later one was refused because a transaction was open: our save, applied
+ * late, or another gateway's rotation between its save and its finalize (a gateway pool). Rolling back the other
+ * gateway's transaction would undo its lock or its save while it still acts on them. True (leave it open) until
+ * the open transaction is provably ours (Keeper's immediate model shows our updates) or a run's longest (this
+ * gateway's deadline and hard-stop grace, taken as every gateway's) has passed since the refusal: any run that
+ * held a transaction then has ended, so one still open is ours, or left by a run that died (whose own gateway
+ * would roll it back too).
+ */
+async function leftOpen(ctx: RunContext, entry: JournalEntry, updates: Array<[FieldRef, string]>): Promise<boolean> {
+  const since = Date.parse(entry.contestedAt ?? '');
+  const until = since + ctx.deadline.totalMs + HARD_STOP_GRACE_MS;
+  if (!Number.isFinite(since) || Date.now() >= until) return false;
+  if (holdsAll((await fetchOne(ctx, entry.recordUid)).data, updates)) return false;
+  ctx.log.warn(
+    'recover',
+    `record ${entry.recordUid} had a rotation transaction open at ${entry.contestedAt} (this gateway's save applied late, or another gateway's rotation); Keeper does not say whose, so it is not rolled back before ${new Date(until).toISOString()}`,
+  );
+  return true;
+}
+
+/** The stop for a sealed secret that cannot be settled while a transaction that may be another gateway's is open. */
+function contestedPending(entry: JournalEntry, why: string): RotateError {
+  return new RotateError(
+    'RECOVERY_PENDING',
+    `${why}, and a rotation transaction that may be another gateway's was open on record ${entry.recordUid} at ${entry.contestedAt}: the secret stays sealed on this gateway and the next run checks again`,
+  );
+}
+
+/**
  * Stores a sealed secret an earlier run left (its target already switched to it), for any record: close the
  * transaction that run may have left, then save and finalize, but only while the record still holds what it
  * held before that run replaced the credential. If it does not, someone saved another secret since (by hand,
@@ -739,13 +785,14 @@ export async function storeSealed(
   const { ctx } = m;
   const { journal, vault, log } = ctx;
   const updates = journal.unseal(entry);
-  if (entry.txn) {
+  const contested = entry.txn === 'save' && (await leftOpen(ctx, entry, updates));
+  if (entry.txn && !contested) {
     try {
       await vault.rollback(entry.recordUid);
     } catch (err) {
       if (!definite(err)) throw err;
     }
-    const { txn: _txn, ...rest } = entry;
+    const { txn: _txn, contestedAt: _contested, ...rest } = entry;
     entry = journal.write(rest);
   }
   const current = await fetchOne(ctx, entry.recordUid);
@@ -777,6 +824,8 @@ export async function storeSealed(
       throw new RotateError('RECOVERY_PENDING', `whether the secret sealed for record ${entry.recordUid} or the record's own signs in could not be checked (${why}); the next run checks again`);
     }
     if (!sealed.ok) {
+      // Neither signs in: another gateway's rotation may be between its replace and its finalize right now.
+      if (contested && !record.ok) throw contestedPending(entry, `neither the secret an earlier ${entry.target} run sealed for record ${entry.recordUid} (${sealed.reason}) nor the record's own (${record.reason}) signs in`);
       journal.clear(entry.recordUid);
       if (record.ok) {
         log.warn('recover', `the secret an earlier ${entry.target} run sealed for record ${entry.recordUid} no longer signs in (${sealed.reason}) and the record's does, so the sealed one was dropped`);
@@ -788,11 +837,17 @@ export async function storeSealed(
   } else if (now !== entry.before) {
     // Another record's run leaves it to that record's own runs, whose exit code is the one its owner reads.
     if (!own) return 'stale';
+    if (contested) throw contestedPending(entry, changed);
     journal.clear(entry.recordUid);
     throw stale(`${changed}; the sealed secret was dropped rather than stored over it`);
   }
-  // (entry has no txn here: it was closed above.)
-  await saveWithRetries({ ctx } as Machine, entry.recordUid, updates, entry);
+  // The entry has no txn here (closed above) unless it is contested: then a refusal keeps it in the journal.
+  try {
+    await saveWithRetries({ ctx } as Machine, entry.recordUid, updates, entry);
+  } catch (err) {
+    if (contested && isRotateError(err) && err.code === 'KEEPER_TRANSACTION_OPEN') throw contestedPending(entry, `Keeper refused to store the secret an earlier ${entry.target} run sealed for record ${entry.recordUid}`);
+    throw err;
+  }
   await vault.finalize(entry.recordUid);
   journal.clear(entry.recordUid);
   return 'stored';

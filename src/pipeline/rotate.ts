@@ -14,7 +14,7 @@ import { DELIVERY_SETTINGS, catchUp, checkRetention, deliverAll, deliveryFor, in
 import type { JournalEntry } from '../state/journal.js';
 import { lockRecord } from '../state/lock.js';
 import { runDoctor } from './doctor.js';
-import { type Machine, createAlongside, dropWriteCheck, holdWriteCheck, removeCredential, replaceInPlace, resume, storeSealed } from './machine.js';
+import { type Machine, checkedExit, createAlongside, dropWriteCheck, holdWriteCheck, removeCredential, replaceInPlace, resume, storeSealed } from './machine.js';
 import { parseSetting, type SettingSpec } from './settings.js';
 import type { CredentialInfo, PlanContext, Target, TargetContext, VerifyResult } from './target.js';
 import type { VaultRecord } from '../keeper/vault.js';
@@ -214,14 +214,15 @@ async function rotateLocked<K extends string, S extends K, C>(target: Target<K, 
   } else {
     // Only when a destination is behind (pipeline/deliver.ts): the record read again under this run's write check,
     // so what is delivered is committed and no other run can change it meanwhile (machine.ts holdWriteCheck).
-    let moved = false;
+    let moved: VaultRecord | undefined;
     let check: JournalEntry | undefined;
     const reread = async () => {
       const fresh = (await ctx.vault.fetch([own])).get(own);
       if (!fresh) throw new RotateError('RECORD_NOT_FOUND', `record ${own} is no longer shared with the gateway`, { exitCode: ExitCode.Failed });
-      moved = fresh.revision !== user.revision && !sameBesidesOutcome(fresh.data, user.data);
+      if (fresh.revision !== user.revision && !sameBesidesOutcome(fresh.data, user.data)) moved = fresh;
       check = await holdWriteCheck(m, fresh, pending ?? owed);
-      return session.delivery?.(fresh.data);
+      // Where to deliver is the fresh record's too: a person may have changed the destinations since.
+      return { payload: session.delivery?.(fresh.data), destinations: moved ? deliveryFor(fresh.data, ctx.env, target.name, { deadline }).destinations : destinations };
     };
     let delivered: number;
     try {
@@ -231,10 +232,15 @@ async function rotateLocked<K extends string, S extends K, C>(target: Target<K, 
     }
     if (delivered > 0) progress.wrote = true;
     if (moved) {
-      throw new RotateError(
-        'KEEPER_REVISION_CONFLICT',
-        `record ${own} changed since this run read it (another gateway's rotation, or a person); its destinations were given what it holds now and nothing else was changed: the next run rotates from it`,
-        { exitCode: ExitCode.Failed, refused: true },
+      throw await checkedExit(
+        session,
+        moved.data,
+        new RotateError(
+          'KEEPER_REVISION_CONFLICT',
+          `record ${own} changed since this run read it (another gateway's rotation, or a person); its destinations were given what it holds now and nothing else was changed: the next run rotates from it`,
+          { exitCode: ExitCode.Failed, refused: true },
+        ),
+        `whoever changed it may have replaced the credential, and another gateway's next run stores its new secret (with a gateway pool, the instance that ran it); if none does, make a new secret in the target's console and save it in the record`,
       );
     }
     // The check moved the record's revision (and a fresh read replaced the first): read it again to go on.

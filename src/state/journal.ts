@@ -45,6 +45,13 @@ export interface JournalEntry {
    * be another gateway's save.
    */
   txn?: 'probe' | 'save';
+  /**
+   * With `txn: 'save'`: when a save of this record was first refused because a transaction was already open, after
+   * one of ours got no reply. That transaction is our late save or another gateway's rotation in progress, and
+   * Keeper does not say which: it is rolled back only once a run's longest has passed since (pipeline/machine.ts
+   * storeSealed), when any run that held it then has ended.
+   */
+  contestedAt?: string;
   credentialId?: string;
   idField?: string;
   /** `creating`: the credential IDs on the target just before the create; a leftover of ours is none of them. */

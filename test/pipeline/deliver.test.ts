@@ -432,6 +432,44 @@ describe('delivery to a Kubernetes Secret', { concurrency: 3 }, () => {
     }),
   );
 
+  // Review (session 7, findings F3 and F4): the catch-up found the record changed under it and exited 3 without
+  // checking that the changed credential works, and delivered to the destinations of its first read.
+  test('wiz-service-account: the record is edited while a catch-up reads the Secret (a secret that does not sign in, another Secret): the fresh record is delivered where it now says, and the run exits 5, not 3', TEST, () =>
+    withDelivery('wiz-service-account', async (e) => {
+      const cluster = e.sb.kubernetes.cluster;
+      e.settings({ k8s_secret: 'demo/wiz-creds', k8s_create: 'true' });
+      const first = await e.run(K8S_ENV);
+      assert.equal(first.code, 0, show(first));
+      cluster.editSecret('demo', 'wiz-creds', { client_secret: 'edited-by-hand' });
+      let release = () => {};
+      const released = new Promise<void>((done) => (release = done));
+      const held = new Promise<void>((done) => {
+        const off = e.sb.faults.onFire((f) => {
+          if (f.service === 'kubernetes' && f.operation === 'GetSecret') {
+            off();
+            done();
+          }
+        });
+      });
+      e.sb.faults.arm({ service: 'kubernetes', operation: 'GetSecret', nth: 1, kind: 'delay', delayMs: 30_000, release: released });
+      const running = e.run(K8S_ENV);
+      try {
+        await held;
+        const data = cloneData(e.sb.ksm.readRecord(e.uid)!.data);
+        writeText(data, { label: 'client_secret', kind: 'secret' }, 'typed-in-by-a-person');
+        writeText(data, { label: 'k8s_secret', kind: 'text' }, 'demo/wiz-creds-2');
+        e.sb.ksm.editRecord(e.uid, data);
+      } finally {
+        release();
+      }
+      const r = await running;
+      assert.equal(r.code, 5, show(r));
+      assert.match(r.stderr, /keeper-rotate: KEEPER_REVISION_CONFLICT: .*the record's secret no longer signs in/);
+      assert.equal(cluster.secretText('demo', 'wiz-creds-2')?.client_secret, 'typed-in-by-a-person', 'delivered where the record says now');
+      assert.equal(cluster.secretText('demo', 'wiz-creds')?.client_secret, 'edited-by-hand', 'the Secret the record no longer names is left alone');
+    }),
+  );
+
   test('wiz-service-account: a Secret patch that gets no reply: exit 4 DELIVERY_INCOMPLETE, journal delivering; the next run delivers before rotating', TEST, () =>
     withDelivery('wiz-service-account', async (e) => {
       const cluster = e.sb.kubernetes.cluster;

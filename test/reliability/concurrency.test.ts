@@ -28,6 +28,8 @@ const ERROR_LINE = /^keeper-rotate: ([A-Z_]+): \S/;
 /** Bounds every hold: a run whose releasing event never comes goes on after this, and the test fails on what follows. */
 const HOLD_CAP_MS = 30_000;
 const TEST = { timeout: 60_000 };
+/** A run's deadline where a test waits out a run's longest (the deadline and 15 s): long enough for a loaded machine. */
+const SHORT_DEADLINE_S = 12;
 
 // ---------------------------------------------------------------------------------------------------------------
 // Two gateways on one sandbox.
@@ -36,6 +38,8 @@ interface Gateway {
   name: string;
   env: Record<string, string>;
   stateDir: string;
+  /** KEEPER_ROTATE_DEADLINE_SECONDS for its runs (run-script.ts's default otherwise). */
+  deadlineSeconds?: number;
 }
 
 interface Outcome extends ScriptResult {
@@ -94,7 +98,7 @@ async function withModelRace(model: TransactionModel, script: Script, fn: (r: Ra
       a: gateway('A', s.env.KEEPER_GATEWAY_CONFIG!),
       b: gateway('B', configB),
       run: async (gw, params) => {
-        const result = await runScript(script, params ?? loadFixture(script), gw.env);
+        const result = await runScript(script, params ?? loadFixture(script), gw.env, gw.deadlineSeconds ? { deadlineSeconds: gw.deadlineSeconds } : {});
         const errorLines = result.stderr.split('\n').filter((l) => l.startsWith('keeper-rotate: '));
         const outcome: Outcome = { ...result, gateway: gw.name, errorLines, error: errorLines[0] ? ERROR_LINE.exec(errorLines[0])?.[1] : undefined };
         checkOutput(sb, outcome);
@@ -200,9 +204,9 @@ function stateFiles(gw: Gateway): string[] {
   return out;
 }
 
-function journal(gw: Gateway, uid: string): { phase: string; credentialId?: string; sealed?: string } | undefined {
+function journal(gw: Gateway, uid: string): { phase: string; credentialId?: string; sealed?: string; contestedAt?: string } | undefined {
   const file = stateFiles(gw).find((f) => f.endsWith(`${uid}.journal.json`));
-  return file ? (JSON.parse(readFileSync(file, 'utf8')) as { phase: string; credentialId?: string; sealed?: string }) : undefined;
+  return file ? (JSON.parse(readFileSync(file, 'utf8')) as { phase: string; credentialId?: string; sealed?: string; contestedAt?: string }) : undefined;
 }
 
 function assertNoState(r: Race, when: string): void {
@@ -751,7 +755,7 @@ describe(`two runs on one record at the same moment (${model} transactions)`, { 
   // A save that got no reply can still be applied after its rollback found nothing open, even after the retry was
   // sent: then the transaction in the retry's way is this run's own. (The fault matrix met it by chance under load:
   // the retry was refused for good, and the next run too, since the journal had forgotten the late save.)
-  test('one gateway, wiz-service-account: its first save times out and Keeper applies it late, after the rollback found nothing and while the retry is in flight; it is taken as saved where Keeper shows it, else left for the next run, which finishes', TEST, () =>
+  test('one gateway, wiz-service-account: its first save times out and Keeper applies it late, after the rollback found nothing and while the retry is in flight; it is taken as saved where Keeper shows it, else left for the next run, which finishes', { timeout: 150_000 }, () =>
     withRace('wiz-service-account', async (r) => {
       const { sb } = r;
       // A request timeout long enough that the held retry below never reaches it, however slow the machine.
@@ -783,9 +787,23 @@ describe(`two runs on one record at the same moment (${model} transactions)`, { 
         // retry. The run stops with the secret sealed and the save in its journal; the next run settles it.
         assert.equal(done.code, 5, describeRun(done));
         assert.equal(done.error, 'RECOVERY_PENDING', describeRun(done));
-        assert.equal(journal(r.a, r.uid)?.phase, 'unsaved');
+        const entry = journal(r.a, r.uid);
+        assert.equal(entry?.phase, 'unsaved');
+        assert.ok(entry?.contestedAt, 'the journal remembers when a transaction refused the retry');
+        // The next run cannot tell it from another gateway's rotation in progress either: it leaves the
+        // transaction alone (no rollback) until a run's longest has passed since the refusal.
+        const rollbacks = calls(sb.log.entries(), 'ksm', 'rollback_secret_update').length;
+        const early = await r.run(gw);
+        assert.equal(early.code, 5, describeRun(early));
+        assert.equal(early.error, 'RECOVERY_PENDING', describeRun(early));
+        assert.match(early.errorLines[0]!, /may be another gateway's was open on record/);
+        assert.equal(calls(sb.log.entries(), 'ksm', 'rollback_secret_update').length, rollbacks, 'nothing rolled back while it may be another run\'s');
+        assert.notEqual(r.record().transaction, undefined);
+        // A run's longest: the deadline below and the hard stop's 15 s grace (cli/main.ts).
+        const until = Date.parse(entry.contestedAt) + (SHORT_DEADLINE_S * 1000 + 15_000);
+        await new Promise((done) => setTimeout(done, Math.max(0, until - Date.now()) + 100));
       }
-      const next = await r.run(r.a);
+      const next = await r.run({ ...r.a, deadlineSeconds: SHORT_DEADLINE_S });
       assert.equal(next.code, 0, describeRun(next));
       const record = r.record();
       assert.ok(recordWorks(sb, r.script, record), 'the record holds the secret Wiz accepts');
@@ -835,6 +853,55 @@ describe(`two runs on one record at the same moment (${model} transactions)`, { 
       const sealedSomewhere = [r.a, r.b].some((gw) => journal(gw, r.uid)?.phase === 'unsaved');
       if (b.code === 0) assert.ok(works, `B exited 0, so the record must hold a secret Wiz accepts\n${both(a, b)}`);
       assert.ok(works || sealedSomewhere, `the secret Wiz accepts is neither in the record nor sealed on any gateway\n${both(a, b)}`);
+    }),
+  );
+
+  // Review (session 7, finding F2): a run that stopped with RECOVERY_PENDING after a retry was refused by an open
+  // transaction rolled that transaction back on its next run, whoever's it was. Here it is gateway B's save,
+  // between B's replace and its finalize: the rollback undoes B's save while B still acts on it.
+  test("two gateways, wiz-service-account, with an admin: A's save gets no reply and its retry is refused by B's open save; A's next run, while B still verifies, leaves B's transaction alone; B finishes and A's run after settles", TEST, () =>
+    withRace('wiz-service-account', async (r) => {
+      const { sb } = r;
+      const params = withWizAdmin(r);
+      const bSaved = r.gate();
+      const bRelease = r.gate();
+      // update_secret #1 is A's write check, #2 its first save (dropped before Keeper applies it), #3 its retry,
+      // held until B has replaced the secret and saved it; B is then held at its finalize.
+      sb.faults.arm({ service: 'ksm', operation: 'update_secret', nth: 2, kind: 'drop' });
+      const first = r.run(r.a, params);
+      await r.hold({ service: 'ksm', operation: 'update_secret', nth: 3, until: bSaved.promise }, first);
+      const second = r.run(r.b, params);
+      await r.hold({ service: 'ksm', operation: 'finalize_secret_update', nth: 1, until: bRelease.promise }, second);
+      const secretB = sb.wiz.getServiceAccount(DEMO.wiz.clientId)!.clientSecret;
+      bSaved.open();
+      const a1 = await first;
+      assert.equal(a1.code, 5, describeRun(a1));
+      assert.equal(a1.error, 'RECOVERY_PENDING', describeRun(a1));
+      assert.ok(journal(r.a, r.uid)?.contestedAt, `A's journal remembers the refusal\n${describeRun(a1)}`);
+      const open = r.record().transaction;
+      assert.notEqual(open, undefined, "B's save is open");
+
+      const rollbacks = calls(sb.log.entries(), 'ksm', 'rollback_secret_update').length;
+      const a2 = await r.run(r.a, params);
+      assert.equal(calls(sb.log.entries(), 'ksm', 'rollback_secret_update').length, rollbacks, `A's next run rolled back a transaction it cannot prove is its own\n${describeRun(a2)}`);
+      assert.deepEqual(r.record().transaction, open, "B's save is still open, as B left it");
+      // Pending: A sees only the record B read, and neither its sealed secret nor that one signs in (B replaced
+      // both): it waits. Immediate: Keeper shows B's save, which signs in: A drops its dead sealed secret and is
+      // refused by B's transaction (exit 3, the record's secret works).
+      assert.equal(a2.code, model === 'pending' ? 5 : 3, describeRun(a2));
+      assert.equal(a2.error, model === 'pending' ? 'RECOVERY_PENDING' : 'KEEPER_TRANSACTION_OPEN', describeRun(a2));
+
+      bRelease.open();
+      const b = await second;
+      assert.equal(b.code, 0, describeRun(b));
+      assert.ok(sb.wiz.checkSecret(DEMO.wiz.clientId, secretB), "B's secret is still the one Wiz accepts");
+      assert.ok(recordWorks(sb, r.script, r.record()), `the record holds a secret Wiz accepts\n${both(a2, b)}`);
+
+      const a3 = await r.run(r.a, params);
+      assert.equal(a3.code, 0, describeRun(a3));
+      assert.ok(recordWorks(sb, r.script, r.record()), 'the record holds a secret Wiz accepts');
+      assert.equal(r.record().transaction, undefined);
+      assertNoState(r, 'after A settled');
     }),
   );
 
