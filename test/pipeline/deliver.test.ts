@@ -470,6 +470,88 @@ describe('delivery to a Kubernetes Secret', { concurrency: 3 }, () => {
     }),
   );
 
+  // Review3: the catch-up's `moved` check (F3) runs only when the delivery succeeds. When a destination cannot be
+  // written, DELIVERY_INCOMPLETE (exit 4: "the record holds a working, verified credential") is thrown from
+  // catchUp first, though the record was edited under the run to a secret that does not sign in.
+  test('wiz-service-account: the record is edited to a secret that does not sign in while a catch-up reads the Secret, and delivering to the Secret it now names fails: exit 5, not 4', TEST, () =>
+    withDelivery('wiz-service-account', async (e) => {
+      const cluster = e.sb.kubernetes.cluster;
+      e.settings({ k8s_secret: 'demo/wiz-creds', k8s_create: 'true' });
+      const first = await e.run(K8S_ENV);
+      assert.equal(first.code, 0, show(first));
+      cluster.editSecret('demo', 'wiz-creds', { client_secret: 'edited-by-hand' });
+      let release = () => {};
+      const released = new Promise<void>((done) => (release = done));
+      const held = new Promise<void>((done) => {
+        const off = e.sb.faults.onFire((f) => {
+          if (f.service === 'kubernetes' && f.operation === 'GetSecret') {
+            off();
+            done();
+          }
+        });
+      });
+      e.sb.faults.arm({ service: 'kubernetes', operation: 'GetSecret', nth: 1, kind: 'delay', delayMs: 30_000, release: released });
+      const running = e.run(K8S_ENV);
+      try {
+        await held;
+        const data = cloneData(e.sb.ksm.readRecord(e.uid)!.data);
+        writeText(data, { label: 'client_secret', kind: 'secret' }, 'typed-in-by-a-person');
+        writeText(data, { label: 'k8s_secret', kind: 'text' }, 'demo/wiz-creds-2');
+        e.sb.ksm.editRecord(e.uid, data);
+        // The cluster refuses to create the Secret the record names now.
+        e.sb.faults.arm({ service: 'kubernetes', operation: 'CreateSecret', kind: 'status', status: 500, times: 50 });
+      } finally {
+        release();
+      }
+      const r = await running;
+      const record = e.sb.ksm.readRecord(e.uid)!;
+      assert.equal(e.sb.wiz.checkSecret(DEMO.wiz.clientId, readText(record.data, 'client_secret') ?? ''), false, "the record's secret does not sign in");
+      assert.notEqual(r.code, 4, `exit 4 says the record holds a working credential, and it does not\n${show(r)}`);
+      assert.equal(r.code, 5, show(r));
+    }),
+  );
+
+  // Review3: when the record moved under the catch-up, its fresh secret is delivered before it is checked (F3
+  // checks it only afterwards, for the exit code). A person's typo in the record then overwrites a destination
+  // that held the one secret Wiz accepts: the last copy of a working credential is lost.
+  test('wiz-service-account: the record is edited to a secret that does not sign in while a catch-up reads a Secret; another Secret, holding the secret Wiz accepts, keeps it', TEST, () =>
+    withDelivery('wiz-service-account', async (e) => {
+      const cluster = e.sb.kubernetes.cluster;
+      e.settings({ k8s_secret: 'demo/wiz-creds, demo/wiz-creds-b', k8s_create: 'true' });
+      const first = await e.run(K8S_ENV);
+      assert.equal(first.code, 0, show(first));
+      const working = cluster.secretText('demo', 'wiz-creds-b')!.client_secret!;
+      assert.ok(e.sb.wiz.checkSecret(DEMO.wiz.clientId, working), 'the second Secret holds the secret Wiz accepts');
+      cluster.editSecret('demo', 'wiz-creds', { client_secret: 'edited-by-hand' });
+      let release = () => {};
+      const released = new Promise<void>((done) => (release = done));
+      const held = new Promise<void>((done) => {
+        const off = e.sb.faults.onFire((f) => {
+          if (f.service === 'kubernetes' && f.operation === 'GetSecret') {
+            off();
+            done();
+          }
+        });
+      });
+      e.sb.faults.arm({ service: 'kubernetes', operation: 'GetSecret', nth: 1, kind: 'delay', delayMs: 30_000, release: released });
+      const running = e.run(K8S_ENV);
+      try {
+        await held;
+        const data = cloneData(e.sb.ksm.readRecord(e.uid)!.data);
+        writeText(data, { label: 'client_secret', kind: 'secret' }, 'typed-in-by-a-person');
+        e.sb.ksm.editRecord(e.uid, data);
+      } finally {
+        release();
+      }
+      const r = await running;
+      assert.equal(r.code, 5, show(r));
+      assert.match(r.stderr, /keeper-rotate: KEEPER_REVISION_CONFLICT: .*the record's secret no longer signs in/);
+      assert.ok(e.sb.wiz.checkSecret(DEMO.wiz.clientId, working), 'Wiz still accepts the secret the second Secret held');
+      // (Compared without printing either value: the one it holds may be the working secret.)
+      assert.ok(cluster.secretText('demo', 'wiz-creds-b')?.client_secret === working, 'the Secret that held the working secret was overwritten with one that does not sign in');
+    }),
+  );
+
   test('wiz-service-account: a Secret patch that gets no reply: exit 4 DELIVERY_INCOMPLETE, journal delivering; the next run delivers before rotating', TEST, () =>
     withDelivery('wiz-service-account', async (e) => {
       const cluster = e.sb.kubernetes.cluster;
