@@ -905,6 +905,47 @@ describe(`two runs on one record at the same moment (${model} transactions)`, { 
     }),
   );
 
+  // Review3: a sealed secret whose record has a contested transaction (F2) is left alone by that record's runs
+  // until a run's longest has passed. Every other record's run on the gateway stores other records' sealed secrets
+  // first (storeOthers); there the refusal becomes RECOVERY_PENDING and stops the run: an unrelated record is
+  // not rotated, and exits 5 for another record's state, for as long as the window lasts (default 615 s).
+  test("two gateways, wiz-service-account, with an admin: while A's sealed Wiz secret waits on B's open save, A's run of another record (azure-app-secret) still rotates that record", TEST, () =>
+    withRace('wiz-service-account', async (r) => {
+      const { sb } = r;
+      const params = withWizAdmin(r);
+      const bSaved = r.gate();
+      const bRelease = r.gate();
+      // As in the test above: A's first save is dropped, its retry held until B has replaced and saved; B is then
+      // held at its finalize, so B's save stays open.
+      sb.faults.arm({ service: 'ksm', operation: 'update_secret', nth: 2, kind: 'drop' });
+      const first = r.run(r.a, params);
+      await r.hold({ service: 'ksm', operation: 'update_secret', nth: 3, until: bSaved.promise }, first);
+      const second = r.run(r.b, params);
+      await r.hold({ service: 'ksm', operation: 'finalize_secret_update', nth: 1, until: bRelease.promise }, second);
+      bSaved.open();
+      const a1 = await first;
+      assert.equal(a1.code, 5, describeRun(a1));
+      assert.ok(journal(r.a, r.uid)?.contestedAt, `A's journal remembers the refusal\n${describeRun(a1)}`);
+      const open = r.record().transaction;
+      assert.notEqual(open, undefined, "B's save is open");
+
+      const azureUid = DEMO.azure.userRecordUid;
+      const azureBefore = text(sb.ksm.readRecord(azureUid)!, 'client_secret');
+      const other = await runScript('azure-app-secret', loadFixture('azure-app-secret'), r.a.env);
+      const otherLines = other.stderr.split('\n').filter((l) => l.startsWith('keeper-rotate: '));
+      checkOutput(sb, { ...other, gateway: 'A (azure-app-secret)', errorLines: otherLines, error: otherLines[0] ? ERROR_LINE.exec(otherLines[0])?.[1] : undefined });
+      const otherWhy = describeRun({ ...other, gateway: 'A (azure-app-secret)' } as Outcome);
+      assert.deepEqual(r.record().transaction, open, "B's save is still open, as B left it");
+      assert.equal(other.code, 0, `an unrelated record's run is stopped by the Wiz record's contested transaction\n${otherWhy}`);
+      assert.notEqual(text(sb.ksm.readRecord(azureUid)!, 'client_secret'), azureBefore, `the Azure record was rotated\n${otherWhy}`);
+
+      bRelease.open();
+      const b = await second;
+      assert.equal(b.code, 0, describeRun(b));
+      assert.ok(recordWorks(sb, r.script, r.record()), `the Wiz record holds a secret Wiz accepts\n${describeRun(b)}`);
+    }),
+  );
+
   for (const script of SCRIPTS) {
     test(`one gateway, ${script}: the second run stops with ROTATION_IN_PROGRESS before any request; the first completes`, TEST, () =>
       withRace(script, async (r) => {
