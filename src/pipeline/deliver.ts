@@ -165,12 +165,12 @@ export async function catchUp(
   if (behind.length === 0) return 0;
   // The run's read of the record may be stale by now: another gateway may have rotated since, and delivered. Its
   // delivery must not be overwritten with the credential it replaced (for Wiz, dead already), so what is
-  // delivered, and where (a person may have changed the destinations too), is read again first, and only
-  // destinations still behind that get it.
+  // delivered, and where (a person may have changed the destinations too: `reread` gives new ones then), is read
+  // again first, and only destinations still behind that get it.
   if (reread) {
     const fresh = await reread();
     if (!fresh.payload || fresh.destinations.length === 0) return 0;
-    if (fresh.payload.fingerprint !== payload.fingerprint || !sameDestinations(fresh.destinations, destinations)) {
+    if (fresh.payload.fingerprint !== payload.fingerprint || fresh.destinations !== destinations) {
       if (fresh.payload.fingerprint !== payload.fingerprint) {
         log.info('deliver', `record ${fresh.payload.credentialId === payload.credentialId ? 'changed' : `now holds ${fresh.payload.credentialId}`} since this run read it; delivering what it holds now`);
       }
@@ -183,10 +183,6 @@ export async function catchUp(
   const failed = await deliverAll(behind, payload, log, 'deliver');
   if (failed.length) throw incomplete(failed, `before rotating, the record's credential ${payload.credentialId} could not be delivered; nothing was rotated`);
   return behind.length;
-}
-
-function sameDestinations(a: readonly Destination[], b: readonly Destination[]): boolean {
-  return a.length === b.length && a.every((d, i) => d.describe() === b[i]!.describe());
 }
 
 /** The destinations that do not hold `payload` (read back); a read that fails stops the run (exit 4). */

@@ -786,6 +786,8 @@ export async function storeSealed(
   const { journal, vault, log } = ctx;
   const updates = journal.unseal(entry);
   const contested = entry.txn === 'save' && (await leftOpen(ctx, entry, updates));
+  // Another record's: its own runs report it (exit 5); this record's run must not stop on it for the window.
+  if (contested && !own) return 'stale';
   if (entry.txn && !contested) {
     try {
       await vault.rollback(entry.recordUid);

@@ -14,7 +14,7 @@ import { DELIVERY_SETTINGS, catchUp, checkRetention, deliverAll, deliveryFor, in
 import type { JournalEntry } from '../state/journal.js';
 import { lockRecord } from '../state/lock.js';
 import { runDoctor } from './doctor.js';
-import { type Machine, checkedExit, createAlongside, dropWriteCheck, holdWriteCheck, removeCredential, replaceInPlace, resume, storeSealed } from './machine.js';
+import { type Machine, createAlongside, dropWriteCheck, holdWriteCheck, removeCredential, replaceInPlace, resume, storeSealed } from './machine.js';
 import { parseSetting, type SettingSpec } from './settings.js';
 import type { CredentialInfo, PlanContext, Target, TargetContext, VerifyResult } from './target.js';
 import type { VaultRecord } from '../keeper/vault.js';
@@ -216,11 +216,48 @@ async function rotateLocked<K extends string, S extends K, C>(target: Target<K, 
     // so what is delivered is committed and no other run can change it meanwhile (machine.ts holdWriteCheck).
     let moved: VaultRecord | undefined;
     let check: JournalEntry | undefined;
+    const conflict = () =>
+      new RotateError(
+        'KEEPER_REVISION_CONFLICT',
+        `record ${own} changed since this run read it (another gateway's rotation, or a person); its destinations were given what it holds now and nothing else was changed: the next run rotates from it`,
+        { exitCode: ExitCode.Failed, refused: true },
+      );
+    const changedBy = `whoever changed it may have replaced the credential, and another gateway's next run stores its new secret (with a gateway pool, the instance that ran it); if none does, make a new secret in the target's console and save it in the record`;
     const reread = async () => {
       const fresh = (await ctx.vault.fetch([own])).get(own);
       if (!fresh) throw new RotateError('RECORD_NOT_FOUND', `record ${own} is no longer shared with the gateway`, { exitCode: ExitCode.Failed });
       if (fresh.revision !== user.revision && !sameBesidesOutcome(fresh.data, user.data)) moved = fresh;
       check = await holdWriteCheck(m, fresh, pending ?? owed);
+      const none = { payload: undefined, destinations };
+      // A destination may hold the only copy of the secret the target accepts (a person typed another into the
+      // record): where the target can tell, the record's secret must sign in before it is delivered over it.
+      if (session.verifyRecord) {
+        let result: VerifyResult;
+        try {
+          result = await session.verifyRecord(fresh.data);
+        } catch (err) {
+          result = { ok: false, reason: redact(describeError(err)), throttled: true };
+        }
+        if (!result.ok) {
+          if (moved) {
+            const why = result.throttled ? `whether its secret signs in could not be checked (${result.reason})` : `its secret does not sign in (${result.reason})`;
+            throw new RotateError(
+              'KEEPER_REVISION_CONFLICT',
+              `record ${own} changed since this run read it (another gateway's rotation, or a person) and ${why}, so nothing was delivered and nothing else was changed: ${changedBy}`,
+              { exitCode: ExitCode.NeedsAttention },
+            );
+          }
+          if (result.throttled) {
+            throw new RotateError(
+              'DELIVERY_INCOMPLETE',
+              `whether record ${own}'s secret signs in could not be checked (${result.reason}), so it was not delivered to the destinations that do not hold it (one may hold the only copy of a secret that works); nothing was changed, and the next run checks again`,
+              { exitCode: ExitCode.NeedsAttention },
+            );
+          }
+          log.warn('deliver', `record ${own}'s secret does not sign in (${result.reason}), so it is not delivered over what the destinations hold; a rotation gives them one that does`);
+          return none;
+        }
+      }
       // Where to deliver is the fresh record's too: a person may have changed the destinations since.
       return { payload: session.delivery?.(fresh.data), destinations: moved ? deliveryFor(fresh.data, ctx.env, target.name, { deadline }).destinations : destinations };
     };
@@ -231,18 +268,8 @@ async function rotateLocked<K extends string, S extends K, C>(target: Target<K, 
       if (check) await dropWriteCheck(m, check, pending ?? owed);
     }
     if (delivered > 0) progress.wrote = true;
-    if (moved) {
-      throw await checkedExit(
-        session,
-        moved.data,
-        new RotateError(
-          'KEEPER_REVISION_CONFLICT',
-          `record ${own} changed since this run read it (another gateway's rotation, or a person); its destinations were given what it holds now and nothing else was changed: the next run rotates from it`,
-          { exitCode: ExitCode.Failed, refused: true },
-        ),
-        `whoever changed it may have replaced the credential, and another gateway's next run stores its new secret (with a gateway pool, the instance that ran it); if none does, make a new secret in the target's console and save it in the record`,
-      );
-    }
+    // The moved record's secret signed in before it was delivered (where the target can tell): exit 3.
+    if (moved) throw conflict();
     // The check moved the record's revision (and a fresh read replaced the first): read it again to go on.
     if (check) ({ user, admin, tctx, config, delivery } = await readRecord());
     if (deliveryOwed) journal.clear(own);
@@ -352,7 +379,7 @@ async function storeOthers(ctx: RunContext, own: string): Promise<boolean> {
     try {
       ctx.log.info('recover', `storing the secret an earlier ${entry.target} run could not save in record ${entry.recordUid}`);
       const outcome = await storeSealed({ ctx }, entry, false);
-      if (outcome === 'stale') ctx.log.warn('recover', `record ${entry.recordUid} changed since; its own next run decides about the sealed secret`);
+      if (outcome === 'stale') ctx.log.warn('recover', `record ${entry.recordUid} changed since, or has a transaction open that may be another gateway's; its own next run decides about the sealed secret`);
       else ctx.log.info('recover', `stored it; record ${entry.recordUid} holds the secret its target uses`);
     } catch (err) {
       if (isRotateError(err) && err.code === 'RECOVERY_UNREADABLE') {

@@ -318,6 +318,31 @@ describe('delivery to a file', { concurrency: 3 }, () => {
 
 const K8S_ENV = { [ALLOW_K8S_SECRETS]: 'demo/*', [ALLOW_K8S_RESTARTS]: 'demo/app' };
 
+/** A run whose catch-up read of the Secret (its first GetSecret) waits while a person edits the record's text fields. */
+async function whileCatchUpReads(e: Env, edits: Record<string, string>): Promise<ScriptResult> {
+  let release = () => {};
+  const released = new Promise<void>((done) => (release = done));
+  const held = new Promise<void>((done) => {
+    const off = e.sb.faults.onFire((f) => {
+      if (f.service === 'kubernetes' && f.operation === 'GetSecret') {
+        off();
+        done();
+      }
+    });
+  });
+  e.sb.faults.arm({ service: 'kubernetes', operation: 'GetSecret', nth: 1, kind: 'delay', delayMs: 30_000, release: released });
+  const running = e.run(K8S_ENV);
+  try {
+    await held;
+    const data = cloneData(e.sb.ksm.readRecord(e.uid)!.data);
+    for (const [label, value] of Object.entries(edits)) writeText(data, { label, kind: label.includes('secret') && !label.startsWith('k8s') ? 'secret' : 'text' }, value);
+    e.sb.ksm.editRecord(e.uid, data);
+  } finally {
+    release();
+  }
+  return running;
+}
+
 describe('delivery to a Kubernetes Secret', { concurrency: 3 }, () => {
   test('aws-iam-access-key: the new key is patched into demo/app-creds (its other keys kept) and demo/app restarted; a hand edit of the Secret is put right before the next rotation', TEST, () =>
     withDelivery('aws-iam-access-key', async (e) => {
@@ -434,38 +459,34 @@ describe('delivery to a Kubernetes Secret', { concurrency: 3 }, () => {
 
   // Review (session 7, findings F3 and F4): the catch-up found the record changed under it and exited 3 without
   // checking that the changed credential works, and delivered to the destinations of its first read.
-  test('wiz-service-account: the record is edited while a catch-up reads the Secret (a secret that does not sign in, another Secret): the fresh record is delivered where it now says, and the run exits 5, not 3', TEST, () =>
+  test('wiz-service-account: the record is edited while a catch-up reads the Secret (a secret that does not sign in, another Secret): nothing is delivered, and the run exits 5, not 3', TEST, () =>
     withDelivery('wiz-service-account', async (e) => {
       const cluster = e.sb.kubernetes.cluster;
       e.settings({ k8s_secret: 'demo/wiz-creds', k8s_create: 'true' });
       const first = await e.run(K8S_ENV);
       assert.equal(first.code, 0, show(first));
       cluster.editSecret('demo', 'wiz-creds', { client_secret: 'edited-by-hand' });
-      let release = () => {};
-      const released = new Promise<void>((done) => (release = done));
-      const held = new Promise<void>((done) => {
-        const off = e.sb.faults.onFire((f) => {
-          if (f.service === 'kubernetes' && f.operation === 'GetSecret') {
-            off();
-            done();
-          }
-        });
-      });
-      e.sb.faults.arm({ service: 'kubernetes', operation: 'GetSecret', nth: 1, kind: 'delay', delayMs: 30_000, release: released });
-      const running = e.run(K8S_ENV);
-      try {
-        await held;
-        const data = cloneData(e.sb.ksm.readRecord(e.uid)!.data);
-        writeText(data, { label: 'client_secret', kind: 'secret' }, 'typed-in-by-a-person');
-        writeText(data, { label: 'k8s_secret', kind: 'text' }, 'demo/wiz-creds-2');
-        e.sb.ksm.editRecord(e.uid, data);
-      } finally {
-        release();
-      }
-      const r = await running;
+      const r = await whileCatchUpReads(e, { client_secret: 'typed-in-by-a-person', k8s_secret: 'demo/wiz-creds-2' });
       assert.equal(r.code, 5, show(r));
-      assert.match(r.stderr, /keeper-rotate: KEEPER_REVISION_CONFLICT: .*the record's secret no longer signs in/);
-      assert.equal(cluster.secretText('demo', 'wiz-creds-2')?.client_secret, 'typed-in-by-a-person', 'delivered where the record says now');
+      assert.match(r.stderr, /keeper-rotate: KEEPER_REVISION_CONFLICT: .*its secret does not sign in .*so nothing was delivered/);
+      assert.equal(cluster.secretText('demo', 'wiz-creds-2'), undefined, 'a secret that does not sign in is delivered nowhere');
+      assert.equal(cluster.secretText('demo', 'wiz-creds')?.client_secret, 'edited-by-hand', 'the Secret the record no longer names is left alone');
+    }),
+  );
+
+  test('wiz-service-account: the record is edited to name another Secret while a catch-up reads the first: its secret goes where the record says now (exit 3, nothing else changed)', TEST, () =>
+    withDelivery('wiz-service-account', async (e) => {
+      const cluster = e.sb.kubernetes.cluster;
+      e.settings({ k8s_secret: 'demo/wiz-creds', k8s_create: 'true' });
+      const first = await e.run(K8S_ENV);
+      assert.equal(first.code, 0, show(first));
+      cluster.editSecret('demo', 'wiz-creds', { client_secret: 'edited-by-hand' });
+      const r = await whileCatchUpReads(e, { k8s_secret: 'demo/wiz-creds-2' });
+      assert.equal(r.code, 3, show(r));
+      assert.equal(r.stderr.match(/keeper-rotate: ([A-Z_]+)/)?.[1], 'KEEPER_REVISION_CONFLICT', show(r));
+      const secret = e.text('client_secret') ?? '';
+      assert.ok(e.sb.wiz.checkSecret(DEMO.wiz.clientId, secret), "the record's secret signs in");
+      assert.ok(cluster.secretText('demo', 'wiz-creds-2')?.client_secret === secret, 'the Secret the record names now holds its secret');
       assert.equal(cluster.secretText('demo', 'wiz-creds')?.client_secret, 'edited-by-hand', 'the Secret the record no longer names is left alone');
     }),
   );
@@ -545,7 +566,7 @@ describe('delivery to a Kubernetes Secret', { concurrency: 3 }, () => {
       }
       const r = await running;
       assert.equal(r.code, 5, show(r));
-      assert.match(r.stderr, /keeper-rotate: KEEPER_REVISION_CONFLICT: .*the record's secret no longer signs in/);
+      assert.match(r.stderr, /keeper-rotate: KEEPER_REVISION_CONFLICT: .*its secret does not sign in .*so nothing was delivered/);
       assert.ok(e.sb.wiz.checkSecret(DEMO.wiz.clientId, working), 'Wiz still accepts the secret the second Secret held');
       // (Compared without printing either value: the one it holds may be the working secret.)
       assert.ok(cluster.secretText('demo', 'wiz-creds-b')?.client_secret === working, 'the Secret that held the working secret was overwritten with one that does not sign in');
