@@ -392,8 +392,17 @@ export class HistoryDestinations {
    * have moved past what it delivered (judged by the invariant above, not by its exit code).
    */
   judgeExit(where: string, o: { exit: number | 'killed'; codes: string[]; calls: RequestLogEntry[] }, view: RecordView, j: Judge, raced: boolean): void {
-    if (!this.any || raced) return;
+    if (!this.any) return;
     const behind = this.behind(view);
+    if (raced) {
+      // Held while other runs went on, the run may have delivered after a newer rotation: a destination behind is
+      // the next run's catch-up, and worth seeing; but one it left with a dead credential makes its exit 0 a lie.
+      if (o.exit !== 0 || behind.length === 0) return;
+      const dead = this.held().filter((h) => !this.#theirs.has(h.where) && (!h.values || !this.oracle.works(this.sb, this.#asData(h.values, view))));
+      if (dead.length > 0) j.violation(where, `exit 0 after being held while other runs went on, yet the ${dead.map((h) => h.where).join(' and ')} ${dead.length > 1 ? 'hold' : 'holds'} a credential that no longer works (written over a newer delivery?)`);
+      else j.warning(where, `exit 0 after being held while other runs went on, and ${behind.join('; ')}: the next run's catch-up delivers`);
+      return;
+    }
     if (o.exit === 0 && behind.length > 0) j.violation(where, `exit 0, yet ${behind.join('; ')}`);
     if (o.exit === 4 && o.codes[0] === 'DELIVERY_INCOMPLETE' && behind.length === 0 && !o.calls.some(failedDeliveryCall)) {
       j.violation(where, 'exit 4 DELIVERY_INCOMPLETE, yet every destination holds the record\'s credential and no delivery call failed');

@@ -55,11 +55,15 @@ describe('chaos: seeded histories, judged after every step', { concurrency: 2 },
   }
 });
 
-test('a seed fixes the whole plan; the fixed seeds cover every target, model, fault kind and hand action', () => {
+test('a seed fixes the whole plan; the fixed seeds cover every target, model, fault kind, hand action and destination', () => {
   assert.deepEqual(planHistory(4242), planHistory(4242));
   assert.notDeepEqual(planHistory(4242).steps, planHistory(4243).steps);
   // Forcing the target or model changes only that: the steps are the seed's.
   assert.deepEqual(planHistory(4242, { model: 'immediate' }).gateways, planHistory(4242, { model: 'pending' }).gateways);
+  // A history that drew destinations is the same when they are forced (its replay command forces them).
+  const drew = [...Array(50).keys()].find((seed) => planHistory(seed).destinations !== undefined)!;
+  assert.deepEqual(planHistory(drew, { destinations: true }), planHistory(drew));
+  assert.equal(planHistory(drew, { destinations: false }).destinations, undefined);
 
   const plans = CASES.map((c) => planHistory(c.seed, { target: c.target, model: c.model, destinations: c.destinations }));
   const seen = new Set<string>();
@@ -67,15 +71,27 @@ test('a seed fixes the whole plan; the fixed seeds cover every target, model, fa
     seen.add(`target ${p.target}`).add(`model ${p.model}`).add(`gateways ${p.gateways.length}`);
     if (p.personalApp) seen.add('personal-account app');
     for (const k of Object.keys(p.settings)) seen.add(`setting ${k}`);
+    const d = p.destinations;
+    if (d) seen.add(`destinations in ${p.target} (${p.model})`);
+    if (d?.file) seen.add(`${d.file.format} file`);
+    if (d?.secret) seen.add(d.secret.create ? 'Secret created by the run' : 'Secret there before').add(d.secret.restart ? 'Secret with a restart' : 'Secret without a restart');
+    if (d?.file && d.secret) seen.add('file and Secret');
     for (const s of p.steps) {
-      if (s.kind === 'hand') seen.add(`hand ${s.action.kind}`);
+      if (s.kind === 'hand') seen.add(`hand ${s.action.kind === 'destination' ? `${s.action.action.kind}${s.action.action.kind === 'secret-edit' ? ` ${s.action.action.value}` : ''}` : s.action.kind}`);
       if (s.kind === 'overlap') {
         seen.add(`overlap of ${s.runs.length}`);
         if (new Set(s.runs.map((r) => r.gateway)).size < s.runs.length) seen.add('one gateway fired twice');
+        if (s.holds.some((h) => h.service === 'kubernetes')) seen.add('held at a Kubernetes call');
       }
       for (const run of s.kind === 'run' ? [s.run] : s.kind === 'overlap' ? s.runs : []) {
         if (run.kill) seen.add('kill');
-        for (const f of run.faults) seen.add(`fault ${f.kind}`);
+        // Killed as its finalize lands: the rotation stands, its delivery is the next run's catch-up.
+        if (d && run.kill?.operation === 'finalize_secret_update') seen.add('killed between finalize and delivery');
+        if (d && run.kill?.service === 'kubernetes') seen.add('killed at a Kubernetes call');
+        for (const f of run.faults) {
+          seen.add(`fault ${f.kind}`);
+          if (f.service === 'kubernetes') seen.add(`fault on Kubernetes ${f.operation}`);
+        }
       }
     }
   }
@@ -93,6 +109,21 @@ test('a seed fixes the whole plan; the fixed seeds cover every target, model, fa
     'personal-account app',
     'setting delete_all_keys_before_rotating',
     'setting deactivate_previous_key',
+    'setting retire_before_consumers_reload',
+    ...CHAOS_TARGETS.flatMap((t) => MODELS.map((m) => `destinations in ${t} (${m})`)),
+    'env file',
+    'json file',
+    'Secret created by the run',
+    'Secret there before',
+    'Secret with a restart',
+    'Secret without a restart',
+    'file and Secret',
+    ...['secret-edit old', 'secret-edit garbage', 'secret-delete', 'secret-unmark', 'secret-other', 'file-delete'].map((k) => `hand ${k}`),
+    ...['login-expire', 'login-revoke', 'dead-login', 'key-rotate'].map((k) => `hand ${k}`),
+    ...['GetSecret', 'PatchSecret', 'CreateSecret', 'PatchDeployment'].map((o) => `fault on Kubernetes ${o}`),
+    'held at a Kubernetes call',
+    'killed between finalize and delivery',
+    'killed at a Kubernetes call',
   ];
   assert.deepEqual(wanted.filter((w) => !seen.has(w)), []);
 });

@@ -591,6 +591,8 @@ class History {
     o.issued.push(...this.#issued().slice(seg.issued));
     const tx = txKey(this.record());
     if (tx !== undefined && tx !== seg.tx) o.openedTx = tx;
+    // Also when a run is held: a credential the record holds only until a nested run replaces it is one it held.
+    this.destinations.noteRecord(this.record());
   }
 
   /** Waits until every faulted call the sandbox took has been handled (a hang lands after its client gave up). */
