@@ -39,6 +39,29 @@ const SEEDS: Array<{ seed: number; target: string; destinations: boolean }> = [
   // A gateway holding a sealed Wiz secret (or the token to replace it) fails on Keeper before storing it: the
   // record does not sign in, so the run must say exit 5 (RECOVERY_PENDING), not 3.
   { seed: 573395, target: 'wiz-service-account', destinations: false },
+  // With destinations (chaos-destinations.ts):
+  // ECR: the file deleted, the logins revoked and expired by hand; a Secret write whose reply is lost.
+  { seed: 49, target: 'aws-ecr-pull-secret', destinations: true },
+  // ECR: the AWS key it asks with rotated by hand; logins expired and revoked; the Secret edited back to an old login.
+  { seed: 351, target: 'aws-ecr-pull-secret', destinations: true },
+  // ECR, three gateways: the Secret's own key changed, the Secret deleted, edited back; a dead login pasted; a kill at CreateSecret.
+  { seed: 160, target: 'aws-ecr-pull-secret', destinations: true },
+  // ECR, three gateways nested three deep: holds at the registry check and at finalize; the file deleted.
+  { seed: 48, target: 'aws-ecr-pull-secret', destinations: true },
+  // deactivate_previous_key with retire_before_consumers_reload; a Secret there before, with a restart: edited to
+  // garbage, deleted (and made again), unmarked, its own key changed; a run held at GetDeployment and killed at finalize.
+  { seed: 128, target: 'aws-iam-access-key', destinations: true },
+  // Three gateways nested three deep over a file and a created Secret; a CreateSecret reply lost; the file deleted.
+  { seed: 120, target: 'aws-iam-access-key', destinations: true },
+  // A json file and a created Secret with a restart: faults on PatchDeployment, CreateSecret, GetSecret; unmarked;
+  // a kill at PatchSecret in a run held at finalize.
+  { seed: 305, target: 'azure-app-secret', destinations: true },
+  // Wiz, three gateways, a file: kills at the replace and after it, overlaps at the replace and at finalize.
+  { seed: 58, target: 'wiz-service-account', destinations: true },
+  // Not here, because they fail (a finding, reported, not fixed): a Wiz run held between its finalize and its
+  // delivery while another gateway rotates and delivers writes its own, replaced secret over the newer one when
+  // released, and exits 0 with the destination dead: seeds 234 (pending), 114 (immediate), 138 (pending), each
+  // with destinations: true.
 ];
 const CASES = SEEDS.flatMap((s) => MODELS.map((model) => ({ ...s, model })));
 

@@ -1019,12 +1019,12 @@ class History {
     if (leaked > 0) problem(`${leaked} secret value(s) a sandbox issued appear in the output`);
 
     // Exit 4 also says a destination could not be brought up to date before rotating (deliver.ts catchUp): then the
-    // run finalized nothing and left nothing, and promises what exit 3 does about the record.
+    // run made nothing on the target (it may have stored a secret its gateway sealed earlier, or settled an earlier
+    // run), and promises what exit 3 does about the record. ECR makes nothing on AWS: a finalized save is its rotation.
     const finalized = o.calls.some((e) => e.service === 'ksm' && e.operation === 'finalize_secret_update' && e.status < 300);
-    // In place: the account's secret is not one this run switched to (its sign-in tokens are issued values too).
-    const switchedTo = this.sb.wiz.getServiceAccount(DEMO.wiz.clientId)?.clientSecret ?? '';
-    const leftBehind = inPlace ? o.issued.filter((v) => v === switchedTo) : this.plan.target === ECR ? [] : o.created.filter((id) => this.creds().includes(id));
-    const stoppedBeforeRotating = o.exit === 4 && o.codes[0] === 'DELIVERY_INCOMPLETE' && !this.#holdsOwn(o, view) && !finalized && leftBehind.length === 0;
+    const replaced = o.calls.some((e) => e.service === 'wiz-api' && e.operation === 'rotateServiceAccountSecret' && (e.status < 300 || e.fault !== undefined));
+    const madeNothing = inPlace ? !replaced : this.plan.target === ECR ? !finalized : o.created.length === 0;
+    const stoppedBeforeRotating = o.exit === 4 && o.codes[0] === 'DELIVERY_INCOMPLETE' && !this.#holdsOwn(o, view) && madeNothing;
     if (stoppedBeforeRotating && !works.ok && !this.excuse(o.gateway)) this.#brokenRecord(where, works.note);
     if (o.exit === 0 || (o.exit === 4 && !stoppedBeforeRotating)) {
       const superseded = o.savedBeforeHold === true && current !== undefined && (o.savedByNested ?? []).includes(current);
