@@ -8,42 +8,67 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import type { TransactionModel } from '../../src/sandbox/ksm/index.js';
+import type { Sandbox } from '../../src/sandbox/sandbox.js';
 import { CHAOS_TARGETS, MODELS, type HistoryPlan, type RunOutcome, type Step, formatHistory, planHistory, runHistory } from './chaos.js';
 import { buildScripts } from './fault-matrix.js';
 
 const built = buildScripts();
 after(() => built.cleanup());
 
-const SEEDS: Array<{ seed: number; target: string }> = [
+const SEEDS: Array<{ seed: number; target: string; destinations: boolean }> = [
+  // Without destinations (these were picked before there were any; forced so, they replay as they did).
   // Three gateways nested three deep, one fired twice; an app open to personal accounts (two secrets at most).
-  { seed: 77, target: 'azure-app-secret' },
+  { seed: 77, target: 'azure-app-secret', destinations: false },
   // Three gateways; secrets added, removed and replaced by hand; a state folder deleted.
-  { seed: 108, target: 'azure-app-secret' },
+  { seed: 108, target: 'azure-app-secret', destinations: false },
   // One gateway fired twice; keys added, deleted and replaced by hand; delete_all_keys_before_rotating.
-  { seed: 301, target: 'aws-iam-access-key' },
+  { seed: 301, target: 'aws-iam-access-key', destinations: false },
   // Three gateways nested three deep; deactivate_previous_key; keys deleted and replaced by hand.
-  { seed: 289, target: 'aws-iam-access-key' },
+  { seed: 289, target: 'aws-iam-access-key', destinations: false },
   // Three gateways nested three deep, one fired twice; the secret rotated by hand in Wiz and saved.
-  { seed: 135, target: 'wiz-service-account' },
+  { seed: 135, target: 'wiz-service-account', destinations: false },
   // Two gateways, one fired twice; a state folder deleted; hand rotations.
-  { seed: 132, target: 'wiz-service-account' },
+  { seed: 132, target: 'wiz-service-account', destinations: false },
   // Histories that broke the pipeline before pipeline/machine.ts, kept so that it stays fixed:
   // a sealed Wiz secret stored over the newer one a person saved since;
-  { seed: 9, target: 'wiz-service-account' },
+  { seed: 9, target: 'wiz-service-account', destinations: false },
   // a run that read another gateway's uncommitted save deleting the key the rollback side names (immediate);
-  { seed: 303, target: 'aws-iam-access-key' },
+  { seed: 303, target: 'aws-iam-access-key', destinations: false },
   // a lost addPassword reply leaving a secret of ours that fills an app open to personal accounts for good.
-  { seed: 573509, target: 'azure-app-secret' },
+  { seed: 573509, target: 'azure-app-secret', destinations: false },
   // A gateway holding a sealed Wiz secret (or the token to replace it) fails on Keeper before storing it: the
   // record does not sign in, so the run must say exit 5 (RECOVERY_PENDING), not 3.
-  { seed: 573395, target: 'wiz-service-account' },
+  { seed: 573395, target: 'wiz-service-account', destinations: false },
+  // With destinations (chaos-destinations.ts):
+  // ECR: the file deleted, the logins revoked and expired by hand; a Secret write whose reply is lost.
+  { seed: 49, target: 'aws-ecr-pull-secret', destinations: true },
+  // ECR: the AWS key it asks with rotated by hand; logins expired and revoked; the Secret edited back to an old login.
+  { seed: 351, target: 'aws-ecr-pull-secret', destinations: true },
+  // ECR, three gateways: the Secret's own key changed, the Secret deleted, edited back; a dead login pasted; a kill at CreateSecret.
+  { seed: 160, target: 'aws-ecr-pull-secret', destinations: true },
+  // ECR, three gateways nested three deep: holds at the registry check and at finalize; the file deleted.
+  { seed: 48, target: 'aws-ecr-pull-secret', destinations: true },
+  // deactivate_previous_key with retire_before_consumers_reload; a Secret there before, with a restart: edited to
+  // garbage, deleted (and made again), unmarked, its own key changed; a run held at GetDeployment and killed at finalize.
+  { seed: 128, target: 'aws-iam-access-key', destinations: true },
+  // Three gateways nested three deep over a file and a created Secret; a CreateSecret reply lost; the file deleted.
+  { seed: 120, target: 'aws-iam-access-key', destinations: true },
+  // A json file and a created Secret with a restart: faults on PatchDeployment, CreateSecret, GetSecret; unmarked;
+  // a kill at PatchSecret in a run held at finalize.
+  { seed: 305, target: 'azure-app-secret', destinations: true },
+  // Wiz, three gateways, a file: kills at the replace and after it, overlaps at the replace and at finalize.
+  { seed: 58, target: 'wiz-service-account', destinations: true },
+  // Not here, because they fail (a finding, reported, not fixed): a Wiz run held between its finalize and its
+  // delivery while another gateway rotates and delivers writes its own, replaced secret over the newer one when
+  // released, and exits 0 with the destination dead: seeds 234 (pending), 114 (immediate), 138 (pending), each
+  // with destinations: true.
 ];
 const CASES = SEEDS.flatMap((s) => MODELS.map((model) => ({ ...s, model })));
 
 describe('chaos: seeded histories, judged after every step', { concurrency: 2 }, () => {
   for (const c of CASES) {
     test(`seed ${c.seed} · ${c.target} · ${c.model} transactions`, { timeout: 300_000 }, async () => {
-      const plan = planHistory(c.seed, { target: c.target, model: c.model });
+      const plan = planHistory(c.seed, { target: c.target, model: c.model, destinations: c.destinations });
       const r = await runHistory(plan, { bundle: built.dir });
       // A history that stopped early (an engine error, a sandbox that never started) must not pass as clean.
       const planned = plan.steps.reduce((n, s) => n + (s.kind === 'run' ? 1 : s.kind === 'overlap' ? s.runs.length : 0), 0);
@@ -53,27 +78,43 @@ describe('chaos: seeded histories, judged after every step', { concurrency: 2 },
   }
 });
 
-test('a seed fixes the whole plan; the fixed seeds cover every target, model, fault kind and hand action', () => {
+test('a seed fixes the whole plan; the fixed seeds cover every target, model, fault kind, hand action and destination', () => {
   assert.deepEqual(planHistory(4242), planHistory(4242));
   assert.notDeepEqual(planHistory(4242).steps, planHistory(4243).steps);
   // Forcing the target or model changes only that: the steps are the seed's.
   assert.deepEqual(planHistory(4242, { model: 'immediate' }).gateways, planHistory(4242, { model: 'pending' }).gateways);
+  // A history that drew destinations is the same when they are forced (its replay command forces them).
+  const drew = [...Array(50).keys()].find((seed) => planHistory(seed).destinations !== undefined)!;
+  assert.deepEqual(planHistory(drew, { destinations: true }), planHistory(drew));
+  assert.equal(planHistory(drew, { destinations: false }).destinations, undefined);
 
-  const plans = CASES.map((c) => planHistory(c.seed, { target: c.target, model: c.model }));
+  const plans = CASES.map((c) => planHistory(c.seed, { target: c.target, model: c.model, destinations: c.destinations }));
   const seen = new Set<string>();
   for (const p of plans) {
     seen.add(`target ${p.target}`).add(`model ${p.model}`).add(`gateways ${p.gateways.length}`);
     if (p.personalApp) seen.add('personal-account app');
     for (const k of Object.keys(p.settings)) seen.add(`setting ${k}`);
+    const d = p.destinations;
+    if (d) seen.add(`destinations in ${p.target} (${p.model})`);
+    if (d?.file) seen.add(`${d.file.format} file`);
+    if (d?.secret) seen.add(d.secret.create ? 'Secret created by the run' : 'Secret there before').add(d.secret.restart ? 'Secret with a restart' : 'Secret without a restart');
+    if (d?.file && d.secret) seen.add('file and Secret');
     for (const s of p.steps) {
-      if (s.kind === 'hand') seen.add(`hand ${s.action.kind}`);
+      if (s.kind === 'hand') seen.add(`hand ${s.action.kind === 'destination' ? `${s.action.action.kind}${s.action.action.kind === 'secret-edit' ? ` ${s.action.action.value}` : ''}` : s.action.kind}`);
       if (s.kind === 'overlap') {
         seen.add(`overlap of ${s.runs.length}`);
         if (new Set(s.runs.map((r) => r.gateway)).size < s.runs.length) seen.add('one gateway fired twice');
+        if (s.holds.some((h) => h.service === 'kubernetes')) seen.add('held at a Kubernetes call');
       }
       for (const run of s.kind === 'run' ? [s.run] : s.kind === 'overlap' ? s.runs : []) {
         if (run.kill) seen.add('kill');
-        for (const f of run.faults) seen.add(`fault ${f.kind}`);
+        // Killed as its finalize lands: the rotation stands, its delivery is the next run's catch-up.
+        if (d && run.kill?.operation === 'finalize_secret_update') seen.add('killed between finalize and delivery');
+        if (d && run.kill?.service === 'kubernetes') seen.add('killed at a Kubernetes call');
+        for (const f of run.faults) {
+          seen.add(`fault ${f.kind}`);
+          if (f.service === 'kubernetes') seen.add(`fault on Kubernetes ${f.operation}`);
+        }
       }
     }
   }
@@ -91,6 +132,21 @@ test('a seed fixes the whole plan; the fixed seeds cover every target, model, fa
     'personal-account app',
     'setting delete_all_keys_before_rotating',
     'setting deactivate_previous_key',
+    'setting retire_before_consumers_reload',
+    ...CHAOS_TARGETS.flatMap((t) => MODELS.map((m) => `destinations in ${t} (${m})`)),
+    'env file',
+    'json file',
+    'Secret created by the run',
+    'Secret there before',
+    'Secret with a restart',
+    'Secret without a restart',
+    'file and Secret',
+    ...['secret-edit old', 'secret-edit garbage', 'secret-delete', 'secret-unmark', 'secret-other', 'file-delete'].map((k) => `hand ${k}`),
+    ...['login-expire', 'login-revoke', 'dead-login', 'key-rotate'].map((k) => `hand ${k}`),
+    ...['GetSecret', 'PatchSecret', 'CreateSecret', 'PatchDeployment'].map((o) => `fault on Kubernetes ${o}`),
+    'held at a Kubernetes call',
+    'killed between finalize and delivery',
+    'killed at a Kubernetes call',
   ];
   assert.deepEqual(wanted.filter((w) => !seen.has(w)), []);
 });
@@ -108,7 +164,7 @@ const controlPlan = (target: string, steps: Step[], model: TransactionModel = 'p
   steps,
 });
 const cleanRun: Step = { kind: 'run', run: { gateway: 'A', faults: [] } };
-const violationsOf = async (plan: HistoryPlan, tamper?: (o: RunOutcome) => void) => {
+const violationsOf = async (plan: HistoryPlan, tamper?: (o: RunOutcome, sb: Sandbox) => void) => {
   const r = await runHistory(plan, { bundle: built.dir, ...(tamper ? { tamper } : {}) });
   return { r, text: formatHistory(r, { calls: true }) };
 };
@@ -159,5 +215,47 @@ describe('controls: the checker reports a broken history', { concurrency: 2 }, (
     const refused: Step = { kind: 'run', run: { gateway: 'A', faults: [{ service: 'ksm', operation: 'get_secret', nth: 1, kind: 'status' }] } };
     const claimed = await violationsOf(controlPlan('wiz-service-account', [refused]), onStep1((o) => ((o.exit = 0), (o.codes = []))));
     assert.ok(claimed.r.violations.some((v) => v.includes('the record does not hold a credential this run made')), claimed.text);
+  });
+});
+
+describe('controls: the checker reports a broken destination', { concurrency: 2 }, () => {
+  const delivering = (steps: Step[], target = 'aws-iam-access-key'): HistoryPlan => ({
+    ...controlPlan(target, steps),
+    destinations: { file: { format: 'env' }, secret: { name: 'app-creds', create: false, restart: true } },
+  });
+
+  test('a retired credential in the Secret, no person having put it there, is a violation', { timeout: 120_000 }, async () => {
+    // Two rotations: the demo's first key is deleted by the second (IAM keeps CURRENT and LAST).
+    const { r, text } = await violationsOf(delivering([cleanRun, cleanRun, { kind: 'hand', action: { kind: 'sabotage-destination', what: 'retired' } }]));
+    assert.ok(r.violations.some((v) => v.startsWith('after step 3: the Secret demo/app-creds holds a credential the record held, which no longer works')), text);
+    assert.equal(r.violations.filter((v) => /^step [12] /.test(v)).length, 0, `the clean runs before it are not blamed\n${text}`);
+  });
+
+  test("the Secret's own key lost is a violation", { timeout: 120_000 }, async () => {
+    const { r, text } = await violationsOf(delivering([cleanRun, { kind: 'hand', action: { kind: 'sabotage-destination', what: 'own-key' } }]));
+    assert.ok(r.violations.some((v) => v.startsWith("after step 2: the Secret's own key database_host (not ours) was lost")), text);
+  });
+
+  test('exit 0 with a destination behind, and exit 4 with none behind, are violations', { timeout: 120_000 }, async () => {
+    // The Secret's write refused: the run stops before rotating (exit 4), here claimed as a success.
+    const refused: Step = { kind: 'run', run: { gateway: 'A', faults: [{ service: 'kubernetes', operation: 'PatchSecret', nth: 1, kind: 'status' }] } };
+    const claimed = await violationsOf(delivering([refused]), onStep1((o) => ((o.exit = 0), (o.codes = []))));
+    assert.ok(claimed.r.violations.some((v) => v.startsWith('step 1 ') && v.includes('exit 0, yet Secret demo/app-creds (holds nothing of ours)')), claimed.text);
+
+    const alarmed = await violationsOf(delivering([cleanRun]), onStep1((o) => ((o.exit = 4), (o.codes = ['DELIVERY_INCOMPLETE']))));
+    assert.ok(alarmed.r.violations.some((v) => v.startsWith('step 1 ') && v.includes("exit 4 DELIVERY_INCOMPLETE, yet every destination holds the record's credential")), alarmed.text);
+  });
+
+  test('a destination left behind after the final clean runs is a violation', { timeout: 120_000 }, async () => {
+    // The final run's work undone behind its back: its Deployment no longer carries the Secret's delivery.
+    const undo = (o: RunOutcome, sb: Sandbox) => {
+      if (o.label !== 'final A') return;
+      const d = sb.kubernetes.cluster.deployment('demo', 'app')!;
+      const template = (d.spec as { template: { metadata: { annotations?: Record<string, string> } } }).template;
+      template.metadata.annotations = {};
+      sb.kubernetes.cluster.putDeployment('demo', 'app', d);
+    };
+    const { r, text } = await violationsOf(delivering([cleanRun]), undo);
+    assert.ok(r.violations.some((v) => v.startsWith('after the final runs: the Secret demo/app-creds (Deployment demo/app not restarted with it), after a clean run on every gateway')), text);
   });
 });

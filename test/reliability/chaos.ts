@@ -17,10 +17,12 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RecordData } from '../../src/keeper/record-data.js';
 import { cloneData, readText, writeText } from '../../src/keeper/record.js';
+import { ECR_TOKEN_LIFETIME_MS } from '../../src/sandbox/aws/ecr-tokens.js';
 import { DEMO } from '../../src/sandbox/demo-vault.js';
 import { TRANSPORT_FAULT_KINDS as FAULT_KINDS, type FaultSpec, type RequestLogEntry } from '../../src/sandbox/faults.js';
 import { type RecordView, TRANSACTION_MODELS, type TransactionModel } from '../../src/sandbox/ksm/index.js';
 import { type Sandbox, startSandbox } from '../../src/sandbox/sandbox.js';
+import { type DestinationAction, type DestinationPlan, DESTINATION_WRITES, HistoryDestinations, actionsFor, describeDestinations, drawDestinations } from './chaos-destinations.js';
 import {
   type CaseKind,
   ORACLES,
@@ -79,12 +81,13 @@ export class Rng {
 // Plans: everything a history will do, fixed by the seed before it starts.
 
 /**
- * The rotations the histories walk. Not yet aws-ecr-pull-secret: its "credential" is a login that expires on its
- * own and cannot be removed, replaced or added by hand, so none of the hand actions below applies to it, and its
- * calls are covered by the fault matrix (fault-matrix.ts ORACLES). Adding it means its own hand actions
- * (a login revoked by expiry, a record edited with a dead login) and new fixed seeds in chaos.test.ts.
+ * The rotations the histories walk, ECR's among them: its "credential" is a set of registry logins that expire on
+ * their own and are never listed or removed on AWS, so it is judged by value (the logins in the record were
+ * issued by the run that claims them), and its hand actions are its own (a login expired or revoked, the record
+ * edited with a dead login, the AWS key it asks with rotated by hand).
  */
-export const CHAOS_TARGETS: readonly string[] = ORACLE_NAMES.filter((t) => t !== 'aws-ecr-pull-secret');
+export const CHAOS_TARGETS: readonly string[] = ORACLE_NAMES;
+const ECR = 'aws-ecr-pull-secret';
 export const MODELS: readonly TransactionModel[] = TRANSACTION_MODELS;
 export const GATEWAY_NAMES = ['A', 'B', 'C'] as const;
 export const DEFAULT_STEPS = 8;
@@ -118,8 +121,20 @@ export type HandAction =
   | { kind: 'edit' }
   /** A person deletes a gateway's state folder (only when it holds no journal: the README says to keep it then). */
   | { kind: 'wipe-state'; gateway: string }
+  /** ECR: the record's logins expire (twelve hours pass on ECR's clock, and every login issued so far is dead). */
+  | { kind: 'login-expire' }
+  /** ECR: the record's logins are revoked. */
+  | { kind: 'login-revoke' }
+  /** ECR: a person pastes a Docker config with a dead login into the record. */
+  | { kind: 'dead-login' }
+  /** ECR: a person rotates the AWS key the record asks ECR with: a new key saved in the record, the old one deleted. */
+  | { kind: 'key-rotate' }
+  /** What a person does to one of the record's destinations (chaos-destinations.ts). */
+  | { kind: 'destination'; action: DestinationAction }
   /** Never planned from a seed: the control tests break the record's credential to prove the checker sees it. */
-  | { kind: 'sabotage' };
+  | { kind: 'sabotage' }
+  /** Never planned: a control puts a retired credential into the Secret (or drops its own key), as a bug would. */
+  | { kind: 'sabotage-destination'; what: 'retired' | 'own-key' };
 
 export type Step =
   | { kind: 'run'; run: PlannedRun }
@@ -136,6 +151,8 @@ export interface HistoryPlan {
   settings: Record<string, string>;
   /** Azure: the record names an app open to personal accounts, which may hold two secrets at most. */
   personalApp: boolean;
+  /** Where the record delivers (none when absent or empty). */
+  destinations?: DestinationPlan;
   steps: Step[];
 }
 
@@ -143,6 +160,8 @@ export interface PlanOptions {
   target?: string;
   model?: TransactionModel;
   steps?: number;
+  /** true: at least one destination; false: none; unset: the seed draws (none among the choices). */
+  destinations?: boolean;
 }
 
 /** Operations a rotation makes, recovery ones included, and how often a fault there is worth trying. */
@@ -178,19 +197,42 @@ const OPERATIONS: Record<string, ReadonlyArray<readonly [readonly [string, strin
     [['ksm', 'finalize_secret_update'], 3],
     [['wiz-api', 'updateServiceAccount'], 1],
   ],
+  'aws-ecr-pull-secret': [
+    [['ksm', 'get_secret'], 2],
+    [['ecr', 'GetAuthorizationToken'], 3],
+    [['ecr-registry', 'ApiVersionCheck'], 3],
+    [['ksm', 'update_secret'], 3],
+    [['ksm', 'finalize_secret_update'], 3],
+    [['ksm', 'rollback_secret_update'], 1],
+  ],
 };
+
+/** The Kubernetes calls a delivery makes, by what the record's Secret asks for (none for a file: it makes no call). */
+function deliveryOperations(plan: DestinationPlan): ReadonlyArray<readonly [readonly [string, string], number]> {
+  const s = plan.secret;
+  if (!s) return [];
+  return [
+    [['kubernetes', 'GetSecret'], 2],
+    [['kubernetes', 'PatchSecret'], 3],
+    ...(s.create ? ([[['kubernetes', 'CreateSecret'], 1]] as const) : []),
+    ...(s.restart ? ([[['kubernetes', 'GetDeployment'], 1], [['kubernetes', 'PatchDeployment'], 2]] as const) : []),
+  ];
+}
 
 const HAND_ACTIONS: Record<string, ReadonlyArray<readonly [HandAction['kind'], number]>> = {
   'azure-app-secret': [['replace', 30], ['add', 15], ['remove', 15], ['edit', 20], ['wipe-state', 20]],
   'aws-iam-access-key': [['replace', 30], ['add', 15], ['remove', 15], ['edit', 20], ['wipe-state', 20]],
   // One secret per account: nothing to add or remove beside it.
   'wiz-service-account': [['replace', 40], ['edit', 30], ['wipe-state', 30]],
+  'aws-ecr-pull-secret': [['login-expire', 20], ['login-revoke', 15], ['dead-login', 20], ['key-rotate', 15], ['edit', 15], ['wipe-state', 15]],
 };
 
 const callKey = (c: Call) => `${c.service} ${c.operation}#${c.nth}`;
 
-function planCall(rng: Rng, target: string, nths: ReadonlyArray<readonly [number, number]> = [[1, 70], [2, 22], [3, 8]]): Call {
-  const [service, operation] = rng.weighted(OPERATIONS[target]!);
+type Operations = ReadonlyArray<readonly [readonly [string, string], number]>;
+
+function planCall(rng: Rng, ops: Operations, nths: ReadonlyArray<readonly [number, number]> = [[1, 70], [2, 22], [3, 8]]): Call {
+  const [service, operation] = rng.weighted(ops);
   return { service, operation, nth: rng.weighted(nths) };
 }
 
@@ -198,13 +240,13 @@ function planCall(rng: Rng, target: string, nths: ReadonlyArray<readonly [number
  * A held run waits at its hold for the whole nested run, so it gets a request timeout longer than any nested
  * run, and therefore no `delay` of its own: a hang past that timeout would cost a minute.
  */
-function planRun(rng: Rng, target: string, gateway: string, hold?: Call): PlannedRun {
+function planRun(rng: Rng, ops: Operations, gateway: string, hold?: Call): PlannedRun {
   const taken = new Set<string>(hold ? [callKey(hold)] : []);
   const kinds = hold ? FAULT_KINDS.filter((k) => k !== 'delay') : FAULT_KINDS;
   const faults: PlannedFault[] = [];
   const count = rng.weighted([[0, 35], [1, 40], [2, 20], [3, 5]] as const);
   for (let i = 0; i < count; i++) {
-    const call = planCall(rng, target);
+    const call = planCall(rng, ops);
     const kind = rng.pick(kinds);
     if (taken.has(callKey(call))) continue;
     taken.add(callKey(call));
@@ -212,7 +254,7 @@ function planRun(rng: Rng, target: string, gateway: string, hold?: Call): Planne
   }
   const run: PlannedRun = { gateway, faults };
   if (rng.chance(0.2)) {
-    const kill = planCall(rng, target);
+    const kill = planCall(rng, ops);
     if (!taken.has(callKey(kill))) run.kill = kill;
   }
   return run;
@@ -237,12 +279,21 @@ export function planHistory(seed: number, options: PlanOptions = {}): HistoryPla
   } else if (target === 'azure-app-secret') {
     personalApp = rng.chance(0.35);
   }
+  // Destinations, and the hand actions on them, come from a stream of their own: a seed's other choices are the
+  // same with or without them (so the fixed seeds picked before destinations existed replay as they did).
+  const drng = new Rng(seed ^ 0x64657374);
+  const destinations = drawDestinations(drng, target, options.destinations);
+  const destinationActions = actionsFor(destinations);
+  // With destinations a setting that retires the replaced credential at once is refused unless the record accepts
+  // it; a history that draws one accepts it (and is judged by the weaker promise, chaos-destinations.ts).
+  if (destinationActions.length > 0 && settings.deactivate_previous_key === 'true') settings.retire_before_consumers_reload = 'true';
+  const ops: Operations = [...OPERATIONS[target]!, ...deliveryOperations(destinations)];
   const steps: Step[] = [];
   const count = options.steps ?? DEFAULT_STEPS;
   for (let i = 0; i < count; i++) {
     const r = rng.next();
     if (r < 0.45) {
-      steps.push({ kind: 'run', run: planRun(rng, target, rng.pick(gateways)) });
+      steps.push({ kind: 'run', run: planRun(rng, ops, rng.pick(gateways)) });
     } else if (r < 0.7) {
       const depth = gateways.length >= 3 && rng.chance(0.35) ? 3 : 2;
       // Distinct gateways race through Keeper's revision check; one gateway fired twice meets its own lock.
@@ -253,22 +304,28 @@ export function planHistory(seed: number, options: PlanOptions = {}): HistoryPla
         chosen.push(free.length > 0 && !twice ? rng.pick(free) : rng.pick(chosen));
       }
       // Mostly the first call of its kind, so that the hold is reached and the runs really overlap.
-      const holds = chosen.slice(0, -1).map(() => planCall(rng, target, [[1, 85], [2, 15]]));
-      const runs = chosen.map((g, j) => planRun(rng, target, g, holds[j]));
+      const holds = chosen.slice(0, -1).map(() => planCall(rng, ops, [[1, 85], [2, 15]]));
+      const runs = chosen.map((g, j) => planRun(rng, ops, g, holds[j]));
       steps.push({ kind: 'overlap', runs, holds });
     } else {
       // A credential added by hand fills IAM's quota (or a personal-account app) for good unless a setting lets
       // runs delete it: one is worth seeing, but it would turn the rest of most histories into refusals.
       const blocks = (target === 'aws-iam-access-key' && settings.delete_all_keys_before_rotating !== 'true') || personalApp;
       const kind = rng.weighted(HAND_ACTIONS[target]!.map(([k, w]) => [k, k === 'add' && blocks ? w / 5 : w] as const));
-      steps.push({ kind: 'hand', action: kind === 'wipe-state' ? { kind, gateway: rng.pick(gateways) } : ({ kind } as HandAction) });
+      const action: HandAction = kind === 'wipe-state' ? { kind, gateway: rng.pick(gateways) } : ({ kind } as HandAction);
+      // Drawn after the action above, so that the seed's own stream goes on as it would without destinations.
+      if (destinationActions.length > 0 && drng.chance(0.5)) {
+        const which = drng.pick(destinationActions);
+        steps.push({ kind: 'hand', action: { kind: 'destination', action: which === 'secret-edit' ? { kind: which, value: drng.chance(0.5) ? 'old' : 'garbage' } : { kind: which } } });
+      } else steps.push({ kind: 'hand', action });
     }
   }
-  return { seed, target, model, gateways, settings, personalApp, steps };
+  return { seed, target, model, gateways, settings, personalApp, ...(destinationActions.length > 0 ? { destinations } : {}), steps };
 }
 
 export function replayCommand(plan: HistoryPlan): string {
-  return `npm run chaos -- --seed ${plan.seed} --target ${plan.target} --model ${plan.model} --steps ${plan.steps.length}`;
+  const destinations = plan.destinations && (plan.destinations.file || plan.destinations.secret) ? 'yes' : 'no';
+  return `npm run chaos -- --seed ${plan.seed} --target ${plan.target} --model ${plan.model} --steps ${plan.steps.length} --destinations ${destinations}`;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -287,6 +344,7 @@ const WRITES: Record<string, readonly string[]> = {
   azure: ['addPassword', 'removePassword'],
   iam: ['CreateAccessKey', 'DeleteAccessKey', 'UpdateAccessKey'],
   'wiz-api': ['rotateServiceAccountSecret', 'updateServiceAccount'],
+  kubernetes: DESTINATION_WRITES,
 };
 const isWrite = (e: RequestLogEntry) => WRITES[e.service]?.includes(e.operation) ?? false;
 const CODE_LINE = /^keeper-rotate: ([A-Z][A-Z0-9_]*): /;
@@ -325,6 +383,8 @@ export interface RunOutcome {
    */
   savedBeforeHold?: boolean;
   savedByNested?: string[];
+  /** What the record's destinations held when the run started (chaos-destinations.ts `fingerprint`). */
+  destinationsBefore?: string;
 }
 
 export interface HistoryResult {
@@ -332,7 +392,10 @@ export interface HistoryResult {
   /** The history as it happened, one line per step or run. */
   lines: string[];
   violations: string[];
-  /** States the checker accepted only because a run had said it needs attention (exit 5), or was killed mid-replace. */
+  /**
+   * States the checker accepted only because a run had said it needs attention (exit 5), or was killed mid-replace,
+   * or a person broke the record's credential (ECR: a login expired or revoked, a dead login pasted).
+   */
   excused: string[];
   /** What looks wrong without breaking an invariant (see judgeRun). */
   warnings: string[];
@@ -343,8 +406,11 @@ export interface HistoryResult {
 export interface HistoryOptions {
   /** A folder with the built scripts (fault-matrix.ts's buildScripts). */
   bundle: string;
-  /** Control tests only: change a run's outcome before it is judged, to prove the checker catches it. */
-  tamper?: (o: RunOutcome) => void;
+  /**
+   * Control tests only: change a run's outcome (or, through the sandbox, what it left behind) before it is
+   * judged, to prove the checker catches it.
+   */
+  tamper?: (o: RunOutcome, sb: Sandbox) => void;
 }
 
 interface Gateway {
@@ -368,6 +434,19 @@ interface Segment {
 }
 
 const text = (data: RecordData, label: string) => readText(data, label);
+
+/** The `auths` of a Docker config (empty when it is none). */
+function parseAuths(config: string | undefined): Record<string, { password?: unknown }> {
+  try {
+    const auths = (JSON.parse(config ?? '') as { auths?: unknown }).auths;
+    return typeof auths === 'object' && auths !== null ? (auths as Record<string, { password?: unknown }>) : {};
+  } catch {
+    return {};
+  }
+}
+
+/** The registry passwords (the logins) a Docker config holds. */
+const loginPasswords = (config: string | undefined) => Object.values(parseAuths(config)).flatMap((a) => (typeof a?.password === 'string' ? [a.password] : []));
 /** Identifies an open transaction: its revision and data are fixed when it opens. */
 const txKey = (view: RecordView) => (view.transaction ? JSON.stringify([view.transaction.revision, view.transaction.data]) : undefined);
 /** Runs of an overlap (`3a`, `3b`) sit under their step's line. */
@@ -403,6 +482,9 @@ class History {
   #max = 0;
   /** A broken record was reported and has not worked since: what follows from it is traced, not counted again. */
   #broken = false;
+  /** Why the record's credential does not work through no run's fault (ECR: a login expired or revoked, a dead login pasted). */
+  #handBroken: string | undefined;
+  readonly destinations: HistoryDestinations;
 
   constructor(
     readonly sb: Sandbox,
@@ -412,6 +494,10 @@ class History {
   ) {
     this.oracle = ORACLES[plan.target]!;
     sb.faults.onFire(() => (this.#fired += 1));
+    // Where the replaced credential dies before delivery (in place; or accepted by the record), a destination may
+    // hold a dead credential of the record's until delivery catches up.
+    const weak = this.oracle.inPlace === true || plan.settings.retire_before_consumers_reload === 'true';
+    this.destinations = new HistoryDestinations(sb, dir, plan.destinations ?? {}, plan.target, this.oracle, weak);
   }
 
   record(): RecordView {
@@ -460,10 +546,11 @@ class History {
         writeFileSync(configPath, JSON.stringify(config, null, 2), { mode: 0o600 });
       }
       const stateDir = join(this.dir, `state-${name}`);
-      this.gateways.set(name, { name, stateDir, env: { ...sb.env, KEEPER_GATEWAY_CONFIG: configPath, KEEPER_ROTATE_STATE_DIR: stateDir }, secrets: [config.privateKey, config.appKey] });
+      this.gateways.set(name, { name, stateDir, env: { ...sb.env, ...this.destinations.env(), KEEPER_GATEWAY_CONFIG: configPath, KEEPER_ROTATE_STATE_DIR: stateDir }, secrets: [config.privateKey, config.appKey] });
     }
+    this.destinations.setup();
     const data = cloneData(this.record().data);
-    for (const [label, value] of Object.entries(plan.settings)) writeText(data, { label, kind: 'text' }, value);
+    for (const [label, value] of Object.entries({ ...plan.settings, ...this.destinations.settings() })) writeText(data, { label, kind: 'text' }, value);
     if (plan.personalApp) {
       const dir = sb.azure.directory;
       const app = dir.createApp({ tenantId: DEMO.azure.tenantId, displayName: 'personal-accounts-app', signInAudience: 'AzureADandPersonalMicrosoftAccount', owners: [DEMO.azure.adminAppId] });
@@ -476,6 +563,9 @@ class History {
     sb.ksm.editRecord(this.oracle.uid, data);
     const settings = Object.entries(plan.settings).map(([k, v]) => `${k}=${v}`);
     if (plan.personalApp) settings.push('an app open to personal accounts (two secrets at most)');
+    const delivers = describeDestinations(plan.destinations ?? {});
+    if (delivers.length > 0) settings.push(`delivers to ${delivers.join(' and ')}`);
+    this.destinations.noteRecord(this.record());
     this.line(`seed ${plan.seed} · ${plan.target} · ${plan.model} transactions · gateways ${plan.gateways.join(', ')} · ${settings.join(', ')}`);
   }
 
@@ -501,6 +591,8 @@ class History {
     o.issued.push(...this.#issued().slice(seg.issued));
     const tx = txKey(this.record());
     if (tx !== undefined && tx !== seg.tx) o.openedTx = tx;
+    // Also when a run is held: a credential the record holds only until a nested run replaces it is one it held.
+    this.destinations.noteRecord(this.record());
   }
 
   /** Waits until every faulted call the sandbox took has been handled (a hang lands after its client gave up). */
@@ -559,6 +651,7 @@ class History {
       fired: [],
       named: possibleData(before).flatMap((d) => this.oracle.referenced(d)),
       ...(opts.hold ? { hold: { call: opts.hold, reached: false } } : {}),
+      destinationsBefore: this.destinations.fingerprint(),
     };
     this.runs += 1;
     const { sb } = this;
@@ -626,7 +719,7 @@ class History {
     o.stdout = result.stdout;
     o.stderr = result.stderr;
     o.codes = result.stderr.split('\n').flatMap((l) => CODE_LINE.exec(l)?.[1] ?? []);
-    this.options.tamper?.(o);
+    this.options.tamper?.(o, this.sb);
     const reached = o.hold?.reached !== false;
     const heldNote = o.hold && reached ? ' released' : '';
     const missed = o.hold && !reached ? ` (ended before its hold at ${callKey(o.hold.call)})` : '';
@@ -677,6 +770,16 @@ class History {
 
   act(action: HandAction): string {
     const view = this.record();
+    if (action.kind === 'destination') return this.destinations.act(action.action, view);
+    if (action.kind === 'sabotage-destination') return action.what === 'retired' ? this.destinations.sabotage(view) : this.destinations.sabotageOthers();
+    // What a person does to the target or the record may kill what a destination holds: that is theirs, not a run's.
+    const done = this.destinations.around(view, () => this.#act(action, view));
+    const works = this.#works(this.record());
+    if (!works.ok && action.kind !== 'sabotage') this.#handBroken = `a person's hand action (${action.kind}) broke the record's credential, and no run has made a new one since`;
+    return done;
+  }
+
+  #act(action: HandAction, view: RecordView): string {
     if (action.kind === 'wipe-state') {
       const gw = this.gateways.get(action.gateway)!;
       if (journalEntries(gw.stateDir).length > 0) return `skipped deleting gateway ${gw.name}'s state folder: it holds a journal`;
@@ -697,6 +800,8 @@ class History {
         return this.#handAws(action, data, save);
       case 'azure-app-secret':
         return this.#handAzure(action, data, save);
+      case ECR:
+        return this.#handEcr(action, data, save);
       default:
         return this.#handWiz(action, data, save);
     }
@@ -792,6 +897,42 @@ class History {
     }
   }
 
+  #handEcr(action: HandAction, data: RecordData, save: () => void): string {
+    const tokens = this.sb.ecrTokens;
+    const config = text(data, 'ecr_docker_config_json');
+    switch (action.kind) {
+      case 'login-expire':
+        tokens.advance(ECR_TOKEN_LIFETIME_MS);
+        return "twelve hours passed on ECR's clock: every login issued so far expired";
+      case 'login-revoke':
+      case 'sabotage': {
+        const n = loginPasswords(config).reduce((k, p) => k + tokens.revoke(p), 0);
+        return `revoked the record's ${n} login(s)${action.kind === 'sabotage' ? ' (sabotage)' : ''}`;
+      }
+      case 'dead-login': {
+        const host = Object.keys(parseAuths(config))[0] ?? new URL(this.sb.urls['ecr-registry']!).host;
+        const password = `pasted-by-hand-${++this.#edits}`;
+        const auth = Buffer.from(`AWS:${password}`).toString('base64');
+        writeText(data, { label: 'ecr_docker_config_json', kind: 'secret' }, JSON.stringify({ auths: { [host]: { username: 'AWS', password, auth } } }));
+        save();
+        return 'pasted a Docker config with a dead login into the record';
+      }
+      case 'key-rotate': {
+        const aws = this.sb.aws;
+        const user = DEMO.ecr.userName;
+        const current = text(data, 'aws_access_key_id');
+        const key = aws.seedAccessKey(user);
+        writeText(data, { label: 'aws_access_key_id', kind: 'text' }, key.accessKeyId);
+        writeText(data, { label: 'aws_secret_access_key', kind: 'secret' }, key.secretAccessKey);
+        save();
+        if (current && aws.getKey(current)) aws.deleteAccessKey(user, current);
+        return 'rotated the AWS key the record asks ECR with by hand: a new key saved in the record, the old one deleted';
+      }
+      default:
+        return `skipped ${action.kind}`;
+    }
+  }
+
   #handWiz(action: HandAction, data: RecordData, save: () => void): string {
     const wiz = this.sb.wiz;
     switch (action.kind) {
@@ -824,7 +965,7 @@ class History {
    */
   excuse(except?: string): string | undefined {
     for (const gw of this.gateways.values()) if (gw.name !== except && gw.pending) return `gateway ${gw.name} ${gw.pending}`;
-    return undefined;
+    return this.#handBroken;
   }
 
   #pending(gw: Gateway, o: RunOutcome): string | undefined {
@@ -836,11 +977,25 @@ class History {
     return gw.pending;
   }
 
+  /**
+   * What tells whose the record's credential is: the secret itself where the target issues values and lists no
+   * credential of its own (Wiz in place; ECR, the first login of its Docker config), else the current ID.
+   */
+  #mark(data: RecordData): string | undefined {
+    if (this.oracle.inPlace) return text(data, 'client_secret');
+    if (this.plan.target === ECR) return loginPasswords(text(data, 'ecr_docker_config_json'))[0];
+    return this.oracle.referenced(data)[0];
+  }
+
+  /** Did this run make the credential `mark` names? */
+  #made(o: RunOutcome, mark: string | undefined): boolean {
+    if (mark === undefined) return false;
+    return this.oracle.inPlace || this.plan.target === ECR ? o.issued.includes(mark) : o.created.includes(mark);
+  }
+
   /** Does the record hold a credential this run made, with no transaction of this run's open on it? */
   #holdsOwn(o: RunOutcome, view: RecordView): boolean {
-    const current = this.oracle.inPlace ? text(view.data, 'client_secret') : this.oracle.referenced(view.data)[0];
-    const mine = current !== undefined && (this.oracle.inPlace ? o.issued.includes(current) : o.created.includes(current));
-    return mine && !(view.transaction !== undefined && txKey(view) === o.openedTx);
+    return this.#made(o, this.#mark(view.data)) && !(view.transaction !== undefined && txKey(view) === o.openedTx);
   }
 
   #works(view: RecordView): { ok: boolean; note: string } {
@@ -854,7 +1009,7 @@ class History {
     const view = this.record();
     const works = this.#works(view);
     const inPlace = this.oracle.inPlace === true;
-    const current = inPlace ? text(view.data, 'client_secret') : this.oracle.referenced(view.data)[0];
+    const current = this.#mark(view.data);
     const leftOpen = view.transaction !== undefined && txKey(view) === o.openedTx;
 
     if (o.exit === 1) problem('exit 1: an internal error');
@@ -863,7 +1018,15 @@ class History {
     const leaked = this.leaks(o.stdout + o.stderr);
     if (leaked > 0) problem(`${leaked} secret value(s) a sandbox issued appear in the output`);
 
-    if (o.exit === 0 || o.exit === 4) {
+    // Exit 4 also says a destination could not be brought up to date before rotating (deliver.ts catchUp): then the
+    // run made nothing on the target (it may have stored a secret its gateway sealed earlier, or settled an earlier
+    // run), and promises what exit 3 does about the record. ECR makes nothing on AWS: a finalized save is its rotation.
+    const finalized = o.calls.some((e) => e.service === 'ksm' && e.operation === 'finalize_secret_update' && e.status < 300);
+    const replaced = o.calls.some((e) => e.service === 'wiz-api' && e.operation === 'rotateServiceAccountSecret' && (e.status < 300 || e.fault !== undefined));
+    const madeNothing = inPlace ? !replaced : this.plan.target === ECR ? !finalized : o.created.length === 0;
+    const stoppedBeforeRotating = o.exit === 4 && o.codes[0] === 'DELIVERY_INCOMPLETE' && !this.#holdsOwn(o, view) && madeNothing;
+    if (stoppedBeforeRotating && !works.ok && !this.excuse(o.gateway)) this.#brokenRecord(where, works.note);
+    if (o.exit === 0 || (o.exit === 4 && !stoppedBeforeRotating)) {
       const superseded = o.savedBeforeHold === true && current !== undefined && (o.savedByNested ?? []).includes(current);
       if (!this.#holdsOwn(o, view) && !superseded) problem('the record does not hold a credential this run made');
       if (leftOpen) problem('its Keeper transaction is left open');
@@ -874,9 +1037,12 @@ class History {
       if (!works.ok && !replacedSince) problem(`the record's credential does not work${works.note}`);
       else if (works.ok) this.#broken = false;
     }
+    if (works.ok) this.#handBroken = undefined;
     if (o.exit === 2) {
       const writes = o.calls.filter(isWrite);
       if (writes.length > 0) problem(`rejected, yet it wrote: ${writes.map((e) => `${e.service} ${e.operation}`).join(', ')}`);
+      // A file write makes no request: what the destinations hold must be what they held before (no run beside it).
+      if (o.hold?.reached !== true && o.destinationsBefore !== undefined && this.destinations.fingerprint() !== o.destinationsBefore) problem('rejected, yet a destination changed');
     }
     if (o.exit === 3) {
       // Another gateway's run holding a replaced secret, or one that said it needs attention, broke it first.
@@ -887,7 +1053,7 @@ class History {
         const named = new Set(this.oracle.referenced(view.data));
         const left = o.created.filter((id) => now.has(id) && !named.has(id));
         if (left.length > 0) problem(`${left.length} credential(s) it created remain on the target, not named by the record`);
-        if (current !== undefined && o.created.includes(current)) problem('the record holds the credential this run made');
+        if (this.#made(o, current)) problem('the record holds the credential this run made');
       }
       // Exit 3 promises nothing left on the target; a transaction left open is left in Keeper, where it stops
       // every other gateway (KEEPER_TRANSACTION_OPEN) until this one runs again. Worth knowing, not a broken promise.
@@ -900,6 +1066,10 @@ class History {
       const foreign = o.removed.filter((id) => !this.ours.has(id) && !named.has(id));
       if (foreign.length > 0) problem(`it removed ${foreign.length} credential(s) it did not make and the record did not name (${foreign.map((id) => this.role(id, view.data)).join(', ')})`);
     }
+    // Its exit code against what the destinations hold; a run held while others ran may have been overtaken.
+    const judge = { violation: (w: string, p: string) => this.violation(w, p), warning: (w: string, p: string) => this.warning(w, p), line: (l: string) => this.line(l) };
+    this.destinations.judgeExit(where, o, view, judge, o.hold?.reached === true);
+    this.destinations.judge(where, view, judge, works.ok ? undefined : this.excuse(o.gateway));
     this.#judgeLimit(where);
   }
 
@@ -920,7 +1090,11 @@ class History {
         this.excused.push(`${where}: the record's credential does not work${works.note}; accepted because ${excuse}`);
         this.line(`      record does not work${works.note}: accepted, ${excuse}`);
       } else this.#brokenRecord(where, works.note);
-    } else this.#broken = false;
+    } else {
+      this.#broken = false;
+      this.#handBroken = undefined;
+    }
+    this.destinations.judge(where, view, { violation: (w, p) => this.violation(w, p), warning: (w, p) => this.warning(w, p), line: (l) => this.line(l) }, works.ok ? undefined : this.excuse());
     this.#judgeLimit(where);
   }
 
@@ -995,6 +1169,7 @@ class History {
       const left = journalEntries(gw.stateDir).length;
       if (left > 0) this.violation(where, `gateway ${gw.name} still keeps ${left} journal(s) for the record`);
     }
+    this.destinations.judgeFinal(where, view, { violation: (w, p) => this.violation(w, p), warning: (w, p) => this.warning(w, p), line: (l) => this.line(l) });
   }
 }
 
@@ -1044,14 +1219,14 @@ export function formatHistory(r: HistoryResult, options: { calls?: boolean } = {
   const out = r.lines.filter((l) => options.calls || !l.startsWith(CALLS_PREFIX));
   if (r.violations.length > 0) out.push(`  ${r.violations.length} violation(s):`, ...r.violations.map((v) => `    - ${v}`));
   if (r.warnings.length > 0) out.push(`  ${r.warnings.length} warning(s):`, ...r.warnings.map((v) => `    - ${v}`));
-  if (r.excused.length > 0) out.push(`  accepted after exit 5 / a sealed secret:`, ...r.excused.map((v) => `    - ${v}`));
+  if (r.excused.length > 0) out.push(`  accepted after exit 5, a sealed secret, or a person's doing:`, ...r.excused.map((v) => `    - ${v}`));
   out.push(`  replay: ${replayCommand(r.plan)}`);
   return out.join('\n');
 }
 
 /** One line per history, for progress output. */
 export function historyLine(r: HistoryResult): string {
-  const extra = [r.excused.length > 0 ? `${r.excused.length} accepted after exit 5` : '', r.warnings.length > 0 ? `${r.warnings.length} warning(s)` : ''].filter(Boolean);
+  const extra = [r.excused.length > 0 ? `${r.excused.length} accepted after exit 5 or a person's doing` : '', r.warnings.length > 0 ? `${r.warnings.length} warning(s)` : ''].filter(Boolean);
   return `seed ${r.plan.seed} ${r.plan.target} ${r.plan.model} gateways=${r.plan.gateways.length}: ${r.runs} runs, ${r.violations.length} violation(s)${extra.map((e) => `, ${e}`).join('')}, ${(r.ms / 1000).toFixed(1)} s`;
 }
 
