@@ -129,7 +129,7 @@ export function checkRetention(delivery: Delivery, retires: string | undefined):
   );
 }
 
-const oneLine = (err: unknown) => redact(describeError(err)).replace(/^RotateError: /, '');
+export const oneLine = (err: unknown) => redact(describeError(err)).replace(/^RotateError: /, '');
 
 /**
  * Delivers to every destination, each tried even when one before it failed. Returns the ones that failed, each

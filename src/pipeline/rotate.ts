@@ -10,7 +10,7 @@ import { HARD_STOP_GRACE_MS, type RunContext, type ScriptDefinition, type Script
 import { redact } from '../secret.js';
 import { cloneData, writeText } from '../keeper/record.js';
 import { outcomeUpdates, sameBesidesOutcome, writeOutcome } from './outcome.js';
-import { DELIVERY_SETTINGS, catchUp, checkRetention, deliverAll, deliveryFor, incomplete } from './deliver.js';
+import { DELIVERY_SETTINGS, catchUp, checkRetention, deliverAll, deliveryFor, incomplete, oneLine } from './deliver.js';
 import type { JournalEntry } from '../state/journal.js';
 import { lockRecord } from '../state/lock.js';
 import { runDoctor } from './doctor.js';
@@ -303,9 +303,59 @@ async function rotateLocked<K extends string, S extends K, C>(target: Target<K, 
     const saved = cloneData(user.data);
     for (const [ref, value] of created.recordUpdates) writeText(saved, ref, value);
     const payload = session.delivery?.(saved);
-    const undelivered = payload
-      ? await deliverAll(destinations, payload, log, 'deliver')
-      : [{ where: destinations.map((d) => d.describe()).join(', '), why: `${target.name} gave nothing to deliver` }];
+    const all = destinations.map((d) => d.describe()).join(', ');
+    let undelivered: Array<{ where: string; why: string }> = [{ where: all, why: `${target.name} gave nothing to deliver` }];
+    let movedOn: VaultRecord | undefined;
+    if (payload) {
+      // Another gateway may have rotated since this run finalized (this host paused between the two) and delivered
+      // its own: ours must not be written over it (for Wiz it is dead already). So the record is read again under
+      // a write check, which keeps every other run from saving meanwhile, and ours is delivered only while the
+      // record still holds it (as the catch-up does).
+      let delivering: JournalEntry | undefined;
+      try {
+        delivering = journal.read(own);
+      } catch {
+        delivering = undefined;
+      }
+      let check: JournalEntry | undefined;
+      try {
+        const fresh = (await ctx.vault.fetch([own])).get(own);
+        if (!fresh) throw new RotateError('RECORD_NOT_FOUND', `record ${own} is no longer shared with the gateway`);
+        check = await holdWriteCheck(m, fresh, delivering);
+        if (session.delivery?.(fresh.data)?.fingerprint !== payload.fingerprint) movedOn = fresh;
+        else undelivered = await deliverAll(destinations, payload, log, 'deliver');
+      } catch (err) {
+        undelivered = [{ where: all, why: `the record could not be read again under a write check before delivering: ${oneLine(err)}` }];
+      } finally {
+        if (check) {
+          try {
+            await dropWriteCheck(m, check, delivering);
+          } catch (err) {
+            // The check holds the record's own data; the journal keeps it, and the next run rolls it back.
+            log.warn('deliver', oneLine(err));
+          }
+        }
+      }
+    }
+    if (movedOn) {
+      // Nothing delivered, nothing retired: the destinations keep what they hold, and the next run delivers what the
+      // record holds (its catch-up checks a Wiz secret signs in first). Exit 4 says the record's credential works:
+      // where the target can tell, that is asked.
+      const err = incomplete(
+        [{ where: all, why: 'not delivered' }],
+        `rotated to ${created.id} and saved it, but the record changed after this run finalized it (another gateway's rotation, or a person), so this run's credential was delivered nowhere and nothing was retired`,
+      );
+      if (!session.verifyRecord) throw err;
+      let result: VerifyResult;
+      try {
+        result = await session.verifyRecord(movedOn.data);
+      } catch (e) {
+        result = { ok: false, reason: oneLine(e), throttled: true };
+      }
+      if (result.ok) throw err;
+      const why = result.throttled ? `whether the secret it holds now signs in could not be checked (${result.reason})` : `the secret it holds now does not sign in (${result.reason})`;
+      throw new RotateError(err.code, `${err.message.replace(/; the record's credential works,.*$/, '')}; ${why}: check the record`, { exitCode: ExitCode.NeedsAttention });
+    }
     if (undelivered.length > 0) {
       // Nothing is retired: the credential the destinations still hold stays valid until they have the new one.
       const retained = plan.removeAfter.length ? `; nothing was retired (${ids(plan.removeAfter).join(', ')} stay until delivery is done)` : '';

@@ -58,10 +58,10 @@ const SEEDS: Array<{ seed: number; target: string; destinations: boolean }> = [
   { seed: 305, target: 'azure-app-secret', destinations: true },
   // Wiz, three gateways, a file: kills at the replace and after it, overlaps at the replace and at finalize.
   { seed: 58, target: 'wiz-service-account', destinations: true },
-  // Not here, because they fail (a finding, reported, not fixed): a Wiz run held between its finalize and its
-  // delivery while another gateway rotates and delivers writes its own, replaced secret over the newer one when
-  // released, and exits 0 with the destination dead: seeds 234 (pending), 114 (immediate), 138 (pending), each
-  // with destinations: true.
+  // A Wiz run held between its finalize and its delivery while another gateway rotates and delivers wrote its
+  // own, replaced secret over the newer one when released, and exited 0 with the destination dead (also seeds 138
+  // and 114). Delivery after finalize now reads the record again under a write check.
+  { seed: 234, target: 'wiz-service-account', destinations: true },
 ];
 const CASES = SEEDS.flatMap((s) => MODELS.map((model) => ({ ...s, model })));
 
