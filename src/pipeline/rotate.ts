@@ -298,6 +298,7 @@ async function rotateLocked<K extends string, S extends K, C>(target: Target<K, 
   } catch (err) {
     adoptError = err;
   }
+  let checkLeft: unknown;
   if (destinations.length > 0) {
     // From the record as this run saved it: what the next run would deliver too.
     const saved = cloneData(user.data);
@@ -307,6 +308,7 @@ async function rotateLocked<K extends string, S extends K, C>(target: Target<K, 
     let undelivered: Array<{ where: string; why: string }> = [{ where: all, why: `${target.name} gave nothing to deliver` }];
     let movedOn: VaultRecord | undefined;
     if (payload) {
+      checkLeft = undefined;
       // Another gateway may have rotated since this run finalized (this host paused between the two) and delivered
       // its own: ours must not be written over it (for Wiz it is dead already). So the record is read again under
       // a write check, which keeps every other run from saving meanwhile, and ours is delivered only while the
@@ -319,6 +321,7 @@ async function rotateLocked<K extends string, S extends K, C>(target: Target<K, 
       }
       let check: JournalEntry | undefined;
       try {
+        deadline.check('reading the record again before delivering');
         const fresh = (await ctx.vault.fetch([own])).get(own);
         if (!fresh) throw new RotateError('RECORD_NOT_FOUND', `record ${own} is no longer shared with the gateway`);
         check = await holdWriteCheck(m, fresh, delivering);
@@ -331,8 +334,10 @@ async function rotateLocked<K extends string, S extends K, C>(target: Target<K, 
           try {
             await dropWriteCheck(m, check, delivering);
           } catch (err) {
-            // The check holds the record's own data; the journal keeps it, and the next run rolls it back.
+            // The check holds the record's own data; the journal keeps it (not cleared below), and the next run
+            // rolls it back. Until then other gateways are refused (KEEPER_TRANSACTION_OPEN): a follow-up, exit 4.
             log.warn('deliver', oneLine(err));
+            checkLeft = err;
           }
         }
       }
@@ -363,7 +368,7 @@ async function rotateLocked<K extends string, S extends K, C>(target: Target<K, 
       const kept = target.mode === 'in-place' ? 'each destination that failed still holds the replaced secret, which no longer works (consumers fail until it is delivered)' : 'each destination that failed keeps the credential it had, which stays valid';
       throw incomplete(undelivered, `rotated to ${created.id} and saved it, but delivering it failed${retained}`, undefined, kept);
     }
-    journal.clear(own);
+    if (checkLeft === undefined) journal.clear(own);
   }
   const failed: string[] = [];
   let firstFailure = '';
@@ -392,6 +397,10 @@ async function rotateLocked<K extends string, S extends K, C>(target: Target<K, 
   };
   if (failed.length) {
     throw new RotateError('CLEANUP_INCOMPLETE', `rotated to ${created.id} and saved it, but could not remove ${failed.join(', ')} (${firstFailure}); the next run retries`);
+  }
+  if (checkLeft !== undefined) {
+    const base = isRotateError(checkLeft) ? checkLeft : new RotateError('INTERNAL', describeError(checkLeft), { cause: checkLeft });
+    throw new RotateError(base.code, `rotated to ${created.id}, saved and delivered it, but: ${oneLine(base)}; until then other gateways are refused (KEEPER_TRANSACTION_OPEN)`, { cause: base, exitCode: ExitCode.CleanupIncomplete });
   }
   return { exitCode: ExitCode.Ok, outcome: 'rotated', message: `rotated to ${created.id}`, fields };
 }
