@@ -12,12 +12,12 @@ import { build, type Plugin } from 'esbuild';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { spawn, spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, relative, resolve, sep } from 'node:path';
 import { parseArgs } from 'node:util';
 import { assetKeys } from '../src/cli/target-assets.js';
 import { encodeGatewayInput } from '../src/gateway/input.js';
 import { startSandbox } from '../src/sandbox/sandbox.js';
-import { BUNDLE_OPTIONS, TARGET_SCRIPTS } from './bundle-options.js';
+import { BUNDLE_OPTIONS, TARGET_SCRIPTS, lazyBuiltins } from './bundle-options.js';
 import { NODE_VERSION, PLATFORMS, type Platform, hostPlatform, isPlatform, runtimeBinary } from './node-runtime.js';
 
 const { values } = parseArgs({
@@ -99,6 +99,84 @@ const targetAssets: Plugin = {
   },
 };
 
+/**
+ * Modules that a target's asset imports with `await import()` but that a rotation seldom runs, each an asset of
+ * its own that the target's asset loads (src/cli/target-assets.ts `loadAsset`) only when the run imports it, with
+ * no code cache. Bundled in, their source is read from the executable and copied into V8's heap at every start,
+ * even though the code cache spares parsing it: the Kubernetes client and its dependencies are 1.7 MB of the
+ * 2.4 MB AWS asset. Our own modules they import (errors, secrets, the HTTP agent) stay the importing asset's,
+ * handed over by the `require` it gives, so `instanceof RotateError` holds across the boundary (as in
+ * scripts/build.ts's lazy chunks for the .cjs scripts).
+ */
+const LAZY_ASSETS: Record<string, string> = {
+  'kubernetes-client': resolve('src', 'destinations', 'kubernetes', 'client.ts'),
+};
+const SRC = resolve('src');
+
+/** A lazy asset's source: its module and what it needs but ours, with the modules of ours it shares. */
+async function lazyAssetSource(name: string): Promise<{ code: string; shared: string[] }> {
+  const entry = LAZY_ASSETS[name]!;
+  const own = dirname(entry) + sep;
+  const shared = new Set<string>();
+  const result = await build({
+    ...BUNDLE_OPTIONS,
+    target: `node${NODE_VERSION.split('.')[0]}`,
+    entryPoints: [entry],
+    write: false,
+    outfile: `${name}.js`,
+    plugins: [
+      lazyBuiltins,
+      {
+        name: 'share-sources',
+        setup(b) {
+          // A module of ours outside the lazy module's own folder is the importing asset's, by its path in src/.
+          b.onResolve({ filter: /^\.\.?\// }, async (args) => {
+            if (args.pluginData === 'inner') return undefined;
+            const r = await b.resolve(args.path, { resolveDir: args.resolveDir, kind: args.kind, pluginData: 'inner' });
+            if (r.errors.length || !r.path.startsWith(SRC + sep) || r.path.startsWith(own)) return undefined;
+            const key = relative(ROOT, r.path).split(sep).join('/');
+            shared.add(key);
+            return { path: key, external: true };
+          });
+        },
+      },
+    ],
+  });
+  const code = result.outputFiles[0]!.text;
+  assertNoImport(`${name}'s asset`, code);
+  return { code: `(function (exports, require, module) {\n${code}\n})`, shared: [...shared] };
+}
+
+const lazySources = new Map<string, Promise<{ code: string; shared: string[] }>>();
+
+/** Links a target asset's `import()` of a LAZY_ASSETS module to loading that asset. */
+const lazyAssets: Plugin = {
+  name: 'lazy-assets',
+  setup(b) {
+    b.onResolve({ filter: /.*/ }, async (args) => {
+      if (args.kind !== 'dynamic-import') return undefined;
+      const found = await b.resolve(args.path, { resolveDir: args.resolveDir, kind: 'import-statement' });
+      const name = Object.keys(LAZY_ASSETS).find((n) => LAZY_ASSETS[n] === found.path);
+      return name ? { path: name, namespace: 'lazy-asset' } : undefined;
+    });
+    b.onLoad({ filter: /.*/, namespace: 'lazy-asset' }, async (args) => {
+      if (!lazySources.has(args.path)) lazySources.set(args.path, lazyAssetSource(args.path));
+      const { shared } = await lazySources.get(args.path)!;
+      const requires = shared.map((key) => `${JSON.stringify(key)}: () => require(${JSON.stringify(join(ROOT, key))})`).join(',\n  ');
+      return {
+        contents: `const { loadAsset } = require(${JSON.stringify(ASSETS_MODULE)});
+const shared = {
+  ${requires}
+};
+module.exports = loadAsset(${JSON.stringify(args.path)}, (id) => (Object.hasOwn(shared, id) ? shared[id]() : require(id)));
+`,
+        loader: 'js',
+        resolveDir: ROOT,
+      };
+    });
+  },
+};
+
 /** Node's SEA: import() does not work in the main script when useCodeCache is on, nor in a vm.Script (BUNDLE_OPTIONS lowers it). */
 function assertNoImport(what: string, code: string): void {
   if (/\bimport\(/.test(code)) throw new Error(`${what} still holds an import(), which fails in the single executable`);
@@ -125,9 +203,12 @@ async function targetAsset(name: string, outfile: string): Promise<void> {
     },
     write: false,
     outfile,
+    plugins: [lazyAssets, lazyBuiltins],
   });
   const code = result.outputFiles[0]!.text;
   assertNoImport(`${name}'s asset`, code);
+  // src/cli/target-assets.ts reads the asset's bytes as one-byte characters (latin1), not as UTF-8.
+  if (/[^\x00-\x7f]/.test(code)) throw new Error(`${name}'s asset is not ASCII: esbuild's charset option must stay ascii`);
   writeFileSync(outfile, `(function (exports, require, module) {\n${code}\n})`);
 }
 
@@ -194,10 +275,12 @@ const started = performance.now();
 const work = mkdtempSync(join(tmpdir(), 'keeper-rotate-sea-'));
 try {
   const main = join(work, 'keeper-rotate.cjs');
-  await build({ ...BUNDLE_OPTIONS, target: `node${NODE_VERSION.split('.')[0]}`, entryPoints: [EXECUTABLE_MODULE], outfile: main, plugins: [targetAssets] });
+  await build({ ...BUNDLE_OPTIONS, target: `node${NODE_VERSION.split('.')[0]}`, entryPoints: [EXECUTABLE_MODULE], outfile: main, plugins: [targetAssets, lazyBuiltins] });
   assertNoImport('the main script', readFileSync(main, 'utf8'));
   const sources: Record<string, string> = {};
   for (const name of [...TARGET_SCRIPTS, ...Object.keys(COMMAND_ASSETS)]) await targetAsset(name, (sources[name] = join(work, `${name}.js`)));
+  const lazyNames = [...lazySources.keys()];
+  for (const name of lazyNames) writeFileSync((sources[name] = join(work, `${name}.js`)), (await lazySources.get(name)!).code);
   const builder = runtimeBinary(host, cacheDir);
   const caches = platforms.includes(host) ? await trainCodeCaches(builder, work, sources) : {};
   mkdirSync(outdir, { recursive: true });
@@ -211,7 +294,7 @@ try {
       assets[keys.source] = sources[name]!;
       if (withCache) assets[keys.cache] = caches[name]!;
     }
-    for (const name of Object.keys(COMMAND_ASSETS)) assets[assetKeys(name).source] = sources[name]!;
+    for (const name of [...Object.keys(COMMAND_ASSETS), ...lazyNames]) assets[assetKeys(name).source] = sources[name]!;
     writeFileSync(
       config,
       JSON.stringify({

@@ -6,7 +6,7 @@ import { chmodSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { gzipSync } from 'node:zlib';
-import { BUNDLE_OPTIONS as COMMON, TARGET_SCRIPTS } from './bundle-options.js';
+import { BUNDLE_OPTIONS as COMMON, TARGET_SCRIPTS, lazyBuiltins } from './bundle-options.js';
 
 // --outdir lets the bundle test build into a temporary folder without touching dist/.
 const outdir = parseArgs({ options: { outdir: { type: 'string', default: 'dist' } } }).values.outdir!;
@@ -58,6 +58,7 @@ const lazyChunks: Plugin = {
         write: false,
         outfile: 'chunk.cjs',
         plugins: [
+          lazyBuiltins,
           noDefaultAwsChain,
           {
             name: 'share-sources',
@@ -102,7 +103,7 @@ for (const name of TARGET_SCRIPTS) {
     outfile,
     banner: { js: '#!/usr/bin/env node' },
     metafile: true,
-    plugins: [lazyChunks],
+    plugins: [lazyChunks, lazyBuiltins],
   });
   chmodSync(outfile, 0o755);
   const bytes = Object.values(result.metafile.outputs)[0]?.bytes ?? 0;

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { encodeGatewayInput } from '../src/gateway/input.js';
+import { cloneData, readText, writeText } from '../src/keeper/record.js';
 import { startSandbox, type Sandbox } from '../src/sandbox/sandbox.js';
 import { demoCredential } from './helpers/demo-credential.js';
 import { NO_PROXY_ENV, assertAllThroughProxy, startForwardProxy } from './helpers/forward-proxy.js';
@@ -215,6 +216,38 @@ describe('the keeper-rotate executable', () => {
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout + r.stderr, new RegExp(literal(DEMO.azure.targetObjectId)), 'the demo app is named');
     assert.match(r.stdout + r.stderr, /already has a record|skipped/i);
+  });
+
+  // The Kubernetes client is an asset of its own (scripts/build-binary.ts LAZY_ASSETS), loaded only by a run that
+  // delivers to a Secret, and it shares the target asset's own modules: its RotateError is the pipeline's.
+  test('aws-iam-access-key: delivers to a Kubernetes Secret through the Kubernetes client, loaded only then', async () => {
+    const k8s = await startSandbox({ dir: join(temp, 'k8s-sandbox') });
+    try {
+      const cluster = k8s.kubernetes.cluster;
+      const uid = k8s.demo!.aws.userRecordUid;
+      const env = { ...k8s.env, KEEPER_ROTATE_BIN: BINARY, NODE_DEBUG: 'keeper-rotate', KEEPER_ROTATE_ALLOW_K8S_SECRETS: 'demo/*', KEEPER_ROTATE_ALLOW_K8S_RESTARTS: 'demo/app' };
+      const plain = await rotates('aws-iam-access-key', wrapper('aws-iam-access-key'), k8s, env);
+      assert.doesNotMatch(plain.stderr, /kubernetes-client/, 'a run that delivers nowhere does not load the Kubernetes client');
+
+      const data = cloneData(k8s.ksm.readRecord(uid)!.data);
+      writeText(data, { label: 'k8s_secret', kind: 'text' }, 'demo/app-creds');
+      writeText(data, { label: 'k8s_restart', kind: 'text' }, 'app');
+      k8s.ksm.editRecord(uid, data);
+      const delivered = await rotates('aws-iam-access-key', wrapper('aws-iam-access-key'), k8s, env);
+      assert.match(delivered.stderr, /^KEEPER-ROTATE \d+: kubernetes-client: code cache absent$/m);
+      const secret = cluster.secretText('demo', 'app-creds')!;
+      assert.equal(secret.access_key_id, readText(k8s.ksm.readRecord(uid)!.data, 'aws_access_key_id'));
+      assert.ok(k8s.aws.checkKey(secret.access_key_id!, secret.secret_access_key!), 'the key in the Secret signs in');
+
+      // A failure inside the client: a RotateError of the pipeline's own class, so a coded line and exit 4.
+      k8s.faults.arm({ service: 'kubernetes', operation: 'PatchDeployment', kind: 'status', status: 500, body: '{"kind":"Status","apiVersion":"v1","status":"Failure","message":"etcdserver: request timed out","reason":"InternalError","code":500}' });
+      const failed = await run(BINARY, ['aws-iam-access-key'], env, gatewayLine('aws-iam-access-key'));
+      assert.equal(failed.code, 4, failed.stderr);
+      assert.match(failed.stderr, /^keeper-rotate: DELIVERY_INCOMPLETE: /m);
+      assert.doesNotMatch(failed.stderr, /INTERNAL/);
+    } finally {
+      await k8s.close();
+    }
   });
 
   test('aws-iam-access-key: http:// IAM and STS through HTTP_PROXY (absolute form), Keeper through HTTPS_PROXY', async () => {
