@@ -218,6 +218,34 @@ describe('the keeper-rotate executable', () => {
     assert.match(r.stdout + r.stderr, /already has a record|skipped/i);
   });
 
+  // fs/promises is a stand-in in the bundles (scripts/bundle-options.ts lazyBuiltins): the AWS SDK reads the
+  // shared config and credentials files with its readFile, here done by node:fs, and Node 26's fs/promises (which
+  // loads readline and the REPL's history) is never loaded. The file must still be read as the SDK reads it.
+  test("aws-iam-access-key: USE_INSTANCE_ROLE with a profile in the shared credentials file: the profile signs, and fs/promises is never loaded", async () => {
+    const sb = await startSandbox({ dir: join(temp, 'profile-sandbox') });
+    try {
+      sb.aws.createUser({ userName: 'gateway-profile-user', permissions: 'all' });
+      const key = sb.aws.seedAccessKey('gateway-profile-user');
+      const file = join(temp, 'aws-credentials');
+      writeFileSync(file, `[gateway]\naws_access_key_id = ${key.accessKeyId}\naws_secret_access_key = ${key.secretAccessKey}\n`, { mode: 0o600 });
+      const config = cloneData(sb.ksm.readRecord(DEMO.aws.pamConfigurationUid)!.data);
+      writeText(config, { label: 'accessKeyId', kind: 'text' }, 'USE_INSTANCE_ROLE');
+      writeText(config, { label: 'accessSecretKey', kind: 'secret' }, 'USE_INSTANCE_ROLE');
+      sb.ksm.editRecord(DEMO.aws.pamConfigurationUid, config);
+      const hook = join(temp, 'fs-promises-hook.cjs');
+      writeFileSync(hook, `process.on('exit', () => { if (process.moduleLoadList.includes('NativeModule internal/fs/promises')) require('node:fs').writeSync(2, 'FS PROMISES LOADED\\n'); });\n`);
+      const env = { ...sb.env, AWS_SHARED_CREDENTIALS_FILE: file, AWS_CONFIG_FILE: join(temp, 'no-aws-config'), AWS_PROFILE: 'gateway', NODE_OPTIONS: `--require ${JSON.stringify(hook)}` };
+      const r = await run(BINARY, ['aws-iam-access-key'], env, gatewayLine('aws-iam-access-key'));
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /^aws-iam-access-key: rotated: /);
+      assert.equal(sb.aws.getKey(key.accessKeyId)?.lastUsed?.serviceName, 'iam', 'the profile key signed the IAM calls');
+      assert.deepEqual(sb.log.entries({ service: 'imds' }), [], 'the profile came first; IMDS was not asked');
+      assert.doesNotMatch(r.stderr, /FS PROMISES LOADED/);
+    } finally {
+      await sb.close();
+    }
+  });
+
   // The Kubernetes client is an asset of its own (scripts/build-binary.ts LAZY_ASSETS), loaded only by a run that
   // delivers to a Secret, and it shares the target asset's own modules: its RotateError is the pipeline's.
   test('aws-iam-access-key: delivers to a Kubernetes Secret through the Kubernetes client, loaded only then', async () => {
