@@ -100,23 +100,31 @@ const targetAssets: Plugin = {
 };
 
 /**
- * Modules that a target's asset imports with `await import()` but that a rotation seldom runs, each an asset of
- * its own that the target's asset loads (src/cli/target-assets.ts `loadAsset`) only when the run imports it, with
- * no code cache. Bundled in, their source is read from the executable and copied into V8's heap at every start,
- * even though the code cache spares parsing it: the Kubernetes client and its dependencies are 1.7 MB of the
- * 2.4 MB AWS asset. Our own modules they import (errors, secrets, the HTTP agent) stay the importing asset's,
- * handed over by the `require` it gives, so `instanceof RotateError` holds across the boundary (as in
- * scripts/build.ts's lazy chunks for the .cjs scripts).
+ * Modules that a target's asset imports with `await import()`, each an asset of its own that the importing asset
+ * loads (src/cli/target-assets.ts `loadAsset`) only when the run imports it. Our own modules they import (errors,
+ * secrets, the HTTP agent and its one agent per host) stay the importing asset's, handed over by the `require` it
+ * gives, so `instanceof RotateError` holds across the boundary (as in scripts/build.ts's lazy chunks for the .cjs
+ * scripts); only `own`, a folder that is the module's alone, goes with it.
+ *
+ * Two reasons. Bundled into the target's asset, an `import()`ed module is wrapped to start only when imported, and
+ * esbuild then keeps, and starts, all of every package it imports: the AWS asset carried and started all 196 of
+ * IAM's commands and their schemas where iam.ts uses 15. Built as an entry of its own, it is tree-shaken as the
+ * .cjs scripts' chunks are. And a module that only some runs need (the Kubernetes client and its dependencies:
+ * 1.7 MB of the 2.4 MB AWS asset) is no longer read from the executable and copied into V8's heap at every start.
+ * The build trains a code cache for each one a rotation of the demo records runs (see trainCodeCaches).
  */
-const LAZY_ASSETS: Record<string, string> = {
-  'kubernetes-client': resolve('src', 'destinations', 'kubernetes', 'client.ts'),
+const LAZY_ASSETS: Record<string, { entry: string; own?: string }> = {
+  'kubernetes-client': { entry: resolve('src', 'destinations', 'kubernetes', 'client.ts'), own: resolve('src', 'destinations', 'kubernetes') },
+  'aws-iam': { entry: resolve('src', 'targets', 'aws-iam-access-key', 'iam.ts') },
+  'aws-host-credentials': { entry: resolve('src', 'targets', 'aws-iam-access-key', 'host-credentials.ts') },
+  'aws-ecr': { entry: resolve('src', 'targets', 'aws-ecr-pull-secret', 'ecr.ts') },
+  'azure-graph': { entry: resolve('src', 'targets', 'azure-app-secret', 'graph.ts') },
 };
 const SRC = resolve('src');
 
 /** A lazy asset's source: its module and what it needs but ours, with the modules of ours it shares. */
 async function lazyAssetSource(name: string): Promise<{ code: string; shared: string[] }> {
-  const entry = LAZY_ASSETS[name]!;
-  const own = dirname(entry) + sep;
+  const { entry, own } = LAZY_ASSETS[name]!;
   const shared = new Set<string>();
   const result = await build({
     ...BUNDLE_OPTIONS,
@@ -129,11 +137,11 @@ async function lazyAssetSource(name: string): Promise<{ code: string; shared: st
       {
         name: 'share-sources',
         setup(b) {
-          // A module of ours outside the lazy module's own folder is the importing asset's, by its path in src/.
+          // A module of ours, but the entry and those in its own folder, is the importing asset's, by its path in src/.
           b.onResolve({ filter: /^\.\.?\// }, async (args) => {
             if (args.pluginData === 'inner') return undefined;
             const r = await b.resolve(args.path, { resolveDir: args.resolveDir, kind: args.kind, pluginData: 'inner' });
-            if (r.errors.length || !r.path.startsWith(SRC + sep) || r.path.startsWith(own)) return undefined;
+            if (r.errors.length || !r.path.startsWith(SRC + sep) || r.path === entry || (own && r.path.startsWith(own + sep))) return undefined;
             const key = relative(ROOT, r.path).split(sep).join('/');
             shared.add(key);
             return { path: key, external: true };
@@ -156,7 +164,7 @@ const lazyAssets: Plugin = {
     b.onResolve({ filter: /.*/ }, async (args) => {
       if (args.kind !== 'dynamic-import') return undefined;
       const found = await b.resolve(args.path, { resolveDir: args.resolveDir, kind: 'import-statement' });
-      const name = Object.keys(LAZY_ASSETS).find((n) => LAZY_ASSETS[n] === found.path);
+      const name = Object.keys(LAZY_ASSETS).find((n) => LAZY_ASSETS[n]!.entry === found.path);
       return name ? { path: name, namespace: 'lazy-asset' } : undefined;
     });
     b.onLoad({ filter: /.*/, namespace: 'lazy-asset' }, async (args) => {
@@ -225,17 +233,38 @@ function runAsync(file: string, args: string[], env: NodeJS.ProcessEnv, stdin: s
   });
 }
 
-/** Loads a target's asset as the executable does, and writes V8's code cache for it as the process exits. */
+/**
+ * Loads a target's asset as the executable does, and writes V8's code cache for it, and for each lazy asset the run
+ * loaded, as the process exits. Outside the executable there is no node:sea: the asset is given a require whose
+ * node:sea reads the assets from the build's folder, and whose node:vm keeps each Script the asset compiles.
+ */
 const TRAINER = `'use strict';
 const fs = require('node:fs');
-const { Script } = require('node:vm');
-const [source, cache] = process.argv.slice(2);
-const cachedData = fs.existsSync(cache) ? fs.readFileSync(cache) : undefined;
-const script = new Script(fs.readFileSync(source, 'utf8'), { filename: source, cachedData });
-if (cachedData && script.cachedDataRejected) throw new Error('the previous training run\\'s code cache was rejected');
-process.on('exit', () => fs.writeFileSync(cache, script.createCachedData()));
+const path = require('node:path');
+const vm = require('node:vm');
+const [source, dir] = process.argv.slice(2);
+const cacheOf = (file) => file.replace(/\\.js$/, '.cache');
+const scripts = new Map();
+class Script extends vm.Script {
+  constructor(code, options) {
+    super(code, options);
+    if (options.cachedData && this.cachedDataRejected) throw new Error('the previous training run\\'s code cache of ' + options.filename + ' was rejected');
+    scripts.set(path.join(dir, path.basename(options.filename)), this);
+  }
+}
+const sea = {
+  getRawAsset(key) {
+    const bytes = fs.readFileSync(path.join(dir, path.basename(key)));
+    return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length);
+  },
+};
+const shim = (id) => (id === 'node:sea' ? sea : id === 'node:vm' ? { ...vm, Script } : require(id));
+const file = path.join(dir, path.basename(source));
+const cachedData = fs.existsSync(cacheOf(file)) ? fs.readFileSync(cacheOf(file)) : undefined;
+const script = new Script(fs.readFileSync(file, 'latin1'), { filename: file, cachedData });
+process.on('exit', () => { for (const [f, s] of scripts) fs.writeFileSync(cacheOf(f), s.createCachedData()); });
 const asset = { exports: {} };
-script.runInThisContext()(asset.exports, require, asset);
+script.runInThisContext()(asset.exports, shim, asset);
 asset.exports.startScript(asset.exports.script, { argv: [] });
 `;
 
@@ -247,6 +276,7 @@ asset.exports.startScript(asset.exports.script, { argv: [] });
  * options (EXEC_ARGV).
  */
 async function trainCodeCaches(runtime: string, work: string, sources: Record<string, string>): Promise<Record<string, string>> {
+  // The assets go by their file names in `work`: NAME.js, and the training's NAME.cache beside it.
   const trainer = join(work, 'train.cjs');
   writeFileSync(trainer, TRAINER);
   const sandbox = await startSandbox({ dir: join(work, 'sandbox') });
@@ -259,12 +289,14 @@ async function trainCodeCaches(runtime: string, work: string, sources: Record<st
       const cache = join(work, `${name}.cache`);
       const line = encodeGatewayInput(JSON.parse(readFileSync(join('fixtures', `${name}.json`), 'utf8')) as Record<string, unknown>) + '\n';
       for (const rotation of ['first', 'steady-state']) {
-        const r = await runAsync(runtime, [...EXEC_ARGV, trainer, sources[name]!, cache], env, line);
+        const r = await runAsync(runtime, [...EXEC_ARGV, trainer, sources[name]!, work], env, line);
         if (r.code !== 0) throw new Error(`training ${name}'s code cache: the ${rotation} rotation exited ${r.code}:\n${r.output}`);
       }
       if (!existsSync(cache)) throw new Error(`training ${name}'s code cache wrote none`);
       caches[name] = cache;
     }
+    // The lazy assets the rotations loaded.
+    for (const name of Object.keys(LAZY_ASSETS)) if (existsSync(join(work, `${name}.cache`))) caches[name] = join(work, `${name}.cache`);
   } finally {
     await sandbox.close();
   }
@@ -295,6 +327,7 @@ try {
       if (withCache) assets[keys.cache] = caches[name]!;
     }
     for (const name of [...Object.keys(COMMAND_ASSETS), ...lazyNames]) assets[assetKeys(name).source] = sources[name]!;
+    if (withCache) for (const name of lazyNames) if (caches[name]) assets[assetKeys(name).cache] = caches[name]!;
     writeFileSync(
       config,
       JSON.stringify({

@@ -141,6 +141,22 @@ describe('the keeper-rotate executable', () => {
     }
   });
 
+  // Each target's SDK adapter is an asset of its own (scripts/build-binary.ts LAZY_ASSETS), loaded when the run
+  // connects, with a code cache the build trained; a rejected input never loads it.
+  test("a rotation loads its SDK's asset with a code cache V8 accepts; a rejected input does not load it", async () => {
+    const sdk: Record<string, string | undefined> = { 'azure-app-secret': 'azure-graph', 'aws-iam-access-key': 'aws-iam', 'aws-ecr-pull-secret': 'aws-ecr', 'wiz-service-account': undefined };
+    for (const name of SCRIPTS) {
+      assert.ok(Object.hasOwn(sdk, name), `the test knows ${name}'s SDK asset`);
+      const r = await run(BINARY, [name], { ...sandbox.env, NODE_DEBUG: 'keeper-rotate' }, gatewayLine(name));
+      assert.equal(r.code, 0, r.stderr);
+      const loaded = [...r.stderr.matchAll(/^KEEPER-ROTATE \d+: ([\w-]+): code cache (\w+)$/gm)].map((m) => `${m[1]} ${m[2]}`);
+      assert.deepEqual(loaded, [`${name} accepted`, ...(sdk[name] ? [`${sdk[name]} accepted`] : [])]);
+      const rejected = await run(BINARY, [name], { ...sandbox.env, NODE_DEBUG: 'keeper-rotate' }, 'not base64 json\n');
+      assert.equal(rejected.code, 2, rejected.stderr);
+      assert.deepEqual([...rejected.stderr.matchAll(/^KEEPER-ROTATE \d+: ([\w-]+): /gm)].map((m) => m[1]), [name]);
+    }
+  });
+
   // A V8 flag in the executable's options that changes code generation would make V8 reject the code cache of
   // Node's own modules too (scripts/build-binary.ts, EXEC_ARGV): NODE_DEBUG_NATIVE=CODE_CACHE reports each one.
   test("Node's own modules start from their code cache", async () => {
