@@ -17,7 +17,7 @@ import { parseArgs } from 'node:util';
 import { assetKeys } from '../src/cli/target-assets.js';
 import { encodeGatewayInput } from '../src/gateway/input.js';
 import { startSandbox } from '../src/sandbox/sandbox.js';
-import { BUNDLE_OPTIONS, TARGET_SCRIPTS, lazyBuiltins } from './bundle-options.js';
+import { BUNDLE_OPTIONS, TARGET_SCRIPTS, defaultImportsOfGlobals, lazyBuiltins } from './bundle-options.js';
 import { NODE_VERSION, PLATFORMS, type Platform, hostPlatform, isPlatform, runtimeBinary } from './node-runtime.js';
 
 const { values } = parseArgs({
@@ -134,6 +134,7 @@ async function lazyAssetSource(name: string): Promise<{ code: string; shared: st
     outfile: `${name}.js`,
     plugins: [
       lazyBuiltins,
+      defaultImportsOfGlobals,
       {
         name: 'share-sources',
         setup(b) {
@@ -211,7 +212,7 @@ async function targetAsset(name: string, outfile: string): Promise<void> {
     },
     write: false,
     outfile,
-    plugins: [lazyAssets, lazyBuiltins],
+    plugins: [lazyAssets, lazyBuiltins, defaultImportsOfGlobals],
   });
   const code = result.outputFiles[0]!.text;
   assertNoImport(`${name}'s asset`, code);
@@ -307,7 +308,7 @@ const started = performance.now();
 const work = mkdtempSync(join(tmpdir(), 'keeper-rotate-sea-'));
 try {
   const main = join(work, 'keeper-rotate.cjs');
-  await build({ ...BUNDLE_OPTIONS, target: `node${NODE_VERSION.split('.')[0]}`, entryPoints: [EXECUTABLE_MODULE], outfile: main, plugins: [targetAssets, lazyBuiltins] });
+  await build({ ...BUNDLE_OPTIONS, target: `node${NODE_VERSION.split('.')[0]}`, entryPoints: [EXECUTABLE_MODULE], outfile: main, plugins: [targetAssets, lazyBuiltins, defaultImportsOfGlobals] });
   assertNoImport('the main script', readFileSync(main, 'utf8'));
   const sources: Record<string, string> = {};
   for (const name of [...TARGET_SCRIPTS, ...Object.keys(COMMAND_ASSETS)]) await targetAsset(name, (sources[name] = join(work, `${name}.js`)));

@@ -6,7 +6,7 @@ import { chmodSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { gzipSync } from 'node:zlib';
-import { BUNDLE_OPTIONS as COMMON, TARGET_SCRIPTS, lazyBuiltins } from './bundle-options.js';
+import { BUNDLE_OPTIONS as COMMON, TARGET_SCRIPTS, defaultImportsOfGlobals, lazyBuiltins } from './bundle-options.js';
 
 // --outdir lets the bundle test build into a temporary folder without touching dist/.
 const outdir = parseArgs({ options: { outdir: { type: 'string', default: 'dist' } } }).values.outdir!;
@@ -59,6 +59,7 @@ const lazyChunks: Plugin = {
         outfile: 'chunk.cjs',
         plugins: [
           lazyBuiltins,
+          defaultImportsOfGlobals,
           noDefaultAwsChain,
           {
             name: 'share-sources',
@@ -103,7 +104,7 @@ for (const name of TARGET_SCRIPTS) {
     outfile,
     banner: { js: '#!/usr/bin/env node' },
     metafile: true,
-    plugins: [lazyChunks, lazyBuiltins],
+    plugins: [lazyChunks, lazyBuiltins, defaultImportsOfGlobals],
   });
   chmodSync(outfile, 0o755);
   const bytes = Object.values(result.metafile.outputs)[0]?.bytes ?? 0;

@@ -262,6 +262,18 @@ describe('the keeper-rotate executable', () => {
     }
   });
 
+  // scripts/bundle-options.ts defaultImportsOfGlobals: a default import of node:util or node:process, bundled as a
+  // copy, made Node 26 build every lazily made property of both (parseArgs, diff, and worker_threads with them).
+  test('azure-app-secret: a rotation loads neither worker_threads nor the modules behind util.parseArgs and util.diff', async () => {
+    const hook = join(temp, 'module-list-hook.cjs');
+    writeFileSync(hook, `process.on('exit', () => require('node:fs').writeSync(2, 'MODULES ' + process.moduleLoadList.join(',') + '\\n'));\n`);
+    const r = await run(BINARY, ['azure-app-secret'], { ...sandbox.env, NODE_OPTIONS: `--require ${JSON.stringify(hook)}` }, gatewayLine('azure-app-secret'));
+    assert.equal(r.code, 0, r.stderr);
+    const modules = /^MODULES (.*)$/m.exec(r.stderr)?.[1]?.split(',') ?? [];
+    assert.ok(modules.includes('NativeModule https'), 'the module list is there');
+    for (const name of ['worker_threads', 'internal/util/parse_args/parse_args', 'internal/util/diff']) assert.ok(!modules.includes(`NativeModule ${name}`), `${name} was loaded`);
+  });
+
   // The Kubernetes client is an asset of its own (scripts/build-binary.ts LAZY_ASSETS), loaded only by a run that
   // delivers to a Secret, and it shares the target asset's own modules: its RotateError is the pipeline's.
   test('aws-iam-access-key: delivers to a Kubernetes Secret through the Kubernetes client, loaded only then', async () => {
