@@ -133,3 +133,23 @@ export const defaultImportsOfGlobals: Plugin = {
     });
   },
 };
+
+/**
+ * The AWS IAM and STS clients import the SDK's default credential chain for when no credentials are given. The
+ * scripts always give them credentials (src/targets/aws-iam-access-key/iam.ts `Signer`), and the host's chain is a
+ * lazy module of its own (host-credentials.ts), loaded only by a run that signs with it: in a client's chunk (the
+ * .cjs scripts, scripts/build.ts) or lazy asset (the executable, scripts/build-binary.ts) the import is a stub that
+ * throws, so the other runs do not compile about a third of the AWS code for nothing.
+ */
+export const noDefaultAwsChain: Plugin = {
+  name: 'no-default-aws-chain',
+  setup(b) {
+    b.onResolve({ filter: /^@aws-sdk\/credential-provider-node$/ }, (args) =>
+      /[\\/]node_modules[\\/]@aws-sdk[\\/]client-[^\\/]+[\\/]/.test(args.importer) ? { path: args.path, namespace: 'default-aws-chain-stub' } : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: 'default-aws-chain-stub' }, () => ({
+      contents: 'export const defaultProvider = () => async () => { throw new Error("keeper-rotate gives every AWS client its credentials; the default chain is host-credentials.ts"); };',
+      loader: 'js',
+    }));
+  },
+};
