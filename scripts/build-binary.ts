@@ -17,7 +17,7 @@ import { parseArgs } from 'node:util';
 import { assetKeys } from '../src/cli/target-assets.js';
 import { encodeGatewayInput } from '../src/gateway/input.js';
 import { startSandbox } from '../src/sandbox/sandbox.js';
-import { BUNDLE_OPTIONS, TARGET_SCRIPTS, defaultImportsOfGlobals, lazyBuiltins, noDefaultAwsChain } from './bundle-options.js';
+import { BUNDLE_OPTIONS, TARGET_SCRIPTS, defaultImportsOfGlobals, lazyBuiltins, noDefaultAwsChain, noJsonwebtoken } from './bundle-options.js';
 import { NODE_VERSION, PLATFORMS, type Platform, hostPlatform, isPlatform, runtimeBinary } from './node-runtime.js';
 
 const { values } = parseArgs({
@@ -142,6 +142,7 @@ async function lazyAssetSource(name: string): Promise<{ code: string; shared: st
       lazyBuiltins,
       defaultImportsOfGlobals,
       noDefaultAwsChain,
+      noJsonwebtoken,
       {
         name: 'share-sources',
         setup(b) {

@@ -6,7 +6,7 @@ import { chmodSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { gzipSync } from 'node:zlib';
-import { BUNDLE_OPTIONS as COMMON, TARGET_SCRIPTS, defaultImportsOfGlobals, lazyBuiltins, noDefaultAwsChain } from './bundle-options.js';
+import { BUNDLE_OPTIONS as COMMON, TARGET_SCRIPTS, defaultImportsOfGlobals, lazyBuiltins, noDefaultAwsChain, noJsonwebtoken } from './bundle-options.js';
 
 // --outdir lets the bundle test build into a temporary folder without touching dist/.
 const outdir = parseArgs({ options: { outdir: { type: 'string', default: 'dist' } } }).values.outdir!;
@@ -42,6 +42,7 @@ const lazyChunks: Plugin = {
           lazyBuiltins,
           defaultImportsOfGlobals,
           noDefaultAwsChain,
+          noJsonwebtoken,
           {
             name: 'share-sources',
             setup(c) {
@@ -85,7 +86,7 @@ for (const name of TARGET_SCRIPTS) {
     outfile,
     banner: { js: '#!/usr/bin/env node' },
     metafile: true,
-    plugins: [lazyChunks, lazyBuiltins, defaultImportsOfGlobals],
+    plugins: [lazyChunks, lazyBuiltins, defaultImportsOfGlobals, noJsonwebtoken],
   });
   chmodSync(outfile, 0o755);
   const bytes = Object.values(result.metafile.outputs)[0]?.bytes ?? 0;

@@ -153,3 +153,20 @@ export const noDefaultAwsChain: Plugin = {
     }));
   },
 };
+
+/**
+ * MSAL signs a client assertion with jsonwebtoken (and its semver, jws, jwa, lodash helpers) only for a
+ * certificate credential; keeper-rotate signs in to Entra with client secrets (src/targets/azure-app-secret/
+ * graph.ts, ClientSecretCredential). MSAL imports it as it starts, so every Azure run started those modules for
+ * nothing: in MSAL's import it is a stub whose sign() throws.
+ */
+export const noJsonwebtoken: Plugin = {
+  name: 'no-jsonwebtoken',
+  setup(b) {
+    b.onResolve({ filter: /^jsonwebtoken$/ }, (args) => (/[\\/]node_modules[\\/]@azure[\\/]msal-node[\\/]/.test(args.importer) ? { path: args.path, namespace: 'jsonwebtoken-stub' } : undefined));
+    b.onLoad({ filter: /.*/, namespace: 'jsonwebtoken-stub' }, () => ({
+      contents: 'export default { sign() { throw new Error("keeper-rotate signs in to Entra with a client secret; a certificate assertion (jsonwebtoken) is not bundled"); } };',
+      loader: 'js',
+    }));
+  },
+};

@@ -264,11 +264,11 @@ describe('the keeper-rotate executable', () => {
 
   // As in the .cjs scripts (test/build.test.ts): the IAM and ECR clients' import of the SDK's default credential
   // chain is a stub in their assets; the chain is the aws-host-credentials asset, loaded only by a run on it.
-  test("the SDK's default credential chain is not in the AWS clients' assets, only in its own", async () => {
+  test("the SDK's default credential chain is not in the AWS clients' assets, only in its own; jsonwebtoken is not in Azure's", async () => {
     const dump = join(temp, 'assets');
     mkdirSync(dump);
     const hook = join(temp, 'asset-dump-hook.cjs');
-    writeFileSync(hook, `const sea = require('node:sea'); for (const n of ['aws-iam', 'aws-ecr', 'aws-host-credentials']) require('node:fs').writeFileSync(${JSON.stringify(dump)} + '/' + n + '.js', Buffer.from(sea.getRawAsset('targets/' + n + '.js')));\n`);
+    writeFileSync(hook, `const sea = require('node:sea'); for (const n of ['aws-iam', 'aws-ecr', 'aws-host-credentials', 'azure-graph']) require('node:fs').writeFileSync(${JSON.stringify(dump)} + '/' + n + '.js', Buffer.from(sea.getRawAsset('targets/' + n + '.js')));\n`);
     const r = await run(BINARY, ['--version'], { NODE_OPTIONS: `--require ${JSON.stringify(hook)}` });
     assert.equal(r.code, 0, r.stderr);
     const chain = (name: string) => {
@@ -278,6 +278,10 @@ describe('the keeper-rotate executable', () => {
     assert.equal(chain('aws-iam'), false, 'a run with keys would compile the host credential chain for nothing');
     assert.equal(chain('aws-ecr'), false);
     assert.equal(chain('aws-host-credentials'), true, 'the chain is an asset of its own');
+    // scripts/bundle-options.ts noJsonwebtoken: MSAL signs with jsonwebtoken only for a certificate credential.
+    const graph = readFileSync(join(dump, 'azure-graph.js'), 'utf8');
+    assert.ok(graph.includes('ConfidentialClientApplication'), 'MSAL is in the Azure asset');
+    assert.ok(!graph.includes('JsonWebTokenError'), "MSAL's certificate assertions (jsonwebtoken) are not");
   });
 
   // scripts/bundle-options.ts defaultImportsOfGlobals: a default import of node:util or node:process, bundled as a
