@@ -106,6 +106,16 @@ const targetAssets: Plugin = {
 };
 
 /**
+ * The AWS clients (IAM, STS, ECR) compiled with web streams absent, as BUNDLE_OPTIONS compiles fetch's classes:
+ * before every request the SDK asks whether the body is a web stream (`typeof ReadableStream !== "undefined" &&
+ * body instanceof ReadableStream`), and on Node 26 that first touch loads the web streams modules. These clients
+ * send and receive only strings and Node streams; the one construction in the bundle (`new ReadableStream`, for
+ * event streams, which none of their operations has) would fail rather than load them. Only in these assets:
+ * elsewhere (the Azure HTTP runtime's multipart bodies) a use is not behind a probe.
+ */
+const AWS_CLIENT_DEFINES = { ReadableStream: 'undefined' };
+
+/**
  * Modules that a target's asset imports with `await import()`, each an asset of its own that the importing asset
  * loads (src/cli/target-assets.ts `loadAsset`) only when the run imports it. Our own modules they import (errors,
  * secrets, the HTTP agent and its one agent per host) stay the importing asset's, handed over by the `require` it
@@ -119,21 +129,22 @@ const targetAssets: Plugin = {
  * 1.7 MB of the 2.4 MB AWS asset) is no longer read from the executable and copied into V8's heap at every start.
  * The build trains a code cache for each one a rotation of the demo records runs (see trainCodeCaches).
  */
-const LAZY_ASSETS: Record<string, { entry: string; own?: string }> = {
+const LAZY_ASSETS: Record<string, { entry: string; own?: string; define?: Record<string, string> }> = {
   'kubernetes-client': { entry: resolve('src', 'destinations', 'kubernetes', 'client.ts'), own: resolve('src', 'destinations', 'kubernetes') },
-  'aws-iam': { entry: resolve('src', 'targets', 'aws-iam-access-key', 'iam.ts') },
+  'aws-iam': { entry: resolve('src', 'targets', 'aws-iam-access-key', 'iam.ts'), define: AWS_CLIENT_DEFINES },
   'aws-host-credentials': { entry: resolve('src', 'targets', 'aws-iam-access-key', 'host-credentials.ts') },
-  'aws-ecr': { entry: resolve('src', 'targets', 'aws-ecr-pull-secret', 'ecr.ts') },
+  'aws-ecr': { entry: resolve('src', 'targets', 'aws-ecr-pull-secret', 'ecr.ts'), define: AWS_CLIENT_DEFINES },
   'azure-graph': { entry: resolve('src', 'targets', 'azure-app-secret', 'graph.ts') },
 };
 const SRC = resolve('src');
 
 /** A lazy asset's source: its module and what it needs but ours, with the modules of ours it shares. */
 async function lazyAssetSource(name: string): Promise<{ code: string; shared: string[] }> {
-  const { entry, own } = LAZY_ASSETS[name]!;
+  const { entry, own, define } = LAZY_ASSETS[name]!;
   const shared = new Set<string>();
   const result = await build({
     ...BUNDLE_OPTIONS,
+    define: { ...BUNDLE_OPTIONS.define, ...define },
     target: `node${NODE_VERSION.split('.')[0]}`,
     entryPoints: [entry],
     write: false,

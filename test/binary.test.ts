@@ -284,16 +284,24 @@ describe('the keeper-rotate executable', () => {
     assert.ok(!graph.includes('JsonWebTokenError'), "MSAL's certificate assertions (jsonwebtoken) are not");
   });
 
-  // scripts/bundle-options.ts defaultImportsOfGlobals: a default import of node:util or node:process, bundled as a
-  // copy, made Node 26 build every lazily made property of both (parseArgs, diff, and worker_threads with them).
-  test('azure-app-secret: a rotation loads neither worker_threads nor the modules behind util.parseArgs and util.diff', async () => {
+  // Modules of Node's own that a rotation does not use, which Node 26 loads at a cost: scripts/bundle-options.ts
+  // defaultImportsOfGlobals (a default import of node:util or node:process, bundled as a copy, made Node build
+  // every lazily made property of both: parseArgs, diff, and worker_threads with them), and build-binary.ts
+  // AWS_CLIENT_DEFINES (the AWS SDK's probe for a web stream body loaded the web streams).
+  test('a rotation does not load worker_threads, util.parseArgs or util.diff (Azure), nor the web streams (AWS)', async () => {
     const hook = join(temp, 'module-list-hook.cjs');
     writeFileSync(hook, `process.on('exit', () => require('node:fs').writeSync(2, 'MODULES ' + process.moduleLoadList.join(',') + '\\n'));\n`);
-    const r = await run(BINARY, ['azure-app-secret'], { ...sandbox.env, NODE_OPTIONS: `--require ${JSON.stringify(hook)}` }, gatewayLine('azure-app-secret'));
-    assert.equal(r.code, 0, r.stderr);
-    const modules = /^MODULES (.*)$/m.exec(r.stderr)?.[1]?.split(',') ?? [];
-    assert.ok(modules.includes('NativeModule https'), 'the module list is there');
-    for (const name of ['worker_threads', 'internal/util/parse_args/parse_args', 'internal/util/diff']) assert.ok(!modules.includes(`NativeModule ${name}`), `${name} was loaded`);
+    const unused: Record<string, string[]> = {
+      'azure-app-secret': ['worker_threads', 'internal/util/parse_args/parse_args', 'internal/util/diff'],
+      'aws-iam-access-key': ['internal/webstreams/readablestream', 'internal/fs/promises'],
+    };
+    for (const [name, modules] of Object.entries(unused)) {
+      const r = await run(BINARY, [name], { ...sandbox.env, NODE_OPTIONS: `--require ${JSON.stringify(hook)}` }, gatewayLine(name));
+      assert.equal(r.code, 0, r.stderr);
+      const loaded = /^MODULES (.*)$/m.exec(r.stderr)?.[1]?.split(',') ?? [];
+      assert.ok(loaded.includes('NativeModule https'), 'the module list is there');
+      for (const m of modules) assert.ok(!loaded.includes(`NativeModule ${m}`), `${name} loaded ${m}`);
+    }
   });
 
   // The Kubernetes client is an asset of its own (scripts/build-binary.ts LAZY_ASSETS), loaded only by a run that
