@@ -12,12 +12,12 @@ import { build, type Plugin } from 'esbuild';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { spawn, spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, relative, resolve, sep } from 'node:path';
 import { parseArgs } from 'node:util';
 import { assetKeys } from '../src/cli/target-assets.js';
 import { encodeGatewayInput } from '../src/gateway/input.js';
 import { startSandbox } from '../src/sandbox/sandbox.js';
-import { BUNDLE_OPTIONS, TARGET_SCRIPTS } from './bundle-options.js';
+import { BUNDLE_OPTIONS, TARGET_SCRIPTS, defaultImportsOfGlobals, lazyBuiltins, noDefaultAwsChain, noJsonwebtoken } from './bundle-options.js';
 import { NODE_VERSION, PLATFORMS, type Platform, hostPlatform, isPlatform, runtimeBinary } from './node-runtime.js';
 
 const { values } = parseArgs({
@@ -48,8 +48,14 @@ function outputName(platform: Platform): string {
  * --max-semi-space-size=1: V8's young generation grows to 2-4 MiB a half in a rotation; capped at 1 MiB, the
  * scavenges are more but as quick, and the peak resident memory 1.5 MB lower (measured: AWS 72.4 -> 70.8 MB,
  * Azure 68.8 -> 67.4 MB, the same CPU time). The build's own runs (the SEA builder, the training) use them too.
+ *
+ * --v8-pool-size=1 (Node's, not V8's: the cache is untouched): one V8 worker thread, not four, for the concurrent
+ * marking and compile jobs of a run that lasts a tenth of a second on a gateway of two cores or so. Measured (10
+ * pairs, load average 4): CPU 0.985x / 0.981x / 0.982x (Azure / AWS / Wiz), peak RSS 0.2 MB lower. Flags that
+ * were measured and left out: --single-threaded-gc (Wiz +4 % CPU), the default young generation (no less CPU,
+ * more memory), --max-old-space-size=16 (0.6 MB less, 11 % more CPU in GCs), UV_THREADPOOL_SIZE=1 (no change).
  */
-const EXEC_ARGV = ['--max-semi-space-size=1'];
+const EXEC_ARGV = ['--max-semi-space-size=1', '--v8-pool-size=1'];
 
 const ROOT = resolve('.');
 const TARGETS_MODULE = resolve('src', 'cli', 'targets.ts');
@@ -99,6 +105,106 @@ const targetAssets: Plugin = {
   },
 };
 
+/**
+ * The AWS clients (IAM, STS, ECR) compiled with web streams absent, as BUNDLE_OPTIONS compiles fetch's classes:
+ * before every request the SDK asks whether the body is a web stream (`typeof ReadableStream !== "undefined" &&
+ * body instanceof ReadableStream`), and on Node 26 that first touch loads the web streams modules. These clients
+ * send and receive only strings and Node streams; the one construction in the bundle (`new ReadableStream`, for
+ * event streams, which none of their operations has) would fail rather than load them. Only in these assets:
+ * elsewhere (the Azure HTTP runtime's multipart bodies) a use is not behind a probe.
+ */
+const AWS_CLIENT_DEFINES = { ReadableStream: 'undefined' };
+
+/**
+ * Modules that a target's asset imports with `await import()`, each an asset of its own that the importing asset
+ * loads (src/cli/target-assets.ts `loadAsset`) only when the run imports it. Our own modules they import (errors,
+ * secrets, the HTTP agent and its one agent per host) stay the importing asset's, handed over by the `require` it
+ * gives, so `instanceof RotateError` holds across the boundary (as in scripts/build.ts's lazy chunks for the .cjs
+ * scripts); only `own`, a folder that is the module's alone, goes with it.
+ *
+ * Two reasons. Bundled into the target's asset, an `import()`ed module is wrapped to start only when imported, and
+ * esbuild then keeps, and starts, all of every package it imports: the AWS asset carried and started all 196 of
+ * IAM's commands and their schemas where iam.ts uses 15. Built as an entry of its own, it is tree-shaken as the
+ * .cjs scripts' chunks are. And a module that only some runs need (the Kubernetes client and its dependencies:
+ * 1.7 MB of the 2.4 MB AWS asset) is no longer read from the executable and copied into V8's heap at every start.
+ * The build trains a code cache for each one a rotation of the demo records runs (see trainCodeCaches).
+ */
+const LAZY_ASSETS: Record<string, { entry: string; own?: string; define?: Record<string, string> }> = {
+  'kubernetes-client': { entry: resolve('src', 'destinations', 'kubernetes', 'client.ts'), own: resolve('src', 'destinations', 'kubernetes') },
+  'aws-iam': { entry: resolve('src', 'targets', 'aws-iam-access-key', 'iam.ts'), define: AWS_CLIENT_DEFINES },
+  'aws-host-credentials': { entry: resolve('src', 'targets', 'aws-iam-access-key', 'host-credentials.ts') },
+  'aws-ecr': { entry: resolve('src', 'targets', 'aws-ecr-pull-secret', 'ecr.ts'), define: AWS_CLIENT_DEFINES },
+  'azure-graph': { entry: resolve('src', 'targets', 'azure-app-secret', 'graph.ts') },
+};
+const SRC = resolve('src');
+
+/** A lazy asset's source: its module and what it needs but ours, with the modules of ours it shares. */
+async function lazyAssetSource(name: string): Promise<{ code: string; shared: string[] }> {
+  const { entry, own, define } = LAZY_ASSETS[name]!;
+  const shared = new Set<string>();
+  const result = await build({
+    ...BUNDLE_OPTIONS,
+    define: { ...BUNDLE_OPTIONS.define, ...define },
+    target: `node${NODE_VERSION.split('.')[0]}`,
+    entryPoints: [entry],
+    write: false,
+    outfile: `${name}.js`,
+    plugins: [
+      lazyBuiltins,
+      defaultImportsOfGlobals,
+      noDefaultAwsChain,
+      noJsonwebtoken,
+      {
+        name: 'share-sources',
+        setup(b) {
+          // A module of ours, but the entry and those in its own folder, is the importing asset's, by its path in src/.
+          b.onResolve({ filter: /^\.\.?\// }, async (args) => {
+            if (args.pluginData === 'inner') return undefined;
+            const r = await b.resolve(args.path, { resolveDir: args.resolveDir, kind: args.kind, pluginData: 'inner' });
+            if (r.errors.length || !r.path.startsWith(SRC + sep) || r.path === entry || (own && r.path.startsWith(own + sep))) return undefined;
+            const key = relative(ROOT, r.path).split(sep).join('/');
+            shared.add(key);
+            return { path: key, external: true };
+          });
+        },
+      },
+    ],
+  });
+  const code = result.outputFiles[0]!.text;
+  assertNoImport(`${name}'s asset`, code);
+  return { code: `(function (exports, require, module) {\n${code}\n})`, shared: [...shared] };
+}
+
+const lazySources = new Map<string, Promise<{ code: string; shared: string[] }>>();
+
+/** Links a target asset's `import()` of a LAZY_ASSETS module to loading that asset. */
+const lazyAssets: Plugin = {
+  name: 'lazy-assets',
+  setup(b) {
+    b.onResolve({ filter: /.*/ }, async (args) => {
+      if (args.kind !== 'dynamic-import') return undefined;
+      const found = await b.resolve(args.path, { resolveDir: args.resolveDir, kind: 'import-statement' });
+      const name = Object.keys(LAZY_ASSETS).find((n) => LAZY_ASSETS[n]!.entry === found.path);
+      return name ? { path: name, namespace: 'lazy-asset' } : undefined;
+    });
+    b.onLoad({ filter: /.*/, namespace: 'lazy-asset' }, async (args) => {
+      if (!lazySources.has(args.path)) lazySources.set(args.path, lazyAssetSource(args.path));
+      const { shared } = await lazySources.get(args.path)!;
+      const requires = shared.map((key) => `${JSON.stringify(key)}: () => require(${JSON.stringify(join(ROOT, key))})`).join(',\n  ');
+      return {
+        contents: `const { loadAsset } = require(${JSON.stringify(ASSETS_MODULE)});
+const shared = {
+  ${requires}
+};
+module.exports = loadAsset(${JSON.stringify(args.path)}, (id) => (Object.hasOwn(shared, id) ? shared[id]() : require(id)));
+`,
+        loader: 'js',
+        resolveDir: ROOT,
+      };
+    });
+  },
+};
+
 /** Node's SEA: import() does not work in the main script when useCodeCache is on, nor in a vm.Script (BUNDLE_OPTIONS lowers it). */
 function assertNoImport(what: string, code: string): void {
   if (/\bimport\(/.test(code)) throw new Error(`${what} still holds an import(), which fails in the single executable`);
@@ -125,9 +231,12 @@ async function targetAsset(name: string, outfile: string): Promise<void> {
     },
     write: false,
     outfile,
+    plugins: [lazyAssets, lazyBuiltins, defaultImportsOfGlobals],
   });
   const code = result.outputFiles[0]!.text;
   assertNoImport(`${name}'s asset`, code);
+  // src/cli/target-assets.ts reads the asset's bytes as one-byte characters (latin1), not as UTF-8.
+  if (/[^\x00-\x7f]/.test(code)) throw new Error(`${name}'s asset is not ASCII: esbuild's charset option must stay ascii`);
   writeFileSync(outfile, `(function (exports, require, module) {\n${code}\n})`);
 }
 
@@ -144,17 +253,38 @@ function runAsync(file: string, args: string[], env: NodeJS.ProcessEnv, stdin: s
   });
 }
 
-/** Loads a target's asset as the executable does, and writes V8's code cache for it as the process exits. */
+/**
+ * Loads a target's asset as the executable does, and writes V8's code cache for it, and for each lazy asset the run
+ * loaded, as the process exits. Outside the executable there is no node:sea: the asset is given a require whose
+ * node:sea reads the assets from the build's folder, and whose node:vm keeps each Script the asset compiles.
+ */
 const TRAINER = `'use strict';
 const fs = require('node:fs');
-const { Script } = require('node:vm');
-const [source, cache] = process.argv.slice(2);
-const cachedData = fs.existsSync(cache) ? fs.readFileSync(cache) : undefined;
-const script = new Script(fs.readFileSync(source, 'utf8'), { filename: source, cachedData });
-if (cachedData && script.cachedDataRejected) throw new Error('the previous training run\\'s code cache was rejected');
-process.on('exit', () => fs.writeFileSync(cache, script.createCachedData()));
+const path = require('node:path');
+const vm = require('node:vm');
+const [source, dir] = process.argv.slice(2);
+const cacheOf = (file) => file.replace(/\\.js$/, '.cache');
+const scripts = new Map();
+class Script extends vm.Script {
+  constructor(code, options) {
+    super(code, options);
+    if (options.cachedData && this.cachedDataRejected) throw new Error('the previous training run\\'s code cache of ' + options.filename + ' was rejected');
+    scripts.set(path.join(dir, path.basename(options.filename)), this);
+  }
+}
+const sea = {
+  getRawAsset(key) {
+    const bytes = fs.readFileSync(path.join(dir, path.basename(key)));
+    return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length);
+  },
+};
+const shim = (id) => (id === 'node:sea' ? sea : id === 'node:vm' ? { ...vm, Script } : require(id));
+const file = path.join(dir, path.basename(source));
+const cachedData = fs.existsSync(cacheOf(file)) ? fs.readFileSync(cacheOf(file)) : undefined;
+const script = new Script(fs.readFileSync(file, 'latin1'), { filename: file, cachedData });
+process.on('exit', () => { for (const [f, s] of scripts) fs.writeFileSync(cacheOf(f), s.createCachedData()); });
 const asset = { exports: {} };
-script.runInThisContext()(asset.exports, require, asset);
+script.runInThisContext()(asset.exports, shim, asset);
 asset.exports.startScript(asset.exports.script, { argv: [] });
 `;
 
@@ -166,6 +296,7 @@ asset.exports.startScript(asset.exports.script, { argv: [] });
  * options (EXEC_ARGV).
  */
 async function trainCodeCaches(runtime: string, work: string, sources: Record<string, string>): Promise<Record<string, string>> {
+  // The assets go by their file names in `work`: NAME.js, and the training's NAME.cache beside it.
   const trainer = join(work, 'train.cjs');
   writeFileSync(trainer, TRAINER);
   const sandbox = await startSandbox({ dir: join(work, 'sandbox') });
@@ -178,12 +309,14 @@ async function trainCodeCaches(runtime: string, work: string, sources: Record<st
       const cache = join(work, `${name}.cache`);
       const line = encodeGatewayInput(JSON.parse(readFileSync(join('fixtures', `${name}.json`), 'utf8')) as Record<string, unknown>) + '\n';
       for (const rotation of ['first', 'steady-state']) {
-        const r = await runAsync(runtime, [...EXEC_ARGV, trainer, sources[name]!, cache], env, line);
+        const r = await runAsync(runtime, [...EXEC_ARGV, trainer, sources[name]!, work], env, line);
         if (r.code !== 0) throw new Error(`training ${name}'s code cache: the ${rotation} rotation exited ${r.code}:\n${r.output}`);
       }
       if (!existsSync(cache)) throw new Error(`training ${name}'s code cache wrote none`);
       caches[name] = cache;
     }
+    // The lazy assets the rotations loaded.
+    for (const name of Object.keys(LAZY_ASSETS)) if (existsSync(join(work, `${name}.cache`))) caches[name] = join(work, `${name}.cache`);
   } finally {
     await sandbox.close();
   }
@@ -194,10 +327,12 @@ const started = performance.now();
 const work = mkdtempSync(join(tmpdir(), 'keeper-rotate-sea-'));
 try {
   const main = join(work, 'keeper-rotate.cjs');
-  await build({ ...BUNDLE_OPTIONS, target: `node${NODE_VERSION.split('.')[0]}`, entryPoints: [EXECUTABLE_MODULE], outfile: main, plugins: [targetAssets] });
+  await build({ ...BUNDLE_OPTIONS, target: `node${NODE_VERSION.split('.')[0]}`, entryPoints: [EXECUTABLE_MODULE], outfile: main, plugins: [targetAssets, lazyBuiltins, defaultImportsOfGlobals] });
   assertNoImport('the main script', readFileSync(main, 'utf8'));
   const sources: Record<string, string> = {};
   for (const name of [...TARGET_SCRIPTS, ...Object.keys(COMMAND_ASSETS)]) await targetAsset(name, (sources[name] = join(work, `${name}.js`)));
+  const lazyNames = [...lazySources.keys()];
+  for (const name of lazyNames) writeFileSync((sources[name] = join(work, `${name}.js`)), (await lazySources.get(name)!).code);
   const builder = runtimeBinary(host, cacheDir);
   const caches = platforms.includes(host) ? await trainCodeCaches(builder, work, sources) : {};
   mkdirSync(outdir, { recursive: true });
@@ -211,7 +346,8 @@ try {
       assets[keys.source] = sources[name]!;
       if (withCache) assets[keys.cache] = caches[name]!;
     }
-    for (const name of Object.keys(COMMAND_ASSETS)) assets[assetKeys(name).source] = sources[name]!;
+    for (const name of [...Object.keys(COMMAND_ASSETS), ...lazyNames]) assets[assetKeys(name).source] = sources[name]!;
+    if (withCache) for (const name of lazyNames) if (caches[name]) assets[assetKeys(name).cache] = caches[name]!;
     writeFileSync(
       config,
       JSON.stringify({

@@ -6,32 +6,13 @@ import { chmodSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { gzipSync } from 'node:zlib';
-import { BUNDLE_OPTIONS as COMMON, TARGET_SCRIPTS } from './bundle-options.js';
+import { BUNDLE_OPTIONS as COMMON, TARGET_SCRIPTS, defaultImportsOfGlobals, lazyBuiltins, noDefaultAwsChain, noJsonwebtoken } from './bundle-options.js';
 
 // --outdir lets the bundle test build into a temporary folder without touching dist/.
 const outdir = parseArgs({ options: { outdir: { type: 'string', default: 'dist' } } }).values.outdir!;
 
 const SRC = resolve('src');
 const LEGAL = '\n/*! Bundled license information:';
-
-/**
- * The AWS IAM and STS clients import the SDK's default credential chain for when no credentials are given. The
- * scripts always give them credentials (src/targets/aws-iam-access-key/iam.ts `Signer`), and the host's chain is a
- * lazy module of its own (host-credentials.ts), loaded only by a run that signs with it: in a client's chunk the
- * import is a stub that throws, so the other runs do not compile about a third of the AWS code for nothing.
- */
-const noDefaultAwsChain: Plugin = {
-  name: 'no-default-aws-chain',
-  setup(b) {
-    b.onResolve({ filter: /^@aws-sdk\/credential-provider-node$/ }, (args) =>
-      /[\\/]node_modules[\\/]@aws-sdk[\\/]client-[^\\/]+[\\/]/.test(args.importer) ? { path: args.path, namespace: 'default-aws-chain-stub' } : undefined,
-    );
-    b.onLoad({ filter: /.*/, namespace: 'default-aws-chain-stub' }, () => ({
-      contents: 'export const defaultProvider = () => async () => { throw new Error("keeper-rotate gives every AWS client its credentials; the default chain is host-credentials.ts"); };',
-      loader: 'js',
-    }));
-  },
-};
 
 /**
  * A module that the sources load with `await import()` (a target's SDK adapter, loaded by `connect` once the
@@ -58,7 +39,10 @@ const lazyChunks: Plugin = {
         write: false,
         outfile: 'chunk.cjs',
         plugins: [
+          lazyBuiltins,
+          defaultImportsOfGlobals,
           noDefaultAwsChain,
+          noJsonwebtoken,
           {
             name: 'share-sources',
             setup(c) {
@@ -102,7 +86,7 @@ for (const name of TARGET_SCRIPTS) {
     outfile,
     banner: { js: '#!/usr/bin/env node' },
     metafile: true,
-    plugins: [lazyChunks],
+    plugins: [lazyChunks, lazyBuiltins, defaultImportsOfGlobals, noJsonwebtoken],
   });
   chmodSync(outfile, 0o755);
   const bytes = Object.values(result.metafile.outputs)[0]?.bytes ?? 0;

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { encodeGatewayInput } from '../src/gateway/input.js';
+import { cloneData, readText, writeText } from '../src/keeper/record.js';
 import { startSandbox, type Sandbox } from '../src/sandbox/sandbox.js';
 import { demoCredential } from './helpers/demo-credential.js';
 import { NO_PROXY_ENV, assertAllThroughProxy, startForwardProxy } from './helpers/forward-proxy.js';
@@ -140,6 +141,22 @@ describe('the keeper-rotate executable', () => {
     }
   });
 
+  // Each target's SDK adapter is an asset of its own (scripts/build-binary.ts LAZY_ASSETS), loaded when the run
+  // connects, with a code cache the build trained; a rejected input never loads it.
+  test("a rotation loads its SDK's asset with a code cache V8 accepts; a rejected input does not load it", async () => {
+    const sdk: Record<string, string | undefined> = { 'azure-app-secret': 'azure-graph', 'aws-iam-access-key': 'aws-iam', 'aws-ecr-pull-secret': 'aws-ecr', 'wiz-service-account': undefined };
+    for (const name of SCRIPTS) {
+      assert.ok(Object.hasOwn(sdk, name), `the test knows ${name}'s SDK asset`);
+      const r = await run(BINARY, [name], { ...sandbox.env, NODE_DEBUG: 'keeper-rotate' }, gatewayLine(name));
+      assert.equal(r.code, 0, r.stderr);
+      const loaded = [...r.stderr.matchAll(/^KEEPER-ROTATE \d+: ([\w-]+): code cache (\w+)$/gm)].map((m) => `${m[1]} ${m[2]}`);
+      assert.deepEqual(loaded, [`${name} accepted`, ...(sdk[name] ? [`${sdk[name]} accepted`] : [])]);
+      const rejected = await run(BINARY, [name], { ...sandbox.env, NODE_DEBUG: 'keeper-rotate' }, 'not base64 json\n');
+      assert.equal(rejected.code, 2, rejected.stderr);
+      assert.deepEqual([...rejected.stderr.matchAll(/^KEEPER-ROTATE \d+: ([\w-]+): /gm)].map((m) => m[1]), [name]);
+    }
+  });
+
   // A V8 flag in the executable's options that changes code generation would make V8 reject the code cache of
   // Node's own modules too (scripts/build-binary.ts, EXEC_ARGV): NODE_DEBUG_NATIVE=CODE_CACHE reports each one.
   test("Node's own modules start from their code cache", async () => {
@@ -215,6 +232,108 @@ describe('the keeper-rotate executable', () => {
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout + r.stderr, new RegExp(literal(DEMO.azure.targetObjectId)), 'the demo app is named');
     assert.match(r.stdout + r.stderr, /already has a record|skipped/i);
+  });
+
+  // fs/promises is a stand-in in the bundles (scripts/bundle-options.ts lazyBuiltins): the AWS SDK reads the
+  // shared config and credentials files with its readFile, here done by node:fs, and Node 26's fs/promises (which
+  // loads readline and the REPL's history) is never loaded. The file must still be read as the SDK reads it.
+  test("aws-iam-access-key: USE_INSTANCE_ROLE with a profile in the shared credentials file: the profile signs, and fs/promises is never loaded", async () => {
+    const sb = await startSandbox({ dir: join(temp, 'profile-sandbox') });
+    try {
+      sb.aws.createUser({ userName: 'gateway-profile-user', permissions: 'all' });
+      const key = sb.aws.seedAccessKey('gateway-profile-user');
+      const file = join(temp, 'aws-credentials');
+      writeFileSync(file, `[gateway]\naws_access_key_id = ${key.accessKeyId}\naws_secret_access_key = ${key.secretAccessKey}\n`, { mode: 0o600 });
+      const config = cloneData(sb.ksm.readRecord(DEMO.aws.pamConfigurationUid)!.data);
+      writeText(config, { label: 'accessKeyId', kind: 'text' }, 'USE_INSTANCE_ROLE');
+      writeText(config, { label: 'accessSecretKey', kind: 'secret' }, 'USE_INSTANCE_ROLE');
+      sb.ksm.editRecord(DEMO.aws.pamConfigurationUid, config);
+      const hook = join(temp, 'fs-promises-hook.cjs');
+      writeFileSync(hook, `process.on('exit', () => { if (process.moduleLoadList.includes('NativeModule internal/fs/promises')) require('node:fs').writeSync(2, 'FS PROMISES LOADED\\n'); });\n`);
+      const env = { ...sb.env, AWS_SHARED_CREDENTIALS_FILE: file, AWS_CONFIG_FILE: join(temp, 'no-aws-config'), AWS_PROFILE: 'gateway', NODE_OPTIONS: `--require ${JSON.stringify(hook)}` };
+      const r = await run(BINARY, ['aws-iam-access-key'], env, gatewayLine('aws-iam-access-key'));
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /^aws-iam-access-key: rotated: /);
+      assert.equal(sb.aws.getKey(key.accessKeyId)?.lastUsed?.serviceName, 'iam', 'the profile key signed the IAM calls');
+      assert.deepEqual(sb.log.entries({ service: 'imds' }), [], 'the profile came first; IMDS was not asked');
+      assert.doesNotMatch(r.stderr, /FS PROMISES LOADED/);
+    } finally {
+      await sb.close();
+    }
+  });
+
+  // As in the .cjs scripts (test/build.test.ts): the IAM and ECR clients' import of the SDK's default credential
+  // chain is a stub in their assets; the chain is the aws-host-credentials asset, loaded only by a run on it.
+  test("the SDK's default credential chain is not in the AWS clients' assets, only in its own; jsonwebtoken is not in Azure's", async () => {
+    const dump = join(temp, 'assets');
+    mkdirSync(dump);
+    const hook = join(temp, 'asset-dump-hook.cjs');
+    writeFileSync(hook, `const sea = require('node:sea'); for (const n of ['aws-iam', 'aws-ecr', 'aws-host-credentials', 'azure-graph']) require('node:fs').writeFileSync(${JSON.stringify(dump)} + '/' + n + '.js', Buffer.from(sea.getRawAsset('targets/' + n + '.js')));\n`);
+    const r = await run(BINARY, ['--version'], { NODE_OPTIONS: `--require ${JSON.stringify(hook)}` });
+    assert.equal(r.code, 0, r.stderr);
+    const chain = (name: string) => {
+      const code = readFileSync(join(dump, `${name}.js`), 'utf8');
+      return code.includes('AWS_CONTAINER_CREDENTIALS_FULL_URI') && code.includes('credential_process');
+    };
+    assert.equal(chain('aws-iam'), false, 'a run with keys would compile the host credential chain for nothing');
+    assert.equal(chain('aws-ecr'), false);
+    assert.equal(chain('aws-host-credentials'), true, 'the chain is an asset of its own');
+    // scripts/bundle-options.ts noJsonwebtoken: MSAL signs with jsonwebtoken only for a certificate credential.
+    const graph = readFileSync(join(dump, 'azure-graph.js'), 'utf8');
+    assert.ok(graph.includes('ConfidentialClientApplication'), 'MSAL is in the Azure asset');
+    assert.ok(!graph.includes('JsonWebTokenError'), "MSAL's certificate assertions (jsonwebtoken) are not");
+  });
+
+  // Modules of Node's own that a rotation does not use, which Node 26 loads at a cost: scripts/bundle-options.ts
+  // defaultImportsOfGlobals (a default import of node:util or node:process, bundled as a copy, made Node build
+  // every lazily made property of both: parseArgs, diff, and worker_threads with them), and build-binary.ts
+  // AWS_CLIENT_DEFINES (the AWS SDK's probe for a web stream body loaded the web streams).
+  test('a rotation does not load worker_threads, util.parseArgs or util.diff (Azure), nor the web streams (AWS)', async () => {
+    const hook = join(temp, 'module-list-hook.cjs');
+    writeFileSync(hook, `process.on('exit', () => require('node:fs').writeSync(2, 'MODULES ' + process.moduleLoadList.join(',') + '\\n'));\n`);
+    const unused: Record<string, string[]> = {
+      'azure-app-secret': ['worker_threads', 'internal/util/parse_args/parse_args', 'internal/util/diff'],
+      'aws-iam-access-key': ['internal/webstreams/readablestream', 'internal/fs/promises'],
+    };
+    for (const [name, modules] of Object.entries(unused)) {
+      const r = await run(BINARY, [name], { ...sandbox.env, NODE_OPTIONS: `--require ${JSON.stringify(hook)}` }, gatewayLine(name));
+      assert.equal(r.code, 0, r.stderr);
+      const loaded = /^MODULES (.*)$/m.exec(r.stderr)?.[1]?.split(',') ?? [];
+      assert.ok(loaded.includes('NativeModule https'), 'the module list is there');
+      for (const m of modules) assert.ok(!loaded.includes(`NativeModule ${m}`), `${name} loaded ${m}`);
+    }
+  });
+
+  // The Kubernetes client is an asset of its own (scripts/build-binary.ts LAZY_ASSETS), loaded only by a run that
+  // delivers to a Secret, and it shares the target asset's own modules: its RotateError is the pipeline's.
+  test('aws-iam-access-key: delivers to a Kubernetes Secret through the Kubernetes client, loaded only then', async () => {
+    const k8s = await startSandbox({ dir: join(temp, 'k8s-sandbox') });
+    try {
+      const cluster = k8s.kubernetes.cluster;
+      const uid = k8s.demo!.aws.userRecordUid;
+      const env = { ...k8s.env, KEEPER_ROTATE_BIN: BINARY, NODE_DEBUG: 'keeper-rotate', KEEPER_ROTATE_ALLOW_K8S_SECRETS: 'demo/*', KEEPER_ROTATE_ALLOW_K8S_RESTARTS: 'demo/app' };
+      const plain = await rotates('aws-iam-access-key', wrapper('aws-iam-access-key'), k8s, env);
+      assert.doesNotMatch(plain.stderr, /kubernetes-client/, 'a run that delivers nowhere does not load the Kubernetes client');
+
+      const data = cloneData(k8s.ksm.readRecord(uid)!.data);
+      writeText(data, { label: 'k8s_secret', kind: 'text' }, 'demo/app-creds');
+      writeText(data, { label: 'k8s_restart', kind: 'text' }, 'app');
+      k8s.ksm.editRecord(uid, data);
+      const delivered = await rotates('aws-iam-access-key', wrapper('aws-iam-access-key'), k8s, env);
+      assert.match(delivered.stderr, /^KEEPER-ROTATE \d+: kubernetes-client: code cache absent$/m);
+      const secret = cluster.secretText('demo', 'app-creds')!;
+      assert.equal(secret.access_key_id, readText(k8s.ksm.readRecord(uid)!.data, 'aws_access_key_id'));
+      assert.ok(k8s.aws.checkKey(secret.access_key_id!, secret.secret_access_key!), 'the key in the Secret signs in');
+
+      // A failure inside the client: a RotateError of the pipeline's own class, so a coded line and exit 4.
+      k8s.faults.arm({ service: 'kubernetes', operation: 'PatchDeployment', kind: 'status', status: 500, body: '{"kind":"Status","apiVersion":"v1","status":"Failure","message":"etcdserver: request timed out","reason":"InternalError","code":500}' });
+      const failed = await run(BINARY, ['aws-iam-access-key'], env, gatewayLine('aws-iam-access-key'));
+      assert.equal(failed.code, 4, failed.stderr);
+      assert.match(failed.stderr, /^keeper-rotate: DELIVERY_INCOMPLETE: /m);
+      assert.doesNotMatch(failed.stderr, /INTERNAL/);
+    } finally {
+      await k8s.close();
+    }
   });
 
   test('aws-iam-access-key: http:// IAM and STS through HTTP_PROXY (absolute form), Keeper through HTTPS_PROXY', async () => {

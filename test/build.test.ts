@@ -132,6 +132,13 @@ describe('bundles', () => {
     assert.equal(chunks.filter(chain).length, 1, 'the host credential chain is a chunk of its own');
   });
 
+  // scripts/bundle-options.ts noJsonwebtoken: MSAL signs with jsonwebtoken only for a certificate credential.
+  test('azure-app-secret: MSAL\'s certificate assertions (jsonwebtoken) are not in the bundle', () => {
+    const sources = bundleSources('azure-app-secret');
+    assert.ok(sources.some((c) => c.includes('ConfidentialClientApplication')), 'MSAL is in a chunk');
+    assert.equal(sources.filter((c) => c.includes('JsonWebTokenError')).length, 0);
+  });
+
   test("aws-iam-access-key: USE_INSTANCE_ROLE in the PAM configuration rotates with the EC2 instance role (IMDSv2, over http) from an empty folder", async () => {
     sandbox.aws.createRole({ roleName: 'gateway-instance', trustedUsers: [], trustedServices: ['ec2.amazonaws.com'], permissions: 'all' });
     sandbox.imds.attachRole('gateway-instance');
