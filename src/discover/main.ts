@@ -6,11 +6,11 @@
 // is not emitted. Never a secret: the first rotation fills every secret field.
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Deadline } from '../deadline.js';
 import { ExitCode, RotateError, describe } from '../errors.js';
 import { loadGatewayConfig } from '../keeper/config.js';
 import { readText } from '../keeper/record.js';
+import { ThrottleGate } from '../keeper/throttle-gate.js';
 import { KeeperVault, type VaultRecord } from '../keeper/vault.js';
 import { Logger, escapeControls } from '../log.js';
 import { Secret, redact } from '../secret.js';
@@ -103,7 +103,8 @@ export async function runDiscover(argv: string[], io: DiscoverIo): Promise<Disco
     const requestSeconds = Number(io.env.KEEPER_ROTATE_REQUEST_TIMEOUT_SECONDS ?? 30);
     const deadline = new Deadline(Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : 3_600_000, Date.now, Number.isFinite(requestSeconds) && requestSeconds > 0 ? requestSeconds * 1000 : 30_000);
     const config = loadGatewayConfig({ env: io.env, platform: process.platform });
-    vault = new KeeperVault(config, { deadline, onRequest: () => (result.ksmRequests += 1) });
+    const gate = new ThrottleGate();
+    vault = new KeeperVault(config, { deadline, gate, onRequest: () => (result.ksmRequests += 1) });
     // One read for every record the application sees: the PAM configuration and the existing records alike.
     const records = await vault.fetchAll();
     const pam = values.config === undefined ? undefined : records.find((r) => r.uid === values.config);
@@ -127,7 +128,7 @@ export async function runDiscover(argv: string[], io: DiscoverIo): Promise<Disco
       const folders = await vault.sharedFolders();
       if (!folders.some((f) => f.uid === createIn)) throw new RotateError('KEEPER_ACCESS_DENIED', `folder ${createIn} is not a shared folder of the gateway's application; share it with the application, with edit rights`);
       if (values['dry-run']) for (const c of discovery.candidates) io.stdout.write(escapeControls(`would create: ${c.title} (${c.id}) in folder ${createIn}`) + '\n');
-      else await createAll(vault, createIn, discovery.candidates, concurrency, result, io, line);
+      else await createAll(vault, gate, createIn, discovery.candidates, concurrency, result, io, line);
     }
     const counts = (reason: string) => discovery.skipped.filter((s) => s.reason === reason).length;
     line(
@@ -218,16 +219,15 @@ async function discoverTarget(target: DiscoverTargetName, ctx: TargetContext): P
 
 /**
  * Creates the records, `concurrency` at once. Keeper answers a client over its budget 429 and serves it again
- * only after 10 s without a request to that endpoint (SDK 17.5.0 throws a 429 at once): a throttled create was
- * refused, not applied, so every worker pauses until the quiet period has passed and the create is sent again.
+ * only after 10 s without a request to that endpoint: a throttled create was refused, not applied, and the vault's
+ * gate holds every create, the throttled ones and the next, until that quiet period has passed. The SDK gives a
+ * request five tries; one throttled past them is sent again here, after the same pause.
  */
-async function createAll(vault: KeeperVault, folderUid: string, candidates: Candidate[], concurrency: number, result: DiscoverResult, io: DiscoverIo, line: (t: string) => void): Promise<void> {
-  let resumeAt = 0;
+async function createAll(vault: KeeperVault, gate: ThrottleGate, folderUid: string, candidates: Candidate[], concurrency: number, result: DiscoverResult, io: DiscoverIo, line: (t: string) => void): Promise<void> {
+  gate.onPause = (ms) => line(`discover: Keeper throttled the creates; pausing ${Math.ceil(ms / 1000)} s (${result.created.length} of ${candidates.length} created)`);
   await eachLimited(candidates, concurrency, async (c) => {
     const data = candidateRecord(c);
     for (let attempt = 0; ; attempt++) {
-      const wait = resumeAt - Date.now();
-      if (wait > 0) await sleep(wait);
       try {
         const uid = await vault.create(folderUid, data);
         result.created.push(uid);
@@ -235,8 +235,7 @@ async function createAll(vault: KeeperVault, folderUid: string, candidates: Cand
         return;
       } catch (err) {
         if (!(err instanceof RotateError) || err.code !== 'KEEPER_THROTTLED' || attempt >= KSM_THROTTLE_RETRIES) throw err;
-        if (resumeAt <= Date.now()) line(`discover: Keeper throttled the creates; pausing ${KSM_QUIET_MS / 1000} s (${result.created.length} of ${candidates.length} created)`);
-        resumeAt = Math.max(resumeAt, Date.now() + KSM_QUIET_MS);
+        gate.hold(KSM_QUIET_MS);
       }
     }
   });

@@ -19,6 +19,7 @@ import { RotateError, describe, type ErrorCode } from '../errors.js';
 import { redact } from '../secret.js';
 import type { GatewayConfig } from './config.js';
 import type { RecordData } from './record-data.js';
+import type { ThrottleGate } from './throttle-gate.js';
 import { KsmTimeoutError, type KsmThrottle, createKsmTransport } from './transport.js';
 
 /**
@@ -29,6 +30,8 @@ import { KsmTimeoutError, type KsmThrottle, createKsmTransport } from './transpo
  * the counter"). Later backoffs (22 s and up, jittered) are already longer.
  */
 const THROTTLE_QUIET_MS = 11_000;
+/** SDK 17.5.0's first throttle back-off is 11 s with ±25% jitter: anything longer is a second or later attempt. */
+const SDK_FIRST_BACKOFF_MAX_MS = 13_750;
 /** A retry after a throttle wait needs time to be sent and answered; less than this left, the run gives up. */
 const THROTTLE_RETRY_MARGIN_MS = 5_000;
 
@@ -46,6 +49,11 @@ export interface VaultOptions {
   /** Bound for one KSM request (default 30 s), shortened by the deadline. */
   requestTimeoutMs?: number;
   onRequest?: (endpoint: string) => void;
+  /**
+   * For callers that send requests side by side (discover's creates): a throttle pauses all of them together, and
+   * every request, a retry or a new one, waits for the pause to end. Without it, each request backs off alone.
+   */
+  gate?: ThrottleGate;
 }
 
 /** What one failed KSM call means, judged from the error the SDK threw (it carries the server's body). */
@@ -114,18 +122,30 @@ export class KeeperVault {
     this.#close = transport.close;
     this.#lastStatus = transport.lastStatus;
     const deadline = options.deadline;
+    const gate = options.gate;
     this.#options = {
       // In memory only: nothing the SDK decides to save may reach the gateway's config file.
       storage: inMemoryStorage({ ...config.values }),
-      queryFunction: transport.query,
+      queryFunction: gate
+        ? async (url, transmissionKey, payload) => {
+            await gate.open();
+            return transport.query(url, transmissionKey, payload);
+          }
+        : transport.query,
       // The SDK retries a throttled request five times, backing off 11 s to 176 s (or retry_after), and calls this
       // to wait. The wait is never shorter than Keeper asked for, and a wait the run's deadline cannot hold (with
       // time left for the retry) ends the run with KEEPER_THROTTLED at once: the request was refused, not applied.
       throttleSleep: async (ms: number) => {
         const throttle = transport.lastThrottle();
-        const wait = Math.max(ms, throttle?.retryAfterMs ?? THROTTLE_QUIET_MS);
+        const wait = Math.max(ms, throttle?.retryAfterMs ?? THROTTLE_QUIET_MS, gate?.remaining() ?? 0);
         if (wait + THROTTLE_RETRY_MARGIN_MS > deadline.remaining()) throw throttledPastDeadline(throttle, wait, deadline);
-        await sleep(wait);
+        if (!gate) return sleep(wait);
+        // Measured from the last throttled reply of all the requests in flight: each one restarted Keeper's count.
+        // The SDK's first back-off (11 s, jittered to spread independent clients) becomes the quiet period itself;
+        // a request throttled again gets the SDK's longer ones (22 s and up), in case Keeper's limit is stricter.
+        const escalated = ms > SDK_FIRST_BACKOFF_MAX_MS ? ms : 0;
+        gate.hold(Math.max(throttle?.retryAfterMs ?? THROTTLE_QUIET_MS, escalated));
+        await gate.open();
       },
     };
   }

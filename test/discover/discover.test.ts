@@ -101,6 +101,13 @@ describe('discover --create-in', () => {
     const first = await discover(['wiz', '--config', fleet.pamConfigurations.wiz!, '--create-in', folder]);
     assert.equal(first.exitCode, 0, first.stderr);
     assert.equal(first.created.length, N);
+    // Keeper's budget (100 at once, then 10 a second) throttles the creates once: every worker pauses together
+    // for the quiet period, so only the creates already on their way (at most --concurrency, 4) are refused, and
+    // each record is created once. Retrying on each request's own back-off refused many more and paused again.
+    const throttled = sb.log.entries({ service: 'ksm', operation: 'create_secret' }).filter((e) => e.status === 429).length;
+    assert.ok(throttled >= 1 && throttled <= 4, `${throttled} throttled creates`);
+    assert.equal(first.stderr.match(/Keeper throttled the creates; pausing 11 s/g)?.length, 1, first.stderr);
+    assert.equal(sb.log.entries({ service: 'ksm', operation: 'create_secret' }).filter((e) => e.status === 200).length, N);
     const made = recordsIn(folder);
     assert.equal(made.length, N);
     assert.deepEqual(new Set(made.map((r) => readText(r.data, 'login'))), new Set(fleet.wizClientIds));
