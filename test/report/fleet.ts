@@ -118,6 +118,22 @@ export function seedAwsFleet(s: Sandbox, count: number): string[] {
   return uids;
 }
 
+/** `count` Azure records, each holding its app's one secret, the apps owned by the demo's admin app. */
+export function seedAzureFleet(s: Sandbox, count: number): string[] {
+  const uids: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const app = s.azure.directory.createApp({ tenantId: DEMO.azure.tenantId, displayName: `fleet-app-${i}`, owners: [DEMO.azure.adminAppId] });
+    const made = s.azure.directory.addSecret(app.objectId, { displayName: 'Client Secret Rotated by Keeper', startDateTime: new Date(Date.now() - DAY), endDateTime: new Date(Date.now() + 300 * DAY) });
+    uids.push(
+      s.ksm.seedRecord({
+        folderUid: s.demo!.folderUid,
+        data: pamUser(`fleet app ${i}`, `fleet-app-${i}`, [text('application_object_id', app.objectId), text('client_secret_id', made.keyId), secret('client_secret', made.secretText), text('expires', made.endDateTime)]),
+      }).uid,
+    );
+  }
+  return uids;
+}
+
 /** Every secret value in the vault (hidden and password fields) and on every target the sandbox serves. */
 export function knownSecrets(s: Sandbox): string[] {
   const out: string[] = [];

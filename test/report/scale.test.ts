@@ -1,9 +1,10 @@
 // A fleet of 1,000 records: the report reads them all in one Keeper request, and --check asks IAM once per
-// record, honouring IAM's throttling, with no write anywhere.
+// record, honouring IAM's throttling, with no write anywhere. Azure records share their admin's token: a token
+// request per record is one request repeated, which Entra's loop protection refuses after twenty a minute.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { type ScriptSandbox, startScriptSandbox } from '../helpers/run-script.js';
-import { seedAwsFleet } from './fleet.js';
+import { seedAwsFleet, seedAzureFleet } from './fleet.js';
 import { report } from './run-report.js';
 
 const FLEET = 1000;
@@ -30,5 +31,28 @@ describe('report on 1,000 records', () => {
     const listed = log.entries({ service: 'iam', operation: 'ListAccessKeys' }).length;
     assert.ok(listed >= FLEET + 1 && listed < 2 * FLEET, `${listed} ListAccessKeys`);
     assert.deepEqual(log.entries().filter((e) => /^(update_secret|CreateAccessKey|DeleteAccessKey|UpdateAccessKey)$/.test(e.operation)), []);
+  });
+});
+
+describe('report --check on 100 Azure records of one admin app', () => {
+  let box: ScriptSandbox;
+  before(async () => {
+    box = await startScriptSandbox('report');
+    seedAzureFleet(box.sandbox, 100);
+  });
+  after(async () => box.close());
+
+  // The timeout bounds what a token per record costs: Entra's refusals, which the check waits out, for minutes.
+  test('every record is checked with one admin token, not one per record (Entra refuses the 21st identical request in a minute)', { timeout: 120_000 }, async () => {
+    const log = box.sandbox.log;
+    const checked = await report(box.env, ['--format', 'json', '--check', '--concurrency', '4']);
+    const rows = (JSON.parse(checked.stdout) as { records: Array<{ target: string; check: { state: string; findings: string[] } | null }> }).records.filter((r) => r.target === 'azure-app-secret');
+    assert.equal(rows.length, 101);
+    assert.deepEqual(rows.filter((r) => r.check?.state !== 'agrees').map((r) => r.check?.findings.join('; ')), []);
+    assert.equal(log.entries({ service: 'azure', operation: 'getApplication' }).length, 101);
+    // One per credential: the admin's (concurrent first checks may each ask before the first token is cached).
+    const tokens = log.entries({ service: 'azure', operation: 'token' });
+    assert.ok(tokens.length <= 4, `${tokens.length} token requests`);
+    assert.deepEqual(tokens.filter((e) => e.status !== 200), []);
   });
 });

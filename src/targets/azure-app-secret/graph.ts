@@ -2,6 +2,7 @@
 // application's passwords. This module turns their errors into our codes and bounds every call by a timeout
 // and the run's deadline (neither client has a deadline of its own, and Graph's retry honours Retry-After up
 // to three minutes).
+import { createHash } from 'node:crypto';
 import { type HttpClient, type PipelineRequest, type PipelineResponse, createDefaultHttpClient } from '@azure/core-rest-pipeline';
 import { type AccessToken, ClientSecretCredential } from '@azure/identity';
 import {
@@ -271,7 +272,24 @@ function asApplication(what: string, reply: unknown): Application {
   };
 }
 
+/**
+ * The admin credentials' ClientSecretCredential, one per tenant, client, secret and authority in a process, so its
+ * token cache serves every Graph call made with them: `report --check` connects once per record, and a token
+ * request per record would be the same request repeated, which Entra's loop protection refuses after about twenty
+ * a minute (AADSTS50196). A rotation makes one anyway. Keyed by a digest: the map holds no secret of its own.
+ */
+const credentials = new Map<string, ClientSecretCredential>();
+
 export function newCredential(tenantId: string, clientId: string, secret: Secret, endpoints: AzureEndpoints): ClientSecretCredential {
+  const key = createHash('sha256').update([endpoints.authorityHost, tenantId.toLowerCase(), clientId.toLowerCase(), secret.reveal()].join('\0')).digest('base64');
+  const known = credentials.get(key);
+  if (known) return known;
+  const made = makeCredential(tenantId, clientId, secret, endpoints);
+  credentials.set(key, made);
+  return made;
+}
+
+function makeCredential(tenantId: string, clientId: string, secret: Secret, endpoints: AzureEndpoints): ClientSecretCredential {
   // Instance discovery asks login.microsoftonline.com to vouch for the authority: one more round trip per
   // credential, and impossible for national clouds and the sandbox. The authority is the user's setting.
   // No redirects: a token request sends the secret, and a 3xx must not carry it to wherever it points.
