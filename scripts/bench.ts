@@ -16,8 +16,11 @@ import { encodeGatewayInput } from '../src/gateway/input.js';
 import { cloneData, writeText } from '../src/keeper/record.js';
 import type { RequestLogEntry } from '../src/sandbox/faults.js';
 import { startSandbox, type Sandbox } from '../src/sandbox/sandbox.js';
-import { generateTlsMaterial } from '../src/sandbox/tls.js';
+import { SANDBOX_TLS_DIR_ENV, generateTlsMaterial } from '../src/sandbox/tls.js';
+import { SANDBOX_NO_PROXY } from '../src/sandbox/sandbox.js';
 import { buildInputs, isStale } from './build-inputs.js';
+import { type DeliverySample, deliveryFigures, deliveryPair } from './bench-delivery.js';
+import { type FleetFigures, fleetRows } from './bench-fleet.js';
 import { NODE_VERSION, hostPlatform, runtimeBinary } from './node-runtime.js';
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -127,6 +130,20 @@ const TARGETS: BenchTarget[] = [
     sandboxOnly: [],
     // Wiz replaces the secret in place and documents no propagation delay; the sandbox models none.
   },
+  {
+    script: 'aws-ecr-pull-secret',
+    // The demo record holds its own IAM key and names one registry (its account's, in one region); each more
+    // region adds a GetAuthorizationToken and each more registry a GET /v2/. Nothing to retire: logins expire.
+    minimum: [
+      KSM_GET,
+      { service: 'ecr', operation: 'GetAuthorizationToken', why: 'a fresh registry login (12 hours) for the region, signed with the IAM key' },
+      { service: 'ksm', operation: 'update_secret', why: 'save the login and its expiry in a rotation transaction, checked against the revision read' },
+      { service: 'ecr-registry', operation: 'ApiVersionCheck', why: 'verify: GET /v2/ with the new login (the only proof the registry takes it)' },
+      KSM_FINALIZE,
+    ],
+    sandboxOnly: [],
+    // A login works the moment ECR issues it: no propagation delay to model.
+  },
 ];
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -143,6 +160,8 @@ const { values: opts } = parseArgs({
     dist: { type: 'string' },
     'no-build': { type: 'boolean', default: false },
     'no-binary': { type: 'boolean', default: false },
+    'no-delivery': { type: 'boolean', default: false },
+    fleet: { type: 'string', default: '0' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -157,7 +176,11 @@ if (opts.help) {
   --dist DIR     run the scripts (and DIR/keeper-rotate, if there) built in DIR instead (e.g. an older build to
                  compare with); implies --no-build
   --no-build     use dist/ as it is
-  --no-binary    leave out the keeper-rotate executable (and do not build it)`);
+  --no-binary    leave out the keeper-rotate executable (and do not build it)
+  --no-delivery  leave out the delivery figures (an AWS rotation with a file and a Kubernetes Secret + restart)
+  --fleet N      also discover, create, rotate and report on a large tenant of N credentials per target (e.g.
+                 1000; default 0, left out: at 1000 it takes about ten minutes, most of it IAM's pace and Keeper's
+                 create budget)`);
   process.exit(0);
 }
 const RUNS = Number(opts.runs);
@@ -166,6 +189,8 @@ const LONG_RUNS = Number(opts['long-runs']);
 if (!Number.isInteger(RUNS) || RUNS < 3) throw new Error('--runs must be an integer of at least 3');
 if (DELAYS_MS.some((d) => !Number.isFinite(d) || d < 0)) throw new Error('--delays must be numbers of milliseconds >= 0');
 if (!Number.isInteger(LONG_RUNS) || LONG_RUNS < 1) throw new Error('--long-runs must be an integer of at least 1');
+const FLEET = Number(opts.fleet);
+if (!Number.isInteger(FLEET) || FLEET < 0 || FLEET > 20_000) throw new Error('--fleet must be an integer from 0 to 20000');
 /** Delays up to this are sampled --runs times; longer ones --long-runs times. */
 const LONG_DELAY_MS = 10_000;
 const chosen = opts.target?.flatMap((t) => t.split(',')) ?? TARGETS.map((t) => t.script);
@@ -648,6 +673,35 @@ for (const delayMs of DELAYS_MS) {
   process.stderr.write('\n');
 }
 
+// Delivery: an AWS rotation that writes a file and patches a Kubernetes Secret (and restarts a Deployment), against
+// the same rotation without destinations, in the same round (scripts/bench-delivery.ts).
+const aws = targets.find((t) => t.script === 'aws-iam-access-key');
+const deliverySamples: DeliverySample[] = [];
+if (aws && !opts['no-delivery']) {
+  const deliveryEnv = (sb: Sandbox) => childEnv(sb);
+  await deliveryPair({ script: scriptPath(aws), line: lines[aws.script]!, sandbox: freshSandbox, env: deliveryEnv, run: runChild, work }, 0);
+  for (let i = 1; i <= RUNS; i++) {
+    deliverySamples.push(await deliveryPair({ script: scriptPath(aws), line: lines[aws.script]!, sandbox: freshSandbox, env: deliveryEnv, run: runChild, work }, i));
+    process.stderr.write(`\rbench: delivery, run ${i}/${RUNS}   `);
+  }
+  process.stderr.write('\n');
+}
+
+// The fleet: discover, create, rotate and report at FLEET credentials per target (scripts/bench-fleet.ts).
+let fleet: FleetFigures | undefined;
+if (FLEET > 0) {
+  // Its own process: in-process clients trust the sandbox only through NODE_EXTRA_CA_CERTS, read at start.
+  const tlsDir = join(work, 'fleet-tls');
+  mkdirSync(tlsDir);
+  writeFileSync(join(tlsDir, 'cert.pem'), tls.certPem);
+  writeFileSync(join(tlsDir, 'key.pem'), tls.keyPem, { mode: 0o600 });
+  const out = join(work, 'fleet.json');
+  const env = { ...process.env, NODE_EXTRA_CA_CERTS: join(tlsDir, 'cert.pem'), [SANDBOX_TLS_DIR_ENV]: tlsDir, KEEPER_ROTATE_STATE_DIR: join(work, 'fleet-state'), NO_PROXY: SANDBOX_NO_PROXY, no_proxy: SANDBOX_NO_PROXY };
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/bench-fleet.ts', '--size', String(FLEET), '--out', out], { stdio: ['ignore', 'inherit', 'inherit'], env });
+  if (r.status !== 0) fail(`the fleet measurement exited ${r.status}`, '');
+  fleet = JSON.parse(readFileSync(out, 'utf8')) as FleetFigures;
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Summary, table, JSON
 
@@ -870,6 +924,20 @@ for (const r of results) {
   }
 }
 
+const delivery = deliverySamples.length ? deliveryFigures(deliverySamples) : undefined;
+if (delivery) {
+  console.log(
+    `\ndelivery (aws-iam-access-key with a file and a Kubernetes Secret + restart, against the same rotation without; ${deliverySamples.length} rounds):\n` +
+      `  rotation wall ÷ without: ${fmtStat(delivery.wallRatio, 2, 'x')} (${ms(delivery.withMs)} vs ${ms(delivery.withoutMs)}), ` +
+      `CPU ÷ without: ${fmtStat(delivery.cpuRatio, 2, 'x')} (${ms(delivery.withCpuMs)} vs ${ms(delivery.withoutCpuMs)}), ` +
+      `peak RSS ÷ without: ${fmtStat(delivery.rssRatio, 2, 'x')}\n` +
+      `  extra requests: ${Object.entries(delivery.extraRequests).map(([k, n]) => `${n} × ${k}`).join(', ') || 'none'}; ` +
+      `delivery's own wall time (first Kubernetes request to the last, file write included): ${fmtStat(delivery.deliveryMs, 0, ' ms')}` +
+      (delivery.allDelivered ? '' : '\n  MISS: a delivered rotation did not leave the new key in the Secret and the file'),
+  );
+}
+if (fleet) for (const line of fleetRows(fleet)) console.log(line);
+
 const sha = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).stdout.trim() || 'nogit';
 const dirty = spawnSync('git', ['status', '--porcelain', '--untracked-files=no'], { encoding: 'utf8' }).stdout.trim() !== '';
 const report = {
@@ -887,7 +955,7 @@ const report = {
     loadavgBefore: loadBefore,
     loadavgAfter: loadavg(),
   },
-  options: { runs: RUNS, longRuns: LONG_RUNS, delaysMs: DELAYS_MS, targets: targets.map((t) => t.script), dist: relative(process.cwd(), DIST) || '.' },
+  options: { runs: RUNS, longRuns: LONG_RUNS, delaysMs: DELAYS_MS, targets: targets.map((t) => t.script), dist: relative(process.cwd(), DIST) || '.', delivery: !opts['no-delivery'], fleet: FLEET },
   targets: { startupRatio: TARGET_STARTUP, rssRatio: TARGET_RSS, waitPastDelayMs: 'max(1000, D / 10)', verifyRequests: TARGET_VERIFY_REQUESTS, requests: 'minimum', connectionsPerHost: TARGET_CONNECTIONS_PER_HOST, binary: TARGET_BINARY },
   results,
   binary: exe
@@ -900,6 +968,8 @@ const report = {
       }
     : undefined,
   reference: { what: 'node -e "https.get(sandbox KSM URL)": one HTTPS request and nothing else', ...ref, samples: reference },
+  delivery: delivery ? { ...delivery, samples: deliverySamples } : undefined,
+  fleet,
 };
 mkdirSync('bench', { recursive: true });
 const stamp = startedAt.toISOString().replace(/[:]/g, '').replace(/\.\d+Z$/, 'Z');
