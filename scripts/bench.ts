@@ -927,12 +927,14 @@ for (const r of results) {
 const delivery = deliverySamples.length ? deliveryFigures(deliverySamples) : undefined;
 if (delivery) {
   console.log(
-    `\ndelivery (aws-iam-access-key with a file and a Kubernetes Secret + restart, against the same rotation without; ${deliverySamples.length} rounds):\n` +
+    `\ndelivery (aws-iam-access-key with a file and a Kubernetes Secret + restart, against the same rotation without; steady state; ${deliverySamples.length} rounds):\n` +
       `  rotation wall ÷ without: ${fmtStat(delivery.wallRatio, 2, 'x')} (${ms(delivery.withMs)} vs ${ms(delivery.withoutMs)}), ` +
       `CPU ÷ without: ${fmtStat(delivery.cpuRatio, 2, 'x')} (${ms(delivery.withCpuMs)} vs ${ms(delivery.withoutCpuMs)}), ` +
       `peak RSS ÷ without: ${fmtStat(delivery.rssRatio, 2, 'x')}\n` +
-      `  extra requests: ${Object.entries(delivery.extraRequests).map(([k, n]) => `${n} × ${k}`).join(', ') || 'none'}; ` +
-      `delivery's own wall time (first Kubernetes request to the last, file write included): ${fmtStat(delivery.deliveryMs, 0, ' ms')}` +
+      `  extra requests: ${Object.entries(delivery.extraRequests).map(([k, n]) => `${n} × ${k}`).join(', ') || 'none'}${delivery.sequencesDiffer ? ' (MISS: not the same in every round)' : ''}; ` +
+      `from finalize to the restart (the file written between): ${fmtStat(delivery.deliveryMs, 0, ' ms')}\n` +
+      `  the first rotation after destinations are added (it delivers the record's credential first): extra ${Object.entries(delivery.extraRequestsFirst).map(([k, n]) => `${n} × ${k}`).join(', ')}\n` +
+      `  with: ${delivery.sequence.with.join(' ')}` +
       (delivery.allDelivered ? '' : '\n  MISS: a delivered rotation did not leave the new key in the Secret and the file'),
   );
 }
