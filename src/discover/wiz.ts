@@ -7,15 +7,7 @@ import { ALLOW_WIZ_ACCOUNTS } from '../targets/allow-list.js';
 import { wizAllowList } from '../targets/wiz-service-account/index.js';
 import { DEFAULT_AUTH_URL, WizGraphql, apiUrlFor, requestToken } from '../targets/wiz-service-account/wiz-api.js';
 import { type Candidate, type Discovery, ageText } from './candidate.js';
-import { Pacer } from './pacer.js';
 import { SET_BY_ROTATION } from './records.js';
-
-/**
- * Wiz's public guidance is no more than 3 API requests a second per service account (sandbox/wiz/limits.ts):
- * discovery pages a little under that pace (at exactly the limit, a reply that arrives early on the server's
- * clock is refused) instead of running into RATE_LIMIT_EXCEEDED and waiting it out.
- */
-export const WIZ_PACE = { burst: 3, perSecond: 2.5 };
 
 export interface WizDiscoverInput {
   env: NodeJS.ProcessEnv;
@@ -40,8 +32,7 @@ export async function discoverWiz(input: WizDiscoverInput): Promise<Discovery> {
   const allow = wizAllowList(input.env);
   const out: Discovery = { candidates: [], skipped: [], requests: 1 };
   let total = 0;
-  const pacer = new Pacer(WIZ_PACE.burst, WIZ_PACE.perSecond);
-  await pacer.take();
+  // Paged under Wiz's 3 requests a second by the client itself (wiz-api.ts WIZ_API_PACE).
   for await (const page of api.serviceAccounts()) {
     out.requests += 1;
     for (const a of page) {
@@ -73,8 +64,6 @@ export async function discoverWiz(input: WizDiscoverInput): Promise<Discovery> {
       if (!a.enabled) c.warning = `service account ${a.name} is disabled: enable it in Wiz before its first rotation`;
       out.candidates.push(c);
     }
-    // For the next page, which the loop asks for as this one is done.
-    await pacer.take();
   }
   input.log(`discover wiz: ${total} service account(s)`);
   return out;

@@ -4,7 +4,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { type ScriptSandbox, startScriptSandbox } from '../helpers/run-script.js';
-import { seedAwsFleet, seedAzureFleet } from './fleet.js';
+import { seedLargeTenant } from '../../src/sandbox/large-tenant.js';
+import { seedAwsFleet, seedAzureFleet, secret, text } from './fleet.js';
 import { report } from './run-report.js';
 
 const FLEET = 1000;
@@ -54,5 +55,33 @@ describe('report --check on 100 Azure records of one admin app', () => {
     const tokens = log.entries({ service: 'azure', operation: 'token' });
     assert.ok(tokens.length <= 4, `${tokens.length} token requests`);
     assert.deepEqual(tokens.filter((e) => e.status !== 200), []);
+  });
+});
+
+describe('report --check on 30 Wiz records checked with one admin account', () => {
+  let box: ScriptSandbox;
+  before(async () => {
+    box = await startScriptSandbox('report');
+    // The large tenant's Wiz admin (a PAM configuration) and accounts, each with a record holding its secret.
+    const fleet = seedLargeTenant(box.sandbox, { wizAccounts: 30 });
+    for (const clientId of fleet.wizClientIds) {
+      const account = box.sandbox.wiz.listServiceAccounts().find((a) => a.clientId === clientId)!;
+      box.sandbox.ksm.seedRecord({
+        folderUid: fleet.folderUid,
+        data: { title: `scanner ${clientId.slice(0, 8)}`, type: 'pamUser', fields: [{ type: 'login', value: [clientId] }], custom: [secret('client_secret', account.clientSecret), ...(account.expiresAt ? [text('expires', account.expiresAt)] : [])] },
+      });
+    }
+  });
+  after(async () => box.close());
+
+  test("the checks' reads stay under Wiz's 3 requests a second for the admin account: nothing refused", { timeout: 120_000 }, async () => {
+    const log = box.sandbox.log;
+    const checked = await report(box.env, ['--format', 'json', '--check', '--concurrency', '16']);
+    const rows = (JSON.parse(checked.stdout) as { records: Array<{ target: string; check: { state: string; findings: string[] } | null }> }).records.filter((r) => r.target === 'wiz-service-account');
+    assert.equal(rows.length, 31);
+    assert.deepEqual(rows.filter((r) => r.check?.state !== 'agrees').map((r) => r.check?.findings.join('; ')), []);
+    const reads = log.entries({ service: 'wiz-api', operation: 'serviceAccounts' });
+    assert.deepEqual(reads.filter((e) => e.status !== 200).map((e) => e.status), [], 'Wiz refused none of the reads');
+    assert.equal(reads.length, 31);
   });
 });

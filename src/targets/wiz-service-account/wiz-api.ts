@@ -10,6 +10,7 @@ import { Secret, redact } from '../../secret.js';
 import { sharedAgent } from '../../http/agent.js';
 import { type Fetch, type FetchReply, type ReplyHeaders, agentFetch } from '../../http/fetch.js';
 import { ReplyTooLargeError } from '../../http/reply-limit.js';
+import { Pacer } from '../../discover/pacer.js';
 
 export const DEFAULT_AUTH_URL = 'https://auth.app.wiz.io/oauth/token';
 /** What the account that authenticates needs: reading the account, rotating it and setting its expiry. */
@@ -370,6 +371,20 @@ function toAccount(node: unknown): ServiceAccount | undefined {
   };
 }
 
+/**
+ * Wiz's public guidance is no more than 3 API requests a second per service account (sandbox/wiz/limits.ts). A
+ * process that sends many, `report --check` over a fleet or discover's paging, keeps each account a little under
+ * that (at exactly the limit, a request that reaches Wiz early is refused) instead of running into
+ * RATE_LIMIT_EXCEEDED and waiting it out; a rotation's three requests fit in the burst and never wait.
+ */
+export const WIZ_API_PACE = { burst: 3, perSecond: 2.5 };
+const paces = new Map<string, Pacer>();
+function paceFor(clientId: string): Pacer {
+  let pacer = paces.get(clientId);
+  if (!pacer) paces.set(clientId, (pacer = new Pacer(WIZ_API_PACE.burst, WIZ_API_PACE.perSecond)));
+  return pacer;
+}
+
 /** Wiz's GraphQL API with one bearer token. */
 export class WizGraphql {
   constructor(
@@ -380,6 +395,7 @@ export class WizGraphql {
 
   async #request(what: string, query: string, variables: Record<string, unknown>, settleTimeouts = false): Promise<Record<string, unknown>> {
     return withRetries(what, this.options, async () => {
+      await paceFor(this.token.clientId).take();
       const reply = await send(
         what,
         this.url,
