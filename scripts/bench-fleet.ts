@@ -12,7 +12,8 @@
 //   4. Every created record rotated once, one after another, with every budget off and Entra's loop protection
 //      lifted: rotations of a fleet run on the gateway's schedule, not back to back as here, so the services'
 //      budgets would measure the loop, not the scripts. AWS users with two keys get previous_aws_access_key_id
-//      first, as discover's warning asks.
+//      first, as discover's warning asks. Wiz's requests are still paced per account in the process (wiz-api.ts
+//      WIZ_API_PACE): the Wiz records all rotate through one admin, so their rotations run at Wiz's pace.
 //   5. `report --format json`, and `report --check --concurrency 16` with the budgets on again.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -179,8 +179,8 @@ if (opts.help) {
   --no-binary    leave out the keeper-rotate executable (and do not build it)
   --no-delivery  leave out the delivery figures (an AWS rotation with a file and a Kubernetes Secret + restart)
   --fleet N      also discover, create, rotate and report on a large tenant of N credentials per target (e.g.
-                 1000; default 0, left out: at 1000 it takes about 17 minutes, most of it IAM's pace, Keeper's
-                 create budget and Wiz's budget under report --check)`);
+                 1000; default 0, left out: at 1000 it takes about 40 minutes, most of it IAM's pace, Keeper's
+                 create budget and Wiz's pace for the rotations and report --check, all through one admin)`);
   process.exit(0);
 }
 const RUNS = Number(opts.runs);
