@@ -320,7 +320,7 @@ describe('delivery to a file', { concurrency: 3 }, () => {
 const K8S_ENV = { [ALLOW_K8S_SECRETS]: 'demo/*', [ALLOW_K8S_RESTARTS]: 'demo/app' };
 
 /** A run whose catch-up read of the Secret (its first GetSecret) waits while a person edits the record's text fields. */
-async function whileCatchUpReads(e: Env, edits: Record<string, string>): Promise<ScriptResult> {
+async function whileCatchUpReads(e: Env, edits: Record<string, string>, alsoWhileHeld?: () => void): Promise<ScriptResult> {
   let release = () => {};
   const released = new Promise<void>((done) => (release = done));
   const held = new Promise<void>((done) => {
@@ -338,6 +338,7 @@ async function whileCatchUpReads(e: Env, edits: Record<string, string>): Promise
     const data = cloneData(e.sb.ksm.readRecord(e.uid)!.data);
     for (const [label, value] of Object.entries(edits)) writeText(data, { label, kind: label.includes('secret') && !label.startsWith('k8s') ? 'secret' : 'text' }, value);
     e.sb.ksm.editRecord(e.uid, data);
+    alsoWhileHeld?.();
   } finally {
     release();
   }
@@ -502,29 +503,10 @@ describe('delivery to a Kubernetes Secret', { concurrency: 3 }, () => {
       const first = await e.run(K8S_ENV);
       assert.equal(first.code, 0, show(first));
       cluster.editSecret('demo', 'wiz-creds', { client_secret: 'edited-by-hand' });
-      let release = () => {};
-      const released = new Promise<void>((done) => (release = done));
-      const held = new Promise<void>((done) => {
-        const off = e.sb.faults.onFire((f) => {
-          if (f.service === 'kubernetes' && f.operation === 'GetSecret') {
-            off();
-            done();
-          }
-        });
-      });
-      e.sb.faults.arm({ service: 'kubernetes', operation: 'GetSecret', nth: 1, kind: 'delay', delayMs: 30_000, release: released });
-      const running = e.run(K8S_ENV);
-      try {
-        await held;
-        const data = cloneData(e.sb.ksm.readRecord(e.uid)!.data);
-        writeText(data, { label: 'client_secret', kind: 'secret' }, 'typed-in-by-a-person');
-        writeText(data, { label: 'k8s_secret', kind: 'text' }, 'demo/wiz-creds-2');
-        e.sb.ksm.editRecord(e.uid, data);
-        // The cluster refuses to create the Secret the record names now.
-        e.sb.faults.arm({ service: 'kubernetes', operation: 'CreateSecret', kind: 'status', status: 500, times: 50 });
-      } finally {
-        release();
-      }
+      // The cluster refuses to create the Secret the record names now.
+      const running = whileCatchUpReads(e, { client_secret: 'typed-in-by-a-person', k8s_secret: 'demo/wiz-creds-2' }, () =>
+        e.sb.faults.arm({ service: 'kubernetes', operation: 'CreateSecret', kind: 'status', status: 500, times: 50 }),
+      );
       const r = await running;
       const record = e.sb.ksm.readRecord(e.uid)!;
       assert.equal(e.sb.wiz.checkSecret(DEMO.wiz.clientId, readText(record.data, 'client_secret') ?? ''), false, "the record's secret does not sign in");
@@ -545,26 +527,7 @@ describe('delivery to a Kubernetes Secret', { concurrency: 3 }, () => {
       const working = cluster.secretText('demo', 'wiz-creds-b')!.client_secret!;
       assert.ok(e.sb.wiz.checkSecret(DEMO.wiz.clientId, working), 'the second Secret holds the secret Wiz accepts');
       cluster.editSecret('demo', 'wiz-creds', { client_secret: 'edited-by-hand' });
-      let release = () => {};
-      const released = new Promise<void>((done) => (release = done));
-      const held = new Promise<void>((done) => {
-        const off = e.sb.faults.onFire((f) => {
-          if (f.service === 'kubernetes' && f.operation === 'GetSecret') {
-            off();
-            done();
-          }
-        });
-      });
-      e.sb.faults.arm({ service: 'kubernetes', operation: 'GetSecret', nth: 1, kind: 'delay', delayMs: 30_000, release: released });
-      const running = e.run(K8S_ENV);
-      try {
-        await held;
-        const data = cloneData(e.sb.ksm.readRecord(e.uid)!.data);
-        writeText(data, { label: 'client_secret', kind: 'secret' }, 'typed-in-by-a-person');
-        e.sb.ksm.editRecord(e.uid, data);
-      } finally {
-        release();
-      }
+      const running = whileCatchUpReads(e, { client_secret: 'typed-in-by-a-person' });
       const r = await running;
       assert.equal(r.code, 5, show(r));
       assert.match(r.stderr, /keeper-rotate: KEEPER_REVISION_CONFLICT: .*its secret does not sign in .*so nothing was delivered/);

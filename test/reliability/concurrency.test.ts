@@ -220,6 +220,31 @@ function withWizAdmin(r: Race): Record<string, unknown> {
   return { ...p, records: [...(p.records as object[]), { uid: 'AttachedWizAdminRec001', title: 'Wiz rotation credential', wiz_client_id: admin.clientId, wiz_client_secret: admin.clientSecret }] };
 }
 
+/**
+ * Gateway A's save of a Wiz rotation gets no reply (dropped before Keeper applies it) and its retry is refused by
+ * gateway B's open save (B replaced the secret after A); A stops with RECOVERY_PENDING and its journal remembers
+ * the refusal (contestedAt). B is held at its finalize until `bRelease` opens, so its save stays open.
+ */
+async function contested(r: Race): Promise<{ params: Record<string, unknown>; second: Promise<Outcome>; bRelease: Gate; open: RecordView['transaction'] }> {
+  const params = withWizAdmin(r);
+  const bSaved = r.gate();
+  const bRelease = r.gate();
+  // update_secret #1 is A's write check, #2 its first save, #3 its retry, held until B has replaced and saved.
+  r.sb.faults.arm({ service: 'ksm', operation: 'update_secret', nth: 2, kind: 'drop' });
+  const first = r.run(r.a, params);
+  await r.hold({ service: 'ksm', operation: 'update_secret', nth: 3, until: bSaved.promise }, first);
+  const second = r.run(r.b, params);
+  await r.hold({ service: 'ksm', operation: 'finalize_secret_update', nth: 1, until: bRelease.promise }, second);
+  bSaved.open();
+  const a1 = await first;
+  assert.equal(a1.code, 5, describeRun(a1));
+  assert.equal(a1.error, 'RECOVERY_PENDING', describeRun(a1));
+  assert.ok(journal(r.a, r.uid)?.contestedAt, `A's journal remembers the refusal\n${describeRun(a1)}`);
+  const open = r.record().transaction;
+  assert.notEqual(open, undefined, "B's save is open");
+  return { params, second, bRelease, open };
+}
+
 function editRecord(r: Race, changes: Record<string, string>): void {
   const data = cloneData(r.record().data);
   for (const [label, value] of Object.entries(changes)) writeText(data, { label, kind: label.includes('secret') ? 'secret' : 'text' }, value);
@@ -862,24 +887,8 @@ describe(`two runs on one record at the same moment (${model} transactions)`, { 
   test("two gateways, wiz-service-account, with an admin: A's save gets no reply and its retry is refused by B's open save; A's next run, while B still verifies, leaves B's transaction alone; B finishes and A's run after settles", TEST, () =>
     withRace('wiz-service-account', async (r) => {
       const { sb } = r;
-      const params = withWizAdmin(r);
-      const bSaved = r.gate();
-      const bRelease = r.gate();
-      // update_secret #1 is A's write check, #2 its first save (dropped before Keeper applies it), #3 its retry,
-      // held until B has replaced the secret and saved it; B is then held at its finalize.
-      sb.faults.arm({ service: 'ksm', operation: 'update_secret', nth: 2, kind: 'drop' });
-      const first = r.run(r.a, params);
-      await r.hold({ service: 'ksm', operation: 'update_secret', nth: 3, until: bSaved.promise }, first);
-      const second = r.run(r.b, params);
-      await r.hold({ service: 'ksm', operation: 'finalize_secret_update', nth: 1, until: bRelease.promise }, second);
+      const { params, second, bRelease, open } = await contested(r);
       const secretB = sb.wiz.getServiceAccount(DEMO.wiz.clientId)!.clientSecret;
-      bSaved.open();
-      const a1 = await first;
-      assert.equal(a1.code, 5, describeRun(a1));
-      assert.equal(a1.error, 'RECOVERY_PENDING', describeRun(a1));
-      assert.ok(journal(r.a, r.uid)?.contestedAt, `A's journal remembers the refusal\n${describeRun(a1)}`);
-      const open = r.record().transaction;
-      assert.notEqual(open, undefined, "B's save is open");
 
       const rollbacks = calls(sb.log.entries(), 'ksm', 'rollback_secret_update').length;
       const a2 = await r.run(r.a, params);
@@ -912,22 +921,7 @@ describe(`two runs on one record at the same moment (${model} transactions)`, { 
   test("two gateways, wiz-service-account, with an admin: while A's sealed Wiz secret waits on B's open save, A's run of another record (azure-app-secret) still rotates that record", TEST, () =>
     withRace('wiz-service-account', async (r) => {
       const { sb } = r;
-      const params = withWizAdmin(r);
-      const bSaved = r.gate();
-      const bRelease = r.gate();
-      // As in the test above: A's first save is dropped, its retry held until B has replaced and saved; B is then
-      // held at its finalize, so B's save stays open.
-      sb.faults.arm({ service: 'ksm', operation: 'update_secret', nth: 2, kind: 'drop' });
-      const first = r.run(r.a, params);
-      await r.hold({ service: 'ksm', operation: 'update_secret', nth: 3, until: bSaved.promise }, first);
-      const second = r.run(r.b, params);
-      await r.hold({ service: 'ksm', operation: 'finalize_secret_update', nth: 1, until: bRelease.promise }, second);
-      bSaved.open();
-      const a1 = await first;
-      assert.equal(a1.code, 5, describeRun(a1));
-      assert.ok(journal(r.a, r.uid)?.contestedAt, `A's journal remembers the refusal\n${describeRun(a1)}`);
-      const open = r.record().transaction;
-      assert.notEqual(open, undefined, "B's save is open");
+      const { second, bRelease, open } = await contested(r);
 
       const azureUid = DEMO.azure.userRecordUid;
       const azureBefore = text(sb.ksm.readRecord(azureUid)!, 'client_secret');
