@@ -11,10 +11,11 @@
 // Wiz replaces its secret in place, so the revision check cannot undo a second rotation: the Wiz cases find the
 // interleavings where two gateways both replace the secret and state what must hold.
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { cloneData, readText, writeText } from '../../src/keeper/record.js';
+import { ALLOW_FILE_DIRS } from '../../src/destinations/file.js';
 import { DEMO } from '../../src/sandbox/demo-vault.js';
 import type { RequestLogEntry } from '../../src/sandbox/faults.js';
 import { TRANSACTION_MODELS, type RecordView, type TransactionModel } from '../../src/sandbox/ksm/index.js';
@@ -937,6 +938,53 @@ describe(`two runs on one record at the same moment (${model} transactions)`, { 
       const b = await second;
       assert.equal(b.code, 0, describeRun(b));
       assert.ok(recordWorks(sb, r.script, r.record()), `the Wiz record holds a secret Wiz accepts\n${describeRun(b)}`);
+    }),
+  );
+
+  // Review4: after its finalize, a run reads the record again under a write check before delivering (71b92a6).
+  // When that check is refused by another gateway's open rotation, the refusal (whose exit code othersTransaction
+  // judged: 5 for Wiz when the record's secret does not sign in) is caught and turned into DELIVERY_INCOMPLETE,
+  // exit 4: "the record holds a working, verified credential". B replaced A's secret and its save is still open:
+  // with pending transactions the record holds A's secret, which Wiz no longer accepts.
+  test("two gateways, wiz-service-account with a file destination: A is paused between its finalize and its delivery while B rotates; A's write check is refused by B's open save: exit 4 only if the record's secret signs in", TEST, () =>
+    withRace('wiz-service-account', async (r) => {
+      const { sb } = r;
+      const params = withWizAdmin(r);
+      const out = join(r.s.dir, 'delivered');
+      mkdirSync(out);
+      for (const gw of [r.a, r.b]) gw.env[ALLOW_FILE_DIRS] = out;
+      const path = join(out, 'wiz.env');
+      editRecord(r, { file_destinations: path });
+      const clean = await r.run(r.a, params);
+      assert.equal(clean.code, 0, describeRun(clean));
+
+      const aFinalized = r.gate();
+      const aDelivers = r.gate();
+      const bFinalizes = r.gate();
+      const first = r.run(r.a, params);
+      await r.hold({ service: 'ksm', operation: 'finalize_secret_update', until: aFinalized.promise }, first);
+      // A's next read of the record after its finalize is the one under which it delivers.
+      const aHeld = r.hold({ service: 'ksm', operation: 'get_secret', until: aDelivers.promise }, first);
+      aFinalized.open();
+      await aHeld;
+      const secretA = text(r.record(), 'client_secret');
+      assert.ok(recordWorks(sb, r.script, r.record()), "A finalized its secret, which signs in");
+      // B catches the file up to A's secret, replaces it and saves; its finalize waits.
+      const second = r.run(r.b, params);
+      await r.hold({ service: 'ksm', operation: 'finalize_secret_update', until: bFinalizes.promise }, second);
+      aDelivers.open();
+      const a = await first;
+      const works = recordWorks(sb, r.script, r.record());
+      assert.equal(works, model === 'immediate', "what the record reads while B's save is open");
+      assert.equal(works, text(r.record(), 'client_secret') !== secretA);
+      bFinalizes.open();
+      const b = await second;
+      assert.equal(b.code, 0, describeRun(b));
+      assert.notEqual(a.code, 0, describeRun(a));
+      assert.ok(a.code !== 4 || works, `exit 4 says the record holds a working credential; when A ended, it held A's secret, which B had replaced\n${both(a, b)}`);
+      assert.equal(a.code, works ? 4 : 5, both(a, b));
+      const vars = Object.fromEntries(readFileSync(path, 'utf8').split('\n').filter((l) => /^[A-Z_]+=/.test(l)).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+      assert.ok(sb.wiz.checkSecret(DEMO.wiz.clientId, vars.WIZ_CLIENT_SECRET ?? ''), 'after both runs the file holds a secret that signs in');
     }),
   );
 
