@@ -988,6 +988,43 @@ describe(`two runs on one record at the same moment (${model} transactions)`, { 
     }),
   );
 
+  // Review4: a run paused between its finalize and its delivery, while a person types a secret into the record
+  // that does not sign in. The run sees the record moved on and delivers nothing (exit 5): its own secret, the one
+  // Wiz accepts (the replace killed every other), was in no destination and is now in no record either: it is lost,
+  // and the consumers' file keeps the secret the replace killed. Delivering ours after checking it signs in (it is
+  // then the target's one secret) would keep a working copy, and the exit 5 could say where it is.
+  test("one gateway, wiz-service-account with a file destination: the record is edited to a secret that does not sign in between A's finalize and its delivery; the secret Wiz accepts is not thrown away", TEST, () =>
+    withRace('wiz-service-account', async (r) => {
+      const { sb } = r;
+      const params = withWizAdmin(r);
+      const out = join(r.s.dir, 'delivered');
+      mkdirSync(out);
+      r.a.env[ALLOW_FILE_DIRS] = out;
+      const path = join(out, 'wiz.env');
+      editRecord(r, { file_destinations: path });
+      const clean = await r.run(r.a, params);
+      assert.equal(clean.code, 0, describeRun(clean));
+
+      const aFinalized = r.gate();
+      const aDelivers = r.gate();
+      const first = r.run(r.a, params);
+      await r.hold({ service: 'ksm', operation: 'finalize_secret_update', until: aFinalized.promise }, first);
+      const aHeld = r.hold({ service: 'ksm', operation: 'get_secret', until: aDelivers.promise }, first);
+      aFinalized.open();
+      await aHeld;
+      const working = text(r.record(), 'client_secret') ?? '';
+      assert.ok(sb.wiz.checkSecret(DEMO.wiz.clientId, working), 'A finalized the secret Wiz accepts');
+      editRecord(r, { client_secret: 'typed-in-by-a-person' });
+      aDelivers.open();
+      const a = await first;
+      assert.equal(a.code, 5, describeRun(a));
+      assert.ok(sb.wiz.checkSecret(DEMO.wiz.clientId, working), 'Wiz still accepts the secret A made');
+      const vars = Object.fromEntries(readFileSync(path, 'utf8').split('\n').filter((l) => /^[A-Z_]+=/.test(l)).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+      // (Compared without printing either value.)
+      assert.ok(vars.WIZ_CLIENT_SECRET === working, `the secret Wiz accepts is in neither the record nor the file: only a new one from Wiz's console helps now\n${describeRun(a)}`);
+    }),
+  );
+
   for (const script of SCRIPTS) {
     test(`one gateway, ${script}: the second run stops with ROTATION_IN_PROGRESS before any request; the first completes`, TEST, () =>
       withRace(script, async (r) => {
