@@ -1025,6 +1025,32 @@ describe(`two runs on one record at the same moment (${model} transactions)`, { 
     }),
   );
 
+  // Review4: the post-finalize write check gets no reply. machine.ts's fail() settles it as any write check
+  // ("undone: the record keeps its previous credential"), and that text lands inside the exit-4 line of a run whose
+  // record holds its new credential.
+  test('one gateway, aws-iam-access-key with a file destination: the write check after the finalize gets no reply: exit 4, and the message does not say the record kept its previous key', TEST, () =>
+    withRace('aws-iam-access-key', async (r) => {
+      const { sb } = r;
+      const out = join(r.s.dir, 'delivered');
+      mkdirSync(out);
+      r.a.env[ALLOW_FILE_DIRS] = out;
+      editRecord(r, { file_destinations: join(out, 'app.env') });
+      const clean = await r.run(r.a);
+      assert.equal(clean.code, 0, describeRun(clean));
+      const before = text(r.record(), 'aws_access_key_id');
+      const aFinalized = r.gate();
+      const first = r.run(r.a);
+      await r.hold({ service: 'ksm', operation: 'finalize_secret_update', until: aFinalized.promise }, first);
+      sb.faults.arm({ service: 'ksm', operation: 'update_secret', nth: 1, kind: 'drop' });
+      aFinalized.open();
+      const a = await first;
+      assert.notEqual(text(r.record(), 'aws_access_key_id'), before, 'the rotation was finalized');
+      assert.ok(recordWorks(sb, r.script, r.record()));
+      assert.equal(a.code, 4, describeRun(a));
+      assert.doesNotMatch(a.errorLines[0] ?? '', /the record keeps its previous credential/, 'the record holds the new key');
+    }),
+  );
+
   for (const script of SCRIPTS) {
     test(`one gateway, ${script}: the second run stops with ROTATION_IN_PROGRESS before any request; the first completes`, TEST, () =>
       withRace(script, async (r) => {
