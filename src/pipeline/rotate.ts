@@ -306,7 +306,8 @@ async function rotateLocked<K extends string, S extends K, C>(target: Target<K, 
     const payload = session.delivery?.(saved);
     const all = destinations.map((d) => d.describe()).join(', ');
     let undelivered: Array<{ where: string; why: string }> = [{ where: all, why: `${target.name} gave nothing to deliver` }];
-    let movedOn: VaultRecord | undefined;
+    let movedOn: { fresh: VaultRecord; result?: VerifyResult; deliveredOwn: boolean } | undefined;
+    let refusal: RotateError | undefined;
     if (payload) {
       checkLeft = undefined;
       // Another gateway may have rotated since this run finalized (this host paused between the two) and delivered
@@ -319,16 +320,41 @@ async function rotateLocked<K extends string, S extends K, C>(target: Target<K, 
       } catch {
         delivering = undefined;
       }
+      const verify = async (data: VaultRecord['data']): Promise<VerifyResult> => {
+        try {
+          return await session.verifyRecord!(data);
+        } catch (e) {
+          return { ok: false, reason: oneLine(e), throttled: true };
+        }
+      };
       let check: JournalEntry | undefined;
       try {
         deadline.check('reading the record again before delivering');
         const fresh = (await ctx.vault.fetch([own])).get(own);
         if (!fresh) throw new RotateError('RECORD_NOT_FOUND', `record ${own} is no longer shared with the gateway`);
         check = await holdWriteCheck(m, fresh, delivering);
-        if (session.delivery?.(fresh.data)?.fingerprint !== payload.fingerprint) movedOn = fresh;
-        else undelivered = await deliverAll(destinations, payload, log, 'deliver');
+        if (session.delivery?.(fresh.data)?.fingerprint === payload.fingerprint) undelivered = await deliverAll(destinations, payload, log, 'deliver');
+        else {
+          movedOn = { fresh, deliveredOwn: false };
+          if (session.verifyRecord) {
+            movedOn.result = await verify(fresh.data);
+            // A person typed a secret that does not sign in over this run's, which replaced the old one in place:
+            // this run's may be the only one the target accepts. Still under the write check, it goes to the
+            // destinations if it signs in, so it is not lost (the record is for a person to put right).
+            if (!movedOn.result.ok && !movedOn.result.throttled && target.mode === 'in-place' && (await verify(saved)).ok) {
+              undelivered = await deliverAll(destinations, payload, log, 'deliver');
+              movedOn.deliveredOwn = undelivered.length === 0;
+            }
+          }
+        }
       } catch (err) {
-        undelivered = [{ where: all, why: `the record could not be read again under a write check before delivering: ${oneLine(err)}` }];
+        // A check refused by another run's open transaction says, for Wiz, whether the record's secret still signs
+        // in (machine.ts othersTransaction): exit 5 when it does not. Otherwise the cause, not the settling of the
+        // check (which says "undone", though this run's rotation stands).
+        const e = isRotateError(err) ? err : new RotateError('INTERNAL', describeError(err), { cause: err });
+        if (e.exitCode === ExitCode.NeedsAttention) refusal = e;
+        const cause = e.exitCode !== ExitCode.NeedsAttention && isRotateError(e.cause) ? e.cause : e;
+        undelivered = [{ where: all, why: `the record could not be read again under a write check before delivering: ${oneLine(cause)}` }];
       } finally {
         if (check) {
           try {
@@ -342,24 +368,21 @@ async function rotateLocked<K extends string, S extends K, C>(target: Target<K, 
         }
       }
     }
+    if (refusal) {
+      throw new RotateError('DELIVERY_INCOMPLETE', `rotated to ${created.id} and saved it, but it was delivered nowhere and nothing was retired: ${oneLine(refusal)}`, { cause: refusal, exitCode: ExitCode.NeedsAttention });
+    }
     if (movedOn) {
-      // Nothing delivered, nothing retired: the destinations keep what they hold, and the next run delivers what the
-      // record holds (its catch-up checks a Wiz secret signs in first). Exit 4 says the record's credential works:
-      // where the target can tell, that is asked.
-      const err = incomplete(
-        [{ where: all, why: 'not delivered' }],
-        `rotated to ${created.id} and saved it, but the record changed after this run finalized it (another gateway's rotation, or a person), so this run's credential was delivered nowhere and nothing was retired`,
-      );
-      if (!session.verifyRecord) throw err;
-      let result: VerifyResult;
-      try {
-        result = await session.verifyRecord(movedOn.data);
-      } catch (e) {
-        result = { ok: false, reason: oneLine(e), throttled: true };
-      }
-      if (result.ok) throw err;
+      // Nothing retired, and (unless this run's own secret had to be kept somewhere) nothing delivered: the next run
+      // delivers what the record holds (its catch-up checks a Wiz secret signs in first). Exit 4 says the record's
+      // credential works: where the target can tell, that is asked.
+      const changed = `rotated to ${created.id} and saved it, but the record changed after this run finalized it (another gateway's rotation, or a person)`;
+      const result = movedOn.result;
+      if (!result || result.ok) throw incomplete([{ where: all, why: 'not delivered' }], `${changed}, so this run's credential was delivered nowhere and nothing was retired`);
       const why = result.throttled ? `whether the secret it holds now signs in could not be checked (${result.reason})` : `the secret it holds now does not sign in (${result.reason})`;
-      throw new RotateError(err.code, `${err.message.replace(/; the record's credential works,.*$/, '')}; ${why}: check the record`, { exitCode: ExitCode.NeedsAttention });
+      const where = movedOn.deliveredOwn
+        ? `this run's secret, which does sign in, was delivered to ${all}: put it back in the record (or rotate again)`
+        : 'nothing was delivered or retired: check the record';
+      throw new RotateError('DELIVERY_INCOMPLETE', `${changed}, and ${why}; ${where}`, { exitCode: ExitCode.NeedsAttention });
     }
     if (undelivered.length > 0) {
       // Nothing is retired: the credential the destinations still hold stays valid until they have the new one.
