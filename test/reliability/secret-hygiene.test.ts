@@ -327,7 +327,11 @@ describe('Part B: SDK errors that carry a secret never reach our errors', { conc
     });
   };
   const addPasswordBody = () => ({ passwordCredential: { displayName: 'hygiene', endDateTime: new Date(Date.now() + 86_400_000).toISOString() } });
-  const ourGraph = (secret = adminSecret()) => new GraphApplications(newCredential(A.tenantId, A.adminAppId, new Secret(secret), azureEndpoints()), azureEndpoints(), deadline());
+  // A new admin secret per client: newCredential keeps one credential per admin secret in a process (its token
+  // cache serves report --check), and MSAL then holds back requests after a throttled one, which an earlier test's
+  // armed token fault would otherwise turn into this test's failure.
+  const freshAdminSecret = () => sb.azure.directory.addSecret(A.adminObjectId).secretText;
+  const ourGraph = (secret = freshAdminSecret()) => new GraphApplications(newCredential(A.tenantId, A.adminAppId, new Secret(secret), azureEndpoints()), azureEndpoints(), deadline());
 
   test('@azure/identity, a wrong client secret: the 401 names the app, never the secret', async () => {
     const wrong = `Wr0ngQ~${'a'.repeat(10)}${Date.now()}abcdefghij`;
@@ -346,9 +350,10 @@ describe('Part B: SDK errors that carry a secret never reach our errors', { conc
     assertPresent(rawText(raw), adminSecret(), 'the raw @azure/identity error');
     sb.faults.clear();
     arm(spec);
-    const err = await failure(ourGraph().getApplication(A.targetObjectId));
+    const ours = freshAdminSecret();
+    const err = await failure(ourGraph(ours).getApplication(A.targetObjectId));
     assert.ok(faulted('azure', 'token') >= 2);
-    assertCleanError(err, adminSecret());
+    assertCleanError(err, ours);
     assertAbsent(describeError(raw), adminSecret(), 'describe(raw @azure/identity error)');
   });
 
@@ -363,13 +368,13 @@ describe('Part B: SDK errors that carry a secret never reach our errors', { conc
     const at = flat(await failure(credential().getToken(GRAPH_SCOPE))).indexOf(marker);
     sb.faults.clear();
     assert.ok(at >= 0 && at < 280, `precondition: the description shows early in the message (${at})`);
-    const secret = adminSecret();
+    const secret = freshAdminSecret();
     const spec: FaultSpec = { service: 'azure', operation: 'token', kind: 'status', status: 400, times: 5, body: JSON.stringify({ error: 'server_error', error_description: `${'p'.repeat(285 - at)}${secret}` }) };
     arm(spec);
     assert.equal(flat(await failure(credential().getToken(GRAPH_SCOPE))).indexOf(secret), 285, 'precondition: the secret starts 15 characters before the cut');
     sb.faults.clear();
     arm(spec);
-    const err = await failure(ourGraph().getApplication(A.targetObjectId));
+    const err = await failure(ourGraph(secret).getApplication(A.targetObjectId));
     assertCleanError(err, secret);
   });
 
