@@ -258,17 +258,7 @@ describe('delivery to a file', { concurrency: 3 }, () => {
       const clean = await e.run();
       assert.equal(clean.code, 0, show(clean));
       const before = e.text('aws_access_key_id');
-      let release = () => {};
-      const released = new Promise<void>((done) => (release = done));
-      const held = new Promise<void>((done) => {
-        const off = e.sb.faults.onFire((f) => {
-          if (f.operation === 'finalize_secret_update') {
-            off();
-            done();
-          }
-        });
-      });
-      e.sb.faults.arm({ service: 'ksm', operation: 'finalize_secret_update', kind: 'delay', delayMs: 30_000, release: released });
+      const { held, release } = holdNext(e, 'ksm', 'finalize_secret_update');
       const run = e.run();
       try {
         await held;
@@ -319,19 +309,25 @@ describe('delivery to a file', { concurrency: 3 }, () => {
 
 const K8S_ENV = { [ALLOW_K8S_SECRETS]: 'demo/*', [ALLOW_K8S_RESTARTS]: 'demo/app' };
 
-/** A run whose catch-up read of the Secret (its first GetSecret) waits while a person edits the record's text fields. */
-async function whileCatchUpReads(e: Env, edits: Record<string, string>, alsoWhileHeld?: () => void): Promise<ScriptResult> {
+/** Holds the next call of an operation (from now) until `release`; `held` settles once a client waits on it. */
+function holdNext(e: Env, service: string, operation: string): { held: Promise<void>; release: () => void } {
   let release = () => {};
   const released = new Promise<void>((done) => (release = done));
   const held = new Promise<void>((done) => {
     const off = e.sb.faults.onFire((f) => {
-      if (f.service === 'kubernetes' && f.operation === 'GetSecret') {
+      if (f.service === service && f.operation === operation) {
         off();
         done();
       }
     });
   });
-  e.sb.faults.arm({ service: 'kubernetes', operation: 'GetSecret', nth: 1, kind: 'delay', delayMs: 30_000, release: released });
+  e.sb.faults.arm({ service, operation, nth: 1, kind: 'delay', delayMs: 30_000, release: released });
+  return { held, release };
+}
+
+/** A run whose catch-up read of the Secret (its first GetSecret) waits while a person edits the record's text fields. */
+async function whileCatchUpReads(e: Env, edits: Record<string, string>, alsoWhileHeld?: () => void): Promise<ScriptResult> {
+  const { held, release } = holdNext(e, 'kubernetes', 'GetSecret');
   const running = e.run(K8S_ENV);
   try {
     await held;
@@ -428,18 +424,8 @@ describe('delivery to a Kubernetes Secret', { concurrency: 3 }, () => {
       const configB = join(e.s.dir, 'gateway-b-config.json');
       writeFileSync(configB, JSON.stringify(e.sb.ksm.createClient(new URL(e.sb.urls.ksm!).host), null, 2), { mode: 0o600 });
       const gatewayB = { ...K8S_ENV, KEEPER_GATEWAY_CONFIG: configB, KEEPER_ROTATE_STATE_DIR: join(e.s.dir, 'state-b') };
-      let release = () => {};
-      const released = new Promise<void>((done) => (release = done));
-      const held = new Promise<void>((done) => {
-        const off = e.sb.faults.onFire((f) => {
-          if (f.service === 'kubernetes' && f.operation === 'GetSecret') {
-            off();
-            done();
-          }
-        });
-      });
       // B's catch-up read of the Secret (the first GetSecret from now) waits until A has rotated and delivered.
-      e.sb.faults.arm({ service: 'kubernetes', operation: 'GetSecret', nth: 1, kind: 'delay', delayMs: 30_000, release: released });
+      const { held, release } = holdNext(e, 'kubernetes', 'GetSecret');
       const second = e.run(gatewayB);
       let a: ScriptResult;
       try {
