@@ -35,6 +35,8 @@ export const BUNDLE_OPTIONS: BuildOptions = {
     Headers: 'undefined',
     FormData: 'undefined',
   },
+  // A bare `crypto` is node:crypto, not the web Crypto global (scripts/node-crypto-global.js says why).
+  inject: ['./scripts/node-crypto-global.js'],
   logLevel: 'warning',
   // The ES module builds first, for packages that have both and no `exports` map (the AWS clients, the Graph
   // client): esbuild can drop what a script never calls (most of IAM's 170 operations), and the AWS SDK is no
