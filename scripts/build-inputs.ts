@@ -9,7 +9,8 @@ const SHARED_INPUTS = ['src', 'package.json', 'package-lock.json'];
 
 /**
  * `script` and every module it imports by a relative path, transitively, except the sources under `root`/src
- * (an input as a whole already). Paths are joined to `script`'s as given.
+ * (an input as a whole already), and the files they name as './scripts/NAME.js' (esbuild's `inject` and `alias`
+ * take paths from the root). Paths are joined to `script`'s as given.
  */
 export function localModules(script: string, root = '.'): string[] {
   const seen = new Set<string>();
@@ -21,6 +22,11 @@ export function localModules(script: string, root = '.'): string[] {
       // The sources import each other by their .js names; the file on disk is the .ts.
       const target = join(dirname(file), spec!.replace(/\.js$/, '.ts'));
       if (relative(join(root, 'src'), target).startsWith('..') && existsSync(target)) visit(target);
+    }
+    // Files that esbuild options name by a path from the project's root (an `inject`, an `alias`), not imported.
+    for (const [, path] of text.matchAll(/['"](\.\/scripts\/[^'"]+\.[cm]?js)['"]/g)) {
+      const target = join(root, path!);
+      if (existsSync(target)) seen.add(target);
     }
   };
   visit(script);
