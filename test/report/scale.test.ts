@@ -58,7 +58,7 @@ describe('report --check on 100 Azure records of one admin app', () => {
   });
 });
 
-describe('report --check on 30 Wiz records checked with one admin account', () => {
+describe('report --check on 30 Wiz records checked with one admin account, with one token', () => {
   let box: ScriptSandbox;
   before(async () => {
     box = await startScriptSandbox('report');
@@ -83,5 +83,9 @@ describe('report --check on 30 Wiz records checked with one admin account', () =
     const reads = log.entries({ service: 'wiz-api', operation: 'serviceAccounts' });
     assert.deepEqual(reads.filter((e) => e.status !== 200).map((e) => e.status), [], 'Wiz refused none of the reads');
     assert.equal(reads.length, 31);
+    // One token for the admin, shared by all 31 checks (in flight or cached): the demo record too has the PAM
+    // configuration's admin.
+    const tokens = log.entries({ service: 'wiz-auth', operation: 'token' });
+    assert.deepEqual(tokens.map((e) => e.status), [200]);
   });
 });

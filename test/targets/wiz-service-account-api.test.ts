@@ -10,7 +10,7 @@ import { type RunningService, serve } from '../../src/sandbox/service.js';
 import { sandboxTlsMaterial } from '../../src/sandbox/tls.js';
 import { type ServiceAccountState, WizApiService, WizAuthService, WizTenant } from '../../src/sandbox/wiz/index.js';
 import { Secret } from '../../src/secret.js';
-import { type CallOptions, WizCallError, WizGraphql, type WizToken, requestToken } from '../../src/targets/wiz-service-account/wiz-api.js';
+import { type CallOptions, WizCallError, WizGraphql, type WizToken, adminToken, requestToken } from '../../src/targets/wiz-service-account/wiz-api.js';
 
 const faults = new FaultPlan();
 const log = new RequestLog();
@@ -221,6 +221,52 @@ describe('throttling', () => {
       assert.match(log.entries().slice(mark).map((e) => e.status).join(','), /^(429,)+200$/);
     } finally {
       stop();
+    }
+  });
+});
+
+describe('admin tokens: one per admin credentials in a process (report --check reads a fleet with one admin)', () => {
+  const tokens = () => log.entries({ service: 'wiz-auth', operation: 'token' }).map((e) => e.status);
+
+  test('asked together and again later, the admin gets one token; another secret is asked for on its own', async () => {
+    const a = admin();
+    const secret = new Secret(a.clientSecret);
+    const [one, two] = await Promise.all([adminToken(tokenUrl(), a.clientId, secret, call()), adminToken(tokenUrl(), a.clientId, secret, call())]);
+    const three = await adminToken(tokenUrl(), a.clientId, new Secret(a.clientSecret), call());
+    assert.ok(one.ok && two.ok && three.ok);
+    // The same token object: the result is shared, never a second request's.
+    assert.equal(two.token, one.token);
+    assert.equal(three.token, one.token);
+    assert.deepEqual(tokens(), [200]);
+    const b = admin();
+    assert.ok((await adminToken(tokenUrl(), b.clientId, new Secret(b.clientSecret), call())).ok);
+    assert.deepEqual(tokens(), [200, 200]);
+  });
+
+  test('a refused secret is not kept: each caller asks Wiz, and once the secret is right it signs in', async () => {
+    const a = admin();
+    const wrong = new Secret(`${a.clientSecret}x`);
+    for (let i = 0; i < 2; i++) {
+      const refused = await adminToken(tokenUrl(), a.clientId, wrong, call());
+      assert.equal(refused.ok, false);
+    }
+    assert.deepEqual(tokens(), [401, 401]);
+    assert.ok((await adminToken(tokenUrl(), a.clientId, new Secret(a.clientSecret), call())).ok);
+  });
+
+  test('a token with less than five minutes to live is not handed out again', async () => {
+    const shortLived = new WizTenant({ rateLimits: { api: null }, tokenLifetimeSeconds: 240 });
+    const shortAuth = await serve({ service: new WizAuthService(shortLived), faults, log, tls: sandboxTlsMaterial() });
+    try {
+      const a = shortLived.createServiceAccount({ name: 'admin' });
+      const url = `${shortAuth.url}/oauth/token`;
+      const first = await adminToken(url, a.clientId, new Secret(a.clientSecret), call());
+      const second = await adminToken(url, a.clientId, new Secret(a.clientSecret), call());
+      assert.ok(first.ok && second.ok);
+      assert.notEqual(second.token, first.token, 'a token of its own');
+      assert.deepEqual(tokens(), [200, 200]);
+    } finally {
+      await shortAuth.close();
     }
   });
 });

@@ -28,6 +28,7 @@ import {
   apiUrlFor,
   describeScope,
   missingScopes,
+  adminToken,
   requestToken,
   throttledAnswer,
 } from './wiz-api.js';
@@ -216,7 +217,8 @@ class WizSession implements TargetSession {
   /** Signs in with the admin credentials (the account's own when it rotates itself) and opens the API. */
   async #connect(context: PlanContext): Promise<WizGraphql> {
     const c = this.config;
-    const result = await requestToken(c.authUrl, c.adminClientId, c.adminSecret, this.#call);
+    // An account that rotates itself signs in with the record's own secret: a request of its own, always.
+    const result = c.adminIsSelf ? await requestToken(c.authUrl, c.adminClientId, c.adminSecret, this.#call) : await adminToken(c.authUrl, c.adminClientId, c.adminSecret, this.#call);
     if (!result.ok && c.adminIsSelf && context.interrupted?.resume) {
       const resumed = this.#resume(context.interrupted.resume);
       if (resumed) return resumed;

@@ -3,6 +3,7 @@
 // account, replacing its secret and setting its expiry. Every call is bounded by its own timeout and the run's
 // deadline; failures become RotateErrors with stable codes, and messages are built from IDs, status codes and
 // the service's own error text (scrubbed), never from a request body or a reply that may hold a secret.
+import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Deadline } from '../../deadline.js';
 import { RotateError, describe, type ErrorCode } from '../../errors.js';
@@ -283,6 +284,39 @@ export async function requestToken(authUrl: string, clientId: string, secret: Se
     if (throttled === 'answer' && failure.throttled) return throttledAnswer(failure);
     throw failure;
   });
+}
+
+/**
+ * Admin tokens in this process, by auth URL, client ID and secret (hashed): `report --check` reads a thousand
+ * accounts with one admin, and asked Wiz for a token per record (1,343 for 1,001 records). A rotation is a process
+ * of its own and asks once either way. Kept while it has more than ADMIN_TOKEN_MARGIN_MS to live (a token whose
+ * lifetime Wiz does not say, for ADMIN_TOKEN_UNKNOWN_MS); a refusal or an error is not kept, so the next caller
+ * asks again. Only for admin credentials: a check of a record's own secret (an account that rotates itself,
+ * verification) is a request of its own, as the proof that the secret signs in must be.
+ */
+const adminTokens = new Map<string, { result: Promise<TokenResult>; until: number }>();
+const ADMIN_TOKEN_MARGIN_MS = 5 * 60_000;
+const ADMIN_TOKEN_UNKNOWN_MS = 10 * 60_000;
+
+export async function adminToken(authUrl: string, clientId: string, secret: Secret, options: CallOptions): Promise<TokenResult> {
+  const key = createHash('sha256').update([authUrl, clientId, secret.reveal()].join('\0')).digest('base64');
+  const known = adminTokens.get(key);
+  if (known && Date.now() < known.until) return known.result;
+  // Callers that ask while the request is out share it (its deadline is the first caller's).
+  const entry = { result: requestToken(authUrl, clientId, secret, options), until: Infinity };
+  adminTokens.set(key, entry);
+  const forget = () => {
+    if (adminTokens.get(key) === entry) adminTokens.delete(key);
+  };
+  try {
+    const result = await entry.result;
+    if (!result.ok) forget();
+    else entry.until = result.token.expiresAt === undefined ? Date.now() + ADMIN_TOKEN_UNKNOWN_MS : result.token.expiresAt - ADMIN_TOKEN_MARGIN_MS;
+    return result;
+  } catch (err) {
+    forget();
+    throw err;
+  }
 }
 
 /** A throttled token request as an answer: not a refusal of the secret, a "not now" with the wait Wiz asked for. */
