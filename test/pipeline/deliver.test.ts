@@ -341,6 +341,14 @@ async function whileCatchUpReads(e: Env, edits: Record<string, string>, alsoWhil
   return running;
 }
 
+/** The Wiz record delivers to a new Secret, demo/wiz-creds; after a run, a person edits the Secret (so the next run catches it up). */
+async function wizSecretEditedByHand(e: Env): Promise<void> {
+  e.settings({ k8s_secret: 'demo/wiz-creds', k8s_create: 'true' });
+  const first = await e.run(K8S_ENV);
+  assert.equal(first.code, 0, show(first));
+  e.sb.kubernetes.cluster.editSecret('demo', 'wiz-creds', { client_secret: 'edited-by-hand' });
+}
+
 describe('delivery to a Kubernetes Secret', { concurrency: 3 }, () => {
   test('aws-iam-access-key: the new key is patched into demo/app-creds (its other keys kept) and demo/app restarted; a hand edit of the Secret is put right before the next rotation', TEST, () =>
     withDelivery('aws-iam-access-key', async (e) => {
@@ -450,10 +458,7 @@ describe('delivery to a Kubernetes Secret', { concurrency: 3 }, () => {
   test('wiz-service-account: the record is edited while a catch-up reads the Secret (a secret that does not sign in, another Secret): nothing is delivered, and the run exits 5, not 3', TEST, () =>
     withDelivery('wiz-service-account', async (e) => {
       const cluster = e.sb.kubernetes.cluster;
-      e.settings({ k8s_secret: 'demo/wiz-creds', k8s_create: 'true' });
-      const first = await e.run(K8S_ENV);
-      assert.equal(first.code, 0, show(first));
-      cluster.editSecret('demo', 'wiz-creds', { client_secret: 'edited-by-hand' });
+      await wizSecretEditedByHand(e);
       const r = await whileCatchUpReads(e, { client_secret: 'typed-in-by-a-person', k8s_secret: 'demo/wiz-creds-2' });
       assert.equal(r.code, 5, show(r));
       assert.match(r.stderr, /keeper-rotate: KEEPER_REVISION_CONFLICT: .*its secret does not sign in .*so nothing was delivered/);
@@ -465,10 +470,7 @@ describe('delivery to a Kubernetes Secret', { concurrency: 3 }, () => {
   test('wiz-service-account: the record is edited to name another Secret while a catch-up reads the first: its secret goes where the record says now (exit 3, nothing else changed)', TEST, () =>
     withDelivery('wiz-service-account', async (e) => {
       const cluster = e.sb.kubernetes.cluster;
-      e.settings({ k8s_secret: 'demo/wiz-creds', k8s_create: 'true' });
-      const first = await e.run(K8S_ENV);
-      assert.equal(first.code, 0, show(first));
-      cluster.editSecret('demo', 'wiz-creds', { client_secret: 'edited-by-hand' });
+      await wizSecretEditedByHand(e);
       const r = await whileCatchUpReads(e, { k8s_secret: 'demo/wiz-creds-2' });
       assert.equal(r.code, 3, show(r));
       assert.equal(r.stderr.match(/keeper-rotate: ([A-Z_]+)/)?.[1], 'KEEPER_REVISION_CONFLICT', show(r));
@@ -485,10 +487,7 @@ describe('delivery to a Kubernetes Secret', { concurrency: 3 }, () => {
   test('wiz-service-account: the record is edited to a secret that does not sign in while a catch-up reads the Secret, and delivering to the Secret it now names fails: exit 5, not 4', TEST, () =>
     withDelivery('wiz-service-account', async (e) => {
       const cluster = e.sb.kubernetes.cluster;
-      e.settings({ k8s_secret: 'demo/wiz-creds', k8s_create: 'true' });
-      const first = await e.run(K8S_ENV);
-      assert.equal(first.code, 0, show(first));
-      cluster.editSecret('demo', 'wiz-creds', { client_secret: 'edited-by-hand' });
+      await wizSecretEditedByHand(e);
       // The cluster refuses to create the Secret the record names now.
       const running = whileCatchUpReads(e, { client_secret: 'typed-in-by-a-person', k8s_secret: 'demo/wiz-creds-2' }, () =>
         e.sb.faults.arm({ service: 'kubernetes', operation: 'CreateSecret', kind: 'status', status: 500, times: 50 }),

@@ -71,6 +71,8 @@ interface Race {
   hold(spec: { service: string; operation: string; nth?: number; until?: Promise<unknown> }, run: Promise<Outcome>): Promise<void>;
   /** A promise the test settles by hand, e.g. when a run ends; opened anyway when the test ends. */
   gate(): Gate;
+  /** Gateway A runs and is held at the call `spec` names while gateway B runs from start to finish; then A goes on. */
+  aHeldWhileBRuns(spec: { service: string; operation: string; nth?: number }): Promise<{ a: Outcome; b: Outcome }>;
 }
 
 interface Gate {
@@ -150,6 +152,13 @@ async function withModelRace(model: TransactionModel, script: Script, fn: (r: Ra
         cleanups.push(open);
         return { promise, open };
       },
+      aHeldWhileBRuns: async (spec) => {
+        const bDone = race.gate();
+        const first = race.run(race.a);
+        await race.hold({ ...spec, until: bDone.promise }, first);
+        const b = await race.run(race.b).finally(bDone.open);
+        return { a: await first, b };
+      },
     };
     await fn(race);
   } finally {
@@ -164,6 +173,37 @@ const describeRun = (o: Outcome | ScriptResult) => `${'gateway' in o ? `gateway 
 const both = (...runs: Outcome[]) => runs.map(describeRun).join('\n');
 const sorted = (ids: Iterable<string>) => [...ids].sort();
 const calls = (entries: RequestLogEntry[], service: string, operation: string) => entries.filter((e) => e.service === service && e.operation === operation);
+
+/** A file destination in the record, allowed to `gateways`, and a clean rotation by A that fills it: its path. */
+async function fileDestination(r: Race, gateways: Gateway[], name: string, params?: Record<string, unknown>): Promise<string> {
+  const out = join(r.s.dir, 'delivered');
+  mkdirSync(out);
+  for (const gw of gateways) gw.env[ALLOW_FILE_DIRS] = out;
+  const path = join(out, name);
+  editRecord(r, { file_destinations: path });
+  const clean = await r.run(r.a, params);
+  assert.equal(clean.code, 0, describeRun(clean));
+  return path;
+}
+
+/**
+ * Gateway A rotates and is held after its finalize, at the read of the record that its delivery is made under
+ * (its next get_secret); `deliver` lets it go on.
+ */
+async function aPausedBeforeDelivery(r: Race, params?: Record<string, unknown>): Promise<{ first: Promise<Outcome>; deliver: () => void }> {
+  const aFinalized = r.gate();
+  const aDelivers = r.gate();
+  const first = r.run(r.a, params);
+  await r.hold({ service: 'ksm', operation: 'finalize_secret_update', until: aFinalized.promise }, first);
+  const aHeld = r.hold({ service: 'ksm', operation: 'get_secret', until: aDelivers.promise }, first);
+  aFinalized.open();
+  await aHeld;
+  return { first, deliver: aDelivers.open };
+}
+
+/** The variables of an env file a file destination wrote. */
+const envFile = (path: string): Record<string, string> =>
+  Object.fromEntries(readFileSync(path, 'utf8').split('\n').filter((l) => /^[A-Z_]+=/.test(l)).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
 
 /** What every run prints, whatever happened: one summary line, one coded error line when it failed, no secret. */
 function checkOutput(sb: Sandbox, o: Outcome): void {
@@ -296,11 +336,7 @@ describe(`two runs on one record at the same moment (${model} transactions)`, { 
       const initial = secrets();
       const tracked = r.track(secrets);
       // A reads the record, creates its secret and is held as it saves, until B has rotated from start to finish.
-      const bDone = r.gate();
-      const first = r.run(r.a);
-      await r.hold({ service: 'ksm', operation: 'update_secret', until: bDone.promise }, first);
-      const b = await r.run(r.b).finally(bDone.open);
-      const a = await first;
+      const { a, b } = await r.aHeldWhileBRuns({ service: 'ksm', operation: 'update_secret' });
       const { max, seen } = tracked.stop();
       bWinsAFails(a, b, 'KEEPER_REVISION_CONFLICT');
       const entries = sb.log.entries();
@@ -387,12 +423,8 @@ describe(`two runs on one record at the same moment (${model} transactions)`, { 
       const works = (view: RecordView) => dir.checkSecret(DEMO.azure.tenantId, app.appId, text(view, 'client_secret') ?? '');
       const tracked = r.track(secrets);
       // A removes the secret it retires anyway (to make room), creates its own and is held as it saves until B ends.
-      const bDone = r.gate();
-      const first = r.run(r.a);
       // A's first update_secret is its write check (held open while it removes); the second is its save.
-      await r.hold({ service: 'ksm', operation: 'update_secret', nth: 2, until: bDone.promise }, first);
-      const b = await r.run(r.b).finally(bDone.open);
-      const a = await first;
+      const { a, b } = await r.aHeldWhileBRuns({ service: 'ksm', operation: 'update_secret', nth: 2 });
       const { max } = tracked.stop();
       assert.equal(a.code, 0, both(a, b));
       assert.equal(b.code, 3, both(a, b));
@@ -430,11 +462,7 @@ describe(`two runs on one record at the same moment (${model} transactions)`, { 
       const [k0] = keys();
       const tracked = r.track(keys);
       // A lists the one key, creates the second and is held as it saves until B ends; B lists two keys.
-      const bDone = r.gate();
-      const first = r.run(r.a);
-      await r.hold({ service: 'ksm', operation: 'update_secret', until: bDone.promise }, first);
-      const b = await r.run(r.b).finally(bDone.open);
-      const a = await first;
+      const { a, b } = await r.aHeldWhileBRuns({ service: 'ksm', operation: 'update_secret' });
       const { max } = tracked.stop();
       assert.equal(a.code, 0, both(a, b));
       assert.equal(b.code, 3, both(a, b));
@@ -476,11 +504,7 @@ describe(`two runs on one record at the same moment (${model} transactions)`, { 
       const [k0] = keys();
       const tracked = r.track(keys);
       // A is held as it asks IAM for a key until B has rotated, so A's CreateAccessKey arrives at a full user.
-      const bDone = r.gate();
-      const first = r.run(r.a);
-      await r.hold({ service: 'iam', operation: 'CreateAccessKey', until: bDone.promise }, first);
-      const b = await r.run(r.b).finally(bDone.open);
-      const a = await first;
+      const { a, b } = await r.aHeldWhileBRuns({ service: 'iam', operation: 'CreateAccessKey' });
       const { max } = tracked.stop();
       assert.equal(b.code, 0, both(a, b));
       assert.equal(a.code, 3, both(a, b));
@@ -522,11 +546,7 @@ describe(`two runs on one record at the same moment (${model} transactions)`, { 
       for (const k of keys()) sb.aws.deleteAccessKey(user, k);
       editRecord(r, { aws_access_key_id: 'set-by-rotation', aws_secret_access_key: 'set-by-rotation', CreateDate: 'set-by-rotation' });
       const tracked = r.track(keys);
-      const bDone = r.gate();
-      const first = r.run(r.a);
-      await r.hold({ service: 'ksm', operation: 'update_secret', until: bDone.promise }, first);
-      const b = await r.run(r.b).finally(bDone.open);
-      const a = await first;
+      const { a, b } = await r.aHeldWhileBRuns({ service: 'ksm', operation: 'update_secret' });
       const { max, seen } = tracked.stop();
       bWinsAFails(a, b, 'KEEPER_REVISION_CONFLICT');
       const entries = sb.log.entries();
@@ -554,11 +574,7 @@ describe(`two runs on one record at the same moment (${model} transactions)`, { 
     withRace('wiz-service-account', async (r) => {
       const { sb } = r;
       // A reads the record, signs in and is held as it checks that Keeper accepts the write, until B has rotated.
-      const bDone = r.gate();
-      const first = r.run(r.a);
-      await r.hold({ service: 'ksm', operation: 'update_secret', until: bDone.promise }, first);
-      const b = await r.run(r.b).finally(bDone.open);
-      const a = await first;
+      const { a, b } = await r.aHeldWhileBRuns({ service: 'ksm', operation: 'update_secret' });
       bWinsAFails(a, b, 'KEEPER_REVISION_CONFLICT');
       const entries = sb.log.entries();
       assert.equal(calls(entries, 'wiz-api', 'rotateServiceAccountSecret').length, 1, 'only B replaced the secret');
@@ -950,29 +966,15 @@ describe(`two runs on one record at the same moment (${model} transactions)`, { 
     withRace('wiz-service-account', async (r) => {
       const { sb } = r;
       const params = withWizAdmin(r);
-      const out = join(r.s.dir, 'delivered');
-      mkdirSync(out);
-      for (const gw of [r.a, r.b]) gw.env[ALLOW_FILE_DIRS] = out;
-      const path = join(out, 'wiz.env');
-      editRecord(r, { file_destinations: path });
-      const clean = await r.run(r.a, params);
-      assert.equal(clean.code, 0, describeRun(clean));
-
-      const aFinalized = r.gate();
-      const aDelivers = r.gate();
+      const path = await fileDestination(r, [r.a, r.b], 'wiz.env', params);
       const bFinalizes = r.gate();
-      const first = r.run(r.a, params);
-      await r.hold({ service: 'ksm', operation: 'finalize_secret_update', until: aFinalized.promise }, first);
-      // A's next read of the record after its finalize is the one under which it delivers.
-      const aHeld = r.hold({ service: 'ksm', operation: 'get_secret', until: aDelivers.promise }, first);
-      aFinalized.open();
-      await aHeld;
+      const { first, deliver } = await aPausedBeforeDelivery(r, params);
       const secretA = text(r.record(), 'client_secret');
       assert.ok(recordWorks(sb, r.script, r.record()), "A finalized its secret, which signs in");
       // B catches the file up to A's secret, replaces it and saves; its finalize waits.
       const second = r.run(r.b, params);
       await r.hold({ service: 'ksm', operation: 'finalize_secret_update', until: bFinalizes.promise }, second);
-      aDelivers.open();
+      deliver();
       const a = await first;
       const works = recordWorks(sb, r.script, r.record());
       assert.equal(works, model === 'immediate', "what the record reads while B's save is open");
@@ -983,7 +985,7 @@ describe(`two runs on one record at the same moment (${model} transactions)`, { 
       assert.notEqual(a.code, 0, describeRun(a));
       assert.ok(a.code !== 4 || works, `exit 4 says the record holds a working credential; when A ended, it held A's secret, which B had replaced\n${both(a, b)}`);
       assert.equal(a.code, works ? 4 : 5, both(a, b));
-      const vars = Object.fromEntries(readFileSync(path, 'utf8').split('\n').filter((l) => /^[A-Z_]+=/.test(l)).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+      const vars = envFile(path);
       assert.ok(sb.wiz.checkSecret(DEMO.wiz.clientId, vars.WIZ_CLIENT_SECRET ?? ''), 'after both runs the file holds a secret that signs in');
     }),
   );
@@ -997,29 +999,16 @@ describe(`two runs on one record at the same moment (${model} transactions)`, { 
     withRace('wiz-service-account', async (r) => {
       const { sb } = r;
       const params = withWizAdmin(r);
-      const out = join(r.s.dir, 'delivered');
-      mkdirSync(out);
-      r.a.env[ALLOW_FILE_DIRS] = out;
-      const path = join(out, 'wiz.env');
-      editRecord(r, { file_destinations: path });
-      const clean = await r.run(r.a, params);
-      assert.equal(clean.code, 0, describeRun(clean));
-
-      const aFinalized = r.gate();
-      const aDelivers = r.gate();
-      const first = r.run(r.a, params);
-      await r.hold({ service: 'ksm', operation: 'finalize_secret_update', until: aFinalized.promise }, first);
-      const aHeld = r.hold({ service: 'ksm', operation: 'get_secret', until: aDelivers.promise }, first);
-      aFinalized.open();
-      await aHeld;
+      const path = await fileDestination(r, [r.a], 'wiz.env', params);
+      const { first, deliver } = await aPausedBeforeDelivery(r, params);
       const working = text(r.record(), 'client_secret') ?? '';
       assert.ok(sb.wiz.checkSecret(DEMO.wiz.clientId, working), 'A finalized the secret Wiz accepts');
       editRecord(r, { client_secret: 'typed-in-by-a-person' });
-      aDelivers.open();
+      deliver();
       const a = await first;
       assert.equal(a.code, 5, describeRun(a));
       assert.ok(sb.wiz.checkSecret(DEMO.wiz.clientId, working), 'Wiz still accepts the secret A made');
-      const vars = Object.fromEntries(readFileSync(path, 'utf8').split('\n').filter((l) => /^[A-Z_]+=/.test(l)).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+      const vars = envFile(path);
       // (Compared without printing either value.)
       assert.ok(vars.WIZ_CLIENT_SECRET === working, `the secret Wiz accepts is in neither the record nor the file: only a new one from Wiz's console helps now\n${describeRun(a)}`);
     }),
@@ -1031,12 +1020,7 @@ describe(`two runs on one record at the same moment (${model} transactions)`, { 
   test('one gateway, aws-iam-access-key with a file destination: the write check after the finalize gets no reply: exit 4, and the message does not say the record kept its previous key', TEST, () =>
     withRace('aws-iam-access-key', async (r) => {
       const { sb } = r;
-      const out = join(r.s.dir, 'delivered');
-      mkdirSync(out);
-      r.a.env[ALLOW_FILE_DIRS] = out;
-      editRecord(r, { file_destinations: join(out, 'app.env') });
-      const clean = await r.run(r.a);
-      assert.equal(clean.code, 0, describeRun(clean));
+      await fileDestination(r, [r.a], 'app.env');
       const before = text(r.record(), 'aws_access_key_id');
       const aFinalized = r.gate();
       const first = r.run(r.a);
