@@ -13,6 +13,7 @@ import { cloneData, readText, writeText } from '../src/keeper/record.js';
 import { DEMO } from '../src/sandbox/demo-vault.js';
 import type { RequestLogEntry } from '../src/sandbox/faults.js';
 import type { Sandbox } from '../src/sandbox/sandbox.js';
+import { stats } from './bench-stats.js';
 
 interface ChildRun {
   t0: number;
@@ -119,25 +120,6 @@ export async function deliveryPair(ctx: DeliveryContext, round: number): Promise
     firstWith: b.firstEntries.map(key),
     delivered: b.ok,
   };
-}
-
-interface Stats {
-  median: number;
-  p25: number;
-  p75: number;
-  min: number;
-  max: number;
-}
-
-function stats(values: number[]): Stats {
-  const s = values.filter((v) => !Number.isNaN(v)).sort((x, y) => x - y);
-  const q = (p: number) => {
-    const pos = (s.length - 1) * p;
-    const lo = Math.floor(pos);
-    return s[lo]! + (s[Math.ceil(pos)]! - s[lo]!) * (pos - lo);
-  };
-  const r = (n: number) => Math.round(n * 1000) / 1000;
-  return { median: r(q(0.5)), p25: r(q(0.25)), p75: r(q(0.75)), min: r(s[0]!), max: r(s.at(-1)!) };
 }
 
 function countBy(items: string[]): Record<string, number> {

@@ -28,30 +28,12 @@ import { seedLargeTenant } from '../src/sandbox/large-tenant.js';
 import { type Sandbox, startSandbox } from '../src/sandbox/sandbox.js';
 import { sandboxTlsMaterial } from '../src/sandbox/tls.js';
 import { gatewayParams, rotateInProcess } from '../test/helpers/rotate-in-process.js';
+import { type Stats, stats } from './bench-stats.js';
 
 export interface FleetOptions {
   size: number;
   dir: string;
   log: (line: string) => void;
-}
-
-interface Stats {
-  median: number;
-  p25: number;
-  p75: number;
-  min: number;
-  max: number;
-}
-
-function stats(values: number[]): Stats {
-  const s = [...values].sort((x, y) => x - y);
-  const q = (p: number) => {
-    const pos = (s.length - 1) * p;
-    const lo = Math.floor(pos);
-    return s[lo]! + (s[Math.ceil(pos)]! - s[lo]!) * (pos - lo);
-  };
-  const r = (n: number) => Math.round(n * 10) / 10;
-  return { median: r(q(0.5)), p25: r(q(0.25)), p75: r(q(0.75)), min: r(s[0]!), max: r(s.at(-1)!) };
 }
 
 export interface CommandFigures {
@@ -192,7 +174,7 @@ export async function measureFleet(o: FleetOptions): Promise<FleetFigures> {
         requests.push(sb.log.entries().length - from);
         exitCodes[run.code] = (exitCodes[run.code] ?? 0) + 1;
       }
-      rotations.push({ target: TARGET[t], records: created[t].length, exitCodes, wallMs: stats(walls), requests: stats(requests), totalMs: performance.now() - start });
+      rotations.push({ target: TARGET[t], records: created[t].length, exitCodes, wallMs: stats(walls, 1), requests: stats(requests, 1), totalMs: performance.now() - start });
     }
     setBudgets(sb, true);
 

@@ -20,6 +20,7 @@ import { SANDBOX_TLS_DIR_ENV, generateTlsMaterial } from '../src/sandbox/tls.js'
 import { SANDBOX_NO_PROXY } from '../src/sandbox/sandbox.js';
 import { buildInputs, isStale } from './build-inputs.js';
 import { type DeliverySample, deliveryFigures, deliveryPair } from './bench-delivery.js';
+import { type Stats, quantile, stats } from './bench-stats.js';
 import { type FleetFigures, fleetRows } from './bench-fleet.js';
 import { NODE_VERSION, hostPlatform, runtimeBinary } from './node-runtime.js';
 
@@ -322,26 +323,7 @@ function gatewayLine(script: string): string {
 // ---------------------------------------------------------------------------------------------------------------
 // Statistics
 
-interface Stats {
-  median: number;
-  p25: number;
-  p75: number;
-  min: number;
-  max: number;
-}
-
-function quantile(sorted: number[], q: number): number {
-  const pos = (sorted.length - 1) * q;
-  const lo = Math.floor(pos);
-  const hi = Math.ceil(pos);
-  return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (pos - lo);
-}
-
-function stats(values: number[]): Stats {
-  const s = [...values].sort((a, b) => a - b);
-  const r = (n: number) => Math.round(n * 1000) / 1000;
-  return { median: r(quantile(s, 0.5)), p25: r(quantile(s, 0.25)), p75: r(quantile(s, 0.75)), min: r(s[0]!), max: r(s.at(-1)!) };
-}
+// stats() and quantile(): scripts/bench-stats.ts.
 
 // ---------------------------------------------------------------------------------------------------------------
 // Measurements

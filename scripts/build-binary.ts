@@ -17,7 +17,7 @@ import { parseArgs } from 'node:util';
 import { assetKeys } from '../src/cli/target-assets.js';
 import { encodeGatewayInput } from '../src/gateway/input.js';
 import { startSandbox } from '../src/sandbox/sandbox.js';
-import { BUNDLE_OPTIONS, TARGET_SCRIPTS, defaultImportsOfGlobals, lazyBuiltins, noDefaultAwsChain, noJsonwebtoken } from './bundle-options.js';
+import { BUNDLE_OPTIONS, SDK_PLUGINS, TARGET_SCRIPTS, defaultImportsOfGlobals, lazyBuiltins } from './bundle-options.js';
 import { NODE_VERSION, PLATFORMS, type Platform, hostPlatform, isPlatform, runtimeBinary } from './node-runtime.js';
 
 const { values } = parseArgs({
@@ -150,10 +150,7 @@ async function lazyAssetSource(name: string): Promise<{ code: string; shared: st
     write: false,
     outfile: `${name}.js`,
     plugins: [
-      lazyBuiltins,
-      defaultImportsOfGlobals,
-      noDefaultAwsChain,
-      noJsonwebtoken,
+      ...SDK_PLUGINS,
       {
         name: 'share-sources',
         setup(b) {

@@ -6,7 +6,7 @@ import { chmodSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { gzipSync } from 'node:zlib';
-import { BUNDLE_OPTIONS as COMMON, TARGET_SCRIPTS, defaultImportsOfGlobals, lazyBuiltins, noDefaultAwsChain, noJsonwebtoken } from './bundle-options.js';
+import { BUNDLE_OPTIONS as COMMON, SDK_PLUGINS, TARGET_SCRIPTS, defaultImportsOfGlobals, lazyBuiltins, noJsonwebtoken } from './bundle-options.js';
 
 // --outdir lets the bundle test build into a temporary folder without touching dist/.
 const outdir = parseArgs({ options: { outdir: { type: 'string', default: 'dist' } } }).values.outdir!;
@@ -39,10 +39,7 @@ const lazyChunks: Plugin = {
         write: false,
         outfile: 'chunk.cjs',
         plugins: [
-          lazyBuiltins,
-          defaultImportsOfGlobals,
-          noDefaultAwsChain,
-          noJsonwebtoken,
+          ...SDK_PLUGINS,
           {
             name: 'share-sources',
             setup(c) {

@@ -172,3 +172,6 @@ export const noJsonwebtoken: Plugin = {
     }));
   },
 };
+
+/** The plugins of a bundle that holds an SDK (a .cjs script's lazy chunk, an executable's lazy asset). */
+export const SDK_PLUGINS: Plugin[] = [lazyBuiltins, defaultImportsOfGlobals, noDefaultAwsChain, noJsonwebtoken];
