@@ -11,7 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import { encodeGatewayInput } from '../src/gateway/input.js';
 import { cloneData, readText, writeText } from '../src/keeper/record.js';
 import { startSandbox, type Sandbox } from '../src/sandbox/sandbox.js';
-import { demoCredential } from './helpers/demo-credential.js';
+import { assertRotatesDemo } from './helpers/demo-credential.js';
 import { NO_PROXY_ENV, assertAllThroughProxy, startForwardProxy } from './helpers/forward-proxy.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -89,15 +89,7 @@ function wrapperAt(name: string, installed: string, stateDir: string): string {
 
 /** Rotates the demo record through `file`, and checks that the record then holds a new credential that works. */
 async function rotates(name: string, file: string, on: Sandbox, env: Record<string, string | undefined>): Promise<Result> {
-  const before = demoCredential(on, name);
-  const r = await run(file, [], env, gatewayLine(name));
-  assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stdout, new RegExp(`^${name}: rotated: `));
-  const now = demoCredential(on, name);
-  assert.ok(now.revision > before.revision, 'the record was saved');
-  assert.ok(now.secret !== before.secret, 'the record holds a new secret');
-  assert.ok(now.works, "the record's new credential signs in on the target");
-  return r;
+  return assertRotatesDemo(on, name, () => run(file, [], env, gatewayLine(name)));
 }
 
 describe('the keeper-rotate executable', () => {

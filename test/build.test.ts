@@ -11,7 +11,7 @@ import { encodeGatewayInput } from '../src/gateway/input.js';
 import { cloneData, writeText } from '../src/keeper/record.js';
 import { DEMO } from '../src/sandbox/demo-vault.js';
 import { startSandbox, type Sandbox } from '../src/sandbox/sandbox.js';
-import { demoCredential } from './helpers/demo-credential.js';
+import { assertRotatesDemo } from './helpers/demo-credential.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const { version } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
@@ -50,14 +50,7 @@ function bundleSources(name: string): string[] {
 }
 
 async function rotatesDemoRecord(name: string, on: Sandbox): Promise<void> {
-  const before = demoCredential(on, name);
-  const r = await run(name, [], encodeGatewayInput(JSON.parse(readFileSync(join(ROOT, 'fixtures', `${name}.json`), 'utf8')) as Record<string, unknown>) + '\n', on.env);
-  assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stdout, new RegExp(`^${name}: rotated: `));
-  const now = demoCredential(on, name);
-  assert.ok(now.revision > before.revision, 'the record was saved');
-  assert.ok(now.secret !== before.secret, 'the record holds a new secret');
-  assert.ok(now.works, "the record's new credential signs in on the target");
+  await assertRotatesDemo(on, name, () => run(name, [], encodeGatewayInput(JSON.parse(readFileSync(join(ROOT, 'fixtures', `${name}.json`), 'utf8')) as Record<string, unknown>) + '\n', on.env));
 }
 
 function run(name: string, args: string[], stdin: string, env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {

@@ -1,5 +1,6 @@
 // What a demo record holds, judged from the sandbox's own state: whether its credential signs in on the target
 // right now. A test that sees a built script exit 0 checks this too, so "rotated" means a working credential.
+import assert from 'node:assert/strict';
 import { readText } from '../../src/keeper/record.js';
 import type { Sandbox } from '../../src/sandbox/sandbox.js';
 
@@ -43,4 +44,20 @@ export function demoCredential(sandbox: Sandbox, script: string): DemoCredential
       // A new target adds its case here, or every test that uses this fails on it.
       throw new Error(`no demo credential check for ${script}`);
   }
+}
+
+/**
+ * Runs `rotate` (a built script or the executable rotating `script`'s demo record) and checks what a rotation
+ * promises: exit 0, the summary line, and a saved record that holds a new credential which signs in.
+ */
+export async function assertRotatesDemo<R extends { code: number | null; stdout: string; stderr: string }>(sandbox: Sandbox, script: string, rotate: () => Promise<R>): Promise<R> {
+  const before = demoCredential(sandbox, script);
+  const r = await rotate();
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, new RegExp(`^${script}: rotated: `));
+  const now = demoCredential(sandbox, script);
+  assert.ok(now.revision > before.revision, 'the record was saved');
+  assert.ok(now.secret !== before.secret, 'the record holds a new secret');
+  assert.ok(now.works, "the record's new credential signs in on the target");
+  return r;
 }
