@@ -500,4 +500,65 @@ describe('compound histories', { concurrency: 3 }, () => {
       assert.equal(calls(run, 'iam', 'UpdateAccessKey'), 0);
     }),
   );
+
+  // A CreateAccessKey answered with a 500 that IAM did not apply ends "unseen" (exit 5): the journal keeps the
+  // create's window for the next run, so a key IAM lists late is still found. That window is the run's longest
+  // (deadline plus grace, about ten minutes), and AWS keys carry no name: any key made on the user in it that the
+  // record does not name is taken for the leftover, though the create had long been answered.
+  const IAM_500 = '<ErrorResponse><Error><Type>Receiver</Type><Code>ServiceFailure</Code><Message>boom</Message></Error></ErrorResponse>';
+  const createUnseen = async (env: Env) => {
+    env.sb.faults.arm({ service: 'iam', operation: 'CreateAccessKey', kind: 'status', status: 500, body: IAM_500 });
+    const failed = await env.run();
+    assert.equal(failed.code, 5, describeRun(failed));
+    assert.match(failed.stderr, /its list can lag a create, so the next run looks again/, describeRun(failed));
+    assert.equal(journalsUnder(join(env.s.dir, 'state')).length, 1, 'the window is journaled');
+    return failed;
+  };
+
+  test('AWS: after a CreateAccessKey answered with a 500 (not applied), a key another tool adds later is never taken for a leftover', TEST, () =>
+    withSandbox(
+      'aws-iam-access-key',
+      async (env) => {
+        const user = DEMO.aws.userName;
+        const before = env.sb.aws.listKeys(user).map((k) => k.accessKeyId);
+        await createUnseen(env);
+        assert.deepEqual(env.sb.aws.listKeys(user).map((k) => k.accessKeyId), before, 'IAM made nothing');
+        // Another tool adds a key after the failed run had ended (its create answered long before).
+        const theirs = env.sb.aws.createAccessKey(user).accessKeyId;
+        const next = await env.run();
+        assert.ok(env.sb.aws.listKeys(user).some((k) => k.accessKeyId === theirs), `the other tool's key ${theirs} is still there\n${describeRun(next)}`);
+        assert.equal(next.code, 3, describeRun(next));
+        assert.equal(next.error, 'TARGET_LIMIT_REACHED');
+      },
+      { realism: { readLagMs: 0 } },
+    ),
+  );
+
+  test("AWS: a journaled create window of one IAM user is never applied to another user the record was pointed at since", TEST, () =>
+    withSandbox(
+      'aws-iam-access-key',
+      async (env) => {
+        await createUnseen(env);
+        // A person moves the record to another user (allowed: no allow-list), whose keys were made minutes ago:
+        // one the record now holds, one another consumer of that user holds.
+        const other = 'svc-moved-here';
+        env.sb.aws.createUser({ userName: other });
+        const mine = env.sb.aws.createAccessKey(other);
+        const theirs = env.sb.aws.createAccessKey(other).accessKeyId;
+        edit(env.sb, env.uid, {
+          login: other,
+          aws_access_key_id: mine.accessKeyId,
+          aws_secret_access_key: mine.secretAccessKey,
+          CreateDate: mine.createDate,
+          previous_aws_access_key_id: '',
+        });
+        const next = await env.run();
+        assert.ok(env.sb.aws.listKeys(other).some((k) => k.accessKeyId === theirs), `${other}'s other key ${theirs} is still there\n${describeRun(next)}`);
+        assert.equal(calls(next, 'iam', 'DeleteAccessKey'), 0, describeRun(next));
+        assert.equal(next.code, 3, describeRun(next));
+        assert.equal(next.error, 'TARGET_LIMIT_REACHED');
+      },
+      { realism: { readLagMs: 0 } },
+    ),
+  );
 });
