@@ -81,6 +81,7 @@ export const ERROR_CODES = {
   RECOVERY_PENDING: ExitCode.NeedsAttention,
   RECOVERY_UNREADABLE: ExitCode.NeedsAttention,
   RECOVERY_STALE: ExitCode.NeedsAttention,
+  RECOVERY_RETARGETED: ExitCode.NeedsAttention,
   INTERNAL: ExitCode.Internal,
 } as const satisfies Record<string, ExitCode>;
 

@@ -42,6 +42,8 @@ export interface RunStep {
   target: string;
   recordUid: string;
   since: string;
+  /** The resource the record names on the target (Target.principal), when the target has one. */
+  principal?: string;
 }
 
 export interface Machine {
@@ -220,17 +222,22 @@ async function settle(m: Machine, entry: JournalEntry, cause?: RotateError): Pro
 /** The earlier run's unknown create (or replace) that an entry carries, as that run's own entry again. */
 function inheritedEntry(entry: JournalEntry): JournalStep {
   const i = entry.inherited!;
-  return { ...stepOf(entry), since: i.since, phase: 'creating', ...(i.existing ? { existing: i.existing } : {}), ...(i.resume ? { resume: i.resume } : {}) };
+  return { ...stepOf(entry), since: i.since, phase: 'creating', ...windowOf(i) };
+}
+
+/** A create window's bounds besides its start: its end when the create was answered, and what was there before. */
+function windowOf(w: { until?: string | undefined; existing?: string[] | undefined; resume?: string | undefined }): Pick<JournalEntry, 'until' | 'existing' | 'resume'> {
+  return { ...(w.until ? { until: w.until } : {}), ...(w.existing ? { existing: w.existing } : {}), ...(w.resume ? { resume: w.resume } : {}) };
 }
 
 /** What an entry of an earlier unknown create (or replace) hands on, so a run that fails first does not forget it. */
 function inheritFrom(pending: JournalEntry | undefined): JournalEntry['inherited'] {
-  if (pending?.phase === 'creating') return { since: pending.since, ...(pending.existing ? { existing: pending.existing } : {}), ...(pending.resume ? { resume: pending.resume } : {}) };
+  if (pending?.phase === 'creating') return { since: pending.since, ...windowOf(pending) };
   return pending?.inherited;
 }
 
 function stepOf(entry: JournalEntry): RunStep {
-  return { runId: entry.runId, target: entry.target, recordUid: entry.recordUid, since: entry.since };
+  return { runId: entry.runId, target: entry.target, recordUid: entry.recordUid, since: entry.since, ...(entry.principal ? { principal: entry.principal } : {}) };
 }
 
 /** This run failed in `entry`'s phase: settle it and say, in the exit code, what the record holds. */
@@ -254,6 +261,30 @@ async function fail(m: Machine, entry: JournalEntry, cause: unknown, removedBefo
 // Resuming an earlier run of this record, at the start of a run.
 
 /**
+ * The record names another resource than the one an earlier run's entry worked on (a person pointed it elsewhere
+ * since, or changed the tenant): what that run made, or may have made, is on the old resource, and a session on
+ * the new one must neither look for it there (AWS keys carry no name: any key made in the window would pass for
+ * it) nor remove it. Nothing is done; a person checks the old resource. An entry that holds nothing on the target
+ * (a bare write check) is no reason to stop, nor is one written before entries named their resource.
+ */
+export function retargeted(entry: JournalEntry, principal: string | undefined): RotateError | undefined {
+  if (!entry.principal || !principal || entry.principal === principal) return undefined;
+  const window = entry.phase === 'creating' ? entry : entry.inherited;
+  const onOld = [
+    ...(entry.credentialId ? [`${entry.credentialId}, which it made`] : []),
+    ...(window ? [`whatever it made from ${window.since}${window.until ? ` to ${window.until}` : ''} (its create's outcome is unknown)`] : []),
+    ...(entry.phase === 'unsaved' ? ['the new secret it made, sealed on this gateway (the old one no longer works)'] : []),
+  ];
+  if (onOld.length === 0) return undefined;
+  const what = (p: string) => p.replace(/^[a-z-]+:/, '');
+  return new RotateError(
+    'RECOVERY_RETARGETED',
+    `an earlier run on record ${entry.recordUid} stopped at "${entry.phase}" on ${what(entry.principal)}, and the record now names ${what(principal)}; on ${what(entry.principal)} it may have left ${onOld.join(' and ')}. Nothing was changed: check ${what(entry.principal)} by hand (or point the record back at it, and the next run settles it), then move the journal in this gateway's state folder aside`,
+    { exitCode: ExitCode.NeedsAttention },
+  );
+}
+
+/**
  * Finishes or undoes the rotation an earlier run left in its journal, and returns what this run's plan needs
  * to know. Throws (journal kept) when a step gets no definite answer: the run stops before changing anything.
  */
@@ -261,6 +292,8 @@ export async function resume(m: Machine, entry: JournalEntry): Promise<PlanConte
   const { log, journal } = m.ctx;
   log.info('recover', `an earlier run on record ${entry.recordUid} stopped at "${entry.phase}"${entry.credentialId ? ` with ${entry.credentialId}` : ''}; finishing it first`);
   if (entry.phase === 'unsaved') throw new RotateError('INTERNAL', 'a sealed secret is stored before the target is connected');
+  const moved = retargeted(entry, m.step.principal);
+  if (moved) throw moved;
   let settled: Settled;
   try {
     settled = await settle(m, entry);
@@ -281,10 +314,13 @@ export async function resume(m: Machine, entry: JournalEntry): Promise<PlanConte
   const from = new Date(window.since);
   const sealedToken = entry.phase === 'creating' ? entry.resume : entry.inherited?.resume;
   const sealedResume = sealedToken ? journal.unsealText(entry.recordUid, sealedToken) : undefined;
+  // A create that was answered made nothing after its answer; one that got none may land as late as its run
+  // could have lasted. The wider the window, the likelier a credential someone else made in it is taken for ours.
+  const until = window.until ? Date.parse(window.until) : NaN;
   return {
     interrupted: {
       from,
-      to: new Date(from.getTime() + m.maxRunMs),
+      to: new Date(Number.isFinite(until) ? until : from.getTime() + m.maxRunMs),
       ...(window.existing ? { existing: window.existing } : {}),
       ...(sealedResume ? { resume: sealedResume } : {}),
     },
@@ -426,15 +462,16 @@ export async function createAlongside(m: Machine, user: VaultRecord, plan: Rotat
   try {
     created = await session.create();
   } catch (err) {
+    const answeredAt = new Date().toISOString();
     const base = asRotateError(err);
     const before = removed.length ? ` (${removed.join(', ')} had been removed before creating, as planned)` : '';
-    const leftovers = refusedOutright(err) ? 'settled' : await removeLeftovers(m, user, present, err);
+    const leftovers = refusedOutright(err) ? 'settled' : await removeLeftovers(m, user, present, err, answeredAt);
     // An earlier run's unknown create that this run's plan found nothing of (no write check consumed it) may
     // still be unlisted (IAM's list lags): its window outlives this run's refused create, or the key it made
     // would be left for nobody to remove.
     const earlier = plan.removeBefore.length === 0 ? inheritFrom(pending) : undefined;
     if (leftovers === 'settled') {
-      if (earlier) ctx.journal.write({ ...m.step, since: earlier.since, phase: 'creating', ...(earlier.existing ? { existing: earlier.existing } : {}), ...(earlier.resume ? { resume: earlier.resume } : {}) });
+      if (earlier) ctx.journal.write({ ...m.step, since: earlier.since, phase: 'creating', ...windowOf(earlier) });
       else ctx.journal.clear(user.uid);
       throw withExit(base, ExitCode.Failed, `; nothing of this run's remains on the target${before}: the record keeps its credential`);
     }
@@ -527,8 +564,11 @@ async function finalizeOnce(m: Machine): Promise<boolean> {
  * reply). A create that got no reply (a timeout, a dropped connection) may still land later, so it stays the
  * next run's to look for (false), as does anything that fails here.
  */
-async function removeLeftovers(m: Machine, user: VaultRecord, present: string[], err: unknown): Promise<'settled' | 'unseen' | false> {
+async function removeLeftovers(m: Machine, user: VaultRecord, present: string[], err: unknown, answeredAt: string): Promise<'settled' | 'unseen' | false> {
   if (!isRotateError(err) || err.status === undefined) return false;
+  // A 502 or 504 comes from a gateway in front of the service, which may still be working on the create: its
+  // window stays open as long as a run's (no `until`). Any other answer is the service's own, after its work.
+  const until = err.status === 502 || err.status === 504 ? {} : { until: answeredAt };
   const creating = m.ctx.journal.read(user.uid);
   let probe: JournalEntry | undefined;
   try {
@@ -545,7 +585,7 @@ async function removeLeftovers(m: Machine, user: VaultRecord, present: string[],
     }
     await releaseProbe(m, probe);
     if (removed > 0) return 'settled';
-    m.ctx.journal.write({ ...m.step, phase: 'creating', existing: present });
+    m.ctx.journal.write({ ...m.step, phase: 'creating', existing: present, ...until });
     return 'unseen';
   } catch (e) {
     m.ctx.log.warn('undo', `could not check the target for what the failed create may have made: ${redact(describeError(e))}`);

@@ -14,7 +14,7 @@ import { DELIVERY_SETTINGS, catchUp, checkRetention, deliverAll, deliveryFor, in
 import type { JournalEntry } from '../state/journal.js';
 import { lockRecord } from '../state/lock.js';
 import { runDoctor } from './doctor.js';
-import { type Machine, createAlongside, dropWriteCheck, holdWriteCheck, removeCredential, replaceInPlace, resume, storeSealed } from './machine.js';
+import { type Machine, createAlongside, dropWriteCheck, holdWriteCheck, removeCredential, replaceInPlace, resume, retargeted, storeSealed } from './machine.js';
 import { parseSetting, type SettingSpec } from './settings.js';
 import type { CredentialInfo, PlanContext, Target, TargetContext, VerifyResult } from './target.js';
 import type { VaultRecord } from '../keeper/vault.js';
@@ -155,6 +155,9 @@ async function rotateLocked<K extends string, S extends K, C>(target: Target<K, 
     progress.wrote ||= storedOthers;
     if (pending?.phase === 'unsaved' || storedOthers) {
       if (pending?.phase === 'unsaved') {
+        // Sealed for the resource the record named then: never stored into a record that names another now.
+        const moved = retargeted(pending, target.principal?.(config));
+        if (moved) throw moved;
         // Whether the sealed secret, or else the record's own, signs in decides what is stored (machine.ts storeSealed).
         const check = async (data: VaultRecord['data']): Promise<VerifyResult> => {
           const probe = await target.connect(config, tctx);
@@ -175,7 +178,7 @@ async function rotateLocked<K extends string, S extends K, C>(target: Target<K, 
   const m: Machine = {
     ctx,
     session,
-    step: { runId, target: target.name, recordUid: own, since: new Date().toISOString() },
+    step: { runId, target: target.name, recordUid: own, since: new Date().toISOString(), ...principalOf(target, config) },
     maxRunMs: deadline.totalMs + HARD_STOP_GRACE_MS,
   };
   let planContext: PlanContext = {};
@@ -201,6 +204,7 @@ async function rotateLocked<K extends string, S extends K, C>(target: Target<K, 
       ({ user, admin, tctx, config, delivery } = await readRecord());
       session = await target.connect(config, tctx);
       m.session = session;
+      m.step = { ...m.step, ...principalOf(target, config) };
     }
   }
   const plan = await session.plan(planContext);
@@ -426,6 +430,12 @@ async function rotateLocked<K extends string, S extends K, C>(target: Target<K, 
     throw new RotateError(base.code, `rotated to ${created.id}, saved and delivered it, but: ${oneLine(base)}; until then other gateways are refused (KEEPER_TRANSACTION_OPEN)`, { cause: base, exitCode: ExitCode.CleanupIncomplete });
   }
   return { exitCode: ExitCode.Ok, outcome: 'rotated', message: `rotated to ${created.id}`, fields };
+}
+
+/** The resource the record names on the target, for the run's journal entries (machine.ts retargeted). */
+function principalOf<K extends string, S extends K, C>(target: Target<K, S, C>, config: C): { principal?: string } {
+  const principal = target.principal?.(config);
+  return principal ? { principal } : {};
 }
 
 /** This record's sealed secret, before the target is connected (a self-rotating Wiz account signs in with it). */

@@ -144,6 +144,13 @@ export interface Target<K extends string = string, S extends K = never, C = unkn
   /** How long verification may keep retrying, from the config. */
   verifyTimeoutMs(config: C): number;
   /**
+   * The resource on the target this record names (the IAM user, the application, the Wiz account), as the record
+   * gives it. Journal entries carry it: what a run made is on that resource, and a later run whose record names
+   * another (a person pointed it elsewhere) must not look for it there. Absent for a target that leaves nothing
+   * behind (ECR logins expire).
+   */
+  principal?(config: C): string;
+  /**
    * The gateway owner's allow-list for this target (from the environment only), as one line for `--doctor`:
    * what this gateway may rotate. Throws SETTING_INVALID when the list is malformed, as `prepare` does.
    */

@@ -40,6 +40,17 @@ export interface JournalEntry {
   /** When the run started creating: a leftover of ours on the target is no older than this. */
   since: string;
   /**
+   * The resource on the target the record named for this run (target.principal: the IAM user, the application,
+   * the Wiz account), lower-cased. What the run made or left is there: a later run on a record that names
+   * another resource must not look for it, or remove it, on that one (RECOVERY_RETARGETED).
+   */
+  principal?: string;
+  /**
+   * `creating`, when the create was answered (a failure with a reply: it ran its course on the server): nothing it
+   * made is younger than this. Without it, a leftover may be as young as the run's longest allows.
+   */
+  until?: string;
+  /**
    * A rotation transaction this run may have open on the record: `probe` (the write check: the record's own data)
    * or `save` (the new credential). Only such a transaction is ever rolled back: one we cannot prove is ours may
    * be another gateway's save.
@@ -60,7 +71,7 @@ export interface JournalEntry {
    * An earlier interrupted run's window, carried until this run's plan has removed what that run left (a run
    * killed while removing it would otherwise forget it).
    */
-  inherited?: { since: string; existing?: string[]; resume?: string };
+  inherited?: { since: string; until?: string; existing?: string[]; resume?: string };
   /** `unsaved`: the record updates, sealed. */
   sealed?: string;
   /**

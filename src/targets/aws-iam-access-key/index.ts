@@ -370,5 +370,7 @@ export const awsIamAccessKey: Target<AdminKey, 'secretAccessKey', AwsConfig> = {
   },
   verifyTimeoutMs: (config) => config.verifyTimeoutMs,
   retiresReplacedAtOnce: (config) => (config.deactivateLast ? 'deactivate_previous_key is true' : undefined),
+  // IAM user names are unique regardless of case.
+  principal: (config) => `iam-user:${config.userName.toLowerCase()}`,
   allowList: describeAllowList,
 };

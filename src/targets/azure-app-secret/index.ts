@@ -337,4 +337,7 @@ export const azureAppSecret: Target<AdminKey, 'clientSecret', AzureConfig> = {
   connect: async (config, ctx) => new AzureSession(config, ctx, await import('./graph.js')),
   verifyTimeoutMs: (config) => config.verifyTimeoutMs,
   retiresReplacedAtOnce: (config) => (config.keepPrevious === 0 ? 'keep_previous_secrets is 0' : undefined),
+  // As the record names it: the object ID, or the client ID (then the same application by its other ID counts as
+  // another; the run stops and says so, which only costs a person a look).
+  principal: (config) => `application:${config.appRef}`,
 };

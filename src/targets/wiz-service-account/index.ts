@@ -423,4 +423,6 @@ export const wizServiceAccount: Target<AdminKey, 'clientSecret', WizConfig> = {
   connect: async (config, ctx) => new WizSession(config, ctx),
   verifyTimeoutMs: (config) => config.verifyTimeoutMs,
   mode: 'in-place',
+  // The auth host too: the same client ID at another Wiz tenant is another account.
+  principal: (config) => `wiz-account:${config.authUrl.toLowerCase()} ${config.clientId.toLowerCase()}`,
 };
