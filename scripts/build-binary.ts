@@ -17,7 +17,7 @@ import { parseArgs } from 'node:util';
 import { assetKeys } from '../src/cli/target-assets.js';
 import { encodeGatewayInput } from '../src/gateway/input.js';
 import { startSandbox } from '../src/sandbox/sandbox.js';
-import { BUNDLE_OPTIONS, SDK_PLUGINS, TARGET_SCRIPTS, defaultImportsOfGlobals, lazyBuiltins } from './bundle-options.js';
+import { BUNDLE_OPTIONS, LAZY_OWN_FOLDERS, SDK_PLUGINS, TARGET_SCRIPTS, defaultImportsOfGlobals, lazyBuiltins } from './bundle-options.js';
 import { NODE_VERSION, PLATFORMS, type Platform, hostPlatform, isPlatform, runtimeBinary } from './node-runtime.js';
 
 const { values } = parseArgs({
@@ -120,7 +120,7 @@ const AWS_CLIENT_DEFINES = { ReadableStream: 'undefined' };
  * loads (src/cli/target-assets.ts `loadAsset`) only when the run imports it. Our own modules they import (errors,
  * secrets, the HTTP agent and its one agent per host) stay the importing asset's, handed over by the `require` it
  * gives, so `instanceof RotateError` holds across the boundary (as in scripts/build.ts's lazy chunks for the .cjs
- * scripts); only `own`, a folder that is the module's alone, goes with it.
+ * scripts); only the modules of its own folder (LAZY_OWN_FOLDERS in scripts/bundle-options.ts) go with it.
  *
  * Two reasons. Bundled into the target's asset, an `import()`ed module is wrapped to start only when imported, and
  * esbuild then keeps, and starts, all of every package it imports: the AWS asset carried and started all 196 of
@@ -129,8 +129,8 @@ const AWS_CLIENT_DEFINES = { ReadableStream: 'undefined' };
  * 1.7 MB of the 2.4 MB AWS asset) is no longer read from the executable and copied into V8's heap at every start.
  * The build trains a code cache for each one a rotation of the demo records runs (see trainCodeCaches).
  */
-const LAZY_ASSETS: Record<string, { entry: string; own?: string; define?: Record<string, string> }> = {
-  'kubernetes-client': { entry: resolve('src', 'destinations', 'kubernetes', 'client.ts'), own: resolve('src', 'destinations', 'kubernetes') },
+const LAZY_ASSETS: Record<string, { entry: string; define?: Record<string, string> }> = {
+  'kubernetes-client': { entry: resolve('src', 'destinations', 'kubernetes', 'client.ts') },
   'aws-iam': { entry: resolve('src', 'targets', 'aws-iam-access-key', 'iam.ts'), define: AWS_CLIENT_DEFINES },
   'aws-host-credentials': { entry: resolve('src', 'targets', 'aws-iam-access-key', 'host-credentials.ts') },
   'aws-ecr': { entry: resolve('src', 'targets', 'aws-ecr-pull-secret', 'ecr.ts'), define: AWS_CLIENT_DEFINES },
@@ -140,7 +140,8 @@ const SRC = resolve('src');
 
 /** A lazy asset's source: its module and what it needs but ours, with the modules of ours it shares. */
 async function lazyAssetSource(name: string): Promise<{ code: string; shared: string[] }> {
-  const { entry, own, define } = LAZY_ASSETS[name]!;
+  const { entry, define } = LAZY_ASSETS[name]!;
+  const own = LAZY_OWN_FOLDERS[entry];
   const shared = new Set<string>();
   const result = await build({
     ...BUNDLE_OPTIONS,
