@@ -242,7 +242,10 @@ async function checkStateDir(config: GatewayConfig, input: GatewayInput | undefi
     const pending = journal.read(uid);
     if (pending && pending.phase !== 'unsaved') {
       warn = true;
-      notes.push(`a ${pending.target} run stopped at "${pending.phase}" on ${pending.at}; the next run finishes or undoes it first`);
+      // The resource it worked on: a run whose record names another stops with RECOVERY_RETARGETED instead.
+      const where = pending.principal ? ` on ${pending.principal.replace(/^[a-z-]+:/, '')}` : '';
+      const next = where ? 'the next run finishes or undoes it first while the record names that, else it stops with RECOVERY_RETARGETED' : 'the next run finishes or undoes it first';
+      notes.push(`a ${pending.target} run stopped at "${pending.phase}"${where} on ${pending.at}; ${next}`);
     }
   }
   const { entries, unreadable } = journal.unsaved();

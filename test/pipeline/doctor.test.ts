@@ -392,6 +392,7 @@ describe('--doctor finds what a rotation would stop at', () => {
         since: new Date().toISOString(),
         credentialId: '00000000-0000-4000-8000-000000000001',
         idField: 'client_secret_id',
+        principal: `application:${DEMO.azure.targetObjectId.toLowerCase()}`,
       });
       const path = join(dir, `${uid}.journal.json`);
       const journal = readFileSync(path, 'utf8');
@@ -400,7 +401,7 @@ describe('--doctor finds what a rotation would stop at', () => {
       const r = await doctor(s, loadFixture('azure-app-secret'));
       assert.equal(r.code, 0, r.stdout + r.stderr);
       assert.equal(status(r, 'state folder'), 'warn');
-      assert.match(r.stdout, /stopped at "created".*finishes or undoes it first/);
+      assert.match(r.stdout, new RegExp(`stopped at "created" on ${DEMO.azure.targetObjectId.toLowerCase()} .*finishes or undoes it first while the record names that`));
       assert.equal(status(r, 'target'), 'ok');
       assert.match(r.stdout, /^doctor: 12 checks, 11 ok, 0 failed, 1 warning\(s\)$/m);
       assert.equal(readFileSync(path, 'utf8'), journal);
