@@ -279,7 +279,7 @@ export function retargeted(entry: JournalEntry, principal: string | undefined): 
   const what = (p: string) => p.replace(/^[a-z-]+:/, '');
   return new RotateError(
     'RECOVERY_RETARGETED',
-    `an earlier run on record ${entry.recordUid} stopped at "${entry.phase}" on ${what(entry.principal)}, and the record now names ${what(principal)}; on ${what(entry.principal)} it may have left ${onOld.join(' and ')}. Nothing was changed: check ${what(entry.principal)} by hand (or point the record back at it, and the next run settles it), then move the journal in this gateway's state folder aside`,
+    `an earlier run on record ${entry.recordUid} stopped at "${entry.phase}" on ${what(entry.principal)}, and the record now names ${what(principal)}; on ${what(entry.principal)} it may have left ${onOld.join(' and ')}. Nothing was changed. Either point the record back at ${what(entry.principal)} (the next run settles it there), or check ${what(entry.principal)} by hand and then move record ${entry.recordUid}'s journal in this gateway's state folder aside`,
     { exitCode: ExitCode.NeedsAttention },
   );
 }
