@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isDeepStrictEqual } from 'node:util';
+import { HARD_STOP_GRACE_MS } from '../../src/cli/main.js';
 import type { RecordData } from '../../src/keeper/record-data.js';
 import { cloneData, readText, writeText } from '../../src/keeper/record.js';
 import { ECR_TOKEN_LIFETIME_MS } from '../../src/sandbox/aws/ecr-tokens.js';
@@ -114,8 +115,20 @@ export interface PlannedRun {
 export type HandAction =
   /** A person makes a new credential on the target and saves it in the record (the old current one as previous). */
   | { kind: 'replace' }
-  /** A person adds a credential on the target that the record does not name. */
+  /** A person adds a credential on the target that the record does not name (AWS: a key made a day ago). */
   | { kind: 'add' }
+  /**
+   * AWS: a person adds a key dated now, which the record does not name: right after a create whose outcome stayed
+   * unknown it falls inside that create's window, where the README's known limit lets the next run take it for
+   * the leftover.
+   */
+  | { kind: 'add-now' }
+  /**
+   * A person points the record at the other resource it can name (AWS: another IAM user, with that user's key;
+   * Azure: another app the admin owns, with its secret), saving what the record held for the one it leaves; the
+   * next time, back. The person's remedy after RECOVERY_RETARGETED (see History.remedy) is the same move.
+   */
+  | { kind: 'retarget'; to?: string }
   /** A person removes a credential on the target other than the record's current one. */
   | { kind: 'remove' }
   /** A person edits a field of the record no script reads. */
@@ -228,6 +241,13 @@ const HAND_ACTIONS: Record<string, ReadonlyArray<readonly [HandAction['kind'], n
   'aws-ecr-pull-secret': [['login-expire', 20], ['login-revoke', 15], ['dead-login', 20], ['key-rotate', 15], ['edit', 15], ['wipe-state', 15]],
 };
 
+/** Targets whose record names a resource a person can point elsewhere (Wiz's account is the record's own login). */
+const RETARGETS: readonly string[] = ['aws-iam-access-key', 'azure-app-secret'];
+/** Of the hand steps on those targets: how many point the record elsewhere (or back). */
+const RETARGET_SHARE = 0.15;
+/** Of the AWS keys a person adds: how many are dated now rather than a day ago. */
+const ADD_NOW_SHARE = 0.6;
+
 const callKey = (c: Call) => `${c.service} ${c.operation}#${c.nth}`;
 
 type Operations = ReadonlyArray<readonly [readonly [string, string], number]>;
@@ -283,6 +303,9 @@ export function planHistory(seed: number, options: PlanOptions = {}): HistoryPla
   // Destinations, and the hand actions on them, come from a stream of their own: a seed's other choices are the
   // same with or without them (so the fixed seeds picked before destinations existed replay as they did).
   const drng = new Rng(seed ^ 0x64657374);
+  // The hand actions added later (a key dated now, the record pointed elsewhere) likewise: two draws at every hand
+  // step, whatever they decide, so that the seed's own stream goes on as it did before them.
+  const prng = new Rng(seed ^ 0x70656f70);
   const destinations = drawDestinations(drng, target, options.destinations);
   const destinationActions = actionsFor(destinations);
   // With destinations a setting that retires the replaced credential at once is refused unless the record accepts
@@ -313,7 +336,10 @@ export function planHistory(seed: number, options: PlanOptions = {}): HistoryPla
       // runs delete it: one is worth seeing, but it would turn the rest of most histories into refusals.
       const blocks = (target === 'aws-iam-access-key' && settings.delete_all_keys_before_rotating !== 'true') || personalApp;
       const kind = rng.weighted(HAND_ACTIONS[target]!.map(([k, w]) => [k, k === 'add' && blocks ? w / 5 : w] as const));
-      const action: HandAction = kind === 'wipe-state' ? { kind, gateway: rng.pick(gateways) } : ({ kind } as HandAction);
+      let action: HandAction = kind === 'wipe-state' ? { kind, gateway: rng.pick(gateways) } : ({ kind } as HandAction);
+      const [pointElsewhere, dateNow] = [prng.next(), prng.next()];
+      if (RETARGETS.includes(target) && pointElsewhere < RETARGET_SHARE) action = { kind: 'retarget' };
+      else if (target === 'aws-iam-access-key' && kind === 'add' && dateNow < ADD_NOW_SHARE) action = { kind: 'add-now' };
       // Drawn after the action above, so that the seed's own stream goes on as it would without destinations.
       if (destinationActions.length > 0 && drng.chance(0.5)) {
         const which = drng.pick(destinationActions);
@@ -386,10 +412,56 @@ export interface RunOutcome {
   savedByNested?: string[];
   /** What the record's destinations held when the run started (chaos-destinations.ts `fingerprint`). */
   destinationsBefore?: string;
+  /** The resource the record named when the run started (as the scripts' journal entries name it), if any. */
+  principal?: string;
+  /** Its gateway's journal entries when the run started, and when it ended. */
+  journal: JournalView[];
+  journalAfter?: JournalView[];
 }
+
+/** What the checker reads of a journal entry (src/state/journal.ts JournalEntry). */
+export interface JournalView {
+  recordUid?: string;
+  phase?: string;
+  principal?: string;
+  since?: string;
+  until?: string;
+  existing?: string[];
+  credentialId?: string;
+  inherited?: { since: string; until?: string; existing?: string[] };
+}
+
+const journalOf = (stateDir: string) => journalEntries(stateDir) as JournalView[];
+
+/**
+ * The resource an entry names when it holds something there and the record names another (machine.ts
+ * `retargeted`): a credential it made, a create of unknown outcome (its own or one it carries), a sealed secret.
+ * A run on the record then changes nothing and stops with RECOVERY_RETARGETED. An entry owed only a delivery is
+ * not resumed, so it stops nothing.
+ */
+export function elsewhere(entry: JournalView, principal: string | undefined): string | undefined {
+  if (!entry.principal || !principal || entry.principal.toLowerCase() === principal || entry.phase === 'delivering') return undefined;
+  const holds = entry.credentialId !== undefined || entry.phase === 'creating' || entry.inherited !== undefined || entry.phase === 'unsaved';
+  return holds ? entry.principal.toLowerCase() : undefined;
+}
+
+/** IAM's clock and the gateway's may differ: a create window is widened by a minute each way (aws plan.ts SKEW_MS). */
+const WINDOW_SKEW_MS = 60_000;
+/** What the record names per resource: saved when a person points it elsewhere, written back when they point it back. */
+const RESOURCE_FIELDS: Record<string, readonly string[]> = {
+  'aws-iam-access-key': ['login', 'aws_access_key_id', 'aws_secret_access_key', 'CreateDate', 'previous_aws_access_key_id'],
+  'azure-app-secret': ['application_object_id', 'client_secret_id', 'client_secret', 'expires', 'previous_client_secret_ids'],
+};
+const SECRET_FIELDS = ['aws_secret_access_key', 'client_secret'];
+/** The other resource a person points the record at: an IAM user the admin may manage, an app the admin owns. */
+const OTHER_AWS_USER = 'demo-moved-bot';
+const OTHER_AZURE_APP = 'moved-here-app';
+const PERSONAL_AUDIENCES = ['AzureADandPersonalMicrosoftAccount', 'PersonalMicrosoftAccount'];
 
 export interface HistoryResult {
   plan: HistoryPlan;
+  /** Final runs run again after the person's remedy for RECOVERY_RETARGETED (on top of one per gateway). */
+  remedies: number;
   /** The history as it happened, one line per step or run. */
   lines: string[];
   violations: string[];
@@ -429,6 +501,7 @@ interface Gateway {
 
 interface Segment {
   seq: number;
+  /** On every resource the record has named (a run must not touch one it does not name now). */
   creds: Set<string>;
   issued: number;
   tx: string | undefined;
@@ -471,6 +544,14 @@ class History {
   /** Credentials a run made (whoever's run), and credentials a person made. */
   readonly ours = new Set<string>();
   readonly hand = new Set<string>();
+  /** AWS: when a person made each key they added, and on which user (what a create window is judged by). */
+  readonly #handMade = new Map<string, { at: number; principal: string }>();
+  /** Every resource the record has named (its principal), and what it held for each one it no longer names. */
+  readonly #resources = new Set<string>();
+  readonly #saved = new Map<string, Record<string, string>>();
+  /** Set by a run that stopped with RECOVERY_RETARGETED: the resource its journal names, where the person points the record back. */
+  #remedyDue: string | undefined;
+  remedies = 0;
   readonly gateways = new Map<string, Gateway>();
   /** Runs held at a call while a nested run goes on. */
   readonly inFlight: RunOutcome[] = [];
@@ -509,10 +590,44 @@ class History {
     return this.oracle.credentials(this.sb, this.record().data);
   }
 
+  /** The resource the record names, as the scripts' journal entries name it (Target.principal), lower-cased. */
+  principal(data: RecordData): string | undefined {
+    if (this.plan.target === 'aws-iam-access-key') {
+      const user = text(data, 'login');
+      return user ? `iam-user:${user.toLowerCase()}` : undefined;
+    }
+    if (this.plan.target === 'azure-app-secret') return `application:${(text(data, 'application_object_id') ?? DEMO.azure.targetObjectId).toLowerCase()}`;
+    return undefined;
+  }
+
+  #listOn(principal: string): string[] {
+    const [kind, id] = [principal.slice(0, principal.indexOf(':')), principal.slice(principal.indexOf(':') + 1)];
+    if (kind === 'iam-user') return this.sb.aws.getUser(id) ? this.sb.aws.listKeys(id).map((k) => k.accessKeyId) : [];
+    return this.sb.azure.directory.getApp(id)?.secrets.map((s) => s.keyId) ?? [];
+  }
+
+  /** The credentials on every resource the record has named, the current one's included. */
+  #everywhere(): string[] {
+    const out = new Set(this.creds());
+    for (const p of this.#resources) for (const id of this.#listOn(p)) out.add(id);
+    return [...out];
+  }
+
+  /** What the record held for a resource: its data now for the one it names, else what it held when it left it. */
+  #dataFor(principal: string, view: RecordView): RecordData {
+    if (this.principal(view.data) === principal) return view.data;
+    const data = cloneData(view.data);
+    for (const [label, value] of Object.entries(this.#saved.get(principal) ?? {})) writeText(data, { label, kind: SECRET_FIELDS.includes(label) ? 'secret' : 'text' }, value);
+    return data;
+  }
+
   /** The most credentials the target may hold at any moment (IAM's quota, Graph's personal-account limit). */
   limit(): number | undefined {
     if (this.plan.target === 'aws-iam-access-key') return 2;
-    if (this.plan.target === 'azure-app-secret' && this.plan.personalApp) return 2;
+    if (this.plan.target === 'azure-app-secret') {
+      const app = this.sb.azure.directory.getApp(text(this.record().data, 'application_object_id') ?? DEMO.azure.targetObjectId);
+      if (app && PERSONAL_AUDIENCES.includes(app.signInAudience)) return 2;
+    }
     return undefined;
   }
 
@@ -567,6 +682,8 @@ class History {
     const delivers = describeDestinations(plan.destinations ?? {});
     if (delivers.length > 0) settings.push(`delivers to ${delivers.join(' and ')}`);
     this.destinations.noteRecord(this.record());
+    const principal = this.principal(this.record().data);
+    if (principal) this.#resources.add(principal);
     this.line(`seed ${plan.seed} · ${plan.target} · ${plan.model} transactions · gateways ${plan.gateways.join(', ')} · ${settings.join(', ')}`);
   }
 
@@ -577,11 +694,11 @@ class History {
   }
 
   #begin(): Segment {
-    return { seq: this.sb.log.entries().at(-1)?.seq ?? 0, creds: new Set(this.creds()), issued: this.#issued().length, tx: txKey(this.record()) };
+    return { seq: this.sb.log.entries().at(-1)?.seq ?? 0, creds: new Set(this.#everywhere()), issued: this.#issued().length, tx: txKey(this.record()) };
   }
 
   #end(o: RunOutcome, seg: Segment): void {
-    const now = new Set(this.creds());
+    const now = new Set(this.#everywhere());
     for (const id of now) {
       if (seg.creds.has(id)) continue;
       o.created.push(id);
@@ -653,6 +770,8 @@ class History {
       named: possibleData(before).flatMap((d) => this.oracle.referenced(d)),
       ...(opts.hold ? { hold: { call: opts.hold, reached: false } } : {}),
       destinationsBefore: this.destinations.fingerprint(),
+      ...(this.principal(before.data) ? { principal: this.principal(before.data)! } : {}),
+      journal: journalOf(gw.stateDir),
     };
     this.runs += 1;
     const { sb } = this;
@@ -717,6 +836,7 @@ class History {
     this.#end(o, seg);
     sb.faults.clear();
     o.exit = result.code;
+    o.journalAfter = journalOf(gw.stateDir);
     o.stdout = result.stdout;
     o.stderr = result.stderr;
     o.codes = result.stderr.split('\n').flatMap((l) => CODE_LINE.exec(l)?.[1] ?? []);
@@ -730,6 +850,10 @@ class History {
     this.judgeRun(o);
     gw.pending = this.#pending(gw, o);
     if (o.exit === 5) this.line(`      needs attention: ${o.codes.join(' ')} (exit 5)`);
+    if (o.exit === 5 && o.codes[0] === 'RECOVERY_RETARGETED') {
+      const named = o.journal.map((e) => elsewhere(e, o.principal)).find((p) => p !== undefined);
+      if (named) this.#remedyDue = named;
+    }
     // The nested run never got to run beside it: it runs now, after it.
     if (o.hold && !reached) await opts.inner?.();
     return o;
@@ -796,6 +920,7 @@ class History {
       save();
       return 'edited an unrelated field (owner_team)';
     }
+    if (action.kind === 'retarget') return this.#pointAt(data, save, action.to);
     switch (this.plan.target) {
       case 'aws-iam-access-key':
         return this.#handAws(action, data, save);
@@ -808,9 +933,67 @@ class History {
     }
   }
 
+  /**
+   * Points the record at `to` (else at the other resource, made the first time), after saving what it holds for
+   * the one it names now; writes back what it held for `to` when it named it before.
+   */
+  #pointAt(data: RecordData, save: () => void, to?: string): string {
+    const fields = RESOURCE_FIELDS[this.plan.target];
+    const here = this.principal(data);
+    if (!fields || !here) return 'skipped retarget: the record names no resource a person could change';
+    const there = to ?? [...this.#resources].find((p) => p !== here) ?? this.#makeOther();
+    const held = this.#saved.get(there);
+    if (there === here) return `skipped retarget: the record names ${there} already`;
+    if (!held) return `skipped retarget: nothing known of ${there}`;
+    this.#saved.set(here, Object.fromEntries(fields.map((l) => [l, text(data, l) ?? ''])));
+    for (const [label, value] of Object.entries(held)) writeText(data, { label, kind: SECRET_FIELDS.includes(label) ? 'secret' : 'text' }, value);
+    save();
+    return `pointed the record at ${there}${to ? '' : ', with what it held for it'} (it named ${here})`;
+  }
+
+  /** The other resource: an IAM user with one key a month old; an app the admin owns, with one secret. */
+  #makeOther(): string {
+    const monthAgo = new Date(Date.now() - 30 * 86_400_000);
+    let principal: string;
+    if (this.plan.target === 'aws-iam-access-key') {
+      this.sb.aws.createUser({ userName: OTHER_AWS_USER });
+      const key = this.sb.aws.seedAccessKey(OTHER_AWS_USER, { createDate: monthAgo });
+      principal = `iam-user:${OTHER_AWS_USER}`;
+      this.#saved.set(principal, { login: OTHER_AWS_USER, aws_access_key_id: key.accessKeyId, aws_secret_access_key: key.secretAccessKey, CreateDate: key.createDate, previous_aws_access_key_id: '' });
+    } else {
+      const dir = this.sb.azure.directory;
+      const app = dir.createApp({ tenantId: DEMO.azure.tenantId, displayName: OTHER_AZURE_APP, owners: [DEMO.azure.adminAppId] });
+      const secret = dir.addSecret(app.objectId, { displayName: 'Client Secret Rotated by Keeper', startDateTime: monthAgo });
+      principal = `application:${app.objectId.toLowerCase()}`;
+      this.#saved.set(principal, { application_object_id: app.objectId, client_secret_id: secret.keyId, client_secret: secret.secretText, expires: secret.endDateTime, previous_client_secret_ids: '' });
+    }
+    this.#resources.add(principal);
+    return principal;
+  }
+
+  /**
+   * The person's remedy after RECOVERY_RETARGETED, as its message gives it: point the record back at the resource
+   * the journal names (then the next run settles it). Undefined when none is due, or while a rotation transaction
+   * is open on the record (a person waits: the record refuses edits then).
+   */
+  remedy(): string | undefined {
+    const to = this.#remedyDue;
+    if (!to) return undefined;
+    if (this.principal(this.record().data) === to) {
+      this.#remedyDue = undefined;
+      return undefined;
+    }
+    if (this.record().transaction) {
+      this.line(`      person: waits to point the record back at ${to}: a rotation transaction is open on the record`);
+      return undefined;
+    }
+    this.#remedyDue = undefined;
+    return `${this.act({ kind: 'retarget', to })}, as RECOVERY_RETARGETED asked`;
+  }
+
   #handAws(action: HandAction, data: RecordData, save: () => void): string {
     const aws = this.sb.aws;
-    const user = DEMO.aws.userName;
+    const user = text(data, 'login') ?? DEMO.aws.userName;
     const keys = () => aws.listKeys(user).map((k) => ({ id: k.accessKeyId, at: k.createDate }));
     const current = text(data, 'aws_access_key_id');
     switch (action.kind) {
@@ -836,7 +1019,15 @@ class History {
         // Made a day ago, so delete_all_keys_before_rotating may delete it (it spares young keys).
         const key = aws.seedAccessKey(user, { createDate: new Date(Date.now() - 86_400_000) });
         this.hand.add(key.accessKeyId);
+        this.#handMade.set(key.accessKeyId, { at: Date.parse(key.createDate), principal: `iam-user:${user.toLowerCase()}` });
         return 'added a key by hand (not in the record)';
+      }
+      case 'add-now': {
+        if (keys().length >= 2) return 'skipped adding a key dated now: the user has two';
+        const key = aws.seedAccessKey(user, { createDate: new Date() });
+        this.hand.add(key.accessKeyId);
+        this.#handMade.set(key.accessKeyId, { at: Date.parse(key.createDate), principal: `iam-user:${user.toLowerCase()}` });
+        return 'added a key dated now by hand (not in the record)';
       }
       case 'remove': {
         const victim = this.#removable(keys(), data);
@@ -970,6 +1161,8 @@ class History {
   }
 
   #pending(gw: Gateway, o: RunOutcome): string | undefined {
+    // It changed nothing: whatever its gateway held before (or did not) stands.
+    if (o.exit === 5 && o.codes[0] === 'RECOVERY_RETARGETED') return gw.pending;
     if (o.exit === 5) return `said it needs attention (exit 5, ${o.codes.join(' ')}) and has not run since`;
     if (o.exit !== 'killed') return undefined;
     // Killed after Wiz switched to a secret that run made: the gateway holds it (or the token to replace it) sealed.
@@ -1067,16 +1260,73 @@ class History {
     }
     // Not in the exit-code table, but implied by every row of it: a run removes only what it made or what the
     // record names (retention), unless a setting says otherwise.
+    // A person's key among them: AWS keys carry no name, so one added inside the window of a create whose outcome
+    // stayed unknown (journaled on the same user, not listed before it) is taken for that create's leftover: the
+    // README's known limit, accepted for exactly such a key (its window as the run's plan computes it) and no other.
     if (!inPlace && this.plan.settings.delete_all_keys_before_rotating !== 'true') {
       const named = new Set([...o.named, ...possibleData(view).flatMap((d) => this.oracle.referenced(d))]);
       const foreign = o.removed.filter((id) => !this.ours.has(id) && !named.has(id));
-      if (foreign.length > 0) problem(`it removed ${foreign.length} credential(s) it did not make and the record did not name (${foreign.map((id) => this.role(id, view.data)).join(', ')})`);
+      const windowed = foreign.flatMap((id) => {
+        const why = this.#inWindow(o, id);
+        return why ? [`${id}: ${why}`] : [];
+      });
+      for (const w of windowed) {
+        this.excused.push(`${where}: it removed a key a person added inside an interrupted create's window (${w}): the README's known limit for AWS`);
+        this.line(`      removed a key a person added inside an interrupted create's window (${w}): accepted, the README's known limit`);
+      }
+      const beyond = foreign.filter((id) => !windowed.some((w) => w.startsWith(`${id}:`)));
+      if (beyond.length > 0) problem(`it removed ${beyond.length} credential(s) it did not make and the record did not name (${beyond.map((id) => this.role(id, view.data)).join(', ')})`);
     }
+    this.#judgeRetarget(o, problem);
     // Its exit code against what the destinations hold; a run held while others ran may have been overtaken.
     const judge = { violation: (w: string, p: string) => this.violation(w, p), warning: (w: string, p: string) => this.warning(w, p), line: (l: string) => this.line(l) };
     this.destinations.judgeExit(where, o, view, judge, o.hold?.reached === true);
     this.destinations.judge(where, view, judge, works.ok ? undefined : this.excuse(o.gateway));
     this.#judgeLimit(where);
+  }
+
+  /**
+   * Exit 5 RECOVERY_RETARGETED is true only when its gateway's journal named another resource than the record,
+   * with something on it; such a run changes nothing (no write anywhere, its journal kept). And whatever a run with
+   * such a journal says, it writes nothing on the target: what the earlier run left is on the other resource.
+   */
+  #judgeRetarget(o: RunOutcome, problem: (p: string) => void): void {
+    const other = o.journal.map((e) => elsewhere(e, o.principal)).find((p) => p !== undefined);
+    const targetWrites = o.calls.filter((e) => isWrite(e) && e.service !== 'ksm' && e.service !== 'kubernetes');
+    if (other && (targetWrites.length > 0 || o.created.length > 0 || o.removed.length > 0)) {
+      problem(`its gateway's journal names ${other}, not ${o.principal ?? 'what the record names'}, yet it changed the target (${[...targetWrites.map((e) => `${e.service} ${e.operation}`), ...o.created.map((id) => `made ${id}`), ...o.removed.map((id) => `removed ${id}`)].join(', ')})`);
+    }
+    if (o.codes[0] !== 'RECOVERY_RETARGETED') return;
+    if (o.exit !== 5) problem(`RECOVERY_RETARGETED with exit ${String(o.exit)}, not 5`);
+    if (!other) problem(`RECOVERY_RETARGETED, yet its gateway's journal names no resource but the record's (${o.principal ?? 'none'}) with anything on it`);
+    const writes = o.calls.filter(isWrite);
+    if (writes.length > 0) problem(`RECOVERY_RETARGETED, yet it wrote: ${writes.map((e) => `${e.service} ${e.operation}`).join(', ')}`);
+    if (o.journalAfter && !isDeepStrictEqual(o.journal, o.journalAfter)) problem('RECOVERY_RETARGETED, yet its journal changed (the person who moves it aside needs it as it was)');
+  }
+
+  /**
+   * Why a key a person added lies in the window of an interrupted create this run's gateway journaled (so the
+   * run's plan takes it for that create's leftover), or undefined: the window opens at the entry's `since` and
+   * ends at its `until` (the create was answered) or, with none, as long after as the resuming run could last
+   * (its deadline plus the hard stop's grace), each end a minute wider; it is on the same user; and the key was
+   * not listed when that create began (`existing`).
+   */
+  #inWindow(o: RunOutcome, id: string): string | undefined {
+    const made = this.#handMade.get(id);
+    if (!made) return undefined;
+    const limits = o.hold ? HELD_LIMITS : RUN_LIMITS;
+    const longest = limits.deadlineSeconds * 1000 + HARD_STOP_GRACE_MS;
+    for (const e of o.journal) {
+      if (e.recordUid !== undefined && e.recordUid !== this.oracle.uid) continue;
+      if (e.principal && e.principal.toLowerCase() !== made.principal) continue;
+      const w = e.phase === 'creating' ? e : e.inherited;
+      if (!w?.since) continue;
+      const from = Date.parse(w.since);
+      const to = w.until ? Date.parse(w.until) : from + longest;
+      if (made.at < from - WINDOW_SKEW_MS || made.at > to + WINDOW_SKEW_MS || (w.existing ?? []).includes(id)) continue;
+      return `made ${((made.at - from) / 1000).toFixed(0)} s after the window opened at ${w.since}, which ends ${w.until ? `at the create's answer, ${w.until}` : `${longest / 1000} s later (no answer)`}, a minute wider each way`;
+    }
+    return undefined;
   }
 
   #judgeLimit(where: string): void {
@@ -1114,14 +1364,24 @@ class History {
     this.violation(where, `the record's credential does not work${note}`);
   }
 
-  /** A hand-made credential the record does not name fills the target, and no setting lets a run remove it. */
+  /**
+   * A hand-made credential the record does not name fills the target, and no setting lets a run remove it now:
+   * delete_all_keys_before_rotating spares a key young enough to be another run's new one (made less than the
+   * longest run, and a minute, before the run starts; judged before it starts, so a key that may still be young
+   * for it counts).
+   */
   blockedByHand(): boolean {
     const limit = this.limit();
     const creds = this.creds();
     if (limit === undefined || creds.length < limit) return false;
     const named = this.oracle.referenced(this.record().data);
     const foreign = creds.filter((id) => !this.ours.has(id) && !named.includes(id));
-    return foreign.length > 0 && this.plan.settings.delete_all_keys_before_rotating !== 'true';
+    if (this.plan.settings.delete_all_keys_before_rotating !== 'true') return foreign.length > 0;
+    const youngSince = Date.now() - (RUN_LIMITS.deadlineSeconds * 1000 + HARD_STOP_GRACE_MS) - WINDOW_SKEW_MS;
+    return foreign.some((id) => {
+      const made = this.#handMade.get(id)?.at;
+      return made !== undefined && made >= youngSince;
+    });
   }
 
   async final(): Promise<void> {
@@ -1138,8 +1398,17 @@ class History {
     // leaves everything whole (checked below).
     const deferred: string[] = [];
     for (const gw of order) {
-      const blocked = this.blockedByHand();
-      const o = await this.run({ gateway: gw.name, faults: [] }, `final ${gw.name}`, { final: true });
+      let blocked = this.blockedByHand();
+      let o = await this.run({ gateway: gw.name, faults: [] }, `final ${gw.name}`, { final: true });
+      // The record was pointed elsewhere since this gateway's journal was written: the person does what the
+      // message asks (points it back), and the gateway runs again.
+      const remedy = o.exit === 5 && o.codes[0] === 'RECOVERY_RETARGETED' ? this.remedy() : undefined;
+      if (remedy) {
+        this.line(`      person: ${remedy}`);
+        this.remedies += 1;
+        blocked = this.blockedByHand();
+        o = await this.run({ gateway: gw.name, faults: [] }, `final ${gw.name} again`, { final: true });
+      }
       if (o.exit === 0) continue;
       if (blocked && o.exit === 3 && o.codes[0] === 'TARGET_LIMIT_REACHED') {
         this.line('      a hand-made credential fills the target: TARGET_LIMIT_REACHED is the answer the README gives');
@@ -1164,12 +1433,18 @@ class History {
     const works = this.#works(view);
     if (!works.ok) this.#brokenRecord(where, works.note);
     if (!this.oracle.inPlace) {
-      const named = new Set(this.oracle.referenced(view.data));
-      const mine = this.creds().filter((id) => this.ours.has(id));
-      const orphans = mine.filter((id) => !named.has(id));
-      if (orphans.length > 0) this.violation(where, `${orphans.length} credential(s) of ours on the target that the record does not name`);
-      // keep_previous_secrets = 1 (Azure) and CURRENT + LAST (AWS): the new one and one before it.
-      if (mine.length > 2) this.violation(where, `${mine.length} credentials of ours on the target, more than the current one and one previous`);
+      // On each resource the record has named: what it names there now, or named when a person pointed it away.
+      const current = this.principal(view.data);
+      const resources = this.#resources.size > 0 ? [...this.#resources] : [undefined];
+      for (const p of resources) {
+        const on = p === undefined || p === current ? '' : ` of ${p} (which the record named before a person pointed it elsewhere)`;
+        const named = new Set(this.oracle.referenced(p === undefined ? view.data : this.#dataFor(p, view)));
+        const mine = (p === undefined ? this.creds() : this.#listOn(p)).filter((id) => this.ours.has(id));
+        const orphans = mine.filter((id) => !named.has(id));
+        if (orphans.length > 0) this.violation(where, `${orphans.length} credential(s) of ours on the target${on} that the record does not name`);
+        // keep_previous_secrets = 1 (Azure) and CURRENT + LAST (AWS): the new one and one before it.
+        if (mine.length > 2) this.violation(where, `${mine.length} credentials of ours on the target${on}, more than the current one and one previous`);
+      }
     }
     for (const gw of this.gateways.values()) {
       const left = journalEntries(gw.stateDir).length;
@@ -1204,20 +1479,26 @@ export async function runHistory(plan: HistoryPlan, options: HistoryOptions): Pr
         h.line(`  ${n}. hand: ${h.act(step.action)}`);
       }
       h.judgeState(`after step ${n}`);
+      // A run stopped with RECOVERY_RETARGETED: the person does what its message asks before anything else.
+      const remedy = h.remedy();
+      if (remedy) {
+        h.line(`  person: ${remedy}`);
+        h.judgeState(`after the person's remedy following step ${n}`);
+      }
     }
     h.line('  final: a clean run on every gateway, one after another');
     await h.final();
   } catch (err) {
     const message = `the chaos engine failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`;
     if (h) h.violation('engine', message);
-    else return { plan, lines: [], violations: [message], excused: [], warnings: [], runs: 0, ms: Date.now() - started };
+    else return { plan, remedies: 0, lines: [], violations: [message], excused: [], warnings: [], runs: 0, ms: Date.now() - started };
   } finally {
     if (sampler) clearInterval(sampler);
     sb?.faults.clear();
     await sb?.close();
     rmSync(dir, { recursive: true, force: true });
   }
-  return { plan, lines: h!.lines, violations: h!.violations, excused: h!.excused, warnings: h!.warnings, runs: h!.runs, ms: Date.now() - started };
+  return { plan, remedies: h!.remedies, lines: h!.lines, violations: h!.violations, excused: h!.excused, warnings: h!.warnings, runs: h!.runs, ms: Date.now() - started };
 }
 
 /** The whole history, its violations and how to replay it; `calls` adds each run's requests as the sandbox saw them. */

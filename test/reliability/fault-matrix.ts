@@ -169,7 +169,8 @@ export const ORACLES: Record<string, TargetOracle> = {
       const key = sb.aws.getKey(id);
       return sb.aws.checkKey(id, secret) || (key !== undefined && key.secretAccessKey === secret && key.status === 'Active' && !key.propagated);
     },
-    credentials: (sb) => sb.aws.listKeys(DEMO.aws.userName).map((k) => k.accessKeyId),
+    // The user the record names: the demo user in the matrix, another one where the chaos tester points the record elsewhere.
+    credentials: (sb, data) => sb.aws.listKeys((data && text(data, 'login')) ?? DEMO.aws.userName).map((k) => k.accessKeyId),
     referenced: (data) => [text(data, 'aws_access_key_id') ?? '', text(data, 'previous_aws_access_key_id') ?? ''].filter(Boolean),
     // IAM's quota: CURRENT and LAST.
     limit: 2,
