@@ -338,7 +338,8 @@ export function planHistory(seed: number, options: PlanOptions = {}): HistoryPla
       const kind = rng.weighted(HAND_ACTIONS[target]!.map(([k, w]) => [k, k === 'add' && blocks ? w / 5 : w] as const));
       let action: HandAction = kind === 'wipe-state' ? { kind, gateway: rng.pick(gateways) } : ({ kind } as HandAction);
       const [pointElsewhere, dateNow] = [prng.next(), prng.next()];
-      if (RETARGETS.includes(target) && pointElsewhere < RETARGET_SHARE) action = { kind: 'retarget' };
+      // Not beside destinations: what they hold is judged against the record's one resource (chaos-destinations.ts).
+      if (RETARGETS.includes(target) && destinationActions.length === 0 && pointElsewhere < RETARGET_SHARE) action = { kind: 'retarget' };
       else if (target === 'aws-iam-access-key' && kind === 'add' && dateNow < ADD_NOW_SHARE) action = { kind: 'add-now' };
       // Drawn after the action above, so that the seed's own stream goes on as it would without destinations.
       if (destinationActions.length > 0 && drng.chance(0.5)) {
