@@ -7,9 +7,10 @@
 // violations the tester found, so that each stays found until it is fixed and stays fixed after.
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
+import { DEMO } from '../../src/sandbox/demo-vault.js';
 import type { TransactionModel } from '../../src/sandbox/ksm/index.js';
 import type { Sandbox } from '../../src/sandbox/sandbox.js';
-import { CHAOS_TARGETS, MODELS, type HistoryPlan, type RunOutcome, type Step, formatHistory, planHistory, runHistory } from './chaos.js';
+import { CHAOS_TARGETS, MODELS, type HandAction, type HistoryPlan, type HistoryResult, type RunOutcome, type Step, formatHistory, planHistory, runHistory } from './chaos.js';
 import { buildScripts } from './fault-matrix.js';
 
 const built = buildScripts();
@@ -75,7 +76,8 @@ describe('chaos: seeded histories, judged after every step', { concurrency: 2 },
       const r = await runHistory(plan, { bundle: built.dir });
       // A history that stopped early (an engine error, a sandbox that never started) must not pass as clean.
       const planned = plan.steps.reduce((n, s) => n + (s.kind === 'run' ? 1 : s.kind === 'overlap' ? s.runs.length : 0), 0);
-      assert.equal(r.runs, planned + plan.gateways.length, `every planned run and one final run per gateway ran\n${formatHistory(r, { calls: true })}`);
+      // A final run stopped by RECOVERY_RETARGETED runs again once the person has pointed the record back.
+      assert.equal(r.runs, planned + plan.gateways.length + r.remedies, `every planned run and one final run per gateway ran\n${formatHistory(r, { calls: true })}`);
       assert.deepEqual(r.violations, [], formatHistory(r, { calls: true }));
     });
   }
@@ -125,7 +127,7 @@ test('a seed fixes the whole plan; the fixed seeds cover every target, model, fa
     ...CHAOS_TARGETS.map((t) => `target ${t}`),
     ...MODELS.map((m) => `model ${m}`),
     ...['status', 'throttle', 'delay', 'drop', 'corrupt'].map((k) => `fault ${k}`),
-    ...['replace', 'add', 'remove', 'edit', 'wipe-state'].map((k) => `hand ${k}`),
+    ...['replace', 'add', 'add-now', 'retarget', 'remove', 'edit', 'wipe-state'].map((k) => `hand ${k}`),
     'kill',
     'overlap of 2',
     'overlap of 3',
@@ -260,5 +262,69 @@ describe('controls: the checker reports a broken destination', { concurrency: 2 
     };
     const { r, text } = await violationsOf(delivering([cleanRun]), undo);
     assert.ok(r.violations.some((v) => v.startsWith('after the final runs: the Secret demo/app-creds (Deployment demo/app not restarted with it), after a clean run on every gateway')), text);
+  });
+});
+
+describe("controls: a person's key, and a record pointed at another resource", { concurrency: 2 }, () => {
+  const AWS = 'aws-iam-access-key';
+  // IAM answers the create with a 503 and makes nothing: the run ends with the create's window journaled (exit 5).
+  const createUnanswered: Step = { kind: 'run', run: { gateway: 'A', faults: [{ service: 'iam', operation: 'CreateAccessKey', nth: 1, kind: 'status' }] } };
+  const hand = (action: HandAction): Step => ({ kind: 'hand', action });
+  /** The run of step `label` deletes the key a person added (as a bug would), and says so. */
+  const deletesHandKey = (label: string) => (o: RunOutcome, sb: Sandbox) => {
+    if (o.label !== label) return;
+    const user = DEMO.aws.userName;
+    const theirs = sb.aws.listKeys(user).find((k) => !o.named.includes(k.accessKeyId) && !o.created.includes(k.accessKeyId));
+    assert.ok(theirs, 'the key a person added is on the user');
+    sb.aws.deleteAccessKey(user, theirs.accessKeyId);
+    o.removed.push(theirs.accessKeyId);
+  };
+  /** Step 1 said it needs attention: its create's outcome stays unknown, and its window is journaled. */
+  const journaled = (r: HistoryResult) => r.lines.some((l) => /^ {2}1\. .* → exit 5 /.test(l));
+
+  test('a key a person added, removed by a run with no create window journaled, is a violation', { timeout: 120_000 }, async () => {
+    const { r, text } = await violationsOf(controlPlan(AWS, [hand({ kind: 'add-now' }), cleanRun]), deletesHandKey('2'));
+    assert.ok(r.lines.includes('  1. hand: added a key dated now by hand (not in the record)'), text);
+    assert.ok(r.violations.some((v) => v.startsWith('step 2 ') && v.includes('it removed 1 credential(s) it did not make and the record did not name (a hand-made one)')), text);
+  });
+
+  test("a key a person added a day before an interrupted create's window, removed by the next run, is a violation", { timeout: 120_000 }, async () => {
+    const { r, text } = await violationsOf(controlPlan(AWS, [createUnanswered, hand({ kind: 'add' }), cleanRun]), deletesHandKey('3'));
+    assert.ok(r.lines.includes('  2. hand: added a key by hand (not in the record)'), text);
+    assert.ok(journaled(r), `step 1 ends with the create's window journaled\n${text}`);
+    assert.ok(r.violations.some((v) => v.startsWith('step 3 ') && v.includes('it removed 1 credential(s) it did not make and the record did not name (a hand-made one)')), text);
+  });
+
+  test("a key a person adds inside an interrupted create's window may be taken for its leftover (the README's known limit), and only then", { timeout: 120_000 }, async () => {
+    const { r, text } = await violationsOf(controlPlan(AWS, [createUnanswered, hand({ kind: 'add-now' }), cleanRun]));
+    assert.ok(journaled(r), `step 1 ends with the create's window journaled\n${text}`);
+    assert.ok(r.lines.includes('  2. hand: added a key dated now by hand (not in the record)'), text);
+    assert.deepEqual(r.violations, [], text);
+    assert.ok(r.excused.some((e) => e.startsWith('step 3 ') && e.includes("a key a person added inside an interrupted create's window")), `the run removed the person's key, and the checker said why it accepts that\n${text}`);
+  });
+
+  test('RECOVERY_RETARGETED with a journal that names the record\'s own resource (or none) is a violation', { timeout: 120_000 }, async () => {
+    const { r, text } = await violationsOf(
+      controlPlan(AWS, [cleanRun]),
+      onStep1((o) => ((o.exit = 5), (o.codes = ['RECOVERY_RETARGETED']))),
+    );
+    assert.ok(r.violations.some((v) => v.startsWith('step 1 ') && v.includes("RECOVERY_RETARGETED, yet its gateway's journal names no resource but the record's (iam-user:demo-deploy-bot)")), text);
+    assert.ok(r.violations.some((v) => v.startsWith('step 1 ') && v.includes('RECOVERY_RETARGETED, yet it wrote: iam CreateAccessKey')), text);
+    assert.ok(r.violations.some((v) => v.startsWith('step 1 ') && v.includes('RECOVERY_RETARGETED, yet the record changed besides its last_rotation_* fields')), text);
+  });
+
+  test('a run whose journal names another resource stops with RECOVERY_RETARGETED, the person points the record back, and the next run settles it', { timeout: 120_000 }, async () => {
+    const { r, text } = await violationsOf(controlPlan(AWS, [createUnanswered, hand({ kind: 'retarget' }), cleanRun]));
+    assert.deepEqual(r.violations, [], text);
+    assert.ok(r.lines.some((l) => l.startsWith('  3. ') && l.endsWith('→ exit 5 RECOVERY_RETARGETED')), text);
+    assert.ok(r.lines.some((l) => l.startsWith('  person: pointed the record at iam-user:demo-deploy-bot') && l.endsWith('as RECOVERY_RETARGETED asked')), text);
+    assert.ok(r.lines.some((l) => l === '  final A. A · no faults → exit 0'), text);
+  });
+
+  test('a run that changes the target while its journal names another resource is a violation', { timeout: 120_000 }, async () => {
+    const { r, text } = await violationsOf(controlPlan(AWS, [createUnanswered, hand({ kind: 'retarget' }), cleanRun]), (o) => {
+      if (o.label === '3') o.calls.push({ ...o.calls[0]!, service: 'iam', operation: 'DeleteAccessKey' });
+    });
+    assert.ok(r.violations.some((v) => v.startsWith('step 3 ') && v.includes("its gateway's journal names iam-user:demo-deploy-bot, not iam-user:demo-moved-bot, yet it changed the target (iam DeleteAccessKey)")), text);
   });
 });

@@ -19,6 +19,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { HARD_STOP_GRACE_MS } from '../../src/cli/main.js';
 import type { RecordData } from '../../src/keeper/record-data.js';
 import { cloneData, readText, writeText } from '../../src/keeper/record.js';
+import { sameBesidesOutcome } from '../../src/pipeline/outcome.js';
 import { ECR_TOKEN_LIFETIME_MS } from '../../src/sandbox/aws/ecr-tokens.js';
 import { DEMO } from '../../src/sandbox/demo-vault.js';
 import { TRANSPORT_FAULT_KINDS as FAULT_KINDS, type FaultSpec, type RequestLogEntry } from '../../src/sandbox/faults.js';
@@ -415,6 +416,8 @@ export interface RunOutcome {
   destinationsBefore?: string;
   /** The resource the record named when the run started (as the scripts' journal entries name it), if any. */
   principal?: string;
+  /** What the record held when the run started. */
+  dataBefore?: RecordData;
   /** Its gateway's journal entries when the run started, and when it ended. */
   journal: JournalView[];
   journalAfter?: JournalView[];
@@ -772,6 +775,7 @@ class History {
       ...(opts.hold ? { hold: { call: opts.hold, reached: false } } : {}),
       destinationsBefore: this.destinations.fingerprint(),
       ...(this.principal(before.data) ? { principal: this.principal(before.data)! } : {}),
+      dataBefore: before.data,
       journal: journalOf(gw.stateDir),
     };
     this.runs += 1;
@@ -1300,8 +1304,13 @@ class History {
     if (o.codes[0] !== 'RECOVERY_RETARGETED') return;
     if (o.exit !== 5) problem(`RECOVERY_RETARGETED with exit ${String(o.exit)}, not 5`);
     if (!other) problem(`RECOVERY_RETARGETED, yet its gateway's journal names no resource but the record's (${o.principal ?? 'none'}) with anything on it`);
-    const writes = o.calls.filter(isWrite);
+    // Its one Keeper write may be its outcome (the last_rotation_* fields, README "Exit codes"): no transaction.
+    const writes = o.calls.filter((e) => isWrite(e) && !(e.service === 'ksm' && e.operation === 'update_secret'));
     if (writes.length > 0) problem(`RECOVERY_RETARGETED, yet it wrote: ${writes.map((e) => `${e.service} ${e.operation}`).join(', ')}`);
+    if (o.openedTx !== undefined) problem('RECOVERY_RETARGETED, yet it opened a Keeper transaction');
+    // A run held while others ran finds the record as they left it.
+    const now = this.record().data;
+    if (o.hold?.reached !== true && o.dataBefore && !sameBesidesOutcome(o.dataBefore, now)) problem('RECOVERY_RETARGETED, yet the record changed besides its last_rotation_* fields');
     if (o.journalAfter && !isDeepStrictEqual(o.journal, o.journalAfter)) problem('RECOVERY_RETARGETED, yet its journal changed (the person who moves it aside needs it as it was)');
   }
 
