@@ -1028,11 +1028,19 @@ class History {
         return 'added a key by hand (not in the record)';
       }
       case 'add-now': {
-        if (keys().length >= 2) return 'skipped adding a key dated now: the user has two';
+        // Making room as a person must (IAM allows two): else after most runs (CURRENT and LAST) there is none, and
+        // the window of a create whose outcome is unknown would rarely see a key added in it.
+        let removed = '';
+        if (keys().length >= 2) {
+          const victim = this.#removable(keys(), data);
+          if (!victim) return 'skipped adding a key dated now: no key but CURRENT to make room with';
+          removed = `, after deleting ${this.role(victim, data)}`;
+          aws.deleteAccessKey(user, victim);
+        }
         const key = aws.seedAccessKey(user, { createDate: new Date() });
         this.hand.add(key.accessKeyId);
         this.#handMade.set(key.accessKeyId, { at: Date.parse(key.createDate), principal: `iam-user:${user.toLowerCase()}` });
-        return 'added a key dated now by hand (not in the record)';
+        return `added a key dated now by hand (not in the record)${removed}`;
       }
       case 'remove': {
         const victim = this.#removable(keys(), data);
