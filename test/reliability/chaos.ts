@@ -1001,15 +1001,20 @@ class History {
     const user = text(data, 'login') ?? DEMO.aws.userName;
     const keys = () => aws.listKeys(user).map((k) => ({ id: k.accessKeyId, at: k.createDate }));
     const current = text(data, 'aws_access_key_id');
+    // A person making room for a key (IAM allows two): deletes one that is not CURRENT. What it says, or undefined
+    // when only CURRENT could go.
+    const makeRoom = (): string | undefined => {
+      if (keys().length < 2) return '';
+      const victim = this.#removable(keys(), data);
+      if (!victim) return undefined;
+      const said = `, after deleting ${this.role(victim, data)}`;
+      aws.deleteAccessKey(user, victim);
+      return said;
+    };
     switch (action.kind) {
       case 'replace': {
-        let removed = '';
-        if (keys().length >= 2) {
-          const victim = this.#removable(keys(), data);
-          if (!victim) return 'skipped replace: no key but CURRENT to make room with';
-          removed = `, after deleting ${this.role(victim, data)}`;
-          aws.deleteAccessKey(user, victim);
-        }
+        const removed = makeRoom();
+        if (removed === undefined) return 'skipped replace: no key but CURRENT to make room with';
         const key = aws.seedAccessKey(user);
         this.hand.add(key.accessKeyId);
         writeText(data, { label: 'aws_access_key_id', kind: 'text' }, key.accessKeyId);
@@ -1030,13 +1035,8 @@ class History {
       case 'add-now': {
         // Making room as a person must (IAM allows two): else after most runs (CURRENT and LAST) there is none, and
         // the window of a create whose outcome is unknown would rarely see a key added in it.
-        let removed = '';
-        if (keys().length >= 2) {
-          const victim = this.#removable(keys(), data);
-          if (!victim) return 'skipped adding a key dated now: no key but CURRENT to make room with';
-          removed = `, after deleting ${this.role(victim, data)}`;
-          aws.deleteAccessKey(user, victim);
-        }
+        const removed = makeRoom();
+        if (removed === undefined) return 'skipped adding a key dated now: no key but CURRENT to make room with';
         const key = aws.seedAccessKey(user, { createDate: new Date() });
         this.hand.add(key.accessKeyId);
         this.#handMade.set(key.accessKeyId, { at: Date.parse(key.createDate), principal: `iam-user:${user.toLowerCase()}` });
