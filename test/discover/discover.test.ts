@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { readText } from '../../src/keeper/record.js';
-import { type DiscoverResult, runDiscover } from '../../src/discover/main.js';
+import { type DiscoverRun, discoverInProcess } from '../helpers/discover-in-process.js';
 import { type LargeTenant, seedLargeTenant } from '../../src/sandbox/large-tenant.js';
 import { type Sandbox, startSandbox } from '../../src/sandbox/sandbox.js';
 import { parseCommanderCsv, toRecordData } from '../../src/templates/csv.js';
@@ -31,21 +31,9 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-interface Run extends DiscoverResult {
-  stdout: string;
-  stderr: string;
-}
+type Run = DiscoverRun;
 
-async function discover(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  let stdout = '';
-  let stderr = '';
-  const r = await runDiscover(args, {
-    env: { ...process.env, ...sb.env, ...env },
-    stdout: { write: (c: string) => (stdout += c) },
-    stderr: { write: (c: string) => (stderr += c) },
-  });
-  return { ...r, stdout, stderr };
-}
+const discover = (args: string[], env: Record<string, string> = {}): Promise<Run> => discoverInProcess(args, { ...sb.env, ...env });
 
 /** Every secret the sandbox ever handed out: none may appear in discover's output or its records. */
 function assertNoSecret(run: Run): void {

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { readText } from '../../src/keeper/record.js';
-import { runDiscover } from '../../src/discover/main.js';
+import { discoverInProcess } from '../helpers/discover-in-process.js';
 import { seedLargeTenant } from '../../src/sandbox/large-tenant.js';
 import { startScriptSandbox } from '../helpers/run-script.js';
 
@@ -15,15 +15,9 @@ test('aws: a discovered record of a user with one key rotates, and the existing 
     const user = fleet.awsUsers[1]!; // index 1: one key
     const [existing] = s.sandbox.aws.listKeys(user);
     assert.ok(existing && s.sandbox.aws.listKeys(user).length === 1);
-    let out = '';
-    let err = '';
-    const r = await runDiscover(['aws', '--config', fleet.pamConfigurations.aws!, '--path-prefix', fleet.path, '--name', user, '--create-in', fleet.folderUid], {
-      env: { ...process.env, ...s.env },
-      stdout: { write: (c: string) => (out += c) },
-      stderr: { write: (c: string) => (err += c) },
-    });
-    assert.equal(r.exitCode, 0, err);
-    assert.equal(r.created.length, 1, out);
+    const r = await discoverInProcess(['aws', '--config', fleet.pamConfigurations.aws!, '--path-prefix', fleet.path, '--name', user, '--create-in', fleet.folderUid], s.env);
+    assert.equal(r.exitCode, 0, r.stderr);
+    assert.equal(r.created.length, 1, r.stdout);
     const uid = r.created[0]!;
     const params = {
       providerRecordUid: fleet.pamConfigurations.aws,

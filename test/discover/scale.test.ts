@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { cloneData, readText, writeText } from '../../src/keeper/record.js';
-import { type DiscoverResult, runDiscover } from '../../src/discover/main.js';
+import { type DiscoverRun, discoverInProcess } from '../helpers/discover-in-process.js';
 import { DEMO } from '../../src/sandbox/demo-vault.js';
 import { type LargeTenant, seedLargeTenant } from '../../src/sandbox/large-tenant.js';
 import { type Sandbox, startSandbox } from '../../src/sandbox/sandbox.js';
@@ -46,21 +46,9 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-interface Run extends DiscoverResult {
-  stdout: string;
-  stderr: string;
-}
+type Run = DiscoverRun;
 
-async function discover(args: string[]): Promise<Run> {
-  let stdout = '';
-  let stderr = '';
-  const r = await runDiscover([...args, '--create-in', fleet.folderUid, '--concurrency', String(CONCURRENCY)], {
-    env: { ...process.env, ...sb.env },
-    stdout: { write: (c: string) => (stdout += c) },
-    stderr: { write: (c: string) => (stderr += c) },
-  });
-  return { ...r, stdout, stderr };
-}
+const discover = (args: string[]): Promise<Run> => discoverInProcess([...args, '--create-in', fleet.folderUid, '--concurrency', String(CONCURRENCY)], sb.env);
 
 /**
  * The three commands one after the other, as separate processes would run them side by side: in one process they
