@@ -313,7 +313,6 @@ async function rotateLocked<K extends string, S extends K, C>(target: Target<K, 
     let movedOn: { fresh: VaultRecord; result?: VerifyResult; deliveredOwn: boolean } | undefined;
     let refusal: RotateError | undefined;
     if (payload) {
-      checkLeft = undefined;
       // Another gateway may have rotated since this run finalized (this host paused between the two) and delivered
       // its own: ours must not be written over it (for Wiz it is dead already). So the record is read again under
       // a write check, which keeps every other run from saving meanwhile, and ours is delivered only while the
